@@ -1,0 +1,517 @@
+//! `Db`: the keyspace, striped over many `RwLock`s.
+//!
+//! Why stripes: a single lock serialises every writer and makes readers
+//! contend on one cache line; `docs/engine-locks.md` has the measurements
+//! against a single `Mutex<HashMap>` and a single `RwLock<HashMap>`. The key is
+//! hashed once; middle bits of that hash pick the stripe and the same hash
+//! probes the stripe's table (hashbrown uses the low bits for the bucket and
+//! the top seven for its tag, so the stripe bits must be neither).
+//!
+//! Why `parking_lot::RwLock` and not a tokio lock: critical sections are a
+//! hash probe and never await, so a blocking lock held for nanoseconds is
+//! cheaper than a future; the engine does no I/O and no async.
+//!
+//! Multi-key operations lock their stripes in ascending index order, so they
+//! are atomic (MSET is all-or-nothing to readers) and cannot deadlock.
+
+use std::hash::BuildHasher;
+use std::sync::atomic::{AtomicUsize, Ordering};
+
+use bytes::Bytes;
+use hashbrown::DefaultHashBuilder;
+use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
+
+use crate::glob::glob_match;
+use crate::ops::{
+    DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions,
+    SetOutcome, Ttl,
+};
+use crate::stripe::{Entry, Stripe};
+use crate::Millis;
+
+/// Number of stripes; a power of two.
+pub const STRIPES: usize = 128;
+const STRIPE_SHIFT: u32 = 40;
+const _: () = assert!(STRIPES.is_power_of_two() && STRIPES <= 1 << (57 - STRIPE_SHIFT));
+
+/// Keeps each stripe's lock on its own cache lines so that two threads
+/// working on neighbouring stripes do not false-share.
+#[repr(align(128))]
+#[derive(Default)]
+struct Padded(RwLock<Stripe>);
+
+/// The concurrent in-memory keyspace. Cheap to share behind an `Arc`.
+pub struct Db {
+    hasher: DefaultHashBuilder,
+    stripes: Box<[Padded]>,
+    /// Next stripe the expiry sweeper visits.
+    sweep_cursor: AtomicUsize,
+}
+
+impl Default for Db {
+    fn default() -> Self {
+        Self::new()
+    }
+}
+
+/// Stores a private copy. Values arriving from the network are views into a
+/// connection's read buffer; keeping such a view would pin the whole buffer
+/// for as long as the key lives.
+fn own(b: Bytes) -> Bytes {
+    Bytes::copy_from_slice(&b)
+}
+
+impl Db {
+    pub fn new() -> Self {
+        Db {
+            hasher: DefaultHashBuilder::default(),
+            stripes: (0..STRIPES).map(|_| Padded::default()).collect(),
+            sweep_cursor: AtomicUsize::new(0),
+        }
+    }
+
+    fn hash(&self, key: &[u8]) -> u64 {
+        self.hasher.hash_one(key)
+    }
+
+    fn stripe_index(hash: u64) -> usize {
+        (hash >> STRIPE_SHIFT) as usize & (STRIPES - 1)
+    }
+
+    fn read(&self, hash: u64) -> RwLockReadGuard<'_, Stripe> {
+        self.stripes[Self::stripe_index(hash)].0.read()
+    }
+
+    fn write(&self, hash: u64) -> RwLockWriteGuard<'_, Stripe> {
+        self.stripes[Self::stripe_index(hash)].0.write()
+    }
+
+    /// Write-locks every stripe the hashes fall in, in ascending order.
+    fn write_many(&self, hashes: &[u64]) -> Locked<RwLockWriteGuard<'_, Stripe>> {
+        let indices = sorted_stripes(hashes);
+        let guards = indices.iter().map(|&i| self.stripes[i].0.write()).collect();
+        Locked { indices, guards }
+    }
+
+    /// Read-locks every stripe the hashes fall in, in ascending order.
+    fn read_many(&self, hashes: &[u64]) -> Locked<RwLockReadGuard<'_, Stripe>> {
+        let indices = sorted_stripes(hashes);
+        let guards = indices.iter().map(|&i| self.stripes[i].0.read()).collect();
+        Locked { indices, guards }
+    }
+
+    // ---- single-key reads -------------------------------------------------
+
+    pub fn get(&self, key: &[u8], now: Millis) -> Option<Bytes> {
+        let hash = self.hash(key);
+        self.read(hash).get(hash, key, now).map(|e| e.value.clone())
+    }
+
+    pub fn exists(&self, key: &[u8], now: Millis) -> bool {
+        let hash = self.hash(key);
+        self.read(hash).get(hash, key, now).is_some()
+    }
+
+    pub fn strlen(&self, key: &[u8], now: Millis) -> usize {
+        let hash = self.hash(key);
+        self.read(hash)
+            .get(hash, key, now)
+            .map_or(0, |e| e.value.len())
+    }
+
+    pub fn ttl(&self, key: &[u8], now: Millis) -> Ttl {
+        let hash = self.hash(key);
+        match self.read(hash).get(hash, key, now) {
+            None => Ttl::Missing,
+            Some(Entry {
+                expires_at: None, ..
+            }) => Ttl::Persistent,
+            Some(Entry {
+                expires_at: Some(at),
+                ..
+            }) => Ttl::ExpiresIn(at.saturating_sub(now)),
+        }
+    }
+
+    // ---- single-key writes ------------------------------------------------
+
+    /// SET with all of its conditions and expiry options.
+    pub fn set(&self, key: Bytes, value: Bytes, opts: &SetOptions, now: Millis) -> SetOutcome {
+        let hash = self.hash(&key);
+        let mut stripe = self.write(hash);
+        let current = stripe.get(hash, &key, now);
+        let old = current.map(|e| e.value.clone());
+        let old_expiry = current.and_then(|e| e.expires_at);
+        let allowed = match &opts.condition {
+            SetCondition::Always => true,
+            SetCondition::IfAbsent => old.is_none(),
+            SetCondition::IfPresent => old.is_some(),
+            SetCondition::IfEqual(v) => old.as_ref() == Some(v),
+            SetCondition::IfNotEqual(v) => old.as_ref() != Some(v),
+        };
+        if allowed {
+            let expires_at = match opts.expiry {
+                SetExpiry::Clear => None,
+                SetExpiry::Keep => old_expiry,
+                SetExpiry::At(at) => Some(at),
+            };
+            stripe.put(hash, own(key), own(value), expires_at, now);
+        }
+        SetOutcome {
+            written: allowed,
+            old,
+        }
+    }
+
+    /// Plain SET: overwrite, clearing any expiry.
+    pub fn put(&self, key: Bytes, value: Bytes, now: Millis) {
+        let hash = self.hash(&key);
+        self.write(hash).put(hash, own(key), own(value), None, now);
+    }
+
+    pub fn delete(&self, key: &[u8], now: Millis) -> bool {
+        let hash = self.hash(key);
+        self.write(hash).remove(hash, key, now).is_some()
+    }
+
+    /// DELEX: delete only when the condition on the current value holds.
+    pub fn delete_if(&self, key: &[u8], condition: &DelCondition, now: Millis) -> bool {
+        let hash = self.hash(key);
+        let mut stripe = self.write(hash);
+        let Some(current) = stripe.get(hash, key, now) else {
+            return false;
+        };
+        let allowed = match condition {
+            DelCondition::Always => true,
+            DelCondition::IfEqual(v) => current.value == *v,
+            DelCondition::IfNotEqual(v) => current.value != *v,
+        };
+        allowed && stripe.remove(hash, key, now).is_some()
+    }
+
+    pub fn get_delete(&self, key: &[u8], now: Millis) -> Option<Bytes> {
+        let hash = self.hash(key);
+        self.write(hash).remove(hash, key, now).map(|e| e.value)
+    }
+
+    /// GETEX: read the value and optionally change its expiry.
+    pub fn get_ex(&self, key: &[u8], expiry: GetExExpiry, now: Millis) -> Option<Bytes> {
+        let hash = self.hash(key);
+        let mut stripe = self.write(hash);
+        let value = stripe.get(hash, key, now)?.value.clone();
+        match expiry {
+            GetExExpiry::Keep => {}
+            GetExExpiry::Persist => {
+                stripe.set_expiry(hash, key, None, now);
+            }
+            GetExExpiry::At(at) if at <= now => {
+                stripe.remove(hash, key, now);
+            }
+            GetExExpiry::At(at) => {
+                stripe.set_expiry(hash, key, Some(at), now);
+            }
+        }
+        Some(value)
+    }
+
+    /// INCRBY/DECRBY: 64-bit signed; a non-integer value or an overflow is an
+    /// error and leaves the key unchanged. The expiry is kept, as in Redis.
+    pub fn incr_by(&self, key: Bytes, delta: i64, now: Millis) -> Result<i64, IncrError> {
+        let hash = self.hash(&key);
+        let mut stripe = self.write(hash);
+        let (current, expires_at) = match stripe.get(hash, &key, now) {
+            Some(e) => (
+                parse_i64(&e.value).ok_or(IncrError::NotInteger)?,
+                e.expires_at,
+            ),
+            None => (0, None),
+        };
+        let next = current.checked_add(delta).ok_or(IncrError::Overflow)?;
+        let value = Bytes::from(next.to_string());
+        stripe.put(hash, own(key), value, expires_at, now);
+        Ok(next)
+    }
+
+    /// APPEND: returns the new length, or `Err(len)` with the length the value
+    /// would have had when it would exceed `max_len`.
+    pub fn append(
+        &self,
+        key: Bytes,
+        suffix: &[u8],
+        max_len: usize,
+        now: Millis,
+    ) -> Result<usize, usize> {
+        let hash = self.hash(&key);
+        let mut stripe = self.write(hash);
+        match stripe.get_mut(hash, &key, now) {
+            Some(entry) => {
+                let len = entry.value.len() + suffix.len();
+                if len > max_len {
+                    return Err(len);
+                }
+                let mut joined = Vec::with_capacity(len);
+                joined.extend_from_slice(&entry.value);
+                joined.extend_from_slice(suffix);
+                entry.value = Bytes::from(joined);
+                Ok(len)
+            }
+            None if suffix.len() > max_len => Err(suffix.len()),
+            None => {
+                stripe.put(hash, own(key), Bytes::copy_from_slice(suffix), None, now);
+                Ok(suffix.len())
+            }
+        }
+    }
+
+    /// EXPIRE family with `at` absolute. An `at` not in the future deletes the
+    /// key, as Redis does. Returns whether the expiry was set (or the key
+    /// deleted).
+    pub fn expire_at(
+        &self,
+        key: &[u8],
+        at: Millis,
+        condition: ExpireCondition,
+        now: Millis,
+    ) -> bool {
+        let hash = self.hash(key);
+        let mut stripe = self.write(hash);
+        let Some(current) = stripe.get(hash, key, now) else {
+            return false;
+        };
+        let allowed = match (condition, current.expires_at) {
+            (ExpireCondition::Always, _) => true,
+            (ExpireCondition::IfNone, existing) => existing.is_none(),
+            (ExpireCondition::IfSome, existing) => existing.is_some(),
+            // A key without expiry counts as an infinite TTL.
+            (ExpireCondition::IfGreater, None) => false,
+            (ExpireCondition::IfGreater, Some(old)) => at > old,
+            (ExpireCondition::IfLess, None) => true,
+            (ExpireCondition::IfLess, Some(old)) => at < old,
+        };
+        if !allowed {
+            return false;
+        }
+        if at <= now {
+            stripe.remove(hash, key, now);
+            true
+        } else {
+            stripe.set_expiry(hash, key, Some(at), now)
+        }
+    }
+
+    /// PERSIST: true when an expiry was removed.
+    pub fn persist(&self, key: &[u8], now: Millis) -> bool {
+        let hash = self.hash(key);
+        let mut stripe = self.write(hash);
+        match stripe.get(hash, key, now) {
+            Some(e) if e.expires_at.is_some() => stripe.set_expiry(hash, key, None, now),
+            _ => false,
+        }
+    }
+
+    // ---- multi-key ----------------------------------------------------------
+
+    /// MGET: one atomic view over all the keys.
+    pub fn get_many(&self, keys: &[Bytes], now: Millis) -> Vec<Option<Bytes>> {
+        let hashes: Vec<u64> = keys.iter().map(|k| self.hash(k)).collect();
+        let locked = self.read_many(&hashes);
+        keys.iter()
+            .zip(&hashes)
+            .map(|(key, &hash)| {
+                locked
+                    .stripe(hash)
+                    .get(hash, key, now)
+                    .map(|e| e.value.clone())
+            })
+            .collect()
+    }
+
+    /// MSET: all pairs become visible at once; expiries are cleared.
+    pub fn put_many(&self, pairs: Vec<(Bytes, Bytes)>, now: Millis) {
+        let hashes: Vec<u64> = pairs.iter().map(|(k, _)| self.hash(k)).collect();
+        let mut locked = self.write_many(&hashes);
+        for ((key, value), hash) in pairs.into_iter().zip(hashes) {
+            locked
+                .stripe_mut(hash)
+                .put(hash, own(key), own(value), None, now);
+        }
+    }
+
+    /// DEL k1 k2 …: how many live keys were removed.
+    pub fn delete_many(&self, keys: &[Bytes], now: Millis) -> usize {
+        let hashes: Vec<u64> = keys.iter().map(|k| self.hash(k)).collect();
+        let mut locked = self.write_many(&hashes);
+        keys.iter()
+            .zip(hashes)
+            .filter(|(key, hash)| locked.stripe_mut(*hash).remove(*hash, key, now).is_some())
+            .count()
+    }
+
+    /// EXISTS k1 k2 …: counts repeats, as Redis does.
+    pub fn count_existing(&self, keys: &[Bytes], now: Millis) -> usize {
+        let hashes: Vec<u64> = keys.iter().map(|k| self.hash(k)).collect();
+        let locked = self.read_many(&hashes);
+        keys.iter()
+            .zip(hashes)
+            .filter(|(key, hash)| locked.stripe(*hash).get(*hash, key, now).is_some())
+            .count()
+    }
+
+    // ---- whole keyspace -----------------------------------------------------
+
+    /// Number of stored keys, including expired ones not yet swept (as
+    /// Redis's DBSIZE).
+    pub fn len(&self) -> usize {
+        self.stripes.iter().map(|s| s.0.read().table.len()).sum()
+    }
+
+    pub fn is_empty(&self) -> bool {
+        self.len() == 0
+    }
+
+    /// Number of keys that carry an expiry (INFO keyspace's `expires`).
+    pub fn volatile_len(&self) -> usize {
+        self.stripes.iter().map(|s| s.0.read().expiries.len()).sum()
+    }
+
+    pub fn clear(&self) {
+        for stripe in self.stripes.iter() {
+            stripe.0.write().clear();
+        }
+    }
+
+    /// KEYS pattern: live keys matching the glob, stripe by stripe (not one
+    /// atomic view; writers are blocked from one stripe at a time only).
+    pub fn keys(&self, pattern: &[u8], now: Millis) -> Vec<Bytes> {
+        let mut out = Vec::new();
+        for stripe in self.stripes.iter() {
+            collect_matching(&stripe.0.read(), pattern, now, &mut out);
+        }
+        out
+    }
+
+    /// SCAN: the cursor is a stripe index; each call returns whole stripes
+    /// until at least `count` keys were seen, and cursor 0 once all stripes
+    /// were visited. A key present for the whole scan is returned exactly
+    /// once; keys are never returned twice within a stripe.
+    pub fn scan(
+        &self,
+        cursor: u64,
+        pattern: Option<&[u8]>,
+        count: usize,
+        now: Millis,
+    ) -> (u64, Vec<Bytes>) {
+        let mut out = Vec::new();
+        let mut index = usize::try_from(cursor).unwrap_or(usize::MAX);
+        let mut seen = 0;
+        while index < STRIPES && seen < count.max(1) {
+            let stripe = self.stripes[index].0.read();
+            seen += stripe.table.len();
+            collect_matching(&stripe, pattern.unwrap_or(b"*"), now, &mut out);
+            index += 1;
+        }
+        let next = if index >= STRIPES { 0 } else { index as u64 };
+        (next, out)
+    }
+
+    /// Removes expired keys, looking at no more than `budget` of them, and
+    /// resumes where the previous call stopped. Returns how many were removed.
+    pub fn sweep_expired(&self, now: Millis, budget: usize) -> usize {
+        let mut removed = 0;
+        for _ in 0..STRIPES {
+            if removed >= budget {
+                break;
+            }
+            let index = self.sweep_cursor.fetch_add(1, Ordering::Relaxed) % STRIPES;
+            removed += self.stripes[index].0.write().sweep(now, budget - removed);
+        }
+        debug_assert!(removed <= budget);
+        removed
+    }
+
+    /// Visits every live entry as `(key, value, expires_at)`, one stripe at a
+    /// time. Used by snapshots.
+    pub(crate) fn for_each_live(
+        &self,
+        now: Millis,
+        mut f: impl FnMut(&Bytes, &Bytes, Option<Millis>),
+    ) {
+        for stripe in self.stripes.iter() {
+            for e in stripe.0.read().table.iter().filter(|e| e.is_live(now)) {
+                f(&e.key, &e.value, e.expires_at);
+            }
+        }
+    }
+
+    /// Inserts an entry read back from a snapshot.
+    pub(crate) fn restore_entry(
+        &self,
+        key: Bytes,
+        value: Bytes,
+        expires_at: Option<Millis>,
+        now: Millis,
+    ) {
+        let hash = self.hash(&key);
+        self.write(hash)
+            .put(hash, own(key), own(value), expires_at, now);
+    }
+}
+
+fn collect_matching(stripe: &Stripe, pattern: &[u8], now: Millis, out: &mut Vec<Bytes>) {
+    let all = pattern == b"*";
+    out.extend(
+        stripe
+            .table
+            .iter()
+            .filter(|e| e.is_live(now) && (all || glob_match(pattern, &e.key)))
+            .map(|e| e.key.clone()),
+    );
+}
+
+fn sorted_stripes(hashes: &[u64]) -> Vec<usize> {
+    let mut indices: Vec<usize> = hashes.iter().map(|&h| Db::stripe_index(h)).collect();
+    indices.sort_unstable();
+    indices.dedup();
+    indices
+}
+
+/// Guards over a sorted set of stripes.
+struct Locked<G> {
+    indices: Vec<usize>,
+    guards: Vec<G>,
+}
+
+impl<G: std::ops::Deref<Target = Stripe>> Locked<G> {
+    fn position(&self, hash: u64) -> usize {
+        let index = Db::stripe_index(hash);
+        self.indices
+            .binary_search(&index)
+            .expect("stripe of every key was locked")
+    }
+
+    fn stripe(&self, hash: u64) -> &Stripe {
+        &self.guards[self.position(hash)]
+    }
+}
+
+impl<G: std::ops::DerefMut<Target = Stripe>> Locked<G> {
+    fn stripe_mut(&mut self, hash: u64) -> &mut Stripe {
+        let at = self.position(hash);
+        &mut self.guards[at]
+    }
+}
+
+/// Parses a value the way Redis's `string2ll` does: optional `-`, digits, no
+/// leading zeros, no sign on zero, no spaces, within i64.
+pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
+    let digits = bytes.strip_prefix(b"-").unwrap_or(bytes);
+    let valid = match digits {
+        [] => false,
+        [b'0'] => digits.len() == bytes.len(),
+        [first, ..] => (b'1'..=b'9').contains(first) && digits.iter().all(u8::is_ascii_digit),
+    };
+    if !valid || bytes.len() > 20 {
+        return None;
+    }
+    std::str::from_utf8(bytes).ok()?.parse().ok()
+}

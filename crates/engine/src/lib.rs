@@ -1,0 +1,34 @@
+//! shoal's storage engine: an in-memory, concurrent map of binary-safe keys
+//! to binary-safe values with absolute expiry times.
+//!
+//! The engine does no I/O and has no notion of wall-clock time: every
+//! operation takes `now` (milliseconds since the Unix epoch) from its caller.
+//! That keeps it deterministic, which replication relies on (a replica
+//! applies a write with the time its leader chose), and lets tests move time
+//! by hand.
+//!
+//! # Layout
+//!
+//! - [`db`]: `Db`, the keyspace striped over many `RwLock`s; every operation.
+//! - `stripe`: one lock's worth of keys and its expiry index.
+//! - [`ops`]: typed options and outcomes (SET conditions, expiry choices, …).
+//! - [`snapshot`]: serialise a set of slots to bytes and restore them.
+//! - [`slot`]: CRC16 key → slot, shared with the router.
+//! - [`glob`]: Redis-style pattern matching for KEYS and SCAN.
+
+pub mod db;
+pub mod glob;
+pub mod ops;
+pub mod slot;
+pub mod snapshot;
+mod stripe;
+
+pub use db::{parse_i64, Db, STRIPES};
+pub use ops::{
+    DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions,
+    SetOutcome, Ttl,
+};
+pub use snapshot::SnapshotError;
+
+/// Milliseconds since the Unix epoch.
+pub type Millis = u64;

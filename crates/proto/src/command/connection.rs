@@ -1,0 +1,66 @@
+//! Parsing of connection commands: PING ECHO HELLO QUIT SELECT CLIENT.
+
+use super::{is, Args, Command, CommandError, GroupResult, Hello};
+
+pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
+    let cmd = match name {
+        "ping" => a.next().ok().map_or(Ok(Command::Ping(None)), |m| {
+            finish(a, Command::Ping(Some(m)))
+        }),
+        "echo" => a.next().map(Command::Echo),
+        "hello" => hello(a),
+        "quit" => Ok(Command::Quit),
+        "select" => a.next_i64().map(Command::Select),
+        "client|setname" => a.next().map(Command::ClientSetName),
+        "client|getname" => Ok(Command::ClientGetName),
+        "client|id" => Ok(Command::ClientId),
+        "client|setinfo" => client_setinfo(a),
+        _ => return Err(a),
+    };
+    Ok(cmd)
+}
+
+fn finish(a: Args, cmd: Command) -> Result<Command, CommandError> {
+    a.finish()?;
+    Ok(cmd)
+}
+
+fn hello(mut a: Args) -> Result<Command, CommandError> {
+    let mut hello = Hello {
+        protover: None,
+        auth: None,
+        setname: None,
+    };
+    if a.is_empty() {
+        return Ok(Command::Hello(hello));
+    }
+    let version = a.next()?;
+    let protover = shoal_engine::parse_i64(&version).ok_or_else(|| {
+        CommandError("ERR Protocol version is not an integer or out of range".into())
+    })?;
+    hello.protover = Some(protover);
+    while !a.is_empty() {
+        let option = a.next()?;
+        if is(&option, "AUTH") && a.remaining() >= 2 {
+            hello.auth = Some((a.next()?, a.next()?));
+        } else if is(&option, "SETNAME") && a.remaining() >= 1 {
+            hello.setname = Some(a.next()?);
+        } else {
+            let option = String::from_utf8_lossy(&option);
+            return Err(CommandError(format!(
+                "ERR Syntax error in HELLO option '{option}'"
+            )));
+        }
+    }
+    Ok(Command::Hello(hello))
+}
+
+fn client_setinfo(mut a: Args) -> Result<Command, CommandError> {
+    let attr = a.next()?;
+    if is(&attr, "LIB-NAME") || is(&attr, "LIB-VER") {
+        Ok(Command::ClientSetInfo)
+    } else {
+        let attr = String::from_utf8_lossy(&attr);
+        Err(CommandError(format!("ERR Unrecognized option '{attr}'")))
+    }
+}

@@ -1,0 +1,106 @@
+//! Parsing of keyspace commands: DEL UNLINK EXISTS EXPIRE PEXPIRE EXPIREAT
+//! PEXPIREAT TTL PTTL PERSIST TYPE KEYS SCAN.
+
+use shoal_engine::ExpireCondition;
+
+use super::{is, Args, Command, CommandError, ExpiryArg, GroupResult, Scan, TimeUnit};
+
+pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
+    let cmd = match name {
+        "del" | "unlink" => Ok(Command::Del(a.rest())),
+        "exists" => Ok(Command::Exists(a.rest())),
+        "expire" => expire(a, "expire", false, 1000),
+        "pexpire" => expire(a, "pexpire", false, 1),
+        "expireat" => expire(a, "expireat", true, 1000),
+        "pexpireat" => expire(a, "pexpireat", true, 1),
+        "ttl" => a.next().map(|key| Command::Ttl {
+            key,
+            unit: TimeUnit::Seconds,
+        }),
+        "pttl" => a.next().map(|key| Command::Ttl {
+            key,
+            unit: TimeUnit::Millis,
+        }),
+        "persist" => a.next().map(Command::Persist),
+        "type" => a.next().map(Command::Type),
+        "keys" => a.next().map(Command::Keys),
+        "scan" => scan(a),
+        _ => return Err(a),
+    };
+    Ok(cmd)
+}
+
+fn expire(
+    mut a: Args,
+    command: &'static str,
+    absolute: bool,
+    unit_ms: i64,
+) -> Result<Command, CommandError> {
+    let key = a.next()?;
+    let amount = a.next_i64()?;
+    let ms = amount
+        .checked_mul(unit_ms)
+        .ok_or_else(|| CommandError::invalid_expire(command))?;
+    let expiry = if absolute {
+        ExpiryArg::At(ms)
+    } else {
+        ExpiryArg::In(ms)
+    };
+    let mut condition = ExpireCondition::Always;
+    while !a.is_empty() {
+        let flag = a.next()?;
+        let next = match () {
+            _ if is(&flag, "NX") => ExpireCondition::IfNone,
+            _ if is(&flag, "XX") => ExpireCondition::IfSome,
+            _ if is(&flag, "GT") => ExpireCondition::IfGreater,
+            _ if is(&flag, "LT") => ExpireCondition::IfLess,
+            _ => {
+                let flag = String::from_utf8_lossy(&flag);
+                return Err(CommandError(format!("ERR Unsupported option {flag}")));
+            }
+        };
+        if condition != ExpireCondition::Always && condition != next {
+            return Err(CommandError(
+                "ERR NX and XX, GT or LT options at the same time are not compatible".into(),
+            ));
+        }
+        condition = next;
+    }
+    Ok(Command::Expire {
+        key,
+        expiry,
+        condition,
+        command,
+    })
+}
+
+fn scan(mut a: Args) -> Result<Command, CommandError> {
+    let cursor = a.next()?;
+    let cursor = std::str::from_utf8(&cursor)
+        .ok()
+        .and_then(|c| c.parse::<u64>().ok())
+        .ok_or_else(|| CommandError("ERR invalid cursor".into()))?;
+    let mut scan = Scan {
+        cursor,
+        pattern: None,
+        count: 10,
+        type_filter: None,
+    };
+    while !a.is_empty() {
+        let option = a.next()?;
+        if is(&option, "MATCH") {
+            scan.pattern = Some(a.next()?);
+        } else if is(&option, "COUNT") {
+            let count = a.next_i64()?;
+            if count < 1 {
+                return Err(CommandError::syntax());
+            }
+            scan.count = usize::try_from(count).unwrap_or(usize::MAX);
+        } else if is(&option, "TYPE") {
+            scan.type_filter = Some(a.next()?);
+        } else {
+            return Err(CommandError::syntax());
+        }
+    }
+    Ok(Command::Scan(scan))
+}

@@ -1,0 +1,39 @@
+//! Parsing of server commands: COMMAND INFO CONFIG DBSIZE FLUSHDB FLUSHALL.
+
+use super::{is, Args, Command, CommandError, GroupResult};
+
+pub(super) fn parse(name: &str, a: Args) -> GroupResult {
+    let cmd = match name {
+        "command" => Ok(Command::CommandInfo(None)),
+        "command|count" => Ok(Command::CommandCount),
+        "command|list" => Ok(Command::CommandList),
+        "command|info" => Ok(Command::CommandInfo(names(a))),
+        "command|docs" => Ok(Command::CommandDocs(names(a))),
+        "info" => Ok(Command::Info(a.rest())),
+        "config|get" => Ok(Command::ConfigGet(a.rest())),
+        "dbsize" => Ok(Command::DbSize),
+        "flushdb" => flush_mode(a).map(|()| Command::FlushDb),
+        "flushall" => flush_mode(a).map(|()| Command::FlushAll),
+        _ => return Err(a),
+    };
+    Ok(cmd)
+}
+
+/// `None` when no names were given, meaning every command.
+fn names(a: Args) -> Option<Vec<super::Bytes>> {
+    let names = a.rest();
+    (!names.is_empty()).then_some(names)
+}
+
+/// FLUSHDB/FLUSHALL accept ASYNC or SYNC; both flush synchronously here.
+fn flush_mode(mut a: Args) -> Result<(), CommandError> {
+    if a.is_empty() {
+        return Ok(());
+    }
+    let mode = a.next()?;
+    if (is(&mode, "ASYNC") || is(&mode, "SYNC")) && a.is_empty() {
+        Ok(())
+    } else {
+        Err(CommandError::syntax())
+    }
+}

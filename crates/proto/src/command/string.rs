@@ -1,0 +1,195 @@
+//! Parsing of string commands: GET SET SETNX SETEX PSETEX GETSET DELEX GETDEL
+//! GETEX MGET MSET INCR INCRBY DECR DECRBY APPEND STRLEN.
+
+use shoal_engine::{DelCondition, SetCondition};
+
+use super::{is, Args, Command, CommandError, ExpiryArg, GetExArg, GroupResult, Set, SetExpiryArg};
+
+pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
+    let cmd = match name {
+        "get" => a.next().map(Command::Get),
+        "set" => set(a),
+        "setnx" => a.next().and_then(|key| {
+            Ok(Command::SetNx {
+                key,
+                value: a.next()?,
+            })
+        }),
+        "setex" => setex(a, "setex", 1000),
+        "psetex" => setex(a, "psetex", 1),
+        "getset" => a.next().and_then(|key| {
+            Ok(Command::GetSet {
+                key,
+                value: a.next()?,
+            })
+        }),
+        "delex" => delex(a),
+        "getdel" => a.next().map(Command::GetDel),
+        "getex" => getex(a),
+        "mget" => Ok(Command::MGet(a.rest())),
+        "mset" => mset(a),
+        "incr" => a.next().map(|key| Command::IncrBy { key, delta: 1 }),
+        "decr" => a.next().map(|key| Command::IncrBy { key, delta: -1 }),
+        "incrby" => incr_by(a, false),
+        "decrby" => incr_by(a, true),
+        "append" => a.next().and_then(|key| {
+            Ok(Command::Append {
+                key,
+                value: a.next()?,
+            })
+        }),
+        "strlen" => a.next().map(Command::StrLen),
+        _ => return Err(a),
+    };
+    Ok(cmd)
+}
+
+/// Reads the value of an EX/PX/EXAT/PXAT option. SET and GETEX require a
+/// positive time that fits in milliseconds.
+fn expiry_option(
+    a: &mut Args,
+    option: &[u8],
+    command: &str,
+) -> Result<Option<ExpiryArg>, CommandError> {
+    let (unit_ms, absolute) = match () {
+        _ if is(option, "EX") => (1000, false),
+        _ if is(option, "PX") => (1, false),
+        _ if is(option, "EXAT") => (1000, true),
+        _ if is(option, "PXAT") => (1, true),
+        _ => return Ok(None),
+    };
+    let amount = a.next_i64()?;
+    if amount <= 0 {
+        return Err(CommandError::invalid_expire(command));
+    }
+    let ms = amount
+        .checked_mul(unit_ms)
+        .ok_or_else(|| CommandError::invalid_expire(command))?;
+    Ok(Some(if absolute {
+        ExpiryArg::At(ms)
+    } else {
+        ExpiryArg::In(ms)
+    }))
+}
+
+fn set(mut a: Args) -> Result<Command, CommandError> {
+    let key = a.next()?;
+    let value = a.next()?;
+    let mut set = Set {
+        key,
+        value,
+        condition: SetCondition::Always,
+        expiry: SetExpiryArg::Clear,
+        get: false,
+        command: "set",
+    };
+    while !a.is_empty() {
+        let option = a.next()?;
+        let no_condition = set.condition == SetCondition::Always;
+        let no_expiry = set.expiry == SetExpiryArg::Clear;
+        if is(&option, "NX") && no_condition {
+            set.condition = SetCondition::IfAbsent;
+        } else if is(&option, "XX") && no_condition {
+            set.condition = SetCondition::IfPresent;
+        } else if is(&option, "IFEQ") && no_condition && !a.is_empty() {
+            set.condition = SetCondition::IfEqual(a.next()?);
+        } else if is(&option, "IFNE") && no_condition && !a.is_empty() {
+            set.condition = SetCondition::IfNotEqual(a.next()?);
+        } else if is(&option, "GET") && !set.get {
+            set.get = true;
+        } else if is(&option, "KEEPTTL") && no_expiry {
+            set.expiry = SetExpiryArg::Keep;
+        } else if no_expiry && !a.is_empty() {
+            match expiry_option(&mut a, &option, "set")? {
+                Some(expiry) => set.expiry = SetExpiryArg::Expire(expiry),
+                None => return Err(CommandError::syntax()),
+            }
+        } else {
+            return Err(CommandError::syntax());
+        }
+    }
+    Ok(Command::Set(set))
+}
+
+fn setex(mut a: Args, command: &'static str, unit_ms: i64) -> Result<Command, CommandError> {
+    let key = a.next()?;
+    let amount = a.next_i64()?;
+    let value = a.next()?;
+    if amount <= 0 {
+        return Err(CommandError::invalid_expire(command));
+    }
+    let ms = amount
+        .checked_mul(unit_ms)
+        .ok_or_else(|| CommandError::invalid_expire(command))?;
+    Ok(Command::Set(Set {
+        key,
+        value,
+        condition: SetCondition::Always,
+        expiry: SetExpiryArg::Expire(ExpiryArg::In(ms)),
+        get: false,
+        command,
+    }))
+}
+
+fn delex(mut a: Args) -> Result<Command, CommandError> {
+    let key = a.next()?;
+    let condition = match a.remaining() {
+        0 => DelCondition::Always,
+        2 => {
+            let option = a.next()?;
+            let value = a.next()?;
+            if is(&option, "IFEQ") {
+                DelCondition::IfEqual(value)
+            } else if is(&option, "IFNE") {
+                DelCondition::IfNotEqual(value)
+            } else {
+                return Err(CommandError::syntax());
+            }
+        }
+        _ => return Err(CommandError::syntax()),
+    };
+    Ok(Command::DelEx { key, condition })
+}
+
+fn getex(mut a: Args) -> Result<Command, CommandError> {
+    let key = a.next()?;
+    let expiry = match a.remaining() {
+        0 => GetExArg::Keep,
+        1 if is(&a.next()?, "PERSIST") => GetExArg::Persist,
+        2 => {
+            let option = a.next()?;
+            match expiry_option(&mut a, &option, "getex")? {
+                Some(expiry) => GetExArg::Expire(expiry),
+                None => return Err(CommandError::syntax()),
+            }
+        }
+        _ => return Err(CommandError::syntax()),
+    };
+    Ok(Command::GetEx { key, expiry })
+}
+
+fn mset(a: Args) -> Result<Command, CommandError> {
+    let rest = a.rest();
+    if rest.len() % 2 != 0 {
+        return Err(CommandError::wrong_arity("mset"));
+    }
+    let mut pairs = Vec::with_capacity(rest.len() / 2);
+    let mut it = rest.into_iter();
+    while let (Some(k), Some(v)) = (it.next(), it.next()) {
+        pairs.push((k, v));
+    }
+    Ok(Command::MSet(pairs))
+}
+
+fn incr_by(mut a: Args, negate: bool) -> Result<Command, CommandError> {
+    let key = a.next()?;
+    let amount = a.next_i64()?;
+    let delta = if negate {
+        amount
+            .checked_neg()
+            .ok_or_else(|| CommandError("ERR decrement would overflow".into()))?
+    } else {
+        amount
+    };
+    Ok(Command::IncrBy { key, delta })
+}

@@ -1,0 +1,318 @@
+//! The command table: every command shoal serves, with the metadata Redis
+//! publishes through COMMAND (arity, flags, key positions) and COMMAND DOCS.
+//!
+//! Cluster clients (redis-py's `RedisCluster`) locate keys from `first_key`,
+//! `last_key` and `step`, so these must be exactly Redis's values. Arity
+//! follows Redis: positive is exact, negative is a minimum, both counting the
+//! command name.
+
+/// One row of the table.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CommandSpec {
+    /// Lower-case name; for subcommands `container|sub`.
+    pub name: &'static str,
+    pub arity: i64,
+    pub flags: &'static [&'static str],
+    pub first_key: i64,
+    /// `-1` means the last argument.
+    pub last_key: i64,
+    pub step: i64,
+    pub acl_categories: &'static [&'static str],
+    pub group: &'static str,
+    pub since: &'static str,
+    pub summary: &'static str,
+    pub subcommands: &'static [CommandSpec],
+}
+
+impl CommandSpec {
+    /// Whether `argc` (including the name) satisfies the arity.
+    pub fn arity_ok(&self, argc: usize) -> bool {
+        let argc = argc as i64;
+        if self.arity >= 0 {
+            argc == self.arity
+        } else {
+            argc >= -self.arity
+        }
+    }
+
+    /// Positions of key arguments in a request of `argc` arguments.
+    pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
+        let argc = argc as i64;
+        let last = if self.last_key < 0 {
+            argc + self.last_key
+        } else {
+            self.last_key
+        };
+        let (first, step) = (self.first_key, self.step.max(1));
+        let range = if first > 0 && last >= first {
+            first..=last.min(argc - 1)
+        } else {
+            1..=0
+        };
+        range.step_by(step as usize).map(|i| i as usize)
+    }
+
+    pub fn is_write(&self) -> bool {
+        self.flags.contains(&"write")
+    }
+}
+
+const R: &[&str] = &["readonly", "fast"];
+const RS: &[&str] = &["readonly"];
+const W: &[&str] = &["write", "denyoom"];
+const WF: &[&str] = &["write", "denyoom", "fast"];
+const WD: &[&str] = &["write", "fast"];
+const CONN: &[&str] = &["noscript", "loading", "stale", "fast"];
+const ADMIN: &[&str] = &["admin", "noscript", "loading", "stale"];
+const STR_R: &[&str] = &["@read", "@string", "@fast"];
+const STR_W: &[&str] = &["@write", "@string", "@fast"];
+const KS_R: &[&str] = &["@keyspace", "@read", "@fast"];
+const KS_W: &[&str] = &["@keyspace", "@write", "@fast"];
+const CONN_ACL: &[&str] = &["@fast", "@connection"];
+
+#[allow(clippy::too_many_arguments)]
+const fn spec(
+    name: &'static str,
+    arity: i64,
+    flags: &'static [&'static str],
+    keys: (i64, i64, i64),
+    acl: &'static [&'static str],
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    CommandSpec {
+        name,
+        arity,
+        flags,
+        first_key: keys.0,
+        last_key: keys.1,
+        step: keys.2,
+        acl_categories: acl,
+        group,
+        since,
+        summary,
+        subcommands: &[],
+    }
+}
+
+const NO_KEYS: (i64, i64, i64) = (0, 0, 0);
+const ONE_KEY: (i64, i64, i64) = (1, 1, 1);
+const ALL_KEYS: (i64, i64, i64) = (1, -1, 1);
+const PAIRS: (i64, i64, i64) = (1, -1, 2);
+
+const fn with_subcommands(mut s: CommandSpec, subs: &'static [CommandSpec]) -> CommandSpec {
+    s.subcommands = subs;
+    s
+}
+
+const CLIENT_SUBS: &[CommandSpec] = &[
+    spec(
+        "client|setname",
+        3,
+        CONN,
+        NO_KEYS,
+        CONN_ACL,
+        "connection",
+        "2.6.9",
+        "Sets the connection name.",
+    ),
+    spec(
+        "client|getname",
+        2,
+        CONN,
+        NO_KEYS,
+        CONN_ACL,
+        "connection",
+        "2.6.9",
+        "Returns the name of the connection.",
+    ),
+    spec(
+        "client|id",
+        2,
+        CONN,
+        NO_KEYS,
+        CONN_ACL,
+        "connection",
+        "5.0.0",
+        "Returns the unique client ID of the connection.",
+    ),
+    spec(
+        "client|setinfo",
+        4,
+        CONN,
+        NO_KEYS,
+        CONN_ACL,
+        "connection",
+        "7.2.0",
+        "Sets information specific to the client or connection.",
+    ),
+];
+
+const COMMAND_SUBS: &[CommandSpec] = &[
+    spec(
+        "command|count",
+        2,
+        &["loading", "stale"],
+        NO_KEYS,
+        &["@slow", "@connection"],
+        "server",
+        "2.8.13",
+        "Returns a count of commands.",
+    ),
+    spec(
+        "command|docs",
+        -2,
+        &["loading", "stale"],
+        NO_KEYS,
+        &["@slow", "@connection"],
+        "server",
+        "7.0.0",
+        "Returns documentary information about one, multiple or all commands.",
+    ),
+    spec(
+        "command|info",
+        -2,
+        &["loading", "stale"],
+        NO_KEYS,
+        &["@slow", "@connection"],
+        "server",
+        "2.8.13",
+        "Returns information about one, multiple or all commands.",
+    ),
+    spec(
+        "command|list",
+        -2,
+        &["loading", "stale"],
+        NO_KEYS,
+        &["@slow", "@connection"],
+        "server",
+        "7.0.0",
+        "Returns a list of command names.",
+    ),
+];
+
+const CONFIG_SUBS: &[CommandSpec] = &[spec(
+    "config|get",
+    -3,
+    ADMIN,
+    NO_KEYS,
+    &["@admin", "@slow", "@dangerous"],
+    "server",
+    "2.0.0",
+    "Returns the effective values of configuration parameters.",
+)];
+
+/// Every command served, sorted by name.
+pub static COMMANDS: &[CommandSpec] = &[
+    spec("append", 3, W, ONE_KEY, &["@write", "@string", "@fast"], "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist."),
+    with_subcommands(spec("client", -2, &[], NO_KEYS, &["@slow"], "connection", "2.4.0", "A container for client connection commands."), CLIENT_SUBS),
+    with_subcommands(spec("command", -1, &["loading", "stale"], NO_KEYS, &["@slow", "@connection"], "server", "2.8.13", "Returns detailed information about all commands."), COMMAND_SUBS),
+    with_subcommands(spec("config", -2, &[], NO_KEYS, &["@slow"], "server", "2.0.0", "A container for server configuration commands."), CONFIG_SUBS),
+    spec("dbsize", 1, R, NO_KEYS, &["@keyspace", "@read", "@fast"], "server", "1.0.0", "Returns the number of keys in the database."),
+    spec("decr", 2, WF, ONE_KEY, STR_W, "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    spec("decrby", 3, WF, ONE_KEY, STR_W, "string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
+    spec("del", -2, &["write"], ALL_KEYS, &["@keyspace", "@write", "@slow"], "generic", "1.0.0", "Deletes one or more keys."),
+    spec("delex", -2, WD, ONE_KEY, STR_W, "string", "8.4.0", "Conditionally removes the specified key based on value or digest comparison."),
+    spec("echo", 2, &["fast"], NO_KEYS, CONN_ACL, "connection", "1.0.0", "Returns the given string."),
+    spec("exists", -2, R, ALL_KEYS, KS_R, "generic", "1.0.0", "Determines whether one or more keys exist."),
+    spec("expire", -3, WD, ONE_KEY, KS_W, "generic", "1.0.0", "Sets the expiration time of a key in seconds."),
+    spec("expireat", -3, WD, ONE_KEY, KS_W, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp."),
+    spec("flushall", -1, &["write"], NO_KEYS, &["@keyspace", "@write", "@slow", "@dangerous"], "server", "1.0.0", "Removes all keys from all databases."),
+    spec("flushdb", -1, &["write"], NO_KEYS, &["@keyspace", "@write", "@slow", "@dangerous"], "server", "1.0.0", "Remove all keys from the current database."),
+    spec("get", 2, R, ONE_KEY, STR_R, "string", "1.0.0", "Returns the string value of a key."),
+    spec("getdel", 2, WD, ONE_KEY, STR_W, "string", "6.2.0", "Returns the string value of a key after deleting the key."),
+    spec("getex", -2, WD, ONE_KEY, STR_W, "string", "6.2.0", "Returns the string value of a key after setting its expiration time."),
+    spec("getset", 3, WF, ONE_KEY, STR_W, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value."),
+    spec("hello", -1, CONN, NO_KEYS, CONN_ACL, "connection", "6.0.0", "Handshakes with the Redis server."),
+    spec("incr", 2, WF, ONE_KEY, STR_W, "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
+    spec("incrby", 3, WF, ONE_KEY, STR_W, "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
+    spec("info", -1, &["loading", "stale"], NO_KEYS, &["@slow", "@dangerous"], "server", "1.0.0", "Returns information and statistics about the server."),
+    spec("keys", 2, RS, NO_KEYS, &["@keyspace", "@read", "@slow", "@dangerous"], "generic", "1.0.0", "Returns all key names that match a pattern."),
+    spec("mget", -2, R, ALL_KEYS, STR_R, "string", "1.0.0", "Atomically returns the string values of one or more keys."),
+    spec("mset", -3, W, PAIRS, &["@write", "@string", "@slow"], "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys."),
+    spec("persist", 2, WD, ONE_KEY, KS_W, "generic", "2.2.0", "Removes the expiration time of a key."),
+    spec("pexpire", -3, WD, ONE_KEY, KS_W, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds."),
+    spec("pexpireat", -3, WD, ONE_KEY, KS_W, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp."),
+    spec("ping", -1, &["fast"], NO_KEYS, CONN_ACL, "connection", "1.0.0", "Returns the server's liveliness response."),
+    spec("psetex", 4, W, ONE_KEY, &["@write", "@string", "@slow"], "string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
+    spec("pttl", 2, R, ONE_KEY, KS_R, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key."),
+    spec("quit", -1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], NO_KEYS, CONN_ACL, "connection", "1.0.0", "Closes the connection."),
+    spec("scan", -2, RS, NO_KEYS, &["@keyspace", "@read", "@slow"], "generic", "2.8.0", "Iterates over the key names in the database."),
+    spec("select", 2, &["loading", "stale", "fast"], NO_KEYS, CONN_ACL, "connection", "1.0.0", "Changes the selected database."),
+    spec("set", -3, W, ONE_KEY, &["@write", "@string", "@slow"], "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
+    spec("setex", 4, W, ONE_KEY, &["@write", "@string", "@slow"], "string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
+    spec("setnx", 3, WF, ONE_KEY, STR_W, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist."),
+    spec("strlen", 2, R, ONE_KEY, STR_R, "string", "2.2.0", "Returns the length of a string value."),
+    spec("ttl", 2, R, ONE_KEY, KS_R, "generic", "1.0.0", "Returns the expiration time in seconds of a key."),
+    spec("type", 2, R, ONE_KEY, KS_R, "generic", "1.0.0", "Determines the type of value stored at a key."),
+    spec("unlink", -2, WD, ALL_KEYS, KS_W, "generic", "4.0.0", "Asynchronously deletes one or more keys."),
+];
+
+/// Looks a command up by name, case-insensitively.
+pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
+    find(COMMANDS, name)
+}
+
+/// Looks a subcommand of `parent` up by name, case-insensitively.
+pub fn lookup_sub(parent: &'static CommandSpec, sub: &[u8]) -> Option<&'static CommandSpec> {
+    parent.subcommands.iter().find(|s| {
+        let short = s.name.split_once('|').map_or(s.name, |(_, sub)| sub);
+        short.as_bytes().eq_ignore_ascii_case(sub)
+    })
+}
+
+fn find(table: &'static [CommandSpec], name: &[u8]) -> Option<&'static CommandSpec> {
+    if name.len() > 16 {
+        return None;
+    }
+    let mut lower = [0u8; 16];
+    let lower = &mut lower[..name.len()];
+    lower.copy_from_slice(name);
+    lower.make_ascii_lowercase();
+    table
+        .binary_search_by(|s| s.name.as_bytes().cmp(lower))
+        .ok()
+        .map(|i| &table[i])
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn table_is_sorted_and_unique() {
+        for pair in COMMANDS.windows(2) {
+            assert!(
+                pair[0].name < pair[1].name,
+                "{} >= {}",
+                pair[0].name,
+                pair[1].name
+            );
+        }
+    }
+
+    #[test]
+    fn lookup_ignores_case() {
+        assert_eq!(lookup(b"GeT").map(|s| s.name), Some("get"));
+        assert!(lookup(b"nosuchcommand").is_none());
+        assert!(lookup(b"averyveryverylongcommandname").is_none());
+        let client = lookup(b"client").unwrap();
+        assert_eq!(
+            lookup_sub(client, b"SETNAME").map(|s| s.name),
+            Some("client|setname")
+        );
+    }
+
+    #[test]
+    fn key_positions_follow_first_last_step() {
+        let mset = lookup(b"mset").unwrap();
+        assert_eq!(mset.key_positions(5).collect::<Vec<_>>(), vec![1, 3]);
+        let del = lookup(b"del").unwrap();
+        assert_eq!(del.key_positions(4).collect::<Vec<_>>(), vec![1, 2, 3]);
+        let get = lookup(b"get").unwrap();
+        assert_eq!(get.key_positions(2).collect::<Vec<_>>(), vec![1]);
+        let ping = lookup(b"ping").unwrap();
+        assert_eq!(ping.key_positions(2).count(), 0);
+    }
+}

@@ -1,0 +1,88 @@
+//! Server configuration: every limit has a name (with its unit), a default,
+//! and a command-line flag in the binary. CONFIG GET reports them under
+//! Redis's parameter names where Redis has one.
+
+use std::net::SocketAddr;
+use std::path::PathBuf;
+use std::time::Duration;
+
+use shoal_proto::DecodeLimits;
+
+#[derive(Debug, Clone)]
+pub struct Config {
+    /// Address the RESP listener binds.
+    pub listen: SocketAddr,
+    /// Data directory: holds the snapshot and the directory lock.
+    pub dir: PathBuf,
+    pub limits: Limits,
+    /// How often the expiry sweeper runs.
+    pub sweep_interval: Duration,
+    /// Most expired keys one sweeper tick removes.
+    pub sweep_keys_per_tick: usize,
+    /// How long shutdown waits for connections to finish their batch.
+    pub shutdown_grace: Duration,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct Limits {
+    pub decode: DecodeLimits,
+    /// Connections served at once; one more is told
+    /// `-ERR max number of clients reached` and closed.
+    pub max_clients: usize,
+    /// Largest reply buffered for one connection. A reply that would exceed
+    /// it (say KEYS * over a huge keyspace) closes that connection instead
+    /// of growing its buffer without bound, like Redis's
+    /// client-output-buffer-limit.
+    pub max_output_bytes: usize,
+    /// Pending output is flushed to the socket once it reaches this size,
+    /// even in the middle of a pipelined batch.
+    pub output_flush_bytes: usize,
+}
+
+impl Default for Limits {
+    fn default() -> Self {
+        Limits {
+            decode: DecodeLimits::default(),
+            max_clients: 10_000,
+            max_output_bytes: 1024 * 1024 * 1024,
+            output_flush_bytes: 64 * 1024,
+        }
+    }
+}
+
+impl Config {
+    /// A configuration with defaults, listening on `listen`, storing in `dir`.
+    pub fn new(listen: SocketAddr, dir: PathBuf) -> Config {
+        Config {
+            listen,
+            dir,
+            limits: Limits::default(),
+            sweep_interval: Duration::from_millis(100),
+            sweep_keys_per_tick: 2000,
+            shutdown_grace: Duration::from_secs(2),
+        }
+    }
+
+    /// `(name, value)` for every parameter CONFIG GET knows. Names are
+    /// Redis's where one exists, so tools that read them (redis-benchmark
+    /// reads `save` and `appendonly`) understand the answers.
+    pub fn parameters(&self) -> Vec<(&'static str, String)> {
+        let l = &self.limits;
+        vec![
+            ("bind", self.listen.ip().to_string()),
+            ("port", self.listen.port().to_string()),
+            ("dir", self.dir.display().to_string()),
+            ("maxclients", l.max_clients.to_string()),
+            ("proto-max-bulk-len", l.decode.max_bulk_bytes.to_string()),
+            ("max-array-len", l.decode.max_array_len.to_string()),
+            ("max-inline-bytes", l.decode.max_inline_bytes.to_string()),
+            ("max-output-bytes", l.max_output_bytes.to_string()),
+            ("databases", "1".into()),
+            ("save", String::new()),
+            ("appendonly", "no".into()),
+            ("timeout", "0".into()),
+            ("maxmemory", "0".into()),
+            ("cluster-enabled", "no".into()),
+        ]
+    }
+}

@@ -1,0 +1,67 @@
+//! PING ECHO HELLO QUIT SELECT CLIENT.
+
+use bytes::Bytes;
+use shoal_proto::command::Hello;
+use shoal_proto::{Command, CommandError, Frame, Protocol};
+
+use crate::state::Session;
+
+pub(super) fn run(session: &mut Session, cmd: Command) -> Result<Frame, CommandError> {
+    Ok(match cmd {
+        Command::Ping(None) => Frame::simple("PONG"),
+        Command::Ping(Some(message)) | Command::Echo(message) => Frame::Bulk(message),
+        Command::Hello(hello) => return hello_reply(session, hello),
+        Command::Quit => {
+            session.closing = true;
+            Frame::OK
+        }
+        Command::Select(0) => Frame::OK,
+        Command::Select(_) => return Err(CommandError("ERR DB index is out of range".into())),
+        Command::ClientSetName(name) => {
+            set_name(session, name)?;
+            Frame::OK
+        }
+        Command::ClientGetName => Frame::optional_bulk(session.name.clone()),
+        Command::ClientId => Frame::Integer(session.id as i64),
+        Command::ClientSetInfo => Frame::OK,
+        other => unreachable!("not a connection command: {other:?}"),
+    })
+}
+
+fn set_name(session: &mut Session, name: Bytes) -> Result<(), CommandError> {
+    if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+        return Err(CommandError(
+            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
+        ));
+    }
+    session.name = (!name.is_empty()).then_some(name);
+    Ok(())
+}
+
+/// HELLO: switch protocol (2 or 3) and describe the server, as a map.
+fn hello_reply(session: &mut Session, hello: Hello) -> Result<Frame, CommandError> {
+    let protocol = match hello.protover {
+        None => session.protocol,
+        Some(2) => Protocol::Resp2,
+        Some(3) => Protocol::Resp3,
+        Some(_) => return Err(CommandError("NOPROTO unsupported protocol version".into())),
+    };
+    // There are no users or passwords: like Redis's default `nopass` user,
+    // any AUTH credentials are accepted.
+    if let Some(name) = hello.setname {
+        set_name(session, name)?;
+    }
+    session.protocol = protocol;
+    Ok(Frame::Map(vec![
+        (Frame::bulk_str("server"), Frame::bulk_str("redis")),
+        (
+            Frame::bulk_str("version"),
+            Frame::bulk_str(crate::REDIS_VERSION),
+        ),
+        (Frame::bulk_str("proto"), Frame::Integer(protocol.version())),
+        (Frame::bulk_str("id"), Frame::Integer(session.id as i64)),
+        (Frame::bulk_str("mode"), Frame::bulk_str("standalone")),
+        (Frame::bulk_str("role"), Frame::bulk_str("master")),
+        (Frame::bulk_str("modules"), Frame::Array(vec![])),
+    ]))
+}

@@ -1,0 +1,61 @@
+//! Executing commands: `execute` turns one request into one reply frame.
+//! Each submodule handles one command group, mirroring the parsers in
+//! `shoal_proto::command`.
+
+mod connection;
+mod introspect;
+mod keyspace;
+mod server;
+mod string;
+
+use bytes::Bytes;
+use shoal_proto::{Command, CommandError, Frame};
+
+use crate::clock::now_ms;
+use crate::state::{Session, Shared};
+
+/// Runs one request and returns its reply.
+pub fn execute(shared: &Shared, session: &mut Session, args: Vec<Bytes>) -> Frame {
+    match Command::parse(args) {
+        Ok(cmd) => run(shared, session, cmd).unwrap_or_else(error),
+        Err(e) => error(e),
+    }
+}
+
+fn error(e: CommandError) -> Frame {
+    Frame::Error(Bytes::from(e.0))
+}
+
+fn run(shared: &Shared, session: &mut Session, cmd: Command) -> Result<Frame, CommandError> {
+    let now = now_ms();
+    let db = &shared.db;
+    match cmd {
+        Command::Ping(_)
+        | Command::Echo(_)
+        | Command::Hello(_)
+        | Command::Quit
+        | Command::Select(_)
+        | Command::ClientSetName(_)
+        | Command::ClientGetName
+        | Command::ClientId
+        | Command::ClientSetInfo => connection::run(session, cmd),
+        Command::CommandCount
+        | Command::CommandList
+        | Command::CommandInfo(_)
+        | Command::CommandDocs(_)
+        | Command::Info(_)
+        | Command::ConfigGet(_)
+        | Command::DbSize
+        | Command::FlushDb
+        | Command::FlushAll => server::run(shared, cmd),
+        Command::Del(_)
+        | Command::Exists(_)
+        | Command::Expire { .. }
+        | Command::Ttl { .. }
+        | Command::Persist(_)
+        | Command::Type(_)
+        | Command::Keys(_)
+        | Command::Scan(_) => keyspace::run(db, cmd, now),
+        _ => string::run(shared, cmd, now),
+    }
+}

@@ -1,0 +1,46 @@
+//! COMMAND INFO CONFIG DBSIZE FLUSHDB FLUSHALL.
+
+use bytes::Bytes;
+use shoal_engine::glob::glob_match;
+use shoal_proto::{Command, CommandError, Frame};
+
+use super::introspect;
+use crate::info;
+use crate::state::Shared;
+
+pub(super) fn run(shared: &Shared, cmd: Command) -> Result<Frame, CommandError> {
+    Ok(match cmd {
+        Command::CommandCount => introspect::command_count(),
+        Command::CommandList => introspect::command_list(),
+        Command::CommandInfo(names) => introspect::command_info(names),
+        Command::CommandDocs(names) => introspect::command_docs(names),
+        Command::Info(sections) => {
+            let text = info::render(shared, &sections);
+            Frame::Verbatim(*b"txt", Bytes::from(text))
+        }
+        Command::ConfigGet(patterns) => config_get(shared, &patterns),
+        Command::DbSize => Frame::Integer(shared.db.len() as i64),
+        Command::FlushDb | Command::FlushAll => {
+            shared.db.clear();
+            Frame::OK
+        }
+        other => unreachable!("not a server command: {other:?}"),
+    })
+}
+
+/// CONFIG GET pattern…: every known parameter matching any pattern; an
+/// unknown one simply matches nothing.
+fn config_get(shared: &Shared, patterns: &[Bytes]) -> Frame {
+    let pairs = shared
+        .config
+        .parameters()
+        .into_iter()
+        .filter(|(name, _)| {
+            patterns
+                .iter()
+                .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
+        })
+        .map(|(name, value)| (Frame::bulk_str(name), Frame::Bulk(Bytes::from(value))))
+        .collect();
+    Frame::Map(pairs)
+}

@@ -1,0 +1,100 @@
+//! GET SET SETNX GETSET DELEX GETDEL GETEX MGET MSET INCRBY APPEND STRLEN.
+
+use shoal_engine::{GetExExpiry, IncrError, Millis, SetCondition, SetExpiry, SetOptions};
+use shoal_proto::command::{GetExArg, Set, SetExpiryArg};
+use shoal_proto::{Command, CommandError, Frame};
+
+use crate::state::Shared;
+use crate::stats::Stats;
+
+pub(super) fn run(shared: &Shared, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
+    let db = &shared.db;
+    Ok(match cmd {
+        Command::Get(key) => {
+            let value = db.get(&key, now);
+            let counter = if value.is_some() {
+                &shared.stats.keyspace_hits
+            } else {
+                &shared.stats.keyspace_misses
+            };
+            Stats::add(counter, 1);
+            Frame::optional_bulk(value)
+        }
+        Command::Set(set) => return set_reply(shared, set, now),
+        Command::SetNx { key, value } => {
+            let opts = SetOptions {
+                condition: SetCondition::IfAbsent,
+                expiry: SetExpiry::Clear,
+            };
+            Frame::Integer(i64::from(db.set(key, value, &opts, now).written))
+        }
+        Command::GetSet { key, value } => {
+            Frame::optional_bulk(db.set(key, value, &SetOptions::default(), now).old)
+        }
+        Command::DelEx { key, condition } => {
+            Frame::Integer(i64::from(db.delete_if(&key, &condition, now)))
+        }
+        Command::GetDel(key) => Frame::optional_bulk(db.get_delete(&key, now)),
+        Command::GetEx { key, expiry } => {
+            let expiry = match expiry {
+                GetExArg::Keep => GetExExpiry::Keep,
+                GetExArg::Persist => GetExExpiry::Persist,
+                GetExArg::Expire(e) => GetExExpiry::At(
+                    e.resolve(now)
+                        .ok_or_else(|| CommandError::invalid_expire("getex"))?,
+                ),
+            };
+            Frame::optional_bulk(db.get_ex(&key, expiry, now))
+        }
+        Command::MGet(keys) => Frame::Array(
+            db.get_many(&keys, now)
+                .into_iter()
+                .map(Frame::optional_bulk)
+                .collect(),
+        ),
+        Command::MSet(pairs) => {
+            db.put_many(pairs, now);
+            Frame::OK
+        }
+        Command::IncrBy { key, delta } => match db.incr_by(key, delta, now) {
+            Ok(n) => Frame::Integer(n),
+            Err(e @ (IncrError::NotInteger | IncrError::Overflow)) => {
+                return Err(CommandError(format!("ERR {e}")))
+            }
+        },
+        Command::Append { key, value } => {
+            let max = shared.config.limits.decode.max_bulk_bytes;
+            match db.append(key, &value, max, now) {
+                Ok(len) => Frame::Integer(len as i64),
+                Err(_) => {
+                    return Err(CommandError(
+                        "ERR string exceeds maximum allowed size (proto-max-bulk-len)".into(),
+                    ))
+                }
+            }
+        }
+        Command::StrLen(key) => Frame::Integer(db.strlen(&key, now) as i64),
+        other => unreachable!("not a string command: {other:?}"),
+    })
+}
+
+fn set_reply(shared: &Shared, set: Set, now: Millis) -> Result<Frame, CommandError> {
+    let expiry = match set.expiry {
+        SetExpiryArg::Clear => SetExpiry::Clear,
+        SetExpiryArg::Keep => SetExpiry::Keep,
+        SetExpiryArg::Expire(e) => SetExpiry::At(
+            e.resolve(now)
+                .ok_or_else(|| CommandError::invalid_expire(set.command))?,
+        ),
+    };
+    let opts = SetOptions {
+        condition: set.condition,
+        expiry,
+    };
+    let outcome = shared.db.set(set.key, set.value, &opts, now);
+    Ok(match (set.get, outcome.written) {
+        (true, _) => Frame::optional_bulk(outcome.old),
+        (false, true) => Frame::OK,
+        (false, false) => Frame::Null,
+    })
+}

@@ -1,0 +1,115 @@
+//! The accept loop: admits clients up to `max_clients`, gives each its own
+//! task, and on shutdown stops accepting, tells every connection to finish,
+//! and waits (bounded by `shutdown_grace`) for them to do so.
+
+use std::sync::atomic::Ordering;
+use std::sync::Arc;
+
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+use tokio::task::JoinSet;
+
+use crate::connection::{Connection, Ended};
+use crate::state::Shared;
+use crate::stats::Stats;
+
+const MAX_CLIENTS_REPLY: &[u8] = b"-ERR max number of clients reached\r\n";
+
+/// Counts a connection for as long as it lives.
+struct ClientSlot(Arc<Shared>);
+
+impl Drop for ClientSlot {
+    fn drop(&mut self) {
+        self.0
+            .stats
+            .connected_clients
+            .fetch_sub(1, Ordering::Relaxed);
+    }
+}
+
+/// Accepts until `shutdown` fires, then drains connections.
+pub async fn serve(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    let mut connections = JoinSet::new();
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => break,
+            // Reap finished connection tasks so the set stays small.
+            Some(_) = connections.join_next(), if !connections.is_empty() => continue,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                // EMFILE and friends: back off briefly rather than spin.
+                tracing::warn!(error = %e, "accept failed");
+                tokio::time::sleep(std::time::Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let Some(slot) = admit(&shared) else {
+            reject(stream);
+            continue;
+        };
+        let _ = stream.set_nodelay(true);
+        let shutdown = shutdown.clone();
+        connections.spawn(async move {
+            let shared = Arc::clone(&slot.0);
+            let ended = Connection::new(stream, shared).run(shutdown).await;
+            log_end(&ended);
+            drop(slot);
+        });
+    }
+    let grace = shared.config.shutdown_grace;
+    if tokio::time::timeout(grace, async {
+        while connections.join_next().await.is_some() {}
+    })
+    .await
+    .is_err()
+    {
+        tracing::warn!(
+            remaining = connections.len(),
+            "connections still open after the shutdown grace period"
+        );
+        connections.abort_all();
+    }
+}
+
+fn admit(shared: &Arc<Shared>) -> Option<ClientSlot> {
+    let max = shared.config.limits.max_clients;
+    let admitted = shared
+        .stats
+        .connected_clients
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
+            (n < max).then_some(n + 1)
+        })
+        .is_ok();
+    if admitted {
+        Stats::add(&shared.stats.total_connections, 1);
+        Some(ClientSlot(Arc::clone(shared)))
+    } else {
+        Stats::add(&shared.stats.rejected_connections, 1);
+        None
+    }
+}
+
+/// Tells a client over the limit why, without waiting on it.
+fn reject(stream: TcpStream) {
+    let _ = stream.try_write(MAX_CLIENTS_REPLY);
+}
+
+fn log_end(ended: &Ended) {
+    match ended {
+        Ended::ClientClosed | Ended::Quit | Ended::Shutdown => {}
+        Ended::ProtocolError(e) => {
+            tracing::debug!(error = %e, "closed connection after protocol error")
+        }
+        Ended::OutputLimit(n) => {
+            tracing::warn!(bytes = n, "closed connection: reply over max-output-bytes")
+        }
+        Ended::Io(e) => tracing::debug!(error = %e, "connection I/O error"),
+    }
+}

@@ -1,0 +1,58 @@
+//! What every connection shares (`Shared`) and what each one owns
+//! (`Session`).
+
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::time::Instant;
+
+use bytes::Bytes;
+use shoal_engine::Db;
+use shoal_proto::Protocol;
+
+use crate::config::Config;
+use crate::stats::Stats;
+
+/// Server-wide state, behind one `Arc`.
+pub struct Shared {
+    pub db: Db,
+    pub config: Config,
+    pub stats: Stats,
+    pub started: Instant,
+    next_client_id: AtomicU64,
+}
+
+impl Shared {
+    pub fn new(config: Config) -> Shared {
+        Shared {
+            db: Db::new(),
+            config,
+            stats: Stats::default(),
+            started: Instant::now(),
+            next_client_id: AtomicU64::new(1),
+        }
+    }
+
+    pub fn next_client_id(&self) -> u64 {
+        self.next_client_id.fetch_add(1, Ordering::Relaxed)
+    }
+}
+
+/// One client connection's state.
+#[derive(Debug)]
+pub struct Session {
+    pub id: u64,
+    pub name: Option<Bytes>,
+    pub protocol: Protocol,
+    /// Set by QUIT: reply, flush, then close.
+    pub closing: bool,
+}
+
+impl Session {
+    pub fn new(id: u64) -> Session {
+        Session {
+            id,
+            name: None,
+            protocol: Protocol::Resp2,
+            closing: false,
+        }
+    }
+}

@@ -1,0 +1,85 @@
+//! The `shoal` binary: `shoal server` runs a node. Flags are parsed by clap;
+//! a bad flag, a port in use or an unusable data directory ends the process
+//! with one line on stderr and a non-zero exit code.
+
+mod cli;
+
+use std::process::ExitCode;
+
+use clap::Parser;
+
+fn main() -> ExitCode {
+    let cli = match cli::Cli::try_parse() {
+        Ok(cli) => cli,
+        Err(e) => return cli::report_usage_error(e),
+    };
+    match cli.command {
+        cli::Commands::Server(args) => run_server(args),
+    }
+}
+
+fn run_server(args: cli::ServerArgs) -> ExitCode {
+    if let Err(e) = init_logging(&args.log_level) {
+        eprintln!("shoal: {e}");
+        return ExitCode::from(2);
+    }
+    let config = match args.to_config() {
+        Ok(config) => config,
+        Err(e) => {
+            eprintln!("shoal: {e}");
+            return ExitCode::from(2);
+        }
+    };
+    let runtime = match tokio::runtime::Builder::new_multi_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => {
+            eprintln!("shoal: cannot start the runtime: {e}");
+            return ExitCode::FAILURE;
+        }
+    };
+    runtime.block_on(async move {
+        let server = match shoal_server::Server::start(config).await {
+            Ok(server) => server,
+            Err(e) => {
+                eprintln!("shoal: {e}");
+                return ExitCode::FAILURE;
+            }
+        };
+        if let Err(e) = wait_for_signal().await {
+            eprintln!("shoal: cannot install signal handlers: {e}");
+            return ExitCode::FAILURE;
+        }
+        tracing::info!("shutting down");
+        match server.shutdown().await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => {
+                eprintln!("shoal: saving the snapshot failed: {e}");
+                ExitCode::FAILURE
+            }
+        }
+    })
+}
+
+async fn wait_for_signal() -> std::io::Result<()> {
+    use tokio::signal::unix::{signal, SignalKind};
+    let mut term = signal(SignalKind::terminate())?;
+    let mut int = signal(SignalKind::interrupt())?;
+    tokio::select! {
+        _ = term.recv() => {}
+        _ = int.recv() => {}
+    }
+    Ok(())
+}
+
+fn init_logging(level: &str) -> Result<(), String> {
+    let filter = tracing_subscriber::EnvFilter::try_new(level)
+        .map_err(|e| format!("invalid --log-level '{level}': {e}"))?;
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .try_init()
+        .map_err(|e| e.to_string())
+}
