@@ -1,0 +1,136 @@
+//! The `shoal server` command line: bad flags, ports in use and unusable
+//! directories fail with one line on stderr; SIGTERM and SIGINT shut down
+//! cleanly and the snapshot brings the data back.
+
+mod common;
+
+use std::process::{Command, Stdio};
+
+use common::{bulk, free_port, temp_dir, Server, BIN};
+use shoal_proto::Frame;
+
+/// Runs `shoal` with `args`, expecting it to fail; returns its stderr.
+fn fails_with(args: &[&str]) -> String {
+    let out = Command::new(BIN)
+        .args(args)
+        .stdin(Stdio::null())
+        .output()
+        .unwrap();
+    assert!(!out.status.success(), "expected failure for {args:?}");
+    let stderr = String::from_utf8(out.stderr).unwrap();
+    assert_eq!(
+        stderr.trim_end().lines().count(),
+        1,
+        "want one line on stderr, got: {stderr}"
+    );
+    stderr
+}
+
+#[test]
+fn bad_flags_give_one_line() {
+    assert!(fails_with(&["server", "--bogus"]).contains("--bogus"));
+    assert!(fails_with(&["server", "--port", "notaport"]).contains("notaport"));
+    assert!(fails_with(&["server", "--port", "70000"]).contains("70000"));
+    assert!(fails_with(&["server", "--max-clients", "0"]).contains("--max-clients"));
+    assert!(fails_with(&["server", "--log-level", "[bad"]).contains("--log-level"));
+}
+
+#[test]
+fn port_in_use_is_a_clear_error() {
+    let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
+    let port = holder.local_addr().unwrap().port().to_string();
+    let dir = temp_dir("port-in-use");
+    let msg = fails_with(&[
+        "server",
+        "--port",
+        &port,
+        "--dir",
+        dir.to_str().unwrap(),
+        "--log-level",
+        "error",
+    ]);
+    assert!(
+        msg.contains("cannot listen on") && msg.contains(&port),
+        "{msg}"
+    );
+}
+
+#[test]
+fn unusable_or_shared_data_dir_is_a_clear_error() {
+    let file = temp_dir("dir-is-file").join("file");
+    std::fs::write(&file, b"x").unwrap();
+    let port = free_port().to_string();
+    let msg = fails_with(&[
+        "server",
+        "--port",
+        &port,
+        "--dir",
+        file.to_str().unwrap(),
+        "--log-level",
+        "error",
+    ]);
+    assert!(msg.contains("data directory"), "{msg}");
+
+    let running = Server::start("dir-locked", &[]);
+    let port = free_port().to_string();
+    let msg = fails_with(&[
+        "server",
+        "--port",
+        &port,
+        "--dir",
+        running.dir.to_str().unwrap(),
+        "--log-level",
+        "error",
+    ]);
+    assert!(msg.contains("in use by another shoal process"), "{msg}");
+}
+
+#[test]
+fn clean_shutdown_saves_and_restart_restores() {
+    let dir = temp_dir("restart");
+    let server = Server::start_in(&dir, &[]);
+    let mut c = server.client();
+    assert_eq!(c.call(&["SET", "persisted", "yes"]), Frame::OK);
+    assert_eq!(c.call(&["SET", "volatile", "v", "EX", "1000"]), Frame::OK);
+    assert_eq!(c.call(&["INCRBY", "counter", "41"]), Frame::Integer(41));
+    drop(c);
+    server.stop();
+
+    let server = Server::start_in(&dir, &[]);
+    let mut c = server.client();
+    assert_eq!(c.call(&["GET", "persisted"]), bulk("yes"));
+    assert_eq!(c.call(&["INCR", "counter"]), Frame::Integer(42));
+    let Frame::Integer(ttl) = c.call(&["TTL", "volatile"]) else {
+        panic!()
+    };
+    assert!((990..=1000).contains(&ttl), "ttl {ttl}");
+    drop(c);
+    let status = server.stop_with(libc::SIGINT);
+    assert!(
+        status.success(),
+        "SIGINT must also shut down cleanly: {status}"
+    );
+    let server = Server::start_in(&dir, &[]);
+    assert_eq!(server.client().call(&["DBSIZE"]), Frame::Integer(3));
+}
+
+#[test]
+fn corrupt_snapshot_refuses_to_start() {
+    let dir = temp_dir("corrupt");
+    std::fs::write(
+        dir.join("dump.shoal"),
+        b"SHOALSNP garbage that fails its checksum",
+    )
+    .unwrap();
+    let port = free_port().to_string();
+    let msg = fails_with(&[
+        "server",
+        "--port",
+        &port,
+        "--dir",
+        dir.to_str().unwrap(),
+        "--log-level",
+        "error",
+    ]);
+    assert!(msg.contains("snapshot"), "{msg}");
+}
