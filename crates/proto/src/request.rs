@@ -210,13 +210,26 @@ fn invalid_length(what: &[u8]) -> ProtocolError {
     }
 }
 
-/// A strict decimal integer: optional `-`, 1 to 19 digits.
+/// A strict decimal integer: optional `-`, 1 to 19 digits, within i64.
+/// Hand-rolled: this runs for every header of every request.
 pub(crate) fn parse_int(digits: &[u8]) -> Option<i64> {
-    let body = digits.strip_prefix(b"-").unwrap_or(digits);
-    if body.is_empty() || body.len() > 19 || !body.iter().all(u8::is_ascii_digit) {
+    let (negative, body) = match digits.split_first() {
+        Some((b'-', rest)) => (true, rest),
+        _ => (false, digits),
+    };
+    if body.is_empty() || body.len() > 19 {
         return None;
     }
-    std::str::from_utf8(digits).ok()?.parse().ok()
+    let mut n: i64 = 0;
+    for &d in body {
+        if !d.is_ascii_digit() {
+            return None;
+        }
+        let d = i64::from(d - b'0');
+        n = n.checked_mul(10)?;
+        n = if negative { n.checked_sub(d)? } else { n.checked_add(d)? };
+    }
+    Some(n)
 }
 
 #[cfg(test)]
@@ -286,6 +299,19 @@ mod tests {
             err(b"*1\r\n$1\r\nab\r\n"),
             "Protocol error: bulk string not terminated by CRLF"
         );
+    }
+
+    #[test]
+    fn parse_int_bounds() {
+        assert_eq!(parse_int(b"0"), Some(0));
+        assert_eq!(parse_int(b"-1"), Some(-1));
+        assert_eq!(parse_int(b"9223372036854775807"), Some(i64::MAX));
+        assert_eq!(parse_int(b"-9223372036854775808"), Some(i64::MIN));
+        assert_eq!(parse_int(b"9223372036854775808"), None);
+        assert_eq!(parse_int(b""), None);
+        assert_eq!(parse_int(b"-"), None);
+        assert_eq!(parse_int(b"1a"), None);
+        assert_eq!(parse_int(b"+1"), None);
     }
 
     #[test]

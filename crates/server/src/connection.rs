@@ -15,6 +15,7 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
+use crate::clock::now_ms;
 use crate::exec::execute;
 use crate::state::{Session, Shared};
 use crate::stats::Stats;
@@ -81,12 +82,15 @@ impl Connection {
     /// replies. Returns `Some` when the connection must close.
     async fn process_buffered(&mut self) -> Option<Ended> {
         let limits = self.shared.config.limits;
+        // One clock reading per batch, as Redis caches its time per event
+        // loop iteration: commands pipelined together see the same `now`.
+        let now = now_ms();
         let mut executed = 0u64;
         let ended = loop {
             match self.decoder.decode(&mut self.input) {
                 Ok(Some(args)) => {
                     executed += 1;
-                    let reply = execute(&self.shared, &mut self.session, args);
+                    let reply = execute(&self.shared, &mut self.session, args, now);
                     let before = self.output.len();
                     reply.encode(self.session.protocol, &mut self.output);
                     if self.output.len() - before > limits.max_output_bytes {
@@ -110,7 +114,10 @@ impl Connection {
                 }
             }
         };
-        Stats::add(&self.shared.stats.commands_processed, executed);
+        let stats = &self.shared.stats;
+        Stats::add(&stats.commands_processed, executed);
+        Stats::add(&stats.keyspace_hits, std::mem::take(&mut self.session.hits));
+        Stats::add(&stats.keyspace_misses, std::mem::take(&mut self.session.misses));
         if let Some(Ended::OutputLimit(_)) = ended {
             // The oversized reply is dropped, not sent: closing is the limit.
             self.output.clear();

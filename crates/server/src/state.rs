@@ -44,6 +44,11 @@ pub struct Session {
     pub protocol: Protocol,
     /// Set by QUIT: reply, flush, then close.
     pub closing: bool,
+    /// GET hits and misses since the last flush into `Stats`: counted here
+    /// and added once per batch so connections on different cores do not
+    /// bounce a shared cache line on every GET.
+    pub hits: u64,
+    pub misses: u64,
 }
 
 impl Session {
@@ -53,6 +58,8 @@ impl Session {
             name: None,
             protocol: Protocol::Resp2,
             closing: false,
+            hits: 0,
+            misses: 0,
         }
     }
 }

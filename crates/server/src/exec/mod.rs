@@ -11,13 +11,13 @@ mod string;
 use bytes::Bytes;
 use shoal_proto::{Command, CommandError, Frame};
 
-use crate::clock::now_ms;
+use shoal_engine::Millis;
 use crate::state::{Session, Shared};
 
-/// Runs one request and returns its reply.
-pub fn execute(shared: &Shared, session: &mut Session, args: Vec<Bytes>) -> Frame {
+/// Runs one request at time `now` and returns its reply.
+pub fn execute(shared: &Shared, session: &mut Session, args: Vec<Bytes>, now: Millis) -> Frame {
     match Command::parse(args) {
-        Ok(cmd) => run(shared, session, cmd).unwrap_or_else(error),
+        Ok(cmd) => run(shared, session, cmd, now).unwrap_or_else(error),
         Err(e) => error(e),
     }
 }
@@ -26,8 +26,7 @@ fn error(e: CommandError) -> Frame {
     Frame::Error(Bytes::from(e.0))
 }
 
-fn run(shared: &Shared, session: &mut Session, cmd: Command) -> Result<Frame, CommandError> {
-    let now = now_ms();
+fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
     let db = &shared.db;
     match cmd {
         Command::Ping(_)
@@ -56,6 +55,6 @@ fn run(shared: &Shared, session: &mut Session, cmd: Command) -> Result<Frame, Co
         | Command::Type(_)
         | Command::Keys(_)
         | Command::Scan(_) => keyspace::run(db, cmd, now),
-        _ => string::run(shared, cmd, now),
+        _ => string::run(shared, session, cmd, now),
     }
 }

@@ -4,20 +4,23 @@ use shoal_engine::{GetExExpiry, IncrError, Millis, SetCondition, SetExpiry, SetO
 use shoal_proto::command::{GetExArg, Set, SetExpiryArg};
 use shoal_proto::{Command, CommandError, Frame};
 
-use crate::state::Shared;
-use crate::stats::Stats;
+use crate::state::{Session, Shared};
 
-pub(super) fn run(shared: &Shared, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
+pub(super) fn run(
+    shared: &Shared,
+    session: &mut Session,
+    cmd: Command,
+    now: Millis,
+) -> Result<Frame, CommandError> {
     let db = &shared.db;
     Ok(match cmd {
         Command::Get(key) => {
             let value = db.get(&key, now);
-            let counter = if value.is_some() {
-                &shared.stats.keyspace_hits
+            if value.is_some() {
+                session.hits += 1;
             } else {
-                &shared.stats.keyspace_misses
-            };
-            Stats::add(counter, 1);
+                session.misses += 1;
+            }
             Frame::optional_bulk(value)
         }
         Command::Set(set) => return set_reply(shared, set, now),
