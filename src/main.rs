@@ -48,12 +48,18 @@ fn run_server(args: cli::ServerArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        if let Err(e) = wait_for_signal().await {
-            eprintln!("shoal: cannot install signal handlers: {e}");
-            return ExitCode::FAILURE;
-        }
+        let save = tokio::select! {
+            signalled = wait_for_signal() => match signalled {
+                Ok(()) => true,
+                Err(e) => {
+                    eprintln!("shoal: cannot install signal handlers: {e}");
+                    return ExitCode::FAILURE;
+                }
+            },
+            save = server.shutdown_requested() => save,
+        };
         tracing::info!("shutting down");
-        match server.shutdown().await {
+        match server.stop(save).await {
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("shoal: saving the snapshot failed: {e}");

@@ -134,3 +134,31 @@ fn corrupt_snapshot_refuses_to_start() {
     ]);
     assert!(msg.contains("snapshot"), "{msg}");
 }
+
+#[test]
+fn shutdown_command_saves_and_nosave_does_not() {
+    let dir = temp_dir("shutdown-cmd");
+    let server = Server::start_in(&dir, &[]);
+    let mut c = server.client();
+    assert_eq!(c.call(&["SET", "kept", "1"]), Frame::OK);
+    c.send(&[b"SHUTDOWN"]);
+    assert_eq!(
+        c.read(),
+        None,
+        "SHUTDOWN closes the connection without a reply"
+    );
+    assert!(server.wait_exit().success());
+
+    let server = Server::start_in(&dir, &[]);
+    let mut c = server.client();
+    assert_eq!(c.call(&["GET", "kept"]), bulk("1"));
+    assert_eq!(c.call(&["SET", "lost", "1"]), Frame::OK);
+    c.send(&[b"SHUTDOWN", b"NOSAVE"]);
+    assert_eq!(c.read(), None);
+    assert!(server.wait_exit().success());
+
+    let server = Server::start_in(&dir, &[]);
+    let mut c = server.client();
+    assert_eq!(c.call(&["GET", "kept"]), bulk("1"));
+    assert_eq!(c.call(&["GET", "lost"]), Frame::Null);
+}

@@ -16,7 +16,9 @@ use shoal_proto::Frame;
 
 /// Runs `cmd`, asserting it exits successfully; shows its output otherwise.
 fn run(what: &str, cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
     assert!(
         out.status.success(),
         "{what} failed with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -44,7 +46,12 @@ fn redis_py(protocol: u8) {
             .args(["--protocol", &protocol.to_string()])
             .stdin(Stdio::null()),
     );
-    assert_eq!(stdout(&out), "ok\n", "stderr: {}", String::from_utf8_lossy(&out.stderr));
+    assert_eq!(
+        stdout(&out),
+        "ok\n",
+        "stderr: {}",
+        String::from_utf8_lossy(&out.stderr)
+    );
     server.stop();
 }
 
@@ -182,9 +189,17 @@ fn redis_benchmark_runs_clean() {
     let mut c = server.client();
     for (round, pipeline) in [None, Some("16")].into_iter().enumerate() {
         let mut cmd = tool("redis-benchmark");
-        cmd.args(["-p", &server.port.to_string(), "-q", "-n", "20000", "-c", "20"])
-            .args(["-t", "ping,set,get,incr,mset"])
-            .stdin(Stdio::null());
+        cmd.args([
+            "-p",
+            &server.port.to_string(),
+            "-q",
+            "-n",
+            "20000",
+            "-c",
+            "20",
+        ])
+        .args(["-t", "ping,set,get,incr,mset"])
+        .stdin(Stdio::null());
         if let Some(p) = pipeline {
             cmd.args(["-P", p]);
         }
@@ -194,7 +209,14 @@ fn redis_benchmark_runs_clean() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("rror"), "{what} stderr: {stderr}");
         let results = benchmark_results(&text);
-        for name in ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "MSET (10 keys)"] {
+        for name in [
+            "PING_INLINE",
+            "PING_MBULK",
+            "SET",
+            "GET",
+            "INCR",
+            "MSET (10 keys)",
+        ] {
             let rps = results
                 .iter()
                 .find(|(n, _)| n == name)

@@ -105,6 +105,12 @@ impl Server {
         wait_for("the server to exit", || child.try_wait().unwrap())
     }
 
+    /// Waits for the process to exit by itself (after SHUTDOWN, say).
+    pub fn wait_exit(mut self) -> ExitStatus {
+        let mut child = self.child.take().unwrap();
+        wait_for("the server to exit", || child.try_wait().unwrap())
+    }
+
     /// Graceful stop (SIGTERM); asserts a clean exit.
     pub fn stop(self) {
         let status = self.stop_with(libc::SIGTERM);

@@ -227,7 +227,11 @@ pub(crate) fn parse_int(digits: &[u8]) -> Option<i64> {
         }
         let d = i64::from(d - b'0');
         n = n.checked_mul(10)?;
-        n = if negative { n.checked_sub(d)? } else { n.checked_add(d)? };
+        n = if negative {
+            n.checked_sub(d)?
+        } else {
+            n.checked_add(d)?
+        };
     }
     Some(n)
 }

@@ -17,7 +17,7 @@ use tokio::sync::watch;
 
 use crate::clock::now_ms;
 use crate::exec::execute;
-use crate::state::{Session, Shared};
+use crate::state::{Closing, Session, Shared};
 use crate::stats::Stats;
 
 /// Bytes read from the socket per call, at least.
@@ -93,11 +93,20 @@ impl Connection {
                     let reply = execute(&self.shared, &mut self.session, args, now);
                     let before = self.output.len();
                     reply.encode(self.session.protocol, &mut self.output);
-                    if self.output.len() - before > limits.max_output_bytes {
-                        break Some(Ended::OutputLimit(self.output.len() - before));
+                    let size = self.output.len() - before;
+                    if size > limits.max_output_bytes {
+                        // The oversized reply is dropped, not sent: closing
+                        // is the limit. Earlier replies still go out.
+                        self.output.truncate(before);
+                        break Some(Ended::OutputLimit(size));
                     }
-                    if self.session.closing {
-                        break Some(Ended::Quit);
+                    match self.session.closing {
+                        Closing::No => {}
+                        Closing::AfterReply => break Some(Ended::Quit),
+                        Closing::WithoutReply => {
+                            self.output.truncate(before);
+                            break Some(Ended::Shutdown);
+                        }
                     }
                     if self.output.len() >= limits.output_flush_bytes {
                         if let Err(e) = self.flush().await {
@@ -117,12 +126,10 @@ impl Connection {
         let stats = &self.shared.stats;
         Stats::add(&stats.commands_processed, executed);
         Stats::add(&stats.keyspace_hits, std::mem::take(&mut self.session.hits));
-        Stats::add(&stats.keyspace_misses, std::mem::take(&mut self.session.misses));
-        if let Some(Ended::OutputLimit(_)) = ended {
-            // The oversized reply is dropped, not sent: closing is the limit.
-            self.output.clear();
-            return ended;
-        }
+        Stats::add(
+            &stats.keyspace_misses,
+            std::mem::take(&mut self.session.misses),
+        );
         match self.flush().await {
             Ok(()) => ended,
             Err(e) => Some(ended.unwrap_or(Ended::Io(e))),

@@ -101,12 +101,26 @@ impl Server {
         self.local_addr
     }
 
+    /// Resolves when a client sent SHUTDOWN; returns whether to save.
+    pub async fn shutdown_requested(&self) -> bool {
+        self.shared.shutdown.wait().await
+    }
+
     /// Stops accepting, lets connections finish their current batch, then
     /// writes the snapshot.
     pub async fn shutdown(self) -> std::io::Result<()> {
+        self.stop(true).await
+    }
+
+    /// Like `shutdown`, but `save: false` skips the snapshot (SHUTDOWN NOSAVE).
+    pub async fn stop(self, save: bool) -> std::io::Result<()> {
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
+        }
+        if !save {
+            tracing::info!("not saving (SHUTDOWN NOSAVE)");
+            return Ok(());
         }
         let snapshot = self.shared.db.dump(clock::now_ms());
         self.data.save_snapshot(&snapshot)?;

@@ -42,6 +42,10 @@ pub enum Command {
     DbSize,
     FlushDb,
     FlushAll,
+    /// SHUTDOWN: `save` is false for NOSAVE.
+    Shutdown {
+        save: bool,
+    },
     // keyspace
     Del(Vec<Bytes>),
     Exists(Vec<Bytes>),
@@ -262,7 +266,12 @@ impl Command {
             "connection" => connection::parse(spec.name, a),
             _ => server::parse(spec.name, a),
         };
-        parsed.unwrap_or_else(|_| unreachable!("command {} has no parser in group {}", spec.name, spec.group))
+        parsed.unwrap_or_else(|_| {
+            unreachable!(
+                "command {} has no parser in group {}",
+                spec.name, spec.group
+            )
+        })
     }
 }
 

@@ -14,6 +14,7 @@ pub(super) fn parse(name: &str, a: Args) -> GroupResult {
         "dbsize" => Ok(Command::DbSize),
         "flushdb" => flush_mode(a).map(|()| Command::FlushDb),
         "flushall" => flush_mode(a).map(|()| Command::FlushAll),
+        "shutdown" => shutdown(a),
         _ => return Err(a),
     };
     Ok(cmd)
@@ -36,4 +37,20 @@ fn flush_mode(mut a: Args) -> Result<(), CommandError> {
     } else {
         Err(CommandError::syntax())
     }
+}
+
+/// SHUTDOWN [NOSAVE|SAVE] [NOW] [FORCE]: NOW and FORCE change nothing here
+/// (there is no replica to wait for and nothing that can refuse).
+fn shutdown(a: Args) -> Result<Command, CommandError> {
+    let mut save = true;
+    for option in a.rest() {
+        if is(&option, "NOSAVE") {
+            save = false;
+        } else if is(&option, "ABORT") {
+            return Err(CommandError("ERR No shutdown in progress.".into()));
+        } else if !(is(&option, "SAVE") || is(&option, "NOW") || is(&option, "FORCE")) {
+            return Err(CommandError::syntax());
+        }
+    }
+    Ok(Command::Shutdown { save })
 }

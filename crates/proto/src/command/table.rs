@@ -243,6 +243,7 @@ pub static COMMANDS: &[CommandSpec] = &[
     spec("set", -3, W, ONE_KEY, &["@write", "@string", "@slow"], "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
     spec("setex", 4, W, ONE_KEY, &["@write", "@string", "@slow"], "string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
     spec("setnx", 3, WF, ONE_KEY, STR_W, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist."),
+    spec("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_async_loading", "allow_busy"], NO_KEYS, &["@admin", "@slow", "@dangerous"], "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server."),
     spec("strlen", 2, R, ONE_KEY, STR_R, "string", "2.2.0", "Returns the length of a string value."),
     spec("ttl", 2, R, ONE_KEY, KS_R, "generic", "1.0.0", "Returns the expiration time in seconds of a key."),
     spec("type", 2, R, ONE_KEY, KS_R, "generic", "1.0.0", "Determines the type of value stored at a key."),

@@ -4,7 +4,7 @@ use bytes::Bytes;
 use shoal_proto::command::Hello;
 use shoal_proto::{Command, CommandError, Frame, Protocol};
 
-use crate::state::Session;
+use crate::state::{Closing, Session};
 
 pub(super) fn run(session: &mut Session, cmd: Command) -> Result<Frame, CommandError> {
     Ok(match cmd {
@@ -12,7 +12,7 @@ pub(super) fn run(session: &mut Session, cmd: Command) -> Result<Frame, CommandE
         Command::Ping(Some(message)) | Command::Echo(message) => Frame::Bulk(message),
         Command::Hello(hello) => return hello_reply(session, hello),
         Command::Quit => {
-            session.closing = true;
+            session.closing = Closing::AfterReply;
             Frame::OK
         }
         Command::Select(0) => Frame::OK,

@@ -11,8 +11,8 @@ mod string;
 use bytes::Bytes;
 use shoal_proto::{Command, CommandError, Frame};
 
-use shoal_engine::Millis;
 use crate::state::{Session, Shared};
+use shoal_engine::Millis;
 
 /// Runs one request at time `now` and returns its reply.
 pub fn execute(shared: &Shared, session: &mut Session, args: Vec<Bytes>, now: Millis) -> Frame {
@@ -26,7 +26,12 @@ fn error(e: CommandError) -> Frame {
     Frame::Error(Bytes::from(e.0))
 }
 
-fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
+fn run(
+    shared: &Shared,
+    session: &mut Session,
+    cmd: Command,
+    now: Millis,
+) -> Result<Frame, CommandError> {
     let db = &shared.db;
     match cmd {
         Command::Ping(_)
@@ -46,7 +51,8 @@ fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Res
         | Command::ConfigGet(_)
         | Command::DbSize
         | Command::FlushDb
-        | Command::FlushAll => server::run(shared, cmd),
+        | Command::FlushAll
+        | Command::Shutdown { .. } => server::run(shared, session, cmd),
         Command::Del(_)
         | Command::Exists(_)
         | Command::Expire { .. }

@@ -6,9 +6,13 @@ use shoal_proto::{Command, CommandError, Frame};
 
 use super::introspect;
 use crate::info;
-use crate::state::Shared;
+use crate::state::{Closing, Session, Shared};
 
-pub(super) fn run(shared: &Shared, cmd: Command) -> Result<Frame, CommandError> {
+pub(super) fn run(
+    shared: &Shared,
+    session: &mut Session,
+    cmd: Command,
+) -> Result<Frame, CommandError> {
     Ok(match cmd {
         Command::CommandCount => introspect::command_count(),
         Command::CommandList => introspect::command_list(),
@@ -22,6 +26,11 @@ pub(super) fn run(shared: &Shared, cmd: Command) -> Result<Frame, CommandError> 
         Command::DbSize => Frame::Integer(shared.db.len() as i64),
         Command::FlushDb | Command::FlushAll => {
             shared.db.clear();
+            Frame::OK
+        }
+        Command::Shutdown { save } => {
+            shared.shutdown.request(save);
+            session.closing = Closing::WithoutReply;
             Frame::OK
         }
         other => unreachable!("not a server command: {other:?}"),
