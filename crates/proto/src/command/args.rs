@@ -29,12 +29,12 @@ impl Args {
 
     /// The next argument; arity was checked against the table, so a missing
     /// one here is a syntax error in an optional clause.
-    pub fn next(&mut self) -> Result<Bytes, CommandError> {
+    pub fn take(&mut self) -> Result<Bytes, CommandError> {
         self.args.next().ok_or_else(CommandError::syntax)
     }
 
     pub fn next_i64(&mut self) -> Result<i64, CommandError> {
-        parse_i64_arg(&self.next()?)
+        parse_i64_arg(&self.take()?)
     }
 
     pub fn rest(self) -> Vec<Bytes> {

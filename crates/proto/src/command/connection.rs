@@ -4,14 +4,14 @@ use super::{is, Args, Command, CommandError, GroupResult, Hello};
 
 pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
     let cmd = match name {
-        "ping" => a.next().ok().map_or(Ok(Command::Ping(None)), |m| {
+        "ping" => a.take().ok().map_or(Ok(Command::Ping(None)), |m| {
             finish(a, Command::Ping(Some(m)))
         }),
-        "echo" => a.next().map(Command::Echo),
+        "echo" => a.take().map(Command::Echo),
         "hello" => hello(a),
         "quit" => Ok(Command::Quit),
         "select" => a.next_i64().map(Command::Select),
-        "client|setname" => a.next().map(Command::ClientSetName),
+        "client|setname" => a.take().map(Command::ClientSetName),
         "client|getname" => Ok(Command::ClientGetName),
         "client|id" => Ok(Command::ClientId),
         "client|setinfo" => client_setinfo(a),
@@ -34,17 +34,17 @@ fn hello(mut a: Args) -> Result<Command, CommandError> {
     if a.is_empty() {
         return Ok(Command::Hello(hello));
     }
-    let version = a.next()?;
+    let version = a.take()?;
     let protover = shoal_engine::parse_i64(&version).ok_or_else(|| {
         CommandError("ERR Protocol version is not an integer or out of range".into())
     })?;
     hello.protover = Some(protover);
     while !a.is_empty() {
-        let option = a.next()?;
+        let option = a.take()?;
         if is(&option, "AUTH") && a.remaining() >= 2 {
-            hello.auth = Some((a.next()?, a.next()?));
+            hello.auth = Some((a.take()?, a.take()?));
         } else if is(&option, "SETNAME") && a.remaining() >= 1 {
-            hello.setname = Some(a.next()?);
+            hello.setname = Some(a.take()?);
         } else {
             let option = String::from_utf8_lossy(&option);
             return Err(CommandError(format!(
@@ -56,7 +56,7 @@ fn hello(mut a: Args) -> Result<Command, CommandError> {
 }
 
 fn client_setinfo(mut a: Args) -> Result<Command, CommandError> {
-    let attr = a.next()?;
+    let attr = a.take()?;
     if is(&attr, "LIB-NAME") || is(&attr, "LIB-VER") {
         Ok(Command::ClientSetInfo)
     } else {

@@ -13,17 +13,17 @@ pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
         "pexpire" => expire(a, "pexpire", false, 1),
         "expireat" => expire(a, "expireat", true, 1000),
         "pexpireat" => expire(a, "pexpireat", true, 1),
-        "ttl" => a.next().map(|key| Command::Ttl {
+        "ttl" => a.take().map(|key| Command::Ttl {
             key,
             unit: TimeUnit::Seconds,
         }),
-        "pttl" => a.next().map(|key| Command::Ttl {
+        "pttl" => a.take().map(|key| Command::Ttl {
             key,
             unit: TimeUnit::Millis,
         }),
-        "persist" => a.next().map(Command::Persist),
-        "type" => a.next().map(Command::Type),
-        "keys" => a.next().map(Command::Keys),
+        "persist" => a.take().map(Command::Persist),
+        "type" => a.take().map(Command::Type),
+        "keys" => a.take().map(Command::Keys),
         "scan" => scan(a),
         _ => return Err(a),
     };
@@ -36,7 +36,7 @@ fn expire(
     absolute: bool,
     unit_ms: i64,
 ) -> Result<Command, CommandError> {
-    let key = a.next()?;
+    let key = a.take()?;
     let amount = a.next_i64()?;
     let ms = amount
         .checked_mul(unit_ms)
@@ -48,7 +48,7 @@ fn expire(
     };
     let mut condition = ExpireCondition::Always;
     while !a.is_empty() {
-        let flag = a.next()?;
+        let flag = a.take()?;
         let next = match () {
             _ if is(&flag, "NX") => ExpireCondition::IfNone,
             _ if is(&flag, "XX") => ExpireCondition::IfSome,
@@ -75,7 +75,7 @@ fn expire(
 }
 
 fn scan(mut a: Args) -> Result<Command, CommandError> {
-    let cursor = a.next()?;
+    let cursor = a.take()?;
     let cursor = std::str::from_utf8(&cursor)
         .ok()
         .and_then(|c| c.parse::<u64>().ok())
@@ -87,9 +87,9 @@ fn scan(mut a: Args) -> Result<Command, CommandError> {
         type_filter: None,
     };
     while !a.is_empty() {
-        let option = a.next()?;
+        let option = a.take()?;
         if is(&option, "MATCH") {
-            scan.pattern = Some(a.next()?);
+            scan.pattern = Some(a.take()?);
         } else if is(&option, "COUNT") {
             let count = a.next_i64()?;
             if count < 1 {
@@ -97,7 +97,7 @@ fn scan(mut a: Args) -> Result<Command, CommandError> {
             }
             scan.count = usize::try_from(count).unwrap_or(usize::MAX);
         } else if is(&option, "TYPE") {
-            scan.type_filter = Some(a.next()?);
+            scan.type_filter = Some(a.take()?);
         } else {
             return Err(CommandError::syntax());
         }

@@ -31,7 +31,7 @@ fn flush_mode(mut a: Args) -> Result<(), CommandError> {
     if a.is_empty() {
         return Ok(());
     }
-    let mode = a.next()?;
+    let mode = a.take()?;
     if (is(&mode, "ASYNC") || is(&mode, "SYNC")) && a.is_empty() {
         Ok(())
     } else {

@@ -7,38 +7,38 @@ use super::{is, Args, Command, CommandError, ExpiryArg, GetExArg, GroupResult, S
 
 pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
     let cmd = match name {
-        "get" => a.next().map(Command::Get),
+        "get" => a.take().map(Command::Get),
         "set" => set(a),
-        "setnx" => a.next().and_then(|key| {
+        "setnx" => a.take().and_then(|key| {
             Ok(Command::SetNx {
                 key,
-                value: a.next()?,
+                value: a.take()?,
             })
         }),
         "setex" => setex(a, "setex", 1000),
         "psetex" => setex(a, "psetex", 1),
-        "getset" => a.next().and_then(|key| {
+        "getset" => a.take().and_then(|key| {
             Ok(Command::GetSet {
                 key,
-                value: a.next()?,
+                value: a.take()?,
             })
         }),
         "delex" => delex(a),
-        "getdel" => a.next().map(Command::GetDel),
+        "getdel" => a.take().map(Command::GetDel),
         "getex" => getex(a),
         "mget" => Ok(Command::MGet(a.rest())),
         "mset" => mset(a),
-        "incr" => a.next().map(|key| Command::IncrBy { key, delta: 1 }),
-        "decr" => a.next().map(|key| Command::IncrBy { key, delta: -1 }),
+        "incr" => a.take().map(|key| Command::IncrBy { key, delta: 1 }),
+        "decr" => a.take().map(|key| Command::IncrBy { key, delta: -1 }),
         "incrby" => incr_by(a, false),
         "decrby" => incr_by(a, true),
-        "append" => a.next().and_then(|key| {
+        "append" => a.take().and_then(|key| {
             Ok(Command::Append {
                 key,
-                value: a.next()?,
+                value: a.take()?,
             })
         }),
-        "strlen" => a.next().map(Command::StrLen),
+        "strlen" => a.take().map(Command::StrLen),
         _ => return Err(a),
     };
     Ok(cmd)
@@ -73,8 +73,8 @@ fn expiry_option(
 }
 
 fn set(mut a: Args) -> Result<Command, CommandError> {
-    let key = a.next()?;
-    let value = a.next()?;
+    let key = a.take()?;
+    let value = a.take()?;
     let mut set = Set {
         key,
         value,
@@ -84,7 +84,7 @@ fn set(mut a: Args) -> Result<Command, CommandError> {
         command: "set",
     };
     while !a.is_empty() {
-        let option = a.next()?;
+        let option = a.take()?;
         let no_condition = set.condition == SetCondition::Always;
         let no_expiry = set.expiry == SetExpiryArg::Clear;
         if is(&option, "NX") && no_condition {
@@ -92,9 +92,9 @@ fn set(mut a: Args) -> Result<Command, CommandError> {
         } else if is(&option, "XX") && no_condition {
             set.condition = SetCondition::IfPresent;
         } else if is(&option, "IFEQ") && no_condition && !a.is_empty() {
-            set.condition = SetCondition::IfEqual(a.next()?);
+            set.condition = SetCondition::IfEqual(a.take()?);
         } else if is(&option, "IFNE") && no_condition && !a.is_empty() {
-            set.condition = SetCondition::IfNotEqual(a.next()?);
+            set.condition = SetCondition::IfNotEqual(a.take()?);
         } else if is(&option, "GET") && !set.get {
             set.get = true;
         } else if is(&option, "KEEPTTL") && no_expiry {
@@ -112,9 +112,9 @@ fn set(mut a: Args) -> Result<Command, CommandError> {
 }
 
 fn setex(mut a: Args, command: &'static str, unit_ms: i64) -> Result<Command, CommandError> {
-    let key = a.next()?;
+    let key = a.take()?;
     let amount = a.next_i64()?;
-    let value = a.next()?;
+    let value = a.take()?;
     if amount <= 0 {
         return Err(CommandError::invalid_expire(command));
     }
@@ -132,12 +132,12 @@ fn setex(mut a: Args, command: &'static str, unit_ms: i64) -> Result<Command, Co
 }
 
 fn delex(mut a: Args) -> Result<Command, CommandError> {
-    let key = a.next()?;
+    let key = a.take()?;
     let condition = match a.remaining() {
         0 => DelCondition::Always,
         2 => {
-            let option = a.next()?;
-            let value = a.next()?;
+            let option = a.take()?;
+            let value = a.take()?;
             if is(&option, "IFEQ") {
                 DelCondition::IfEqual(value)
             } else if is(&option, "IFNE") {
@@ -152,12 +152,12 @@ fn delex(mut a: Args) -> Result<Command, CommandError> {
 }
 
 fn getex(mut a: Args) -> Result<Command, CommandError> {
-    let key = a.next()?;
+    let key = a.take()?;
     let expiry = match a.remaining() {
         0 => GetExArg::Keep,
-        1 if is(&a.next()?, "PERSIST") => GetExArg::Persist,
+        1 if is(&a.take()?, "PERSIST") => GetExArg::Persist,
         2 => {
-            let option = a.next()?;
+            let option = a.take()?;
             match expiry_option(&mut a, &option, "getex")? {
                 Some(expiry) => GetExArg::Expire(expiry),
                 None => return Err(CommandError::syntax()),
@@ -170,7 +170,7 @@ fn getex(mut a: Args) -> Result<Command, CommandError> {
 
 fn mset(a: Args) -> Result<Command, CommandError> {
     let rest = a.rest();
-    if rest.len() % 2 != 0 {
+    if !rest.len().is_multiple_of(2) {
         return Err(CommandError::wrong_arity("mset"));
     }
     let mut pairs = Vec::with_capacity(rest.len() / 2);
@@ -182,7 +182,7 @@ fn mset(a: Args) -> Result<Command, CommandError> {
 }
 
 fn incr_by(mut a: Args, negate: bool) -> Result<Command, CommandError> {
-    let key = a.next()?;
+    let key = a.take()?;
     let amount = a.next_i64()?;
     let delta = if negate {
         amount

@@ -44,12 +44,13 @@ impl CommandSpec {
             self.last_key
         };
         let (first, step) = (self.first_key, self.step.max(1));
-        let range = if first > 0 && last >= first {
-            first..=last.min(argc - 1)
+        // A keyless command (first == 0) gives an empty range.
+        let last = if first > 0 {
+            last.min(argc - 1)
         } else {
-            1..=0
+            first - 1
         };
-        range.step_by(step as usize).map(|i| i as usize)
+        (first..=last).step_by(step as usize).map(|i| i as usize)
     }
 
     pub fn is_write(&self) -> bool {
