@@ -4,8 +4,12 @@ use std::net::{IpAddr, SocketAddr};
 use std::path::PathBuf;
 use std::process::ExitCode;
 
+use std::sync::Arc;
+use std::time::Duration;
+
 use clap::{Args, Parser, Subcommand};
-use shoal_server::Config;
+use shoal_cluster::{parse_initial_cluster, Layout};
+use shoal_server::{ClusterConfig, Config};
 
 #[derive(Debug, Parser)]
 #[command(
@@ -26,9 +30,10 @@ pub enum Commands {
 
 #[derive(Debug, Args)]
 pub struct ServerArgs {
-    /// TCP port for RESP clients.
-    #[arg(long, default_value_t = 6379)]
-    pub port: u16,
+    /// TCP port for RESP clients [default: 6379, or this node's port in
+    /// --initial-cluster].
+    #[arg(long)]
+    pub port: Option<u16>,
     /// Address to bind.
     #[arg(long, default_value = "127.0.0.1")]
     pub bind: IpAddr,
@@ -53,6 +58,80 @@ pub struct ServerArgs {
     /// Largest single reply buffered for a client before it is disconnected.
     #[arg(long, default_value_t = 1024 * 1024 * 1024)]
     pub max_output_bytes: usize,
+    #[command(flatten)]
+    pub cluster: ClusterArgs,
+}
+
+/// Cluster mode: present when --initial-cluster is given.
+#[derive(Debug, Args)]
+pub struct ClusterArgs {
+    /// This node's number in --initial-cluster.
+    #[arg(long)]
+    pub id: Option<u32>,
+    /// Every node of the cluster, the same on every node:
+    /// 1=HOST:PORT[@PEERPORT],2=HOST:PORT,... (PEERPORT defaults to PORT+10000).
+    #[arg(long)]
+    pub initial_cluster: Option<String>,
+    /// Shards per node.
+    #[arg(long, default_value_t = 3)]
+    pub shards: u16,
+    /// Replicas per shard. Must be 1 until replication lands.
+    #[arg(long, default_value_t = 1)]
+    pub replicas: u16,
+    /// Port for peer traffic [default: this node's peer port in --initial-cluster].
+    #[arg(long)]
+    pub peer_port: Option<u16>,
+    /// How often peers are checked, in milliseconds.
+    #[arg(long, default_value_t = 500)]
+    pub peer_check_interval_ms: u64,
+}
+
+impl ClusterArgs {
+    /// The cluster configuration, or `None` for a standalone server. Also
+    /// returns this node's client port from the layout.
+    fn to_config(
+        &self,
+        bind: IpAddr,
+        port: Option<u16>,
+    ) -> Result<Option<(ClusterConfig, u16)>, String> {
+        let Some(text) = &self.initial_cluster else {
+            if self.id.is_some() || self.peer_port.is_some() {
+                return Err("--id and --peer-port need --initial-cluster".into());
+            }
+            return Ok(None);
+        };
+        let nodes = parse_initial_cluster(text).map_err(|e| e.to_string())?;
+        let id = self
+            .id
+            .ok_or("--initial-cluster needs --id to say which node this is")?;
+        if self.replicas != 1 {
+            return Err(format!(
+                "--replicas {}: replication is not implemented yet, so every shard has exactly one replica (--replicas 1)",
+                self.replicas
+            ));
+        }
+        let layout = Layout::new(nodes, self.shards, self.replicas).map_err(|e| e.to_string())?;
+        let me = layout.node(id).map_err(|e| e.to_string())?.clone();
+        if let Some(port) = port.filter(|&p| p != me.port) {
+            return Err(format!(
+                "--port {port} differs from node {id}'s port {} in --initial-cluster",
+                me.port
+            ));
+        }
+        if let Some(peer) = self.peer_port.filter(|&p| p != me.peer_port) {
+            return Err(format!(
+                "--peer-port {peer} differs from node {id}'s peer port {} in --initial-cluster (write it there as {}:{}@{peer})",
+                me.peer_port, me.host, me.port
+            ));
+        }
+        let config = ClusterConfig {
+            peer_listen: SocketAddr::new(bind, me.peer_port),
+            layout: Arc::new(layout),
+            me: id,
+            peer_check_interval: Duration::from_millis(self.peer_check_interval_ms.max(1)),
+        };
+        Ok(Some((config, me.port)))
+    }
 }
 
 impl ServerArgs {
@@ -63,7 +142,12 @@ impl ServerArgs {
         if self.max_array_len == 0 || self.max_inline_bytes == 0 {
             return Err("--max-array-len and --max-inline-bytes must be at least 1".into());
         }
-        let mut config = Config::new(SocketAddr::new(self.bind, self.port), self.dir.clone());
+        let cluster = self.cluster.to_config(self.bind, self.port)?;
+        let port = cluster
+            .as_ref()
+            .map_or(self.port.unwrap_or(6379), |(_, port)| *port);
+        let mut config = Config::new(SocketAddr::new(self.bind, port), self.dir.clone());
+        config.cluster = cluster.map(|(c, _)| c);
         config.limits.max_clients = self.max_clients;
         config.limits.decode.max_bulk_bytes = self.max_bulk_bytes;
         config.limits.decode.max_array_len = self.max_array_len;

@@ -7,6 +7,7 @@ mod cli;
 use std::process::ExitCode;
 
 use clap::Parser;
+use shoal_server::StopReason;
 
 fn main() -> ExitCode {
     let cli = match cli::Cli::try_parse() {
@@ -48,18 +49,26 @@ fn run_server(args: cli::ServerArgs) -> ExitCode {
                 return ExitCode::FAILURE;
             }
         };
-        let save = tokio::select! {
+        let reason = tokio::select! {
             signalled = wait_for_signal() => match signalled {
-                Ok(()) => true,
+                Ok(()) => StopReason::Shutdown { save: true },
                 Err(e) => {
                     eprintln!("shoal: cannot install signal handlers: {e}");
                     return ExitCode::FAILURE;
                 }
             },
-            save = server.shutdown_requested() => save,
+            reason = server.stop_requested() => reason,
         };
-        tracing::info!("shutting down");
+        tracing::info!(?reason, "shutting down");
+        let (save, fatal) = match reason {
+            StopReason::Shutdown { save } => (save, None),
+            StopReason::Fatal(message) => (false, Some(message)),
+        };
         match server.stop(save).await {
+            Ok(()) if fatal.is_some() => {
+                eprintln!("shoal: {}", fatal.unwrap_or_default());
+                ExitCode::FAILURE
+            }
             Ok(()) => ExitCode::SUCCESS,
             Err(e) => {
                 eprintln!("shoal: saving the snapshot failed: {e}");

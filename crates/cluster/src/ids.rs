@@ -13,13 +13,22 @@ pub fn fnv1a(data: &[u8]) -> u64 {
     })
 }
 
+/// SplitMix64's finaliser: spreads every input bit over the output.
+fn mix(mut z: u64) -> u64 {
+    z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+    z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+    z ^ (z >> 31)
+}
+
 /// 40 hex characters derived from `seed`.
 pub fn hex40(seed: &str) -> String {
+    let base = fnv1a(seed.as_bytes());
     let mut out = String::with_capacity(48);
-    for round in 0u8..3 {
-        let mut input = seed.as_bytes().to_vec();
-        input.push(round);
-        out.push_str(&format!("{:016x}", fnv1a(&input)));
+    for round in 1u64..=3 {
+        out.push_str(&format!(
+            "{:016x}",
+            mix(base.wrapping_add(round.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
+        ));
     }
     out.truncate(40);
     out

@@ -26,6 +26,7 @@ use crate::ops::{
     DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions,
     SetOutcome, Ttl,
 };
+use crate::slot::{key_slot, Slot};
 use crate::stripe::{Entry, Stripe};
 use crate::Millis;
 
@@ -412,6 +413,25 @@ impl Db {
         }
         let next = if index >= STRIPES { 0 } else { index as u64 };
         (next, out)
+    }
+
+    /// Live keys in `slot` (CLUSTER COUNTKEYSINSLOT). Scans the keyspace:
+    /// O(keys), which is acceptable for an administrative command.
+    pub fn count_in_slot(&self, slot: Slot, now: Millis) -> usize {
+        let mut count = 0;
+        self.for_each_live(now, |key, _, _| count += usize::from(key_slot(key) == slot));
+        count
+    }
+
+    /// Up to `max` live keys in `slot` (CLUSTER GETKEYSINSLOT).
+    pub fn keys_in_slot(&self, slot: Slot, max: usize, now: Millis) -> Vec<Bytes> {
+        let mut keys = Vec::new();
+        self.for_each_live(now, |key, _, _| {
+            if keys.len() < max && key_slot(key) == slot {
+                keys.push(key.clone());
+            }
+        });
+        keys
     }
 
     /// Removes expired keys, looking at no more than `budget` of them, and

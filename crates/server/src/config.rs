@@ -6,6 +6,9 @@ use std::net::SocketAddr;
 use std::path::PathBuf;
 use std::time::Duration;
 
+use std::sync::Arc;
+
+use shoal_cluster::{Layout, NodeAddr, NodeNumber};
 use shoal_proto::DecodeLimits;
 
 #[derive(Debug, Clone)]
@@ -21,6 +24,29 @@ pub struct Config {
     pub sweep_keys_per_tick: usize,
     /// How long shutdown waits for connections to finish their batch.
     pub shutdown_grace: Duration,
+    /// Cluster mode: `None` for a standalone server.
+    pub cluster: Option<ClusterConfig>,
+}
+
+/// This node's place in a cluster.
+#[derive(Debug, Clone)]
+pub struct ClusterConfig {
+    pub layout: Arc<Layout>,
+    /// This node's number in the layout.
+    pub me: NodeNumber,
+    /// Address the peer listener binds.
+    pub peer_listen: SocketAddr,
+    /// How often each peer is dialled to check it is up and agrees on the
+    /// layout.
+    pub peer_check_interval: Duration,
+}
+
+impl ClusterConfig {
+    pub fn my_addr(&self) -> &NodeAddr {
+        self.layout
+            .node(self.me)
+            .expect("--id is validated against the layout")
+    }
 }
 
 #[derive(Debug, Clone, Copy)]
@@ -60,6 +86,7 @@ impl Config {
             sweep_interval: Duration::from_millis(100),
             sweep_keys_per_tick: 2000,
             shutdown_grace: Duration::from_secs(2),
+            cluster: None,
         }
     }
 
@@ -82,7 +109,10 @@ impl Config {
             ("appendonly", "no".into()),
             ("timeout", "0".into()),
             ("maxmemory", "0".into()),
-            ("cluster-enabled", "no".into()),
+            (
+                "cluster-enabled",
+                if self.cluster.is_some() { "yes" } else { "no" }.into(),
+            ),
         ]
     }
 }

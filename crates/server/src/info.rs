@@ -46,7 +46,10 @@ pub fn render(shared: &Shared, requested: &[Bytes]) -> String {
                 "stats" => stats(shared),
                 "replication" => replication(),
                 "cpu" => cpu(),
-                "cluster" => vec![("cluster_enabled", "0".into())],
+                "cluster" => vec![(
+                    "cluster_enabled",
+                    u8::from(shared.config.cluster.is_some()).to_string(),
+                )],
                 _ => keyspace(shared),
             };
             for (name, value) in fields {
@@ -71,7 +74,15 @@ fn server(shared: &Shared) -> Fields {
     vec![
         ("redis_version", crate::REDIS_VERSION.into()),
         ("shoal_version", env!("CARGO_PKG_VERSION").into()),
-        ("redis_mode", "standalone".into()),
+        (
+            "redis_mode",
+            if shared.config.cluster.is_some() {
+                "cluster"
+            } else {
+                "standalone"
+            }
+            .into(),
+        ),
         ("os", std::env::consts::OS.into()),
         ("arch_bits", (usize::BITS).to_string()),
         ("multiplexing_api", "epoll".into()),

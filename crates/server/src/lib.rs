@@ -25,7 +25,9 @@ mod connection;
 mod exec;
 mod info;
 mod listener;
+mod peer;
 pub mod persist;
+mod route;
 mod state;
 mod stats;
 mod sweeper;
@@ -37,9 +39,10 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{Config, Limits};
+pub use config::{ClusterConfig, Config, Limits};
 use persist::{DataDir, DataDirError};
 use state::Shared;
+pub use state::StopReason;
 
 /// The Redis version shoal reports (HELLO, INFO): the command set and reply
 /// formats it implements are those of this version.
@@ -53,6 +56,8 @@ pub enum StartError {
     Snapshot(std::path::PathBuf, String),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
+    #[error("cannot listen for peers on {0}: {1}")]
+    PeerListen(SocketAddr, std::io::Error),
 }
 
 /// A running server. Dropping it without `shutdown` stops nothing cleanly:
@@ -78,15 +83,36 @@ impl Server {
         let local_addr = listener
             .local_addr()
             .map_err(|e| StartError::Listen(config.listen, e))?;
+        // Bind everything before spawning anything, so a failed start leaves
+        // no task behind.
+        let peer_listener = match &config.cluster {
+            Some(cluster) => Some(
+                TcpListener::bind(cluster.peer_listen)
+                    .await
+                    .map_err(|e| StartError::PeerListen(cluster.peer_listen, e))?,
+            ),
+            None => None,
+        };
         let (stop, stopped) = watch::channel(false);
-        let tasks = vec![
+        let mut tasks = vec![
             tokio::spawn(listener::serve(
                 listener,
                 Arc::clone(&shared),
                 stopped.clone(),
             )),
-            tokio::spawn(sweeper::run(Arc::clone(&shared), stopped)),
+            tokio::spawn(sweeper::run(Arc::clone(&shared), stopped.clone())),
         ];
+        if let Some(peers) = peer_listener {
+            tasks.push(tokio::spawn(peer::listen(
+                peers,
+                Arc::clone(&shared),
+                stopped.clone(),
+            )));
+            tasks.push(tokio::spawn(peer::check_peers(
+                Arc::clone(&shared),
+                stopped,
+            )));
+        }
         tracing::info!(addr = %local_addr, dir = %data.path().display(), keys = shared.db.len(), "shoal server ready");
         Ok(Server {
             shared,
@@ -101,8 +127,9 @@ impl Server {
         self.local_addr
     }
 
-    /// Resolves when a client sent SHUTDOWN; returns whether to save.
-    pub async fn shutdown_requested(&self) -> bool {
+    /// Resolves when the server itself asks to stop: a client sent
+    /// SHUTDOWN, or the node found it cannot run (see `StopReason`).
+    pub async fn stop_requested(&self) -> StopReason {
         self.shared.shutdown.wait().await
     }
 

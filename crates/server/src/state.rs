@@ -9,11 +9,13 @@ use shoal_engine::Db;
 use shoal_proto::Protocol;
 
 use crate::config::Config;
+use crate::peer::Peers;
 use crate::stats::Stats;
 
 /// Server-wide state, behind one `Arc`.
 pub struct Shared {
     pub db: Db,
+    pub peers: Peers,
     pub config: Config,
     pub stats: Stats,
     pub started: Instant,
@@ -22,30 +24,69 @@ pub struct Shared {
     pub shutdown: ShutdownRequest,
 }
 
-/// A SHUTDOWN command's request to stop the server, and whether to save.
-#[derive(Debug, Default)]
+/// Why the server asks its process to stop.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum StopReason {
+    /// SHUTDOWN; `save` is false for NOSAVE.
+    Shutdown { save: bool },
+    /// Something this node cannot run with (a peer with another layout).
+    Fatal(String),
+}
+
+/// A request, from inside the server, for the process to stop. The first
+/// request wins.
+#[derive(Debug)]
 pub struct ShutdownRequest {
-    requested: tokio::sync::Notify,
-    nosave: std::sync::atomic::AtomicBool,
+    reason: tokio::sync::watch::Sender<Option<StopReason>>,
+}
+
+impl Default for ShutdownRequest {
+    fn default() -> Self {
+        ShutdownRequest {
+            reason: tokio::sync::watch::channel(None).0,
+        }
+    }
 }
 
 impl ShutdownRequest {
     pub fn request(&self, save: bool) {
-        self.nosave.store(!save, Ordering::SeqCst);
-        self.requested.notify_one();
+        self.set(StopReason::Shutdown { save });
     }
 
-    /// Resolves once SHUTDOWN was received; returns whether to save.
-    pub async fn wait(&self) -> bool {
-        self.requested.notified().await;
-        !self.nosave.load(Ordering::SeqCst)
+    pub fn fail(&self, message: String) {
+        self.set(StopReason::Fatal(message));
+    }
+
+    fn set(&self, reason: StopReason) {
+        self.reason.send_if_modified(|current| {
+            let first = current.is_none();
+            if first {
+                *current = Some(reason);
+            }
+            first
+        });
+    }
+
+    /// Resolves once a stop was requested.
+    pub async fn wait(&self) -> StopReason {
+        let mut rx = self.reason.subscribe();
+        let reason = rx
+            .wait_for(Option::is_some)
+            .await
+            .expect("sender lives in Shared");
+        reason.clone().expect("waited for Some")
     }
 }
 
 impl Shared {
     pub fn new(config: Config) -> Shared {
+        let numbers = config
+            .cluster
+            .as_ref()
+            .map(|c| c.layout.nodes.iter().map(|n| n.number).collect());
         Shared {
             db: Db::new(),
+            peers: Peers::new(numbers.unwrap_or_default()),
             config,
             stats: Stats::default(),
             started: Instant::now(),

@@ -4,9 +4,8 @@ use super::{is, Args, Command, CommandError, GroupResult, Hello};
 
 pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
     let cmd = match name {
-        "ping" => a.take().ok().map_or(Ok(Command::Ping(None)), |m| {
-            finish(a, Command::Ping(Some(m)))
-        }),
+        "ping" if a.remaining() > 1 => Err(CommandError::wrong_arity("ping")),
+        "ping" => Ok(Command::Ping(a.take().ok())),
         "echo" => a.take().map(Command::Echo),
         "hello" => hello(a),
         "quit" => Ok(Command::Quit),
@@ -17,11 +16,6 @@ pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
         "client|setinfo" => client_setinfo(a),
         _ => return Err(a),
     };
-    Ok(cmd)
-}
-
-fn finish(a: Args, cmd: Command) -> Result<Command, CommandError> {
-    a.finish()?;
     Ok(cmd)
 }
 

@@ -6,6 +6,7 @@
 //! until the server resolves them against `now`.
 
 mod args;
+mod cluster;
 mod connection;
 mod keyspace;
 mod server;
@@ -42,6 +43,22 @@ pub enum Command {
     DbSize,
     FlushDb,
     FlushAll,
+    // cluster
+    ClusterSlots,
+    ClusterShards,
+    ClusterNodes,
+    ClusterInfo,
+    ClusterMyId,
+    ClusterMyShardId,
+    ClusterKeySlot(Bytes),
+    ClusterCountKeysInSlot(u16),
+    ClusterGetKeysInSlot {
+        slot: u16,
+        count: usize,
+    },
+    ReadOnly,
+    ReadWrite,
+    Asking,
     /// SHUTDOWN: `save` is false for NOSAVE.
     Shutdown {
         save: bool,
@@ -264,6 +281,7 @@ impl Command {
             "string" => string::parse(spec.name, a),
             "generic" => keyspace::parse(spec.name, a),
             "connection" => connection::parse(spec.name, a),
+            "cluster" => cluster::parse(spec.name, a),
             _ => server::parse(spec.name, a),
         };
         parsed.unwrap_or_else(|_| {

@@ -142,6 +142,10 @@ fn scan_and_connection() {
     );
     assert_eq!(parse(&["PING"]).unwrap(), Command::Ping(None));
     assert_eq!(
+        err(&["PING", "a", "b"]),
+        "ERR wrong number of arguments for 'ping' command"
+    );
+    assert_eq!(
         parse(&["command", "info", "get"]).unwrap(),
         Command::CommandInfo(Some(vec![b("get")]))
     );

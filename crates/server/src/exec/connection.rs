@@ -6,16 +6,25 @@ use shoal_proto::{Command, CommandError, Frame, Protocol};
 
 use crate::state::{Closing, Session};
 
-pub(super) fn run(session: &mut Session, cmd: Command) -> Result<Frame, CommandError> {
+pub(super) fn run(
+    session: &mut Session,
+    cmd: Command,
+    cluster: bool,
+) -> Result<Frame, CommandError> {
     Ok(match cmd {
         Command::Ping(None) => Frame::simple("PONG"),
         Command::Ping(Some(message)) | Command::Echo(message) => Frame::Bulk(message),
-        Command::Hello(hello) => return hello_reply(session, hello),
+        Command::Hello(hello) => return hello_reply(session, hello, cluster),
         Command::Quit => {
             session.closing = Closing::AfterReply;
             Frame::OK
         }
         Command::Select(0) => Frame::OK,
+        Command::Select(_) if cluster => {
+            return Err(CommandError(
+                "ERR SELECT is not allowed in cluster mode".into(),
+            ))
+        }
         Command::Select(_) => return Err(CommandError("ERR DB index is out of range".into())),
         Command::ClientSetName(name) => {
             set_name(session, name)?;
@@ -39,7 +48,7 @@ fn set_name(session: &mut Session, name: Bytes) -> Result<(), CommandError> {
 }
 
 /// HELLO: switch protocol (2 or 3) and describe the server, as a map.
-fn hello_reply(session: &mut Session, hello: Hello) -> Result<Frame, CommandError> {
+fn hello_reply(session: &mut Session, hello: Hello, cluster: bool) -> Result<Frame, CommandError> {
     let protocol = match hello.protover {
         None => session.protocol,
         Some(2) => Protocol::Resp2,
@@ -60,7 +69,10 @@ fn hello_reply(session: &mut Session, hello: Hello) -> Result<Frame, CommandErro
         ),
         (Frame::bulk_str("proto"), Frame::Integer(protocol.version())),
         (Frame::bulk_str("id"), Frame::Integer(session.id as i64)),
-        (Frame::bulk_str("mode"), Frame::bulk_str("standalone")),
+        (
+            Frame::bulk_str("mode"),
+            Frame::bulk_str(if cluster { "cluster" } else { "standalone" }),
+        ),
         (Frame::bulk_str("role"), Frame::bulk_str("master")),
         (Frame::bulk_str("modules"), Frame::Array(vec![])),
     ]))

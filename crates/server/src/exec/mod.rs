@@ -2,6 +2,7 @@
 //! Each submodule handles one command group, mirroring the parsers in
 //! `shoal_proto::command`.
 
+mod cluster;
 mod connection;
 mod introspect;
 mod keyspace;
@@ -9,14 +10,25 @@ mod server;
 mod string;
 
 use bytes::Bytes;
+use shoal_proto::command::resolve;
 use shoal_proto::{Command, CommandError, Frame};
 
+use crate::route;
 use crate::state::{Session, Shared};
 use shoal_engine::Millis;
 
 /// Runs one request at time `now` and returns its reply.
 pub fn execute(shared: &Shared, session: &mut Session, args: Vec<Bytes>, now: Millis) -> Frame {
-    match Command::parse(args) {
+    let spec = match resolve(&args) {
+        Ok(spec) => spec,
+        Err(e) => return error(e),
+    };
+    if let Some(cluster) = &shared.config.cluster {
+        if let Err(redirect) = route::check(cluster, spec, &args) {
+            return redirect;
+        }
+    }
+    match Command::parse_resolved(spec, args) {
         Ok(cmd) => run(shared, session, cmd, now).unwrap_or_else(error),
         Err(e) => error(e),
     }
@@ -42,7 +54,7 @@ fn run(
         | Command::ClientSetName(_)
         | Command::ClientGetName
         | Command::ClientId
-        | Command::ClientSetInfo => connection::run(session, cmd),
+        | Command::ClientSetInfo => connection::run(session, cmd, shared.config.cluster.is_some()),
         Command::CommandCount
         | Command::CommandList
         | Command::CommandInfo(_)
@@ -61,6 +73,18 @@ fn run(
         | Command::Type(_)
         | Command::Keys(_)
         | Command::Scan(_) => keyspace::run(db, cmd, now),
+        Command::ClusterSlots
+        | Command::ClusterShards
+        | Command::ClusterNodes
+        | Command::ClusterInfo
+        | Command::ClusterMyId
+        | Command::ClusterMyShardId
+        | Command::ClusterKeySlot(_)
+        | Command::ClusterCountKeysInSlot(_)
+        | Command::ClusterGetKeysInSlot { .. }
+        | Command::ReadOnly
+        | Command::ReadWrite
+        | Command::Asking => cluster::run(shared, cmd, now),
         _ => string::run(shared, session, cmd, now),
     }
 }

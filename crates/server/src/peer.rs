@@ -1,0 +1,283 @@
+//! The peer port: where nodes meet. Today a node dials every other node
+//! every `peer_check_interval` and the two exchange a hello carrying each
+//! side's layout fingerprint and uptime; replication will carry its traffic
+//! over this port.
+//!
+//! Frames are length-delimited (u32 big-endian length, then the payload) and
+//! at most `MAX_FRAME_BYTES`; a hello is text:
+//! `SHOAL/1 HELLO <node> <fingerprint> <uptime_ms>`, answered by
+//! `SHOAL/1 WELCOME …` with the same fields (whether or not the
+//! fingerprints agree: each side compares), or `SHOAL/1 REFUSE <reason>`
+//! for a malformed hello.
+//!
+//! When two nodes disagree on the layout, the one that has been up for less
+//! time is the newcomer: it stops with a clear error, so a node started with
+//! the wrong flags cannot join, and it cannot take a running node down.
+
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_cluster::NodeNumber;
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::watch;
+
+use crate::clock::now_ms;
+use crate::config::ClusterConfig;
+use crate::state::Shared;
+
+const MAX_FRAME_BYTES: u32 = 4096;
+const IO_TIMEOUT: Duration = Duration::from_secs(2);
+const PROTOCOL: &str = "SHOAL/1";
+
+/// What this node knows of each peer's liveness.
+#[derive(Debug, Default)]
+pub struct Peers {
+    /// Indexed by position in the layout's node list.
+    seen: Vec<PeerState>,
+    numbers: Vec<NodeNumber>,
+}
+
+#[derive(Debug, Default)]
+struct PeerState {
+    connected: AtomicBool,
+    last_seen_ms: AtomicU64,
+}
+
+impl Peers {
+    pub fn new(numbers: Vec<NodeNumber>) -> Peers {
+        let seen = numbers.iter().map(|_| PeerState::default()).collect();
+        Peers { seen, numbers }
+    }
+
+    fn state(&self, number: NodeNumber) -> Option<&PeerState> {
+        self.numbers
+            .iter()
+            .position(|&n| n == number)
+            .map(|i| &self.seen[i])
+    }
+
+    pub fn is_connected(&self, number: NodeNumber) -> bool {
+        self.state(number)
+            .is_some_and(|s| s.connected.load(Ordering::Relaxed))
+    }
+
+    pub fn last_seen_ms(&self, number: NodeNumber) -> u64 {
+        self.state(number)
+            .map_or(0, |s| s.last_seen_ms.load(Ordering::Relaxed))
+    }
+
+    fn record(&self, number: NodeNumber, up: bool) {
+        if let Some(s) = self.state(number) {
+            s.connected.store(up, Ordering::Relaxed);
+            if up {
+                s.last_seen_ms.store(now_ms(), Ordering::Relaxed);
+            }
+        }
+    }
+}
+
+#[derive(Debug, PartialEq, Eq)]
+struct Hello {
+    node: NodeNumber,
+    fingerprint: String,
+    uptime_ms: u64,
+}
+
+impl Hello {
+    fn mine(shared: &Shared, cluster: &ClusterConfig) -> Hello {
+        Hello {
+            node: cluster.me,
+            fingerprint: cluster.layout.fingerprint().to_string(),
+            uptime_ms: shared.started.elapsed().as_millis() as u64,
+        }
+    }
+
+    fn encode(&self, verb: &str) -> String {
+        format!(
+            "{PROTOCOL} {verb} {} {} {}",
+            self.node, self.fingerprint, self.uptime_ms
+        )
+    }
+
+    fn decode(text: &str, verb: &str) -> Option<Hello> {
+        let mut parts = text.split(' ');
+        if parts.next()? != PROTOCOL || parts.next()? != verb {
+            return None;
+        }
+        let hello = Hello {
+            node: parts.next()?.parse().ok()?,
+            fingerprint: parts.next()?.to_string(),
+            uptime_ms: parts.next()?.parse().ok()?,
+        };
+        parts.next().is_none().then_some(hello)
+    }
+}
+
+/// The error a newcomer stops with.
+fn mismatch(mine: &Hello, theirs: &Hello) -> String {
+    format!(
+        "layout differs from node {}'s (fingerprint {} here, {} there): every node must be started with the same --initial-cluster, --shards and --replicas",
+        theirs.node, mine.fingerprint, theirs.fingerprint
+    )
+}
+
+/// Whether two hellos agree on the layout. When they do not, the newcomer
+/// (the node up for less time) asks its process to stop; the other logs.
+fn compare(shared: &Shared, mine: &Hello, theirs: &Hello) -> bool {
+    if theirs.fingerprint == mine.fingerprint {
+        return true;
+    }
+    let message = mismatch(mine, theirs);
+    if mine.uptime_ms <= theirs.uptime_ms {
+        shared.shutdown.fail(message);
+    } else {
+        tracing::error!(
+            node = theirs.node,
+            "a peer with a different layout tried to join: {message}"
+        );
+    }
+    false
+}
+
+/// Accepts peer connections until shutdown.
+pub async fn listen(
+    listener: TcpListener,
+    shared: Arc<Shared>,
+    mut shutdown: watch::Receiver<bool>,
+) {
+    loop {
+        let accepted = tokio::select! {
+            accepted = listener.accept() => accepted,
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        };
+        let stream = match accepted {
+            Ok((stream, _)) => stream,
+            Err(e) => {
+                tracing::warn!(error = %e, "peer accept failed");
+                tokio::time::sleep(Duration::from_millis(10)).await;
+                continue;
+            }
+        };
+        let shared = Arc::clone(&shared);
+        tokio::spawn(async move {
+            if let Err(e) = tokio::time::timeout(IO_TIMEOUT, answer(stream, &shared)).await {
+                tracing::debug!(error = %e, "peer connection timed out");
+            }
+        });
+    }
+}
+
+async fn answer(mut stream: TcpStream, shared: &Shared) {
+    let cluster = shared
+        .config
+        .cluster
+        .as_ref()
+        .expect("peer listener runs in cluster mode");
+    let Ok(text) = read_frame(&mut stream).await else {
+        return;
+    };
+    let mine = Hello::mine(shared, cluster);
+    let reply = match Hello::decode(&text, "HELLO") {
+        None => format!("{PROTOCOL} REFUSE malformed hello"),
+        Some(theirs) => {
+            let agreed = compare(shared, &mine, &theirs);
+            shared.peers.record(theirs.node, agreed);
+            mine.encode("WELCOME")
+        }
+    };
+    let _ = write_frame(&mut stream, &reply).await;
+}
+
+/// Dials every other node periodically until shutdown.
+pub async fn check_peers(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let cluster = shared
+        .config
+        .cluster
+        .clone()
+        .expect("peer checks run in cluster mode");
+    let mut tick = tokio::time::interval(cluster.peer_check_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        for node in cluster
+            .layout
+            .nodes
+            .iter()
+            .filter(|n| n.number != cluster.me)
+        {
+            let addr = format!("{}:{}", node.host, node.peer_port);
+            let outcome = tokio::time::timeout(IO_TIMEOUT, greet(&addr, &shared, &cluster)).await;
+            let up = matches!(outcome, Ok(Ok(())));
+            if let Ok(Err(e)) = &outcome {
+                tracing::debug!(peer = node.number, error = %e, "peer check failed");
+            }
+            shared.peers.record(node.number, up);
+        }
+    }
+}
+
+async fn greet(addr: &str, shared: &Shared, cluster: &ClusterConfig) -> std::io::Result<()> {
+    let mut stream = TcpStream::connect(addr).await?;
+    let mine = Hello::mine(shared, cluster);
+    write_frame(&mut stream, &mine.encode("HELLO")).await?;
+    let reply = read_frame(&mut stream).await?;
+    if let Some(theirs) = Hello::decode(&reply, "WELCOME") {
+        return if compare(shared, &mine, &theirs) {
+            Ok(())
+        } else {
+            Err(std::io::Error::other("peer has a different layout"))
+        };
+    }
+    if let Some(reason) = reply.strip_prefix(&format!("{PROTOCOL} REFUSE ")) {
+        return Err(std::io::Error::other(format!("refused: {reason}")));
+    }
+    Err(std::io::Error::other(format!(
+        "unexpected peer reply: {reply}"
+    )))
+}
+
+async fn read_frame(stream: &mut TcpStream) -> std::io::Result<String> {
+    let len = stream.read_u32().await?;
+    if len > MAX_FRAME_BYTES {
+        return Err(std::io::Error::other(format!(
+            "peer frame of {len} bytes is over {MAX_FRAME_BYTES}"
+        )));
+    }
+    let mut buf = vec![0; len as usize];
+    stream.read_exact(&mut buf).await?;
+    String::from_utf8(buf).map_err(|_| std::io::Error::other("peer frame is not UTF-8"))
+}
+
+async fn write_frame(stream: &mut TcpStream, text: &str) -> std::io::Result<()> {
+    assert!(
+        text.len() <= MAX_FRAME_BYTES as usize,
+        "our own frames fit the limit"
+    );
+    stream.write_u32(text.len() as u32).await?;
+    stream.write_all(text.as_bytes()).await?;
+    stream.flush().await
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn hello_round_trips_and_rejects_junk() {
+        let h = Hello {
+            node: 2,
+            fingerprint: "abc".into(),
+            uptime_ms: 5,
+        };
+        assert_eq!(Hello::decode(&h.encode("HELLO"), "HELLO"), Some(h));
+        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 extra", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/2 HELLO 2 abc 5", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/1 HELLO x abc 5", "HELLO"), None);
+    }
+}
