@@ -24,8 +24,11 @@ pub struct Cli {
 
 #[derive(Debug, Subcommand)]
 pub enum Commands {
-    /// Run one shoal node (a standalone server holding every slot).
+    /// Run one shoal node: standalone (every slot) or, with
+    /// --initial-cluster, one node of a cluster.
     Server(ServerArgs),
+    /// Run a cluster of N nodes on this machine, as child processes.
+    Local(crate::local::LocalArgs),
 }
 
 #[derive(Debug, Args)]

@@ -3,6 +3,8 @@
 //! with one line on stderr and a non-zero exit code.
 
 mod cli;
+mod local;
+mod probe;
 
 use std::process::ExitCode;
 
@@ -16,6 +18,7 @@ fn main() -> ExitCode {
     };
     match cli.command {
         cli::Commands::Server(args) => run_server(args),
+        cli::Commands::Local(args) => local::run(args),
     }
 }
 

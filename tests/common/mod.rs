@@ -55,7 +55,13 @@ pub struct Server {
 impl Server {
     /// Starts `shoal server` in `dir` with `extra` flags and waits for PING.
     pub fn start_in(dir: &Path, extra: &[&str]) -> Server {
-        let port = free_port();
+        Server::start_with_args(free_port(), dir, extra)
+    }
+
+    /// Starts `shoal server --port port --dir dir --log-level warn extra…`
+    /// and waits for PING. In cluster mode `port` must be the node's port
+    /// in `--initial-cluster`.
+    pub fn start_with_args(port: u16, dir: &Path, extra: &[&str]) -> Server {
         let child = Command::new(BIN)
             .args(["server", "--port", &port.to_string(), "--dir"])
             .arg(dir)
@@ -93,6 +99,11 @@ impl Server {
         Client::connect(self.port)
     }
 
+    /// The exit status if the process has exited, without waiting.
+    pub fn try_exit_status(&mut self) -> Option<ExitStatus> {
+        self.child.as_mut().and_then(|c| c.try_wait().unwrap())
+    }
+
     pub fn pid(&self) -> i32 {
         self.child.as_ref().unwrap().id() as i32
     }
@@ -125,6 +136,183 @@ impl Drop for Server {
             let _ = child.wait();
         }
     }
+}
+
+/// `count` distinct ports nobody listens on right now.
+pub fn free_ports(count: usize) -> Vec<u16> {
+    let mut ports: Vec<u16> = Vec::with_capacity(count);
+    while ports.len() < count {
+        let port = free_port();
+        if !ports.contains(&port) {
+            ports.push(port);
+        }
+    }
+    ports
+}
+
+/// A cluster of `shoal server` processes sharing one `--initial-cluster`,
+/// each with an explicit `@PEERPORT`. Nodes are named by their number,
+/// 1..=N, as in `--id` and the list. Dropping the cluster kills every node
+/// still running (each `Server` kills its process on drop).
+pub struct Cluster {
+    /// The `--initial-cluster` value every node was started with.
+    pub spec: String,
+    /// RESP ports, index `node - 1`.
+    pub ports: Vec<u16>,
+    /// Peer ports, index `node - 1`.
+    pub peer_ports: Vec<u16>,
+    /// Data directories, index `node - 1`.
+    pub dirs: Vec<PathBuf>,
+    nodes: Vec<Option<Server>>,
+}
+
+impl Cluster {
+    /// Starts `n` nodes (`extra` flags go to each, e.g. `--shards 2`), waits
+    /// until each answers PING and then until every node's CLUSTER INFO shows
+    /// all `n` nodes reachable.
+    pub fn start(name: &str, n: usize, extra: &[&str]) -> Cluster {
+        assert!(n >= 1);
+        let all = free_ports(2 * n);
+        let (ports, peer_ports) = (all[..n].to_vec(), all[n..].to_vec());
+        let spec = (0..n)
+            .map(|i| format!("{}=127.0.0.1:{}@{}", i + 1, ports[i], peer_ports[i]))
+            .collect::<Vec<_>>()
+            .join(",");
+        let dirs: Vec<PathBuf> = (1..=n)
+            .map(|node| temp_dir(&format!("{name}-node{node}")))
+            .collect();
+        let mut nodes = Vec::with_capacity(n);
+        for (i, dir) in dirs.iter().enumerate() {
+            let id = (i + 1).to_string();
+            let mut args = vec!["--id", &id, "--initial-cluster", &spec];
+            args.extend_from_slice(extra);
+            nodes.push(Some(Server::start_with_args(ports[i], dir, &args)));
+        }
+        let cluster = Cluster {
+            spec,
+            ports,
+            peer_ports,
+            dirs,
+            nodes,
+        };
+        cluster.wait_all_reachable();
+        cluster
+    }
+
+    /// Number of nodes in the list (running or not).
+    pub fn size(&self) -> usize {
+        self.ports.len()
+    }
+
+    pub fn port(&self, node: usize) -> u16 {
+        self.ports[node - 1]
+    }
+
+    /// The node whose RESP port is `port`.
+    pub fn node_of_port(&self, port: u16) -> usize {
+        1 + self
+            .ports
+            .iter()
+            .position(|&p| p == port)
+            .unwrap_or_else(|| panic!("port {port} is not a node of this cluster"))
+    }
+
+    pub fn client(&self, node: usize) -> Client {
+        Client::connect(self.port(node))
+    }
+
+    pub fn server(&mut self, node: usize) -> &mut Server {
+        self.nodes[node - 1]
+            .as_mut()
+            .unwrap_or_else(|| panic!("node {node} is not running"))
+    }
+
+    /// Kills one node (SIGKILL) and waits for it to exit.
+    pub fn kill(&mut self, node: usize) -> ExitStatus {
+        let server = self.nodes[node - 1].take().expect("node is running");
+        server.stop_with(libc::SIGKILL)
+    }
+
+    /// Stops one node gracefully (SIGTERM); asserts a clean exit.
+    pub fn stop(&mut self, node: usize) {
+        let server = self.nodes[node - 1].take().expect("node is running");
+        server.stop();
+    }
+
+    /// `cluster_reachable_nodes` in `node`'s CLUSTER INFO.
+    pub fn reachable_nodes(&self, node: usize) -> Option<usize> {
+        let mut c = Client::try_connect(self.port(node))?;
+        let info = frame_text(&c.call(&["CLUSTER", "INFO"]))?;
+        info_field(&info, "cluster_reachable_nodes")?.parse().ok()
+    }
+
+    /// Waits until every running node sees every node in the list.
+    pub fn wait_all_reachable(&self) {
+        let n = self.size();
+        for (i, server) in self.nodes.iter().enumerate() {
+            if server.is_some() {
+                wait_for(&format!("node {} to reach all {n} nodes", i + 1), || {
+                    (self.reachable_nodes(i + 1)? == n).then_some(())
+                });
+            }
+        }
+    }
+
+    /// The node owning each slot, by CLUSTER SLOTS on `node`.
+    pub fn slot_owners(&self, node: usize) -> Vec<usize> {
+        let mut owners = vec![0; 16384];
+        let Frame::Array(entries) = self.client(node).call(&["CLUSTER", "SLOTS"]) else {
+            panic!("CLUSTER SLOTS is not an array");
+        };
+        for entry in entries {
+            let Frame::Array(parts) = entry else {
+                panic!("CLUSTER SLOTS entry is not an array: {entry:?}");
+            };
+            let (Frame::Integer(start), Frame::Integer(end), Frame::Array(primary)) =
+                (&parts[0], &parts[1], &parts[2])
+            else {
+                panic!("malformed CLUSTER SLOTS entry: {parts:?}");
+            };
+            let Frame::Integer(port) = primary[1] else {
+                panic!("malformed node in CLUSTER SLOTS: {primary:?}");
+            };
+            let owner = self.node_of_port(port as u16);
+            for slot in *start..=*end {
+                owners[slot as usize] = owner;
+            }
+        }
+        assert!(
+            owners.iter().all(|&o| o != 0),
+            "CLUSTER SLOTS leaves slots out"
+        );
+        owners
+    }
+
+    /// A key `{prefix}N` whose slot `owners` (from `slot_owners`) gives to `node`.
+    pub fn key_on(owners: &[usize], node: usize, prefix: &str) -> String {
+        (0..)
+            .map(|i| format!("{prefix}{i}"))
+            .find(|k| owners[usize::from(shoal_engine::slot::key_slot(k.as_bytes()))] == node)
+            .unwrap()
+    }
+}
+
+/// The text of a simple, bulk or verbatim string reply.
+pub fn frame_text(frame: &Frame) -> Option<String> {
+    match frame {
+        Frame::Simple(b) | Frame::Bulk(b) | Frame::Verbatim(_, b) => {
+            Some(String::from_utf8(b.to_vec()).expect("utf-8 reply"))
+        }
+        _ => None,
+    }
+}
+
+/// `field`'s value in INFO-style `field:value\r\n` text.
+pub fn info_field<'a>(text: &'a str, field: &str) -> Option<&'a str> {
+    text.lines()
+        .filter_map(|line| line.trim_end_matches('\r').split_once(':'))
+        .find(|(k, _)| *k == field)
+        .map(|(_, v)| v)
 }
 
 /// A minimal blocking RESP client built on our own codec.

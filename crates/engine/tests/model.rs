@@ -21,7 +21,7 @@ const START: u64 = 1_000;
 /// APPEND's length limit in these tests, small so that it is hit.
 const MAX_LEN: usize = 12;
 
-// ---- the model ------------------------------------------------------------------
+// ---- the model --------------------------------------------------------------
 
 /// Key → (value, absolute expiry). Entries may be dead; `live` decides.
 #[derive(Default, Debug)]
@@ -92,7 +92,7 @@ fn db_contents(db: &Db, now: u64) -> Vec<(Vec<u8>, Vec<u8>, Option<u64>)> {
     out
 }
 
-// ---- operations --------------------------------------------------------------------
+// ---- operations -------------------------------------------------------------
 
 #[derive(Debug, Clone)]
 enum Cond {

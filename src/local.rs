@@ -1,0 +1,202 @@
+//! `shoal local`: a whole cluster on this machine, as separate processes.
+//!
+//! Starts N `shoal server` children on 127.0.0.1 ports P..P+N-1, prints each
+//! one's pid and exact command line, prints `ready` once every node serves
+//! and every node reaches every other, and on SIGINT/SIGTERM stops them all
+//! (SIGTERM, so each saves its data) and waits. A node that dies is reported
+//! and not restarted: what a cluster does when a node dies is what this is
+//! for.
+
+use std::path::PathBuf;
+use std::process::ExitCode;
+use std::time::{Duration, Instant};
+
+use clap::Args;
+use shoal_cluster::{parse_initial_cluster, Layout};
+use tokio::process::{Child, Command};
+use tokio::signal::unix::{signal, SignalKind};
+
+use crate::probe;
+
+#[derive(Debug, Args)]
+pub struct LocalArgs {
+    /// Number of nodes.
+    #[arg(long, default_value_t = 3)]
+    pub nodes: u32,
+    /// Client port of node 1; node i listens on PORT+i-1 (peers on +10000).
+    #[arg(long, default_value_t = 7000)]
+    pub port: u16,
+    /// Parent directory; node i keeps its data in DIR/node-i.
+    #[arg(long, default_value = "./shoal-local")]
+    pub dir: PathBuf,
+    /// Shards per node.
+    #[arg(long, default_value_t = 3)]
+    pub shards: u16,
+    /// Replicas per shard.
+    #[arg(long, default_value_t = 1)]
+    pub replicas: u16,
+    /// Log level passed to every node.
+    #[arg(long, default_value = "warn")]
+    pub log_level: String,
+    /// How long to wait for the cluster to come up, in milliseconds.
+    #[arg(long, default_value_t = 30_000)]
+    pub ready_timeout_ms: u64,
+}
+
+struct Node {
+    number: u32,
+    port: u16,
+    child: Child,
+    exited: bool,
+}
+
+pub fn run(args: LocalArgs) -> ExitCode {
+    let runtime = match tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+    {
+        Ok(rt) => rt,
+        Err(e) => return fail(&format!("cannot start the runtime: {e}")),
+    };
+    runtime.block_on(async move {
+        match supervise(args).await {
+            Ok(()) => ExitCode::SUCCESS,
+            Err(e) => fail(&e),
+        }
+    })
+}
+
+fn fail(message: &str) -> ExitCode {
+    eprintln!("shoal: {message}");
+    ExitCode::FAILURE
+}
+
+fn initial_cluster(args: &LocalArgs) -> Result<String, String> {
+    if args.nodes == 0 {
+        return Err("--nodes must be at least 1".into());
+    }
+    let last = u32::from(args.port) + args.nodes - 1;
+    if last > u32::from(u16::MAX) {
+        return Err(format!(
+            "--port {} with --nodes {} runs past port 65535",
+            args.port, args.nodes
+        ));
+    }
+    let list: Vec<String> = (1..=args.nodes)
+        .map(|i| format!("{i}=127.0.0.1:{}", u32::from(args.port) + i - 1))
+        .collect();
+    let list = list.join(",");
+    // Validate here so a bad combination fails once, not N times.
+    let nodes = parse_initial_cluster(&list).map_err(|e| e.to_string())?;
+    Layout::new(nodes, args.shards, args.replicas).map_err(|e| e.to_string())?;
+    Ok(list)
+}
+
+async fn supervise(args: LocalArgs) -> Result<(), String> {
+    let cluster = initial_cluster(&args)?;
+    let exe = std::env::current_exe().map_err(|e| format!("cannot find the shoal binary: {e}"))?;
+    let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
+    let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
+    let mut nodes = Vec::new();
+    for number in 1..=args.nodes {
+        let port = args.port + (number - 1) as u16;
+        let dir = args.dir.join(format!("node-{number}"));
+        let mut command = Command::new(&exe);
+        command
+            .arg("server")
+            .args(["--id", &number.to_string(), "--port", &port.to_string()]);
+        command
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--initial-cluster", &cluster]);
+        command.args([
+            "--shards",
+            &args.shards.to_string(),
+            "--replicas",
+            &args.replicas.to_string(),
+        ]);
+        command
+            .args(["--log-level", &args.log_level])
+            .kill_on_drop(true);
+        let line = format!("{} {}", exe.display(), quoted_args(&command));
+        let child = command
+            .spawn()
+            .map_err(|e| format!("cannot start node {number}: {e}"))?;
+        println!("node {number} pid {}: {line}", child.id().unwrap_or(0));
+        nodes.push(Node {
+            number,
+            port,
+            child,
+            exited: false,
+        });
+    }
+    let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
+    let deadline = Instant::now() + Duration::from_millis(args.ready_timeout_ms);
+    let mut ready = false;
+    loop {
+        if !ready && probe::cluster_ready(&ports).await {
+            println!("ready");
+            ready = true;
+        }
+        if !ready && Instant::now() > deadline {
+            stop_all(&mut nodes).await;
+            return Err(format!(
+                "the cluster was not ready after {} ms",
+                args.ready_timeout_ms
+            ));
+        }
+        tokio::select! {
+            _ = term.recv() => break,
+            _ = int.recv() => break,
+            _ = tokio::time::sleep(Duration::from_millis(if ready { 500 } else { 50 })) => {}
+        }
+        for node in nodes.iter_mut().filter(|n| !n.exited) {
+            if let Ok(Some(status)) = node.child.try_wait() {
+                node.exited = true;
+                println!("node {} exited ({status}); not restarting it", node.number);
+            }
+        }
+        if nodes.iter().all(|n| n.exited) {
+            return Err("every node has exited".into());
+        }
+    }
+    stop_all(&mut nodes).await;
+    Ok(())
+}
+
+/// SIGTERM to every live node, then wait; SIGKILL whoever is still up after
+/// the grace period.
+async fn stop_all(nodes: &mut [Node]) {
+    for node in nodes.iter().filter(|n| !n.exited) {
+        if let Some(pid) = node.child.id() {
+            // SAFETY: signalling our own child process.
+            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
+        }
+    }
+    for node in nodes.iter_mut().filter(|n| !n.exited) {
+        match tokio::time::timeout(Duration::from_secs(10), node.child.wait()).await {
+            Ok(Ok(status)) => println!("node {} stopped ({status})", node.number),
+            _ => {
+                let _ = node.child.kill().await;
+                println!("node {} killed after 10 s", node.number);
+            }
+        }
+        node.exited = true;
+    }
+}
+
+fn quoted_args(command: &Command) -> String {
+    command
+        .as_std()
+        .get_args()
+        .map(|a| {
+            let a = a.to_string_lossy();
+            if a.contains(|c: char| c.is_whitespace() || c == '\'') {
+                format!("'{}'", a.replace('\'', "'\\''"))
+            } else {
+                a.into_owned()
+            }
+        })
+        .collect::<Vec<_>>()
+        .join(" ")
+}
