@@ -399,3 +399,31 @@ pub fn tool(name: &str) -> Command {
     );
     Command::new(name)
 }
+
+/// Runs `cmd`, asserting it exits successfully; shows its output otherwise.
+pub fn run_tool(what: &str, cmd: &mut Command) -> std::process::Output {
+    let out = cmd
+        .output()
+        .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+    assert!(
+        out.status.success(),
+        "{what} failed with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
+        out.status,
+        String::from_utf8_lossy(&out.stdout),
+        String::from_utf8_lossy(&out.stderr),
+    );
+    out
+}
+
+/// The `NAME: N requests per second, …` summaries of a `redis-benchmark -q`
+/// run. Progress lines are separated by `\r`, so both `\r` and `\n` end a
+/// line.
+pub fn benchmark_results(out: &str) -> Vec<(String, f64)> {
+    out.split(['\r', '\n'])
+        .filter_map(|line| {
+            let (name, rest) = line.trim().split_once(": ")?;
+            let (rps, _) = rest.split_once(" requests per second")?;
+            Some((name.to_string(), rps.trim().parse().ok()?))
+        })
+        .collect()
+}

@@ -16,6 +16,7 @@
 
 use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
 
 use bytes::Bytes;
 use hashbrown::DefaultHashBuilder;
@@ -27,6 +28,7 @@ use crate::ops::{
     SetOutcome, Ttl,
 };
 use crate::slot::{key_slot, Slot};
+use crate::slot_counts::SlotCounts;
 use crate::stripe::{Entry, Stripe};
 use crate::Millis;
 
@@ -38,13 +40,13 @@ const _: () = assert!(STRIPES.is_power_of_two() && STRIPES <= 1 << (57 - STRIPE_
 /// Keeps each stripe's lock on its own cache lines so that two threads
 /// working on neighbouring stripes do not false-share.
 #[repr(align(128))]
-#[derive(Default)]
 struct Padded(RwLock<Stripe>);
 
 /// The concurrent in-memory keyspace. Cheap to share behind an `Arc`.
 pub struct Db {
     hasher: DefaultHashBuilder,
     stripes: Box<[Padded]>,
+    counts: Arc<SlotCounts>,
     /// Next stripe the expiry sweeper visits.
     sweep_cursor: AtomicUsize,
 }
@@ -64,9 +66,12 @@ fn own(b: Bytes) -> Bytes {
 
 impl Db {
     pub fn new() -> Self {
+        let counts = Arc::new(SlotCounts::default());
+        let stripe = || Padded(RwLock::new(Stripe::new(Arc::clone(&counts))));
         Db {
             hasher: DefaultHashBuilder::default(),
-            stripes: (0..STRIPES).map(|_| Padded::default()).collect(),
+            stripes: (0..STRIPES).map(|_| stripe()).collect(),
+            counts,
             sweep_cursor: AtomicUsize::new(0),
         }
     }
@@ -415,15 +420,14 @@ impl Db {
         (next, out)
     }
 
-    /// Live keys in `slot` (CLUSTER COUNTKEYSINSLOT). Scans the keyspace:
-    /// O(keys), which is acceptable for an administrative command.
-    pub fn count_in_slot(&self, slot: Slot, now: Millis) -> usize {
-        let mut count = 0;
-        self.for_each_live(now, |key, _, _| count += usize::from(key_slot(key) == slot));
-        count
+    /// Keys stored in `slot` (CLUSTER COUNTKEYSINSLOT), in O(1). Like
+    /// `len`, it includes expired keys not yet swept.
+    pub fn count_in_slot(&self, slot: Slot) -> usize {
+        self.counts.get(slot) as usize
     }
 
-    /// Up to `max` live keys in `slot` (CLUSTER GETKEYSINSLOT).
+    /// Up to `max` live keys in `slot` (CLUSTER GETKEYSINSLOT). Scans the
+    /// keyspace: O(keys), acceptable for an administrative command.
     pub fn keys_in_slot(&self, slot: Slot, max: usize, now: Millis) -> Vec<Bytes> {
         let mut keys = Vec::new();
         self.for_each_live(now, |key, _, _| {
@@ -534,4 +538,36 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
         return None;
     }
     std::str::from_utf8(bytes).ok()?.parse().ok()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use crate::slot::key_slot;
+
+    #[test]
+    fn slot_counts_follow_inserts_and_removals() {
+        let db = Db::new();
+        let slot = key_slot(b"{tag}a");
+        let key = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        db.put(key("{tag}a"), key("1"), 0);
+        db.put(key("{tag}a"), key("2"), 0); // overwrite: still one
+        db.put(key("{tag}b"), key("1"), 0);
+        db.put_many(vec![(key("{tag}c"), key("1")), (key("other"), key("1"))], 0);
+        assert_eq!(db.count_in_slot(slot), 3);
+        assert!(db.delete(b"{tag}b", 0));
+        assert_eq!(db.count_in_slot(slot), 2);
+        let opts = SetOptions {
+            expiry: SetExpiry::At(10),
+            ..Default::default()
+        };
+        db.set(key("{tag}d"), key("1"), &opts, 0);
+        assert_eq!(db.count_in_slot(slot), 3);
+        assert_eq!(db.sweep_expired(11, 100), 1);
+        assert_eq!(db.count_in_slot(slot), 2);
+        assert_eq!(db.keys_in_slot(slot, 10, 11).len(), 2);
+        db.clear();
+        assert_eq!(db.count_in_slot(slot), 0);
+        assert_eq!(db.count_in_slot(key_slot(b"other")), 0);
+    }
 }

@@ -14,12 +14,14 @@
 //! - [`ops`]: typed options and outcomes (SET conditions, expiry choices, …).
 //! - [`snapshot`]: serialise a set of slots to bytes and restore them.
 //! - [`slot`]: CRC16 key → slot, shared with the router.
+//! - `slot_counts`: keys per slot, maintained on every insert and removal.
 //! - [`glob`]: Redis-style pattern matching for KEYS and SCAN.
 
 pub mod db;
 pub mod glob;
 pub mod ops;
 pub mod slot;
+mod slot_counts;
 pub mod snapshot;
 mod stripe;
 

@@ -11,11 +11,16 @@ use std::collections::BTreeSet;
 use bytes::Bytes;
 use hashbrown::HashTable;
 
+use std::sync::Arc;
+
+use crate::slot::{key_slot, Slot};
+use crate::slot_counts::SlotCounts;
 use crate::Millis;
 
 /// A stored key. `hash` is kept so that growing the table never rehashes keys.
 pub(crate) struct Entry {
     pub(crate) hash: u64,
+    pub(crate) slot: Slot,
     pub(crate) key: Bytes,
     pub(crate) value: Bytes,
     pub(crate) expires_at: Option<Millis>,
@@ -28,8 +33,9 @@ impl Entry {
     }
 }
 
-#[derive(Default)]
 pub(crate) struct Stripe {
+    /// Keys per slot, shared by every stripe of the `Db`.
+    counts: Arc<SlotCounts>,
     pub(crate) table: HashTable<Entry>,
     /// `(expires_at, hash, key)` for every entry with an expiry, kept in step
     /// with `table` by every method below. The hash lets the sweeper find the
@@ -38,6 +44,14 @@ pub(crate) struct Stripe {
 }
 
 impl Stripe {
+    pub(crate) fn new(counts: Arc<SlotCounts>) -> Stripe {
+        Stripe {
+            counts,
+            table: HashTable::new(),
+            expiries: BTreeSet::new(),
+        }
+    }
+
     /// The live entry for `key`, if any.
     pub(crate) fn get(&self, hash: u64, key: &[u8], now: Millis) -> Option<&Entry> {
         self.table
@@ -82,8 +96,11 @@ impl Stripe {
             }
             None => {
                 self.reindex(hash, key.clone(), None, expires_at);
+                let slot = key_slot(&key);
+                self.counts.add(slot);
                 let entry = Entry {
                     hash,
+                    slot,
                     key,
                     value,
                     expires_at,
@@ -132,6 +149,9 @@ impl Stripe {
     }
 
     pub(crate) fn clear(&mut self) {
+        for entry in self.table.iter() {
+            self.counts.sub(entry.slot);
+        }
         self.table.clear();
         self.expiries.clear();
     }
@@ -149,6 +169,7 @@ impl Stripe {
     fn remove_any(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {
         let found = self.table.find_entry(hash, |e| e.key[..] == *key).ok()?;
         let (entry, _) = found.remove();
+        self.counts.sub(entry.slot);
         if let Some(at) = entry.expires_at {
             let was_indexed = self.expiries.remove(&(at, hash, entry.key.clone()));
             debug_assert!(was_indexed, "entry with expiry missing from the index");

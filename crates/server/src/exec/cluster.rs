@@ -47,7 +47,7 @@ pub(super) fn run(shared: &Shared, cmd: Command, now: Millis) -> Result<Frame, C
         }
         Command::ClusterKeySlot(key) => Frame::Integer(i64::from(key_slot(&key))),
         Command::ClusterCountKeysInSlot(slot) => {
-            Frame::Integer(shared.db.count_in_slot(slot, now) as i64)
+            Frame::Integer(shared.db.count_in_slot(slot) as i64)
         }
         Command::ClusterGetKeysInSlot { slot, count } => {
             Frame::bulk_array(shared.db.keys_in_slot(slot, count, now))

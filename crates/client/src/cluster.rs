@@ -1,0 +1,231 @@
+//! `ClusterClient`: routes each command to the node serving its slot and
+//! retries what can safely be retried.
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use bytes::Bytes;
+use shoal_engine::slot::{key_slot, Slot};
+use shoal_proto::command::resolve;
+use shoal_proto::Frame;
+
+use crate::connection::{CallError, Connection};
+use crate::retry::RetryPolicy;
+use crate::slots::SlotMap;
+use crate::ClientError;
+
+pub struct ClusterClient {
+    seeds: Vec<String>,
+    policy: RetryPolicy,
+    /// A std Mutex: held only to read or patch the map, never across I/O.
+    slots: Mutex<SlotMap>,
+    connections: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
+}
+
+/// What to do after one attempt.
+enum Next {
+    Done(Frame),
+    /// Retry at once, at this address (a redirect), maybe after ASKING.
+    Redirect {
+        addr: String,
+        asking: bool,
+    },
+    /// Retry after a backoff, with a refreshed slot map.
+    Backoff(String),
+}
+
+impl ClusterClient {
+    /// Connects to the first reachable seed and loads the slot map.
+    pub async fn connect(
+        seeds: &[String],
+        policy: RetryPolicy,
+    ) -> Result<ClusterClient, ClientError> {
+        if seeds.is_empty() {
+            return Err(ClientError::Usage("no seed address given".into()));
+        }
+        let client = ClusterClient {
+            seeds: seeds.to_vec(),
+            policy,
+            slots: Mutex::new(SlotMap::default()),
+            connections: tokio::sync::Mutex::new(HashMap::new()),
+        };
+        client.refresh_slots().await?;
+        Ok(client)
+    }
+
+    /// Reloads the slot map from any node that answers.
+    pub async fn refresh_slots(&self) -> Result<(), ClientError> {
+        let mut candidates: Vec<String> = self.slots.lock().expect("slots lock").nodes().to_vec();
+        candidates.extend(self.seeds.iter().cloned());
+        let mut last = String::new();
+        for addr in candidates {
+            match self
+                .call_at(
+                    &addr,
+                    &[Bytes::from_static(b"CLUSTER"), Bytes::from_static(b"SLOTS")],
+                )
+                .await
+            {
+                Ok(reply) => match SlotMap::from_cluster_slots(&reply) {
+                    Ok(map) => {
+                        *self.slots.lock().expect("slots lock") = map;
+                        return Ok(());
+                    }
+                    Err(e) => last = e,
+                },
+                Err(e) => last = format!("{e:?}"),
+            }
+        }
+        Err(ClientError::Unreachable(format!(
+            "{} ({last})",
+            self.seeds.join(",")
+        )))
+    }
+
+    /// The slot map as last loaded.
+    pub fn slot_map(&self) -> SlotMap {
+        self.slots.lock().expect("slots lock").clone()
+    }
+
+    async fn connection(&self, addr: &str) -> Result<Arc<Connection>, CallError> {
+        let mut connections = self.connections.lock().await;
+        if let Some(c) = connections.get(addr).filter(|c| !c.is_dead()) {
+            return Ok(Arc::clone(c));
+        }
+        let c = Arc::new(Connection::connect(addr, self.policy.connect_timeout).await?);
+        connections.insert(addr.to_string(), Arc::clone(&c));
+        Ok(c)
+    }
+
+    /// One command to one address, no routing, no retries.
+    pub async fn call_at(&self, addr: &str, args: &[Bytes]) -> Result<Frame, CallError> {
+        self.connection(addr).await?.call(args).await
+    }
+
+    /// Runs a command on the node that owns its key (any node for keyless
+    /// commands), following redirects and retrying within the deadline.
+    pub async fn call(&self, args: Vec<Bytes>) -> Result<Frame, ClientError> {
+        let spec = resolve(&args).map_err(|e| ClientError::Usage(e.0))?;
+        let slot = command_slot(spec, &args)?;
+        let read_only = spec.flags.contains(&"readonly");
+        let started = Instant::now();
+        let mut target: Option<(String, bool)> = None;
+        let mut last = String::from("no attempt made");
+        for attempt in 1..=self.policy.max_attempts {
+            if started.elapsed() > self.policy.deadline {
+                return Err(ClientError::DeadlineExceeded {
+                    attempts: attempt - 1,
+                    last,
+                });
+            }
+            let (addr, asking) = match target.take() {
+                Some(t) => t,
+                None => (self.route(slot)?, false),
+            };
+            match self.attempt(&addr, asking, &args, read_only).await? {
+                Next::Done(frame) => return Ok(frame),
+                Next::Redirect { addr, asking } => {
+                    last = format!("redirected to {addr}");
+                    target = Some((addr, asking));
+                }
+                Next::Backoff(reason) => {
+                    last = reason;
+                    tokio::time::sleep(self.policy.backoff(attempt)).await;
+                    let _ = self.refresh_slots().await;
+                }
+            }
+        }
+        Err(ClientError::DeadlineExceeded {
+            attempts: self.policy.max_attempts,
+            last,
+        })
+    }
+
+    fn route(&self, slot: Option<Slot>) -> Result<String, ClientError> {
+        let slots = self.slots.lock().expect("slots lock");
+        let addr = match slot {
+            Some(slot) => slots.owner(slot),
+            None => slots.nodes().first().map(String::as_str),
+        };
+        addr.or(self.seeds.first().map(String::as_str))
+            .map(str::to_string)
+            .ok_or_else(|| ClientError::Unreachable("no node known".into()))
+    }
+
+    async fn attempt(
+        &self,
+        addr: &str,
+        asking: bool,
+        args: &[Bytes],
+        read_only: bool,
+    ) -> Result<Next, ClientError> {
+        let connection = match self.connection(addr).await {
+            Ok(c) => c,
+            Err(e) => return Ok(Next::Backoff(format!("{e:?}"))),
+        };
+        let reply = if asking {
+            // Pipelined: ASKING and the command go out back to back.
+            // (join! polls in order and the queue is FIFO, so ASKING is first.)
+            let asking_args = [Bytes::from_static(b"ASKING")];
+            let (_, reply) = tokio::join!(connection.call(&asking_args), connection.call(args));
+            reply
+        } else {
+            connection.call(args).await
+        };
+        match reply {
+            Ok(Frame::Error(e)) => Ok(self.on_error(&e)),
+            Ok(frame) => Ok(Next::Done(frame)),
+            Err(CallError::NotSent(e)) => Ok(Next::Backoff(e)),
+            Err(CallError::Lost(e)) if read_only => Ok(Next::Backoff(e)),
+            Err(CallError::Lost(_)) => Err(ClientError::Uncertain {
+                addr: addr.to_string(),
+            }),
+        }
+    }
+
+    /// Redirects and transient cluster errors are retried; any other error
+    /// is the command's answer.
+    fn on_error(&self, e: &[u8]) -> Next {
+        let text = String::from_utf8_lossy(e);
+        let mut words = text.split_whitespace();
+        match (words.next(), words.next(), words.next()) {
+            (Some("MOVED"), Some(slot), Some(addr)) => {
+                if let Ok(slot) = slot.parse::<Slot>() {
+                    self.slots
+                        .lock()
+                        .expect("slots lock")
+                        .moved(slot, addr.to_string());
+                }
+                Next::Redirect {
+                    addr: addr.to_string(),
+                    asking: false,
+                }
+            }
+            (Some("ASK"), Some(_), Some(addr)) => Next::Redirect {
+                addr: addr.to_string(),
+                asking: true,
+            },
+            (Some("TRYAGAIN" | "CLUSTERDOWN"), _, _) => Next::Backoff(text.into_owned()),
+            _ => Next::Done(Frame::Error(Bytes::copy_from_slice(e))),
+        }
+    }
+}
+
+/// The slot all of a command's keys share; an error if they differ.
+fn command_slot(
+    spec: &shoal_proto::CommandSpec,
+    args: &[Bytes],
+) -> Result<Option<Slot>, ClientError> {
+    let mut slot = None;
+    for position in spec.key_positions(args.len()) {
+        let s = key_slot(&args[position]);
+        if slot.is_some_and(|prev| prev != s) {
+            return Err(ClientError::Usage(
+                "keys in request don't hash to the same slot".into(),
+            ));
+        }
+        slot = Some(s);
+    }
+    Ok(slot)
+}
