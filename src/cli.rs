@@ -12,11 +12,7 @@ use shoal_cluster::{parse_initial_cluster, Layout};
 use shoal_server::{ClusterConfig, Config};
 
 #[derive(Debug, Parser)]
-#[command(
-    name = "shoal",
-    version,
-    about = "A sharded, replicated key-value store that speaks the Redis protocol"
-)]
+#[command(name = "shoal", version, about = "A sharded, replicated key-value store that speaks the Redis protocol")]
 pub struct Cli {
     #[command(subcommand)]
     pub command: Commands,
@@ -29,6 +25,8 @@ pub enum Commands {
     Server(ServerArgs),
     /// Run a cluster of N nodes on this machine, as child processes.
     Local(crate::local::LocalArgs),
+    #[command(flatten)]
+    Tool(crate::tools::Tool),
 }
 
 #[derive(Debug, Args)]
@@ -92,11 +90,7 @@ pub struct ClusterArgs {
 impl ClusterArgs {
     /// The cluster configuration, or `None` for a standalone server. Also
     /// returns this node's client port from the layout.
-    fn to_config(
-        &self,
-        bind: IpAddr,
-        port: Option<u16>,
-    ) -> Result<Option<(ClusterConfig, u16)>, String> {
+    fn to_config(&self, bind: IpAddr, port: Option<u16>) -> Result<Option<(ClusterConfig, u16)>, String> {
         let Some(text) = &self.initial_cluster else {
             if self.id.is_some() || self.peer_port.is_some() {
                 return Err("--id and --peer-port need --initial-cluster".into());
@@ -104,9 +98,7 @@ impl ClusterArgs {
             return Ok(None);
         };
         let nodes = parse_initial_cluster(text).map_err(|e| e.to_string())?;
-        let id = self
-            .id
-            .ok_or("--initial-cluster needs --id to say which node this is")?;
+        let id = self.id.ok_or("--initial-cluster needs --id to say which node this is")?;
         if self.replicas != 1 {
             return Err(format!(
                 "--replicas {}: replication is not implemented yet, so every shard has exactly one replica (--replicas 1)",
@@ -116,10 +108,7 @@ impl ClusterArgs {
         let layout = Layout::new(nodes, self.shards, self.replicas).map_err(|e| e.to_string())?;
         let me = layout.node(id).map_err(|e| e.to_string())?.clone();
         if let Some(port) = port.filter(|&p| p != me.port) {
-            return Err(format!(
-                "--port {port} differs from node {id}'s port {} in --initial-cluster",
-                me.port
-            ));
+            return Err(format!("--port {port} differs from node {id}'s port {} in --initial-cluster", me.port));
         }
         if let Some(peer) = self.peer_port.filter(|&p| p != me.peer_port) {
             return Err(format!(
@@ -146,9 +135,7 @@ impl ServerArgs {
             return Err("--max-array-len and --max-inline-bytes must be at least 1".into());
         }
         let cluster = self.cluster.to_config(self.bind, self.port)?;
-        let port = cluster
-            .as_ref()
-            .map_or(self.port.unwrap_or(6379), |(_, port)| *port);
+        let port = cluster.as_ref().map_or(self.port.unwrap_or(6379), |(_, port)| *port);
         let mut config = Config::new(SocketAddr::new(self.bind, port), self.dir.clone());
         config.cluster = cluster.map(|(c, _)| c);
         config.limits.max_clients = self.max_clients;
@@ -166,9 +153,7 @@ pub fn report_usage_error(e: clap::Error) -> ExitCode {
     use clap::error::ErrorKind;
     if matches!(
         e.kind(),
-        ErrorKind::DisplayHelp
-            | ErrorKind::DisplayVersion
-            | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
+        ErrorKind::DisplayHelp | ErrorKind::DisplayVersion | ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand
     ) {
         let _ = e.print();
         return if e.kind() == ErrorKind::DisplayHelpOnMissingArgumentOrSubcommand {

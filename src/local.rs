@@ -51,10 +51,7 @@ struct Node {
 }
 
 pub fn run(args: LocalArgs) -> ExitCode {
-    let runtime = match tokio::runtime::Builder::new_current_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => return fail(&format!("cannot start the runtime: {e}")),
     };
@@ -77,14 +74,10 @@ fn initial_cluster(args: &LocalArgs) -> Result<String, String> {
     }
     let last = u32::from(args.port) + args.nodes - 1;
     if last > u32::from(u16::MAX) {
-        return Err(format!(
-            "--port {} with --nodes {} runs past port 65535",
-            args.port, args.nodes
-        ));
+        return Err(format!("--port {} with --nodes {} runs past port 65535", args.port, args.nodes));
     }
-    let list: Vec<String> = (1..=args.nodes)
-        .map(|i| format!("{i}=127.0.0.1:{}", u32::from(args.port) + i - 1))
-        .collect();
+    let list: Vec<String> =
+        (1..=args.nodes).map(|i| format!("{i}=127.0.0.1:{}", u32::from(args.port) + i - 1)).collect();
     let list = list.join(",");
     // Validate here so a bad combination fails once, not N times.
     let nodes = parse_initial_cluster(&list).map_err(|e| e.to_string())?;
@@ -102,33 +95,14 @@ async fn supervise(args: LocalArgs) -> Result<(), String> {
         let port = args.port + (number - 1) as u16;
         let dir = args.dir.join(format!("node-{number}"));
         let mut command = Command::new(&exe);
-        command
-            .arg("server")
-            .args(["--id", &number.to_string(), "--port", &port.to_string()]);
-        command
-            .arg("--dir")
-            .arg(&dir)
-            .args(["--initial-cluster", &cluster]);
-        command.args([
-            "--shards",
-            &args.shards.to_string(),
-            "--replicas",
-            &args.replicas.to_string(),
-        ]);
-        command
-            .args(["--log-level", &args.log_level])
-            .kill_on_drop(true);
+        command.arg("server").args(["--id", &number.to_string(), "--port", &port.to_string()]);
+        command.arg("--dir").arg(&dir).args(["--initial-cluster", &cluster]);
+        command.args(["--shards", &args.shards.to_string(), "--replicas", &args.replicas.to_string()]);
+        command.args(["--log-level", &args.log_level]).kill_on_drop(true);
         let line = format!("{} {}", exe.display(), quoted_args(&command));
-        let child = command
-            .spawn()
-            .map_err(|e| format!("cannot start node {number}: {e}"))?;
+        let child = command.spawn().map_err(|e| format!("cannot start node {number}: {e}"))?;
         println!("node {number} pid {}: {line}", child.id().unwrap_or(0));
-        nodes.push(Node {
-            number,
-            port,
-            child,
-            exited: false,
-        });
+        nodes.push(Node { number, port, child, exited: false });
     }
     let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
     let deadline = Instant::now() + Duration::from_millis(args.ready_timeout_ms);
@@ -140,10 +114,7 @@ async fn supervise(args: LocalArgs) -> Result<(), String> {
         }
         if !ready && Instant::now() > deadline {
             stop_all(&mut nodes).await;
-            return Err(format!(
-                "the cluster was not ready after {} ms",
-                args.ready_timeout_ms
-            ));
+            return Err(format!("the cluster was not ready after {} ms", args.ready_timeout_ms));
         }
         tokio::select! {
             _ = term.recv() => break,

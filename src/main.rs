@@ -5,6 +5,8 @@
 mod cli;
 mod local;
 mod probe;
+mod status;
+mod tools;
 
 use std::process::ExitCode;
 
@@ -19,6 +21,7 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Commands::Server(args) => run_server(args),
         cli::Commands::Local(args) => local::run(args),
+        cli::Commands::Tool(tool) => tools::run(tool),
     }
 }
 
@@ -34,10 +37,7 @@ fn run_server(args: cli::ServerArgs) -> ExitCode {
             return ExitCode::from(2);
         }
     };
-    let runtime = match tokio::runtime::Builder::new_multi_thread()
-        .enable_all()
-        .build()
-    {
+    let runtime = match tokio::runtime::Builder::new_multi_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("shoal: cannot start the runtime: {e}");
@@ -93,11 +93,7 @@ async fn wait_for_signal() -> std::io::Result<()> {
 }
 
 fn init_logging(level: &str) -> Result<(), String> {
-    let filter = tracing_subscriber::EnvFilter::try_new(level)
-        .map_err(|e| format!("invalid --log-level '{level}': {e}"))?;
-    tracing_subscriber::fmt()
-        .with_env_filter(filter)
-        .with_writer(std::io::stderr)
-        .try_init()
-        .map_err(|e| e.to_string())
+    let filter =
+        tracing_subscriber::EnvFilter::try_new(level).map_err(|e| format!("invalid --log-level '{level}': {e}"))?;
+    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init().map_err(|e| e.to_string())
 }

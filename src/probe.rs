@@ -25,10 +25,7 @@ pub async fn call(port: u16, args: &[&str]) -> Option<Frame> {
             }
         }
     };
-    tokio::time::timeout(std::time::Duration::from_secs(1), exchange)
-        .await
-        .ok()
-        .flatten()
+    tokio::time::timeout(std::time::Duration::from_secs(1), exchange).await.ok().flatten()
 }
 
 /// Every node answers and sees all the others (so all agree on the layout
@@ -36,9 +33,7 @@ pub async fn call(port: u16, args: &[&str]) -> Option<Frame> {
 pub async fn cluster_ready(ports: &[u16]) -> bool {
     let want = format!("cluster_reachable_nodes:{}\r\n", ports.len());
     for &port in ports {
-        let Some(Frame::Verbatim(_, text) | Frame::Bulk(text)) =
-            call(port, &["CLUSTER", "INFO"]).await
-        else {
+        let Some(Frame::Verbatim(_, text) | Frame::Bulk(text)) = call(port, &["CLUSTER", "INFO"]).await else {
             return false;
         };
         if !text.windows(want.len()).any(|w| w == want.as_bytes()) {

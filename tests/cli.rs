@@ -11,18 +11,10 @@ use shoal_proto::Frame;
 
 /// Runs `shoal` with `args`, expecting it to fail; returns its stderr.
 fn fails_with(args: &[&str]) -> String {
-    let out = Command::new(BIN)
-        .args(args)
-        .stdin(Stdio::null())
-        .output()
-        .unwrap();
+    let out = Command::new(BIN).args(args).stdin(Stdio::null()).output().unwrap();
     assert!(!out.status.success(), "expected failure for {args:?}");
     let stderr = String::from_utf8(out.stderr).unwrap();
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "want one line on stderr, got: {stderr}"
-    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "want one line on stderr, got: {stderr}");
     stderr
 }
 
@@ -40,19 +32,8 @@ fn port_in_use_is_a_clear_error() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();
     let port = holder.local_addr().unwrap().port().to_string();
     let dir = temp_dir("port-in-use");
-    let msg = fails_with(&[
-        "server",
-        "--port",
-        &port,
-        "--dir",
-        dir.to_str().unwrap(),
-        "--log-level",
-        "error",
-    ]);
-    assert!(
-        msg.contains("cannot listen on") && msg.contains(&port),
-        "{msg}"
-    );
+    let msg = fails_with(&["server", "--port", &port, "--dir", dir.to_str().unwrap(), "--log-level", "error"]);
+    assert!(msg.contains("cannot listen on") && msg.contains(&port), "{msg}");
 }
 
 #[test]
@@ -60,28 +41,12 @@ fn unusable_or_shared_data_dir_is_a_clear_error() {
     let file = temp_dir("dir-is-file").join("file");
     std::fs::write(&file, b"x").unwrap();
     let port = free_port().to_string();
-    let msg = fails_with(&[
-        "server",
-        "--port",
-        &port,
-        "--dir",
-        file.to_str().unwrap(),
-        "--log-level",
-        "error",
-    ]);
+    let msg = fails_with(&["server", "--port", &port, "--dir", file.to_str().unwrap(), "--log-level", "error"]);
     assert!(msg.contains("data directory"), "{msg}");
 
     let running = Server::start("dir-locked", &[]);
     let port = free_port().to_string();
-    let msg = fails_with(&[
-        "server",
-        "--port",
-        &port,
-        "--dir",
-        running.dir.to_str().unwrap(),
-        "--log-level",
-        "error",
-    ]);
+    let msg = fails_with(&["server", "--port", &port, "--dir", running.dir.to_str().unwrap(), "--log-level", "error"]);
     assert!(msg.contains("in use by another shoal process"), "{msg}");
 }
 
@@ -100,16 +65,11 @@ fn clean_shutdown_saves_and_restart_restores() {
     let mut c = server.client();
     assert_eq!(c.call(&["GET", "persisted"]), bulk("yes"));
     assert_eq!(c.call(&["INCR", "counter"]), Frame::Integer(42));
-    let Frame::Integer(ttl) = c.call(&["TTL", "volatile"]) else {
-        panic!()
-    };
+    let Frame::Integer(ttl) = c.call(&["TTL", "volatile"]) else { panic!() };
     assert!((990..=1000).contains(&ttl), "ttl {ttl}");
     drop(c);
     let status = server.stop_with(libc::SIGINT);
-    assert!(
-        status.success(),
-        "SIGINT must also shut down cleanly: {status}"
-    );
+    assert!(status.success(), "SIGINT must also shut down cleanly: {status}");
     let server = Server::start_in(&dir, &[]);
     assert_eq!(server.client().call(&["DBSIZE"]), Frame::Integer(3));
 }
@@ -117,21 +77,9 @@ fn clean_shutdown_saves_and_restart_restores() {
 #[test]
 fn corrupt_snapshot_refuses_to_start() {
     let dir = temp_dir("corrupt");
-    std::fs::write(
-        dir.join("dump.shoal"),
-        b"SHOALSNP garbage that fails its checksum",
-    )
-    .unwrap();
+    std::fs::write(dir.join("dump.shoal"), b"SHOALSNP garbage that fails its checksum").unwrap();
     let port = free_port().to_string();
-    let msg = fails_with(&[
-        "server",
-        "--port",
-        &port,
-        "--dir",
-        dir.to_str().unwrap(),
-        "--log-level",
-        "error",
-    ]);
+    let msg = fails_with(&["server", "--port", &port, "--dir", dir.to_str().unwrap(), "--log-level", "error"]);
     assert!(msg.contains("snapshot"), "{msg}");
 }
 
@@ -142,11 +90,7 @@ fn shutdown_command_saves_and_nosave_does_not() {
     let mut c = server.client();
     assert_eq!(c.call(&["SET", "kept", "1"]), Frame::OK);
     c.send(&[b"SHUTDOWN"]);
-    assert_eq!(
-        c.read(),
-        None,
-        "SHUTDOWN closes the connection without a reply"
-    );
+    assert_eq!(c.read(), None, "SHUTDOWN closes the connection without a reply");
     assert!(server.wait_exit().success());
 
     let server = Server::start_in(&dir, &[]);

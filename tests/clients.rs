@@ -16,9 +16,7 @@ use shoal_proto::Frame;
 
 /// Runs `cmd`, asserting it exits successfully; shows its output otherwise.
 fn run(what: &str, cmd: &mut Command) -> Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
     assert!(
         out.status.success(),
         "{what} failed with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
@@ -46,12 +44,7 @@ fn redis_py(protocol: u8) {
             .args(["--protocol", &protocol.to_string()])
             .stdin(Stdio::null()),
     );
-    assert_eq!(
-        stdout(&out),
-        "ok\n",
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(stdout(&out), "ok\n", "stderr: {}", String::from_utf8_lossy(&out.stderr));
     server.stop();
 }
 
@@ -73,10 +66,7 @@ fn redis_py_resp2() {
 fn cli(port: u16, args: &[&str]) -> String {
     let out = run(
         &format!("redis-cli {args:?}"),
-        tool("redis-cli")
-            .args(["-p", &port.to_string()])
-            .args(args)
-            .stdin(Stdio::null()),
+        tool("redis-cli").args(["-p", &port.to_string()]).args(args).stdin(Stdio::null()),
     );
     stdout(&out)
 }
@@ -97,22 +87,13 @@ fn redis_cli_commands() {
     assert_eq!(cli(port, &["GET", "sp"]), "with space\r\nand crlf\n");
     assert_eq!(cli(port, &["MGET", "foo", "missing", "n"]), "bar\n\n42\n");
     assert_eq!(cli(port, &["EXISTS", "foo", "missing"]), "1\n");
-    assert_eq!(
-        cli(port, &["INCR", "foo"]),
-        "ERR value is not an integer or out of range\n\n"
-    );
-    assert_eq!(
-        cli(port, &["GET"]),
-        "ERR wrong number of arguments for 'get' command\n\n"
-    );
+    assert_eq!(cli(port, &["INCR", "foo"]), "ERR value is not an integer or out of range\n\n");
+    assert_eq!(cli(port, &["GET"]), "ERR wrong number of arguments for 'get' command\n\n");
     assert_eq!(
         cli(port, &["NOSUCH", "a", "b"]),
         "ERR unknown command 'NOSUCH', with args beginning with: 'a' 'b' \n\n"
     );
-    assert_eq!(
-        cli(port, &["SET", "foo", "x", "EX", "0"]),
-        "ERR invalid expire time in 'set' command\n\n"
-    );
+    assert_eq!(cli(port, &["SET", "foo", "x", "EX", "0"]), "ERR invalid expire time in 'set' command\n\n");
 
     // Commands read from stdin, one per line.
     let dir = temp_dir("redis-cli-files");
@@ -125,9 +106,7 @@ fn redis_cli_commands() {
     .unwrap();
     let out = run(
         "redis-cli < commands.txt",
-        tool("redis-cli")
-            .args(["-p", &port.to_string()])
-            .stdin(File::open(&script).unwrap()),
+        tool("redis-cli").args(["-p", &port.to_string()]).stdin(File::open(&script).unwrap()),
     );
     assert_eq!(
         stdout(&out),
@@ -139,14 +118,7 @@ fn redis_cli_commands() {
     let mut mass = Vec::new();
     for i in 0..10_000 {
         let (k, v) = (format!("mass:{i}"), format!("value:{i}"));
-        mass.extend_from_slice(
-            format!(
-                "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n",
-                k.len(),
-                v.len()
-            )
-            .as_bytes(),
-        );
+        mass.extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n", k.len(), v.len()).as_bytes());
     }
     let resp = dir.join("mass.resp");
     std::fs::write(&resp, &mass).unwrap();
@@ -154,15 +126,10 @@ fn redis_cli_commands() {
     assert_eq!(c.call(&["FLUSHDB"]), Frame::OK);
     let out = run(
         "redis-cli --pipe",
-        tool("redis-cli")
-            .args(["-p", &port.to_string(), "--pipe"])
-            .stdin(File::open(&resp).unwrap()),
+        tool("redis-cli").args(["-p", &port.to_string(), "--pipe"]).stdin(File::open(&resp).unwrap()),
     );
     let text = stdout(&out);
-    assert!(
-        text.contains("errors: 0, replies: 10000"),
-        "redis-cli --pipe printed: {text}"
-    );
+    assert!(text.contains("errors: 0, replies: 10000"), "redis-cli --pipe printed: {text}");
     assert_eq!(c.call(&["DBSIZE"]), Frame::Integer(10_000));
     assert_eq!(c.call(&["GET", "mass:0"]), bulk("value:0"));
     assert_eq!(c.call(&["GET", "mass:9999"]), bulk("value:9999"));
@@ -189,17 +156,9 @@ fn redis_benchmark_runs_clean() {
     let mut c = server.client();
     for (round, pipeline) in [None, Some("16")].into_iter().enumerate() {
         let mut cmd = tool("redis-benchmark");
-        cmd.args([
-            "-p",
-            &server.port.to_string(),
-            "-q",
-            "-n",
-            "20000",
-            "-c",
-            "20",
-        ])
-        .args(["-t", "ping,set,get,incr,mset"])
-        .stdin(Stdio::null());
+        cmd.args(["-p", &server.port.to_string(), "-q", "-n", "20000", "-c", "20"])
+            .args(["-t", "ping,set,get,incr,mset"])
+            .stdin(Stdio::null());
         if let Some(p) = pipeline {
             cmd.args(["-P", p]);
         }
@@ -209,14 +168,7 @@ fn redis_benchmark_runs_clean() {
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("rror"), "{what} stderr: {stderr}");
         let results = benchmark_results(&text);
-        for name in [
-            "PING_INLINE",
-            "PING_MBULK",
-            "SET",
-            "GET",
-            "INCR",
-            "MSET (10 keys)",
-        ] {
+        for name in ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "MSET (10 keys)"] {
             let rps = results
                 .iter()
                 .find(|(n, _)| n == name)
@@ -226,11 +178,7 @@ fn redis_benchmark_runs_clean() {
         }
         // Without -r every INCR hits the same key: nothing may be lost.
         let total = 20_000 * (round + 1);
-        assert_eq!(
-            c.call(&["GET", "counter:__rand_int__"]),
-            bulk(&total.to_string()),
-            "{what}: INCR count"
-        );
+        assert_eq!(c.call(&["GET", "counter:__rand_int__"]), bulk(&total.to_string()), "{what}: INCR count");
         assert_eq!(c.call(&["STRLEN", "key:__rand_int__"]), Frame::Integer(3));
     }
     assert_eq!(c.call(&["PING"]), Frame::simple("PONG"));

@@ -14,8 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use common::{
-    benchmark_results, bulk, err, frame_text, free_ports, info_field, run_tool, temp_dir, tool,
-    wait_for, Cluster, BIN,
+    benchmark_results, bulk, err, frame_text, free_ports, info_field, run_tool, temp_dir, tool, wait_for, Cluster, BIN,
 };
 use shoal_engine::slot::key_slot;
 use shoal_proto::Frame;
@@ -41,10 +40,7 @@ fn text(frame: &Frame) -> String {
 }
 
 fn is_hex40(id: &str) -> bool {
-    id.len() == 40
-        && id
-            .bytes()
-            .all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
+    id.len() == 40 && id.bytes().all(|b| b.is_ascii_digit() || (b'a'..=b'f').contains(&b))
 }
 
 /// A map reply as key/value pairs: a RESP3 map, or the flat array it is
@@ -62,12 +58,7 @@ fn pairs(frame: Frame) -> Vec<(String, Frame)> {
 }
 
 fn field(pairs: &[(String, Frame)], name: &str) -> Frame {
-    pairs
-        .iter()
-        .find(|(k, _)| k == name)
-        .unwrap_or_else(|| panic!("no {name} in {pairs:?}"))
-        .1
-        .clone()
+    pairs.iter().find(|(k, _)| k == name).unwrap_or_else(|| panic!("no {name} in {pairs:?}")).1.clone()
 }
 
 /// One CLUSTER SLOTS entry with its single (primary) node.
@@ -85,11 +76,7 @@ fn cluster_slots(cluster: &Cluster, node: usize) -> Vec<SlotRange> {
         .into_iter()
         .map(|entry| {
             let entry = array(entry);
-            assert_eq!(
-                entry.len(),
-                3,
-                "one shard replica means one node: {entry:?}"
-            );
+            assert_eq!(entry.len(), 3, "one shard replica means one node: {entry:?}");
             let triple = array(entry[2].clone());
             assert_eq!(triple.len(), 3, "node is [host, port, id]: {triple:?}");
             SlotRange {
@@ -127,10 +114,7 @@ fn cluster_slots_cover_every_slot() {
     }
     assert_eq!(next, 16384);
     let sizes: Vec<u16> = slots.iter().map(|r| r.end - r.start + 1).collect();
-    assert!(
-        sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
-        "{sizes:?}"
-    );
+    assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "{sizes:?}");
     // Shard k's primary is node (k mod N) + 1; one id per node.
     let mut ids: HashMap<u16, String> = HashMap::new();
     for (k, r) in slots.iter().enumerate() {
@@ -139,17 +123,9 @@ fn cluster_slots_cover_every_slot() {
         assert!(is_hex40(&r.id), "node id {:?}", r.id);
         assert_eq!(ids.entry(r.port).or_insert_with(|| r.id.clone()), &r.id);
     }
-    assert_eq!(
-        ids.values().collect::<BTreeSet<_>>().len(),
-        n,
-        "ids distinct"
-    );
+    assert_eq!(ids.values().collect::<BTreeSet<_>>().len(), n, "ids distinct");
     for node in 2..=n {
-        assert_eq!(
-            cluster_slots(&cluster, node),
-            slots,
-            "node {node} disagrees"
-        );
+        assert_eq!(cluster_slots(&cluster, node), slots, "node {node} disagrees");
     }
 
     for node in 1..=n {
@@ -180,10 +156,7 @@ fn cluster_slots_cover_every_slot() {
             }
             assert_eq!(f[3], "-", "master has no master: {line}");
             assert_eq!(f[7], "connected", "{line}");
-            assert_eq!(
-                id, ids[&port],
-                "CLUSTER NODES id differs from CLUSTER SLOTS: {line}"
-            );
+            assert_eq!(id, ids[&port], "CLUSTER NODES id differs from CLUSTER SLOTS: {line}");
             let ranges: Vec<(u16, u16)> = f[8..]
                 .iter()
                 .map(|r| match r.split_once('-') {
@@ -191,21 +164,13 @@ fn cluster_slots_cover_every_slot() {
                     None => (r.parse().unwrap(), r.parse().unwrap()),
                 })
                 .collect();
-            let expected: Vec<(u16, u16)> = slots
-                .iter()
-                .filter(|r| r.port == port)
-                .map(|r| (r.start, r.end))
-                .collect();
+            let expected: Vec<(u16, u16)> = slots.iter().filter(|r| r.port == port).map(|r| (r.start, r.end)).collect();
             assert_eq!(ranges, expected, "{line}");
         }
         assert_eq!(myself.len(), 1, "myself on exactly one line: {nodes_text}");
         assert_eq!(myself[0].1, cluster.port(node), "{nodes_text}");
 
-        assert_eq!(
-            c.call(&["CLUSTER", "MYID"]),
-            bulk(&myself[0].0),
-            "CLUSTER MYID on node {node}"
-        );
+        assert_eq!(c.call(&["CLUSTER", "MYID"]), bulk(&myself[0].0), "CLUSTER MYID on node {node}");
 
         // CLUSTER SHARDS: one entry per shard, same slots and primaries.
         let mut from_shards: Vec<SlotRange> = array(c.call(&["CLUSTER", "SHARDS"]))
@@ -239,11 +204,7 @@ fn cluster_slots_cover_every_slot() {
             ("foo{}{bar}", 8363),
             ("foo{{bar}}zap", 4015),
         ] {
-            assert_eq!(
-                c.call(&["CLUSTER", "KEYSLOT", key]),
-                Frame::Integer(slot),
-                "CLUSTER KEYSLOT {key}"
-            );
+            assert_eq!(c.call(&["CLUSTER", "KEYSLOT", key]), Frame::Integer(slot), "CLUSTER KEYSLOT {key}");
             assert_eq!(key_slot(key.as_bytes()), slot as u16);
         }
 
@@ -280,10 +241,7 @@ fn moved_and_crossslot() {
     // The documented example: foo is slot 12182.
     let foo_owner = owners[12182];
     let other = foo_owner % n + 1;
-    assert_eq!(
-        cluster.client(other).call(&["GET", "foo"]),
-        moved(12182, &cluster, foo_owner)
-    );
+    assert_eq!(cluster.client(other).call(&["GET", "foo"]), moved(12182, &cluster, foo_owner));
 
     // Keys in different slots: CROSSSLOT on every node, whoever owns them.
     assert_ne!(key_slot(b"a"), key_slot(b"b"));
@@ -294,10 +252,7 @@ fn moved_and_crossslot() {
             err("CROSSSLOT Keys in request don't hash to the same slot"),
             "node {node}"
         );
-        assert_eq!(
-            c.call(&["SELECT", "1"]),
-            err("ERR SELECT is not allowed in cluster mode")
-        );
+        assert_eq!(c.call(&["SELECT", "1"]), err("ERR SELECT is not allowed in cluster mode"));
     }
 
     // Hash-tagged keys share a slot: MSET works on its owner.
@@ -306,42 +261,18 @@ fn moved_and_crossslot() {
     let owner = owners[usize::from(slot)];
     let mut c = cluster.client(owner);
     assert_eq!(c.call(&["MSET", "{u1}a", "1", "{u1}b", "2"]), Frame::OK);
-    assert_eq!(
-        c.call(&["MGET", "{u1}a", "{u1}b", "{u1}c"]),
-        Frame::Array(vec![bulk("1"), bulk("2"), Frame::Null])
-    );
+    assert_eq!(c.call(&["MGET", "{u1}a", "{u1}b", "{u1}c"]), Frame::Array(vec![bulk("1"), bulk("2"), Frame::Null]));
     let other = owner % n + 1;
-    assert_eq!(
-        cluster
-            .client(other)
-            .call(&["MSET", "{u1}a", "1", "{u1}b", "2"]),
-        moved(slot, &cluster, owner)
-    );
+    assert_eq!(cluster.client(other).call(&["MSET", "{u1}a", "1", "{u1}b", "2"]), moved(slot, &cluster, owner));
 
     let slot_arg = slot.to_string();
-    assert_eq!(
-        c.call(&["CLUSTER", "COUNTKEYSINSLOT", &slot_arg]),
-        Frame::Integer(2)
-    );
-    let keys: BTreeSet<String> = array(c.call(&["CLUSTER", "GETKEYSINSLOT", &slot_arg, "10"]))
-        .iter()
-        .map(text)
-        .collect();
-    assert_eq!(
-        keys,
-        BTreeSet::from(["{u1}a".to_string(), "{u1}b".to_string()])
-    );
-    assert_eq!(
-        array(c.call(&["CLUSTER", "GETKEYSINSLOT", &slot_arg, "1"])).len(),
-        1
-    );
+    assert_eq!(c.call(&["CLUSTER", "COUNTKEYSINSLOT", &slot_arg]), Frame::Integer(2));
+    let keys: BTreeSet<String> =
+        array(c.call(&["CLUSTER", "GETKEYSINSLOT", &slot_arg, "10"])).iter().map(text).collect();
+    assert_eq!(keys, BTreeSet::from(["{u1}a".to_string(), "{u1}b".to_string()]));
+    assert_eq!(array(c.call(&["CLUSTER", "GETKEYSINSLOT", &slot_arg, "1"])).len(), 1);
     // A node that does not own the slot holds none of its keys.
-    assert_eq!(
-        cluster
-            .client(other)
-            .call(&["CLUSTER", "COUNTKEYSINSLOT", &slot_arg]),
-        Frame::Integer(0)
-    );
+    assert_eq!(cluster.client(other).call(&["CLUSTER", "COUNTKEYSINSLOT", &slot_arg]), Frame::Integer(0));
 }
 
 /// Starts `shoal server --id id --dir <temp dir name> --initial-cluster spec extra…`, which must
@@ -362,11 +293,7 @@ fn assert_refused(name: &str, id: &str, spec: &str, extra: &[&str]) {
     let mut stderr = String::new();
     std::io::Read::read_to_string(&mut child.stderr.take().unwrap(), &mut stderr).unwrap();
     assert!(!status.success(), "newcomer {id} exited with {status}");
-    assert_eq!(
-        stderr.trim_end().lines().count(),
-        1,
-        "want one line on stderr, got: {stderr}"
-    );
+    assert_eq!(stderr.trim_end().lines().count(), 1, "want one line on stderr, got: {stderr}");
     assert!(stderr.contains("layout differs"), "{stderr}");
 }
 
@@ -380,16 +307,8 @@ fn mismatched_layout_is_refused() {
     let fresh = free_ports(4);
     let node1 = format!("1={HOST}:{}@{}", cluster.ports[0], cluster.peer_ports[0]);
     let newcomers = [
-        (
-            "2",
-            format!("{node1},2={HOST}:{}@{}", fresh[0], fresh[1]),
-            vec!["--shards", "2"],
-        ),
-        (
-            "3",
-            format!("{},3={HOST}:{}@{}", cluster.spec, fresh[2], fresh[3]),
-            vec![],
-        ),
+        ("2", format!("{node1},2={HOST}:{}@{}", fresh[0], fresh[1]), vec!["--shards", "2"]),
+        ("3", format!("{},3={HOST}:{}@{}", cluster.spec, fresh[2], fresh[3]), vec![]),
     ];
     for (id, spec, extra) in &newcomers {
         assert_refused(&format!("cluster-mismatch-newcomer{id}"), id, spec, extra);
@@ -418,10 +337,7 @@ fn redis_cli_follows_redirects() {
     let cli = |args: &[&str]| {
         let out = run_tool(
             &format!("redis-cli -c {args:?}"),
-            tool("redis-cli")
-                .args(["-c", "-p", &port])
-                .args(args)
-                .stdin(Stdio::null()),
+            tool("redis-cli").args(["-c", "-p", &port]).args(args).stdin(Stdio::null()),
         );
         String::from_utf8(out.stdout).unwrap()
     };
@@ -437,21 +353,12 @@ fn redis_cli_follows_redirects() {
 #[test]
 fn redis_py_cluster() {
     let cluster = Cluster::start("cluster-redis-py", 3, &[]);
-    let script =
-        PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/test_redis_cluster.py");
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/test_redis_cluster.py");
     let out = run_tool(
         "redis-py RedisCluster",
-        tool("python3")
-            .arg(&script)
-            .args(["--port", &cluster.port(1).to_string()])
-            .stdin(Stdio::null()),
+        tool("python3").arg(&script).args(["--port", &cluster.port(1).to_string()]).stdin(Stdio::null()),
     );
-    assert_eq!(
-        String::from_utf8_lossy(&out.stdout),
-        "ok\n",
-        "stderr: {}",
-        String::from_utf8_lossy(&out.stderr)
-    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "stderr: {}", String::from_utf8_lossy(&out.stderr));
 }
 
 #[test]
@@ -493,16 +400,9 @@ fn redis_benchmark_cluster() {
 /// when the second one starts and dials the first.
 #[test]
 fn refused_impostor_leaves_the_real_node_connected() {
-    let cluster = Cluster::start(
-        "cluster-impostor",
-        2,
-        &["--peer-check-interval-ms", "60000"],
-    );
+    let cluster = Cluster::start("cluster-impostor", 2, &["--peer-check-interval-ms", "60000"]);
     let fresh = free_ports(2);
-    let spec = format!(
-        "1={HOST}:{}@{},2={HOST}:{}@{}",
-        cluster.ports[0], cluster.peer_ports[0], fresh[0], fresh[1]
-    );
+    let spec = format!("1={HOST}:{}@{},2={HOST}:{}@{}", cluster.ports[0], cluster.peer_ports[0], fresh[0], fresh[1]);
     assert_refused("cluster-impostor-newcomer", "2", &spec, &["--shards", "2"]);
     for node in 1..=2 {
         assert_eq!(

@@ -14,14 +14,8 @@ fn pipeline_of_1000_commands_replies_in_order() {
     let mut batch = Vec::new();
     for i in 0..1000 {
         let (k, v) = (format!("k{i}"), format!("v{i}"));
-        batch.extend_from_slice(
-            format!(
-                "*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n",
-                k.len(),
-                v.len()
-            )
-            .as_bytes(),
-        );
+        batch
+            .extend_from_slice(format!("*3\r\n$3\r\nSET\r\n${}\r\n{k}\r\n${}\r\n{v}\r\n", k.len(), v.len()).as_bytes());
         batch.extend_from_slice(format!("*2\r\n$3\r\nGET\r\n${}\r\n{k}\r\n", k.len()).as_bytes());
     }
     c.send_raw(&batch);
@@ -37,20 +31,11 @@ fn binary_values_and_a_one_mebibyte_value_round_trip() {
     let server = Server::start("binary", &[]);
     let mut c = server.client();
     let all_bytes: Vec<u8> = (0..=255u8).collect();
-    assert_eq!(
-        c.call_bytes(&[b"SET", b"bin\r\nkey", &all_bytes]),
-        Frame::OK
-    );
-    assert_eq!(
-        c.call_bytes(&[b"GET", b"bin\r\nkey"]),
-        Frame::Bulk(Bytes::from(all_bytes))
-    );
+    assert_eq!(c.call_bytes(&[b"SET", b"bin\r\nkey", &all_bytes]), Frame::OK);
+    assert_eq!(c.call_bytes(&[b"GET", b"bin\r\nkey"]), Frame::Bulk(Bytes::from(all_bytes)));
     let big: Vec<u8> = (0..1024 * 1024).map(|i| (i % 251) as u8).collect();
     assert_eq!(c.call_bytes(&[b"SET", b"big", &big]), Frame::OK);
-    assert_eq!(
-        c.call_bytes(&[b"GET", b"big"]),
-        Frame::Bulk(Bytes::from(big))
-    );
+    assert_eq!(c.call_bytes(&[b"GET", b"big"]), Frame::Bulk(Bytes::from(big)));
     assert_eq!(c.call(&["STRLEN", "big"]), Frame::Integer(1024 * 1024));
     assert_eq!(c.call_bytes(&[b"SET", b"", b""]), Frame::OK);
     assert_eq!(c.call_bytes(&[b"GET", b""]), bulk(""));
@@ -63,9 +48,7 @@ fn resp2_and_resp3_shapes() {
     c.send_raw(b"*2\r\n$3\r\nGET\r\n$7\r\nmissing\r\n");
     assert_eq!(c.read(), Some(Frame::Null));
     let hello = c.call(&["HELLO", "3"]);
-    let Frame::Map(fields) = hello else {
-        panic!("HELLO 3 must reply with a map: {hello:?}")
-    };
+    let Frame::Map(fields) = hello else { panic!("HELLO 3 must reply with a map: {hello:?}") };
     assert!(fields.contains(&(bulk("proto"), Frame::Integer(3))));
     assert!(fields.contains(&(bulk("server"), bulk("redis"))));
     // RESP3 null is `_`: check the raw bytes, not our parser's reading.
@@ -73,17 +56,10 @@ fn resp2_and_resp3_shapes() {
     let mut raw = [0u8; 3];
     std::io::Read::read_exact(&mut c.stream, &mut raw).unwrap();
     assert_eq!(&raw, b"_\r\n");
-    assert_eq!(
-        c.call(&["HELLO", "4"]),
-        err("NOPROTO unsupported protocol version")
-    );
+    assert_eq!(c.call(&["HELLO", "4"]), err("NOPROTO unsupported protocol version"));
     // After HELLO 2 the reply itself is already RESP2: a flat array.
-    let Frame::Array(flat) = c.call(&["HELLO", "2"]) else {
-        panic!("HELLO 2 reply")
-    };
-    assert!(flat
-        .windows(2)
-        .any(|w| w == [bulk("proto"), Frame::Integer(2)]));
+    let Frame::Array(flat) = c.call(&["HELLO", "2"]) else { panic!("HELLO 2 reply") };
+    assert!(flat.windows(2).any(|w| w == [bulk("proto"), Frame::Integer(2)]));
     c.send_raw(b"*2\r\n$3\r\nGET\r\n$7\r\nmissing\r\n");
     let mut raw = [0u8; 5];
     std::io::Read::read_exact(&mut c.stream, &mut raw).unwrap();
@@ -107,18 +83,9 @@ fn garbage_closes_only_that_connection() {
     assert_eq!(good.call(&["SET", "k", "v"]), Frame::OK);
     let mut bad = server.client();
     bad.send_raw(b"*2\r\n$3\r\nGET\r\n!!!!garbage\r\n");
-    let Some(Frame::Error(e)) = bad.read() else {
-        panic!("expected a protocol error")
-    };
-    assert!(
-        e.starts_with(b"Protocol error: expected '$', got '!'"),
-        "{e:?}"
-    );
-    assert_eq!(
-        bad.read(),
-        None,
-        "connection must be closed after a protocol error"
-    );
+    let Some(Frame::Error(e)) = bad.read() else { panic!("expected a protocol error") };
+    assert!(e.starts_with(b"Protocol error: expected '$', got '!'"), "{e:?}");
+    assert_eq!(bad.read(), None, "connection must be closed after a protocol error");
     let mut worse = server.client();
     worse.send_raw(&[0xff, 0x00, b'*', b'x', b'\r', b'\n']);
     let _ = worse.read();
@@ -127,24 +94,12 @@ fn garbage_closes_only_that_connection() {
 
 #[test]
 fn declared_lengths_beyond_limits_are_refused_without_allocating() {
-    let server = Server::start(
-        "limits",
-        &[
-            "--max-bulk-bytes",
-            "1024",
-            "--max-array-len",
-            "8",
-            "--max-inline-bytes",
-            "128",
-        ],
-    );
+    let server =
+        Server::start("limits", &["--max-bulk-bytes", "1024", "--max-array-len", "8", "--max-inline-bytes", "128"]);
     let cases: [(&[u8], &str); 4] = [
         (b"*1\r\n$1025\r\n", "Protocol error: invalid bulk length"),
         (b"*9\r\n", "Protocol error: invalid multibulk length"),
-        (
-            b"*1\r\n$9223372036854775807\r\n",
-            "Protocol error: invalid bulk length",
-        ),
+        (b"*1\r\n$9223372036854775807\r\n", "Protocol error: invalid bulk length"),
         (&[b'a'; 200], "Protocol error: too big inline request"),
     ];
     for (input, expected) in cases {
@@ -155,15 +110,9 @@ fn declared_lengths_beyond_limits_are_refused_without_allocating() {
     }
     let mut c = server.client();
     assert_eq!(c.call(&["SET", "k", &"x".repeat(1024)]), Frame::OK);
-    assert_eq!(
-        c.call(&["APPEND", "k", "y"]),
-        err("ERR string exceeds maximum allowed size (proto-max-bulk-len)")
-    );
+    assert_eq!(c.call(&["APPEND", "k", "y"]), err("ERR string exceeds maximum allowed size (proto-max-bulk-len)"));
     let reply = c.call(&["CONFIG", "GET", "proto-max-bulk-len"]);
-    assert_eq!(
-        reply,
-        Frame::Array(vec![bulk("proto-max-bulk-len"), bulk("1024")])
-    );
+    assert_eq!(reply, Frame::Array(vec![bulk("proto-max-bulk-len"), bulk("1024")]));
 }
 
 #[test]
@@ -192,26 +141,16 @@ fn oversized_reply_closes_the_connection_not_the_server() {
     let server = Server::start("outputlimit", &["--max-output-bytes", "4096"]);
     let mut c = server.client();
     for i in 0..100 {
-        assert_eq!(
-            c.call(&["SET", &format!("key:{i}"), &"v".repeat(100)]),
-            Frame::OK
-        );
+        assert_eq!(c.call(&["SET", &format!("key:{i}"), &"v".repeat(100)]), Frame::OK);
     }
     c.send(&[b"KEYS", b"*"]);
     let small = c.read();
-    assert!(
-        matches!(small, Some(Frame::Array(ref keys)) if keys.len() == 100),
-        "{small:?}"
-    );
+    assert!(matches!(small, Some(Frame::Array(ref keys)) if keys.len() == 100), "{small:?}");
     let keys: Vec<String> = (0..100).map(|i| format!("key:{i}")).collect();
     let mut args: Vec<&[u8]> = vec![b"MGET"];
     args.extend(keys.iter().map(|k| k.as_bytes()));
     c.send(&args);
-    assert_eq!(
-        c.read(),
-        None,
-        "a 10 KB reply over a 4 KB limit must close the connection"
-    );
+    assert_eq!(c.read(), None, "a 10 KB reply over a 4 KB limit must close the connection");
     assert_eq!(server.client().call(&["DBSIZE"]), Frame::Integer(100));
 }
 
@@ -219,63 +158,32 @@ fn oversized_reply_closes_the_connection_not_the_server() {
 fn error_replies_match_redis() {
     let server = Server::start("errors", &[]);
     let mut c = server.client();
-    assert_eq!(
-        c.call(&["GET"]),
-        err("ERR wrong number of arguments for 'get' command")
-    );
-    assert_eq!(
-        c.call(&["NOPE", "a"]),
-        err("ERR unknown command 'NOPE', with args beginning with: 'a' ")
-    );
+    assert_eq!(c.call(&["GET"]), err("ERR wrong number of arguments for 'get' command"));
+    assert_eq!(c.call(&["NOPE", "a"]), err("ERR unknown command 'NOPE', with args beginning with: 'a' "));
     assert_eq!(c.call(&["SET", "s", "abc"]), Frame::OK);
-    assert_eq!(
-        c.call(&["INCR", "s"]),
-        err("ERR value is not an integer or out of range")
-    );
+    assert_eq!(c.call(&["INCR", "s"]), err("ERR value is not an integer or out of range"));
     assert_eq!(c.call(&["SET", "n", "9223372036854775807"]), Frame::OK);
-    assert_eq!(
-        c.call(&["INCR", "n"]),
-        err("ERR increment or decrement would overflow")
-    );
-    assert_eq!(
-        c.call(&["SELECT", "1"]),
-        err("ERR DB index is out of range")
-    );
+    assert_eq!(c.call(&["INCR", "n"]), err("ERR increment or decrement would overflow"));
+    assert_eq!(c.call(&["SELECT", "1"]), err("ERR DB index is out of range"));
     assert_eq!(c.call(&["SELECT", "0"]), Frame::OK);
     assert_eq!(c.call(&["SET", "k", "v", "BOGUS"]), err("ERR syntax error"));
-    assert_eq!(
-        c.call(&["CONFIG", "GET", "no-such-parameter"]),
-        Frame::Array(vec![])
-    );
+    assert_eq!(c.call(&["CONFIG", "GET", "no-such-parameter"]), Frame::Array(vec![]));
 }
 
 #[test]
 fn command_table_describes_key_positions() {
     let server = Server::start("command", &[]);
     let mut c = server.client();
-    let Frame::Integer(count) = c.call(&["COMMAND", "COUNT"]) else {
-        panic!()
-    };
-    let Frame::Array(all) = c.call(&["COMMAND"]) else {
-        panic!()
-    };
+    let Frame::Integer(count) = c.call(&["COMMAND", "COUNT"]) else { panic!() };
+    let Frame::Array(all) = c.call(&["COMMAND"]) else { panic!() };
     assert_eq!(all.len() as i64, count);
-    let Frame::Array(info) = c.call(&["COMMAND", "INFO", "mset", "nosuch"]) else {
-        panic!()
-    };
-    let Frame::Array(mset) = &info[0] else {
-        panic!("{info:?}")
-    };
+    let Frame::Array(info) = c.call(&["COMMAND", "INFO", "mset", "nosuch"]) else { panic!() };
+    let Frame::Array(mset) = &info[0] else { panic!("{info:?}") };
     assert_eq!(mset.len(), 10);
     assert_eq!(&mset[..2], &[bulk("mset"), Frame::Integer(-3)]);
-    assert_eq!(
-        &mset[3..6],
-        &[Frame::Integer(1), Frame::Integer(-1), Frame::Integer(2)]
-    );
+    assert_eq!(&mset[3..6], &[Frame::Integer(1), Frame::Integer(-1), Frame::Integer(2)]);
     assert_eq!(info[1], Frame::NullArray);
-    let Frame::Array(docs) = c.call(&["COMMAND", "DOCS", "get"]) else {
-        panic!()
-    };
+    let Frame::Array(docs) = c.call(&["COMMAND", "DOCS", "get"]) else { panic!() };
     assert_eq!(docs[0], bulk("get"));
 }
 

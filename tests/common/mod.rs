@@ -18,17 +18,12 @@ pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A port nobody listens on right now.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0")
-        .unwrap()
-        .local_addr()
-        .unwrap()
-        .port()
+    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
 }
 
 /// A fresh directory under the target dir, unique to this test.
 pub fn temp_dir(name: &str) -> PathBuf {
-    let dir =
-        PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
+    let dir = PathBuf::from(env!("CARGO_TARGET_TMPDIR")).join(format!("{name}-{}", std::process::id()));
     let _ = std::fs::remove_dir_all(&dir);
     std::fs::create_dir_all(&dir).unwrap();
     dir
@@ -70,11 +65,7 @@ impl Server {
             .stdin(Stdio::null())
             .spawn()
             .expect("spawn shoal server");
-        let mut server = Server {
-            port,
-            dir: dir.to_path_buf(),
-            child: Some(child),
-        };
+        let mut server = Server { port, dir: dir.to_path_buf(), child: Some(child) };
         server.wait_ready();
         server
     }
@@ -174,13 +165,9 @@ impl Cluster {
         assert!(n >= 1);
         let all = free_ports(2 * n);
         let (ports, peer_ports) = (all[..n].to_vec(), all[n..].to_vec());
-        let spec = (0..n)
-            .map(|i| format!("{}=127.0.0.1:{}@{}", i + 1, ports[i], peer_ports[i]))
-            .collect::<Vec<_>>()
-            .join(",");
-        let dirs: Vec<PathBuf> = (1..=n)
-            .map(|node| temp_dir(&format!("{name}-node{node}")))
-            .collect();
+        let spec =
+            (0..n).map(|i| format!("{}=127.0.0.1:{}@{}", i + 1, ports[i], peer_ports[i])).collect::<Vec<_>>().join(",");
+        let dirs: Vec<PathBuf> = (1..=n).map(|node| temp_dir(&format!("{name}-node{node}"))).collect();
         let mut nodes = Vec::with_capacity(n);
         for (i, dir) in dirs.iter().enumerate() {
             let id = (i + 1).to_string();
@@ -188,13 +175,7 @@ impl Cluster {
             args.extend_from_slice(extra);
             nodes.push(Some(Server::start_with_args(ports[i], dir, &args)));
         }
-        let cluster = Cluster {
-            spec,
-            ports,
-            peer_ports,
-            dirs,
-            nodes,
-        };
+        let cluster = Cluster { spec, ports, peer_ports, dirs, nodes };
         cluster.wait_all_reachable();
         cluster
     }
@@ -222,9 +203,7 @@ impl Cluster {
     }
 
     pub fn server(&mut self, node: usize) -> &mut Server {
-        self.nodes[node - 1]
-            .as_mut()
-            .unwrap_or_else(|| panic!("node {node} is not running"))
+        self.nodes[node - 1].as_mut().unwrap_or_else(|| panic!("node {node} is not running"))
     }
 
     /// Kills one node (SIGKILL) and waits for it to exit.
@@ -268,8 +247,7 @@ impl Cluster {
             let Frame::Array(parts) = entry else {
                 panic!("CLUSTER SLOTS entry is not an array: {entry:?}");
             };
-            let (Frame::Integer(start), Frame::Integer(end), Frame::Array(primary)) =
-                (&parts[0], &parts[1], &parts[2])
+            let (Frame::Integer(start), Frame::Integer(end), Frame::Array(primary)) = (&parts[0], &parts[1], &parts[2])
             else {
                 panic!("malformed CLUSTER SLOTS entry: {parts:?}");
             };
@@ -281,10 +259,7 @@ impl Cluster {
                 owners[slot as usize] = owner;
             }
         }
-        assert!(
-            owners.iter().all(|&o| o != 0),
-            "CLUSTER SLOTS leaves slots out"
-        );
+        assert!(owners.iter().all(|&o| o != 0), "CLUSTER SLOTS leaves slots out");
         owners
     }
 
@@ -325,10 +300,7 @@ impl Client {
     pub fn try_connect(port: u16) -> Option<Client> {
         let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
-        Some(Client {
-            stream,
-            buf: BytesMut::new(),
-        })
+        Some(Client { stream, buf: BytesMut::new() })
     }
 
     pub fn connect(port: u16) -> Client {
@@ -388,23 +360,14 @@ pub fn err(s: &str) -> Frame {
 /// Runs an external tool, failing the test with a clear message when it is
 /// not installed (CI installs it; see .ci/run).
 pub fn tool(name: &str) -> Command {
-    let found = Command::new("sh")
-        .arg("-c")
-        .arg(format!("command -v {name}"))
-        .output()
-        .unwrap();
-    assert!(
-        found.status.success(),
-        "{name} is not installed: run .ci/run or install it (see README)"
-    );
+    let found = Command::new("sh").arg("-c").arg(format!("command -v {name}")).output().unwrap();
+    assert!(found.status.success(), "{name} is not installed: run .ci/run or install it (see README)");
     Command::new(name)
 }
 
 /// Runs `cmd`, asserting it exits successfully; shows its output otherwise.
 pub fn run_tool(what: &str, cmd: &mut Command) -> std::process::Output {
-    let out = cmd
-        .output()
-        .unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
+    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
     assert!(
         out.status.success(),
         "{what} failed with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",

@@ -37,10 +37,7 @@ enum Next {
 
 impl ClusterClient {
     /// Connects to the first reachable seed and loads the slot map.
-    pub async fn connect(
-        seeds: &[String],
-        policy: RetryPolicy,
-    ) -> Result<ClusterClient, ClientError> {
+    pub async fn connect(seeds: &[String], policy: RetryPolicy) -> Result<ClusterClient, ClientError> {
         if seeds.is_empty() {
             return Err(ClientError::Usage("no seed address given".into()));
         }
@@ -60,13 +57,12 @@ impl ClusterClient {
         candidates.extend(self.seeds.iter().cloned());
         let mut last = String::new();
         for addr in candidates {
-            match self
-                .call_at(
-                    &addr,
-                    &[Bytes::from_static(b"CLUSTER"), Bytes::from_static(b"SLOTS")],
-                )
-                .await
-            {
+            match self.call_at(&addr, &[Bytes::from_static(b"CLUSTER"), Bytes::from_static(b"SLOTS")]).await {
+                // A standalone server (shoal or Redis) serves every slot.
+                Ok(Frame::Error(e)) if e.windows(15).any(|w| w == b"cluster support") => {
+                    *self.slots.lock().expect("slots lock") = SlotMap::single(addr);
+                    return Ok(());
+                }
                 Ok(reply) => match SlotMap::from_cluster_slots(&reply) {
                     Ok(map) => {
                         *self.slots.lock().expect("slots lock") = map;
@@ -77,10 +73,7 @@ impl ClusterClient {
                 Err(e) => last = format!("{e:?}"),
             }
         }
-        Err(ClientError::Unreachable(format!(
-            "{} ({last})",
-            self.seeds.join(",")
-        )))
+        Err(ClientError::Unreachable(format!("{} ({last})", self.seeds.join(","))))
     }
 
     /// The slot map as last loaded.
@@ -96,6 +89,11 @@ impl ClusterClient {
         let c = Arc::new(Connection::connect(addr, self.policy.connect_timeout).await?);
         connections.insert(addr.to_string(), Arc::clone(&c));
         Ok(c)
+    }
+
+    /// Many commands to one address, pipelined; replies in order.
+    pub async fn call_many_at(&self, addr: &str, commands: &[Vec<Bytes>]) -> Result<Vec<Frame>, CallError> {
+        self.connection(addr).await?.call_many(commands).await
     }
 
     /// One command to one address, no routing, no retries.
@@ -114,10 +112,7 @@ impl ClusterClient {
         let mut last = String::from("no attempt made");
         for attempt in 1..=self.policy.max_attempts {
             if started.elapsed() > self.policy.deadline {
-                return Err(ClientError::DeadlineExceeded {
-                    attempts: attempt - 1,
-                    last,
-                });
+                return Err(ClientError::DeadlineExceeded { attempts: attempt - 1, last });
             }
             let (addr, asking) = match target.take() {
                 Some(t) => t,
@@ -136,10 +131,7 @@ impl ClusterClient {
                 }
             }
         }
-        Err(ClientError::DeadlineExceeded {
-            attempts: self.policy.max_attempts,
-            last,
-        })
+        Err(ClientError::DeadlineExceeded { attempts: self.policy.max_attempts, last })
     }
 
     fn route(&self, slot: Option<Slot>) -> Result<String, ClientError> {
@@ -153,13 +145,7 @@ impl ClusterClient {
             .ok_or_else(|| ClientError::Unreachable("no node known".into()))
     }
 
-    async fn attempt(
-        &self,
-        addr: &str,
-        asking: bool,
-        args: &[Bytes],
-        read_only: bool,
-    ) -> Result<Next, ClientError> {
+    async fn attempt(&self, addr: &str, asking: bool, args: &[Bytes], read_only: bool) -> Result<Next, ClientError> {
         let connection = match self.connection(addr).await {
             Ok(c) => c,
             Err(e) => return Ok(Next::Backoff(format!("{e:?}"))),
@@ -178,9 +164,7 @@ impl ClusterClient {
             Ok(frame) => Ok(Next::Done(frame)),
             Err(CallError::NotSent(e)) => Ok(Next::Backoff(e)),
             Err(CallError::Lost(e)) if read_only => Ok(Next::Backoff(e)),
-            Err(CallError::Lost(_)) => Err(ClientError::Uncertain {
-                addr: addr.to_string(),
-            }),
+            Err(CallError::Lost(_)) => Err(ClientError::Uncertain { addr: addr.to_string() }),
         }
     }
 
@@ -192,20 +176,11 @@ impl ClusterClient {
         match (words.next(), words.next(), words.next()) {
             (Some("MOVED"), Some(slot), Some(addr)) => {
                 if let Ok(slot) = slot.parse::<Slot>() {
-                    self.slots
-                        .lock()
-                        .expect("slots lock")
-                        .moved(slot, addr.to_string());
+                    self.slots.lock().expect("slots lock").moved(slot, addr.to_string());
                 }
-                Next::Redirect {
-                    addr: addr.to_string(),
-                    asking: false,
-                }
+                Next::Redirect { addr: addr.to_string(), asking: false }
             }
-            (Some("ASK"), Some(_), Some(addr)) => Next::Redirect {
-                addr: addr.to_string(),
-                asking: true,
-            },
+            (Some("ASK"), Some(_), Some(addr)) => Next::Redirect { addr: addr.to_string(), asking: true },
             (Some("TRYAGAIN" | "CLUSTERDOWN"), _, _) => Next::Backoff(text.into_owned()),
             _ => Next::Done(Frame::Error(Bytes::copy_from_slice(e))),
         }
@@ -213,17 +188,12 @@ impl ClusterClient {
 }
 
 /// The slot all of a command's keys share; an error if they differ.
-fn command_slot(
-    spec: &shoal_proto::CommandSpec,
-    args: &[Bytes],
-) -> Result<Option<Slot>, ClientError> {
+fn command_slot(spec: &shoal_proto::CommandSpec, args: &[Bytes]) -> Result<Option<Slot>, ClientError> {
     let mut slot = None;
     for position in spec.key_positions(args.len()) {
         let s = key_slot(&args[position]);
         if slot.is_some_and(|prev| prev != s) {
-            return Err(ClientError::Usage(
-                "keys in request don't hash to the same slot".into(),
-            ));
+            return Err(ClientError::Usage("keys in request don't hash to the same slot".into()));
         }
         slot = Some(s);
     }

@@ -63,18 +63,9 @@ impl Connection {
         let (requests, queue) = mpsc::channel(QUEUE_DEPTH);
         let waiting: Waiting = Arc::default();
         let dead = Arc::new(AtomicBool::new(false));
-        tokio::spawn(write_loop(
-            write,
-            queue,
-            Arc::clone(&waiting),
-            Arc::clone(&dead),
-        ));
+        tokio::spawn(write_loop(write, queue, Arc::clone(&waiting), Arc::clone(&dead)));
         tokio::spawn(read_loop(read, waiting, Arc::clone(&dead)));
-        Ok(Connection {
-            addr: addr.to_string(),
-            requests,
-            dead,
-        })
+        Ok(Connection { addr: addr.to_string(), requests, dead })
     }
 
     pub fn addr(&self) -> &str {
@@ -86,20 +77,36 @@ impl Connection {
         self.dead.load(Ordering::Acquire) || self.requests.is_closed()
     }
 
+    /// Queues every command before waiting for any reply, so they travel
+    /// together; replies come back in order.
+    pub async fn call_many(&self, commands: &[Vec<Bytes>]) -> Result<Vec<Frame>, CallError> {
+        let mut answers = Vec::with_capacity(commands.len());
+        for args in commands {
+            let (reply, answer) = oneshot::channel();
+            self.requests
+                .send(Request { wire: encode(args), reply })
+                .await
+                .map_err(|_| CallError::NotSent(format!("{}: connection closed", self.addr)))?;
+            answers.push(answer);
+        }
+        let mut frames = Vec::with_capacity(answers.len());
+        for answer in answers {
+            frames.push(
+                answer.await.unwrap_or_else(|_| Err(CallError::Lost(format!("{}: connection closed", self.addr))))?,
+            );
+        }
+        Ok(frames)
+    }
+
     /// Sends one command and waits for its reply.
     pub async fn call(&self, args: &[Bytes]) -> Result<Frame, CallError> {
         let (reply, answer) = oneshot::channel();
-        let request = Request {
-            wire: encode(args),
-            reply,
-        };
+        let request = Request { wire: encode(args), reply };
         self.requests
             .send(request)
             .await
             .map_err(|_| CallError::NotSent(format!("{}: connection closed", self.addr)))?;
-        answer
-            .await
-            .unwrap_or_else(|_| Err(CallError::Lost(format!("{}: connection closed", self.addr))))
+        answer.await.unwrap_or_else(|_| Err(CallError::Lost(format!("{}: connection closed", self.addr))))
     }
 }
 
@@ -128,10 +135,7 @@ async fn write_loop(
             batch.extend_from_slice(&request.wire);
             // Registered before the bytes leave, so the reader always finds
             // the caller a reply belongs to.
-            waiting
-                .lock()
-                .expect("waiting lock")
-                .push_back(request.reply);
+            waiting.lock().expect("waiting lock").push_back(request.reply);
             if batch.len() < MAX_BATCH_BYTES {
                 next = queue.try_recv().ok();
             }

@@ -33,9 +33,7 @@ pub enum ClientError {
     Unreachable(String),
     #[error("connection to {addr} failed before the request was sent: {reason}")]
     NotSent { addr: String, reason: String },
-    #[error(
-        "connection to {addr} was lost after a write was sent; it may or may not have been applied"
-    )]
+    #[error("connection to {addr} was lost after a write was sent; it may or may not have been applied")]
     Uncertain { addr: String },
     #[error("gave up after {attempts} attempts within the deadline; last error: {last}")]
     DeadlineExceeded { attempts: u32, last: String },

@@ -13,10 +13,7 @@ pub struct SlotMap {
 
 impl Default for SlotMap {
     fn default() -> Self {
-        SlotMap {
-            owner: vec![None; usize::from(SLOT_COUNT)],
-            addrs: Vec::new(),
-        }
+        SlotMap { owner: vec![None; usize::from(SLOT_COUNT)], addrs: Vec::new() }
     }
 }
 
@@ -31,11 +28,8 @@ impl SlotMap {
             let Frame::Array(fields) = entry else {
                 return Err("CLUSTER SLOTS: entry is not an array".into());
             };
-            let (
-                Some(Frame::Integer(start)),
-                Some(Frame::Integer(end)),
-                Some(Frame::Array(primary)),
-            ) = (fields.first(), fields.get(1), fields.get(2))
+            let (Some(Frame::Integer(start)), Some(Frame::Integer(end)), Some(Frame::Array(primary))) =
+                (fields.first(), fields.get(1), fields.get(2))
             else {
                 return Err("CLUSTER SLOTS: entry needs start, end and a primary".into());
             };
@@ -66,6 +60,13 @@ impl SlotMap {
         for slot in slots {
             self.owner[usize::from(slot)] = Some(index as u16);
         }
+    }
+
+    /// One node serving every slot (a standalone server).
+    pub fn single(addr: String) -> SlotMap {
+        let mut map = SlotMap::default();
+        map.assign(0..=SLOT_COUNT - 1, addr);
+        map
     }
 
     /// Records a `-MOVED` redirect.

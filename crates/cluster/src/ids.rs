@@ -8,9 +8,7 @@
 
 /// 64-bit FNV-1a.
 pub fn fnv1a(data: &[u8]) -> u64 {
-    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| {
-        (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3)
-    })
+    data.iter().fold(0xcbf2_9ce4_8422_2325u64, |h, &b| (h ^ u64::from(b)).wrapping_mul(0x0100_0000_01b3))
 }
 
 /// SplitMix64's finaliser: spreads every input bit over the output.
@@ -25,10 +23,7 @@ pub fn hex40(seed: &str) -> String {
     let base = fnv1a(seed.as_bytes());
     let mut out = String::with_capacity(48);
     for round in 1u64..=3 {
-        out.push_str(&format!(
-            "{:016x}",
-            mix(base.wrapping_add(round.wrapping_mul(0x9e37_79b9_7f4a_7c15)))
-        ));
+        out.push_str(&format!("{:016x}", mix(base.wrapping_add(round.wrapping_mul(0x9e37_79b9_7f4a_7c15)))));
     }
     out.truncate(40);
     out
@@ -43,9 +38,7 @@ mod tests {
         let a = hex40("node/1/127.0.0.1:7000");
         let b = hex40("node/2/127.0.0.1:7001");
         assert_eq!(a.len(), 40);
-        assert!(a
-            .bytes()
-            .all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
+        assert!(a.bytes().all(|c| c.is_ascii_hexdigit() && !c.is_ascii_uppercase()));
         assert_ne!(a, b);
         assert_eq!(a, hex40("node/1/127.0.0.1:7000"));
     }

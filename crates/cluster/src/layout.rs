@@ -65,15 +65,8 @@ pub enum LayoutError {
 impl Layout {
     /// Computes the layout. `nodes` must be sorted by number and unique, as
     /// `parse_initial_cluster` returns them.
-    pub fn new(
-        nodes: Vec<NodeAddr>,
-        shards_per_node: u16,
-        replicas: u16,
-    ) -> Result<Layout, LayoutError> {
-        assert!(
-            nodes.windows(2).all(|w| w[0].number < w[1].number),
-            "nodes sorted and unique"
-        );
+    pub fn new(nodes: Vec<NodeAddr>, shards_per_node: u16, replicas: u16) -> Result<Layout, LayoutError> {
+        assert!(nodes.windows(2).all(|w| w[0].number < w[1].number), "nodes sorted and unique");
         let n = nodes.len();
         if shards_per_node == 0 {
             return Err(LayoutError::NoShards);
@@ -93,9 +86,7 @@ impl Layout {
             let start = k * q + k.min(r);
             let end = start + q + usize::from(k < r) - 1;
             slot_owner[start..=end].fill(k as ShardId);
-            let replicas = (0..usize::from(replicas))
-                .map(|j| nodes[(k + j) % n].number)
-                .collect();
+            let replicas = (0..usize::from(replicas)).map(|j| nodes[(k + j) % n].number).collect();
             shards.push(Shard {
                 id: k as ShardId,
                 slots: start as Slot..=end as Slot,
@@ -104,14 +95,7 @@ impl Layout {
             });
         }
         debug_assert_eq!(shards.last().map(|s| *s.slots.end()), Some(SLOT_COUNT - 1));
-        Ok(Layout {
-            nodes,
-            shards,
-            shards_per_node,
-            replicas,
-            slot_owner,
-            fingerprint,
-        })
+        Ok(Layout { nodes, shards, shards_per_node, replicas, slot_owner, fingerprint })
     }
 
     /// One node holding every slot: the standalone server's layout.
@@ -124,10 +108,7 @@ impl Layout {
     }
 
     pub fn node(&self, number: NodeNumber) -> Result<&NodeAddr, LayoutError> {
-        self.nodes
-            .iter()
-            .find(|n| n.number == number)
-            .ok_or(LayoutError::UnknownNode(number))
+        self.nodes.iter().find(|n| n.number == number).ok_or(LayoutError::UnknownNode(number))
     }
 
     /// A short string equal on two nodes exactly when their layouts are.
@@ -142,9 +123,7 @@ impl Layout {
 
     /// Shards whose replica set includes `number`.
     pub fn shards_on(&self, number: NodeNumber) -> impl Iterator<Item = &Shard> {
-        self.shards
-            .iter()
-            .filter(move |s| s.replicas.contains(&number))
+        self.shards.iter().filter(move |s| s.replicas.contains(&number))
     }
 }
 
@@ -163,9 +142,7 @@ mod tests {
     use crate::spec::parse_initial_cluster;
 
     fn nodes(n: u32) -> Vec<NodeAddr> {
-        let text: Vec<String> = (1..=n)
-            .map(|i| format!("{i}=127.0.0.1:{}", 7000 + i))
-            .collect();
+        let text: Vec<String> = (1..=n).map(|i| format!("{i}=127.0.0.1:{}", 7000 + i)).collect();
         parse_initial_cluster(&text.join(",")).unwrap()
     }
 
@@ -184,10 +161,7 @@ mod tests {
                 })
                 .collect();
             assert_eq!(next, u32::from(SLOT_COUNT));
-            assert!(
-                sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1,
-                "{n}x{s}"
-            );
+            assert!(sizes.iter().max().unwrap() - sizes.iter().min().unwrap() <= 1, "{n}x{s}");
             for slot in [0, 1, 8191, 16383] {
                 assert!(layout.shard_of_slot(slot).slots.contains(&slot));
             }
@@ -200,11 +174,7 @@ mod tests {
             let layout = Layout::new(nodes(n), s, r).unwrap();
             for node in &layout.nodes {
                 let held = layout.shards_on(node.number).count();
-                let led = layout
-                    .shards
-                    .iter()
-                    .filter(|sh| sh.primary() == node.number)
-                    .count();
+                let led = layout.shards.iter().filter(|sh| sh.primary() == node.number).count();
                 assert_eq!(held, usize::from(r) * usize::from(s), "{n}/{s}/{r}");
                 assert_eq!(led, usize::from(s));
             }
@@ -220,50 +190,20 @@ mod tests {
     #[test]
     fn fingerprint_changes_with_any_input() {
         let base = Layout::new(nodes(3), 3, 1).unwrap();
-        assert_eq!(
-            base.fingerprint(),
-            Layout::new(nodes(3), 3, 1).unwrap().fingerprint()
-        );
-        assert_ne!(
-            base.fingerprint(),
-            Layout::new(nodes(3), 2, 1).unwrap().fingerprint()
-        );
-        assert_ne!(
-            base.fingerprint(),
-            Layout::new(nodes(3), 3, 2).unwrap().fingerprint()
-        );
-        assert_ne!(
-            base.fingerprint(),
-            Layout::new(nodes(4), 3, 1).unwrap().fingerprint()
-        );
+        assert_eq!(base.fingerprint(), Layout::new(nodes(3), 3, 1).unwrap().fingerprint());
+        assert_ne!(base.fingerprint(), Layout::new(nodes(3), 2, 1).unwrap().fingerprint());
+        assert_ne!(base.fingerprint(), Layout::new(nodes(3), 3, 2).unwrap().fingerprint());
+        assert_ne!(base.fingerprint(), Layout::new(nodes(4), 3, 1).unwrap().fingerprint());
         let mut moved = nodes(3);
         moved[2].port += 1;
-        assert_ne!(
-            base.fingerprint(),
-            Layout::new(moved, 3, 1).unwrap().fingerprint()
-        );
+        assert_ne!(base.fingerprint(), Layout::new(moved, 3, 1).unwrap().fingerprint());
     }
 
     #[test]
     fn invalid_layouts_are_errors() {
         assert_eq!(Layout::new(nodes(3), 0, 1), Err(LayoutError::NoShards));
-        assert_eq!(
-            Layout::new(nodes(3), 1, 4),
-            Err(LayoutError::BadReplicas {
-                replicas: 4,
-                nodes: 3
-            })
-        );
-        assert_eq!(
-            Layout::new(nodes(3), 1, 0),
-            Err(LayoutError::BadReplicas {
-                replicas: 0,
-                nodes: 3
-            })
-        );
-        assert!(matches!(
-            Layout::new(nodes(2), 9000, 1),
-            Err(LayoutError::TooManyShards(18000))
-        ));
+        assert_eq!(Layout::new(nodes(3), 1, 4), Err(LayoutError::BadReplicas { replicas: 4, nodes: 3 }));
+        assert_eq!(Layout::new(nodes(3), 1, 0), Err(LayoutError::BadReplicas { replicas: 0, nodes: 3 }));
+        assert!(matches!(Layout::new(nodes(2), 9000, 1), Err(LayoutError::TooManyShards(18000))));
     }
 }

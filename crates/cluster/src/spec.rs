@@ -20,11 +20,7 @@ pub struct NodeAddr {
 
 impl fmt::Display for NodeAddr {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(
-            f,
-            "{}={}:{}@{}",
-            self.number, self.host, self.port, self.peer_port
-        )
+        write!(f, "{}={}:{}@{}", self.number, self.host, self.port, self.peer_port)
     }
 }
 
@@ -57,17 +53,12 @@ pub fn parse_initial_cluster(text: &str) -> Result<Vec<NodeAddr>, SpecError> {
             return Err(SpecError::DuplicateNumber(pair[0].number));
         }
     }
-    let mut addrs: Vec<(String, u16)> = nodes
-        .iter()
-        .flat_map(|n| [(n.host.clone(), n.port), (n.host.clone(), n.peer_port)])
-        .collect();
+    let mut addrs: Vec<(String, u16)> =
+        nodes.iter().flat_map(|n| [(n.host.clone(), n.port), (n.host.clone(), n.peer_port)]).collect();
     addrs.sort();
     for pair in addrs.windows(2) {
         if pair[0] == pair[1] {
-            return Err(SpecError::DuplicateAddress(format!(
-                "{}:{}",
-                pair[0].0, pair[0].1
-            )));
+            return Err(SpecError::DuplicateAddress(format!("{}:{}", pair[0].0, pair[0].1)));
         }
     }
     Ok(nodes)
@@ -76,12 +67,7 @@ pub fn parse_initial_cluster(text: &str) -> Result<Vec<NodeAddr>, SpecError> {
 fn parse_node(item: &str) -> Result<NodeAddr, SpecError> {
     let malformed = || SpecError::Malformed(item.to_string());
     let (number, addr) = item.split_once('=').ok_or_else(malformed)?;
-    let number: NodeNumber = number
-        .trim()
-        .parse()
-        .ok()
-        .filter(|&n| n >= 1)
-        .ok_or_else(malformed)?;
+    let number: NodeNumber = number.trim().parse().ok().filter(|&n| n >= 1).ok_or_else(malformed)?;
     let (addr, peer) = match addr.split_once('@') {
         Some((addr, peer)) => (addr, Some(peer.parse::<u16>().map_err(|_| malformed())?)),
         None => (addr, None),
@@ -94,16 +80,9 @@ fn parse_node(item: &str) -> Result<NodeAddr, SpecError> {
     let peer_port = match peer {
         Some(p) if p > 0 => p,
         Some(_) => return Err(malformed()),
-        None => port
-            .checked_add(PEER_PORT_OFFSET)
-            .ok_or(SpecError::NoPeerPort(port))?,
+        None => port.checked_add(PEER_PORT_OFFSET).ok_or(SpecError::NoPeerPort(port))?,
     };
-    Ok(NodeAddr {
-        number,
-        host: host.to_string(),
-        port,
-        peer_port,
-    })
+    Ok(NodeAddr { number, host: host.to_string(), port, peer_port })
 }
 
 #[cfg(test)]
@@ -113,51 +92,19 @@ mod tests {
     #[test]
     fn parses_and_sorts() {
         let nodes = parse_initial_cluster("2=127.0.0.1:7001, 1=127.0.0.1:7000@17100").unwrap();
-        assert_eq!(
-            nodes[0],
-            NodeAddr {
-                number: 1,
-                host: "127.0.0.1".into(),
-                port: 7000,
-                peer_port: 17100
-            }
-        );
+        assert_eq!(nodes[0], NodeAddr { number: 1, host: "127.0.0.1".into(), port: 7000, peer_port: 17100 });
         assert_eq!(nodes[1].peer_port, 17001);
     }
 
     #[test]
     fn rejects_bad_lists() {
         assert!(matches!(parse_initial_cluster(""), Err(SpecError::Empty)));
-        assert!(matches!(
-            parse_initial_cluster("1=a:1,1=b:2"),
-            Err(SpecError::DuplicateNumber(1))
-        ));
-        assert!(matches!(
-            parse_initial_cluster("1=a:1,2=a:1"),
-            Err(SpecError::DuplicateAddress(_))
-        ));
-        assert!(matches!(
-            parse_initial_cluster("1=a:1,2=a:10001"),
-            Err(SpecError::DuplicateAddress(_))
-        ));
-        for bad in [
-            "x=a:1",
-            "0=a:1",
-            "1=a",
-            "1=:1",
-            "1=a:0",
-            "1=a:99999",
-            "1=a:1@x",
-            "a:1",
-        ] {
-            assert!(
-                matches!(parse_initial_cluster(bad), Err(SpecError::Malformed(_))),
-                "{bad}"
-            );
+        assert!(matches!(parse_initial_cluster("1=a:1,1=b:2"), Err(SpecError::DuplicateNumber(1))));
+        assert!(matches!(parse_initial_cluster("1=a:1,2=a:1"), Err(SpecError::DuplicateAddress(_))));
+        assert!(matches!(parse_initial_cluster("1=a:1,2=a:10001"), Err(SpecError::DuplicateAddress(_))));
+        for bad in ["x=a:1", "0=a:1", "1=a", "1=:1", "1=a:0", "1=a:99999", "1=a:1@x", "a:1"] {
+            assert!(matches!(parse_initial_cluster(bad), Err(SpecError::Malformed(_))), "{bad}");
         }
-        assert!(matches!(
-            parse_initial_cluster("1=a:60000"),
-            Err(SpecError::NoPeerPort(60000))
-        ));
+        assert!(matches!(parse_initial_cluster("1=a:60000"), Err(SpecError::NoPeerPort(60000))));
     }
 }

@@ -12,10 +12,7 @@ use shoal_engine::slot::key_slot;
 const KEYS: usize = 100_000;
 
 fn seed() -> u64 {
-    let seed = std::env::var("SHOAL_SEED")
-        .ok()
-        .and_then(|s| s.parse().ok())
-        .unwrap_or(20261126);
+    let seed = std::env::var("SHOAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or(20261126);
     println!("SHOAL_SEED={seed}");
     seed
 }
@@ -34,9 +31,7 @@ fn chi_square_critical_p001(dof: f64) -> f64 {
 }
 
 fn layout(nodes: u32, shards: u16) -> Layout {
-    let text: Vec<String> = (1..=nodes)
-        .map(|i| format!("{i}=127.0.0.1:{}", 7000 + i))
-        .collect();
+    let text: Vec<String> = (1..=nodes).map(|i| format!("{i}=127.0.0.1:{}", 7000 + i)).collect();
     Layout::new(parse_initial_cluster(&text.join(",")).unwrap(), shards, 1).unwrap()
 }
 
@@ -51,42 +46,20 @@ fn check(layout: &Layout, rng: &mut StdRng) {
         let slots = &layout.shards[shard].slots;
         KEYS as f64 * f64::from(slots.end() - slots.start() + 1) / 16384.0
     };
-    let chi2: f64 = per_shard
-        .iter()
-        .enumerate()
-        .map(|(i, &o)| (o as f64 - expected(i)).powi(2) / expected(i))
-        .sum();
+    let chi2: f64 = per_shard.iter().enumerate().map(|(i, &o)| (o as f64 - expected(i)).powi(2) / expected(i)).sum();
     let critical = chi_square_critical_p001((per_shard.len() - 1) as f64);
-    println!(
-        "shards={} counts={per_shard:?} chi2={chi2:.1} critical(p=0.001)={critical:.1}",
-        per_shard.len()
-    );
+    println!("shards={} counts={per_shard:?} chi2={chi2:.1} critical(p=0.001)={critical:.1}", per_shard.len());
     for (shard, &count) in per_shard.iter().enumerate() {
         let off = (count as f64 - mean).abs() / mean;
-        assert!(
-            off <= 0.05,
-            "shard {shard} holds {count} keys, {:.1}% from the mean {mean:.0}",
-            off * 100.0
-        );
+        assert!(off <= 0.05, "shard {shard} holds {count} keys, {:.1}% from the mean {mean:.0}", off * 100.0);
     }
-    assert!(
-        chi2 <= critical,
-        "chi-square {chi2:.1} over {critical:.1}: keys are not uniform over shards"
-    );
+    assert!(chi2 <= critical, "chi-square {chi2:.1} over {critical:.1}: keys are not uniform over shards");
 
     let node_mean = KEYS as f64 / layout.nodes.len() as f64;
     for node in &layout.nodes {
-        let held: usize = layout
-            .shards_on(node.number)
-            .map(|s| per_shard[usize::from(s.id)])
-            .sum();
+        let held: usize = layout.shards_on(node.number).map(|s| per_shard[usize::from(s.id)]).sum();
         let off = (held as f64 - node_mean).abs() / node_mean;
-        assert!(
-            off <= 0.05,
-            "node {} holds {held} keys, {:.1}% from the mean",
-            node.number,
-            off * 100.0
-        );
+        assert!(off <= 0.05, "node {} holds {held} keys, {:.1}% from the mean", node.number, off * 100.0);
     }
 }
 

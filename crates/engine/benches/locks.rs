@@ -188,22 +188,13 @@ fn locks(c: &mut Criterion) {
 
     for (mix, write_pct) in [("read95", 5), ("read50", 50)] {
         let mut group = c.benchmark_group(format!("locks/{mix}"));
-        group
-            .sample_size(20)
-            .warm_up_time(Duration::from_millis(700))
-            .measurement_time(Duration::from_secs(2));
+        group.sample_size(20).warm_up_time(Duration::from_millis(700)).measurement_time(Duration::from_secs(2));
         for threads in THREADS {
             group.throughput(Throughput::Elements((threads * BATCH) as u64));
             for (name, store) in &stores {
-                group.bench_with_input(
-                    BenchmarkId::new(*name, threads),
-                    &threads,
-                    |b, &threads| {
-                        b.iter_custom(|iters| {
-                            measure(store.as_ref(), &data, threads, write_pct, iters)
-                        })
-                    },
-                );
+                group.bench_with_input(BenchmarkId::new(*name, threads), &threads, |b, &threads| {
+                    b.iter_custom(|iters| measure(store.as_ref(), &data, threads, write_pct, iters))
+                });
             }
         }
         group.finish();

@@ -24,8 +24,7 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::glob::glob_match;
 use crate::ops::{
-    DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions,
-    SetOutcome, Ttl,
+    DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions, SetOutcome, Ttl,
 };
 use crate::slot::{key_slot, Slot};
 use crate::slot_counts::SlotCounts;
@@ -120,22 +119,15 @@ impl Db {
 
     pub fn strlen(&self, key: &[u8], now: Millis) -> usize {
         let hash = self.hash(key);
-        self.read(hash)
-            .get(hash, key, now)
-            .map_or(0, |e| e.value.len())
+        self.read(hash).get(hash, key, now).map_or(0, |e| e.value.len())
     }
 
     pub fn ttl(&self, key: &[u8], now: Millis) -> Ttl {
         let hash = self.hash(key);
         match self.read(hash).get(hash, key, now) {
             None => Ttl::Missing,
-            Some(Entry {
-                expires_at: None, ..
-            }) => Ttl::Persistent,
-            Some(Entry {
-                expires_at: Some(at),
-                ..
-            }) => Ttl::ExpiresIn(at.saturating_sub(now)),
+            Some(Entry { expires_at: None, .. }) => Ttl::Persistent,
+            Some(Entry { expires_at: Some(at), .. }) => Ttl::ExpiresIn(at.saturating_sub(now)),
         }
     }
 
@@ -163,10 +155,7 @@ impl Db {
             };
             stripe.put(hash, own(key), own(value), expires_at, now);
         }
-        SetOutcome {
-            written: allowed,
-            old,
-        }
+        SetOutcome { written: allowed, old }
     }
 
     /// Plain SET: overwrite, clearing any expiry.
@@ -226,10 +215,7 @@ impl Db {
         let hash = self.hash(&key);
         let mut stripe = self.write(hash);
         let (current, expires_at) = match stripe.get(hash, &key, now) {
-            Some(e) => (
-                parse_i64(&e.value).ok_or(IncrError::NotInteger)?,
-                e.expires_at,
-            ),
+            Some(e) => (parse_i64(&e.value).ok_or(IncrError::NotInteger)?, e.expires_at),
             None => (0, None),
         };
         let next = current.checked_add(delta).ok_or(IncrError::Overflow)?;
@@ -240,13 +226,7 @@ impl Db {
 
     /// APPEND: returns the new length, or `Err(len)` with the length the value
     /// would have had when it would exceed `max_len`.
-    pub fn append(
-        &self,
-        key: Bytes,
-        suffix: &[u8],
-        max_len: usize,
-        now: Millis,
-    ) -> Result<usize, usize> {
+    pub fn append(&self, key: Bytes, suffix: &[u8], max_len: usize, now: Millis) -> Result<usize, usize> {
         let hash = self.hash(&key);
         let mut stripe = self.write(hash);
         match stripe.get_mut(hash, &key, now) {
@@ -272,13 +252,7 @@ impl Db {
     /// EXPIRE family with `at` absolute. An `at` not in the future deletes the
     /// key, as Redis does. Returns whether the expiry was set (or the key
     /// deleted).
-    pub fn expire_at(
-        &self,
-        key: &[u8],
-        at: Millis,
-        condition: ExpireCondition,
-        now: Millis,
-    ) -> bool {
+    pub fn expire_at(&self, key: &[u8], at: Millis, condition: ExpireCondition, now: Millis) -> bool {
         let hash = self.hash(key);
         let mut stripe = self.write(hash);
         let Some(current) = stripe.get(hash, key, now) else {
@@ -323,12 +297,7 @@ impl Db {
         let locked = self.read_many(&hashes);
         keys.iter()
             .zip(&hashes)
-            .map(|(key, &hash)| {
-                locked
-                    .stripe(hash)
-                    .get(hash, key, now)
-                    .map(|e| e.value.clone())
-            })
+            .map(|(key, &hash)| locked.stripe(hash).get(hash, key, now).map(|e| e.value.clone()))
             .collect()
     }
 
@@ -337,9 +306,7 @@ impl Db {
         let hashes: Vec<u64> = pairs.iter().map(|(k, _)| self.hash(k)).collect();
         let mut locked = self.write_many(&hashes);
         for ((key, value), hash) in pairs.into_iter().zip(hashes) {
-            locked
-                .stripe_mut(hash)
-                .put(hash, own(key), own(value), None, now);
+            locked.stripe_mut(hash).put(hash, own(key), own(value), None, now);
         }
     }
 
@@ -347,20 +314,14 @@ impl Db {
     pub fn delete_many(&self, keys: &[Bytes], now: Millis) -> usize {
         let hashes: Vec<u64> = keys.iter().map(|k| self.hash(k)).collect();
         let mut locked = self.write_many(&hashes);
-        keys.iter()
-            .zip(hashes)
-            .filter(|(key, hash)| locked.stripe_mut(*hash).remove(*hash, key, now).is_some())
-            .count()
+        keys.iter().zip(hashes).filter(|(key, hash)| locked.stripe_mut(*hash).remove(*hash, key, now).is_some()).count()
     }
 
     /// EXISTS k1 k2 …: counts repeats, as Redis does.
     pub fn count_existing(&self, keys: &[Bytes], now: Millis) -> usize {
         let hashes: Vec<u64> = keys.iter().map(|k| self.hash(k)).collect();
         let locked = self.read_many(&hashes);
-        keys.iter()
-            .zip(hashes)
-            .filter(|(key, hash)| locked.stripe(*hash).get(*hash, key, now).is_some())
-            .count()
+        keys.iter().zip(hashes).filter(|(key, hash)| locked.stripe(*hash).get(*hash, key, now).is_some()).count()
     }
 
     // ---- whole keyspace -----------------------------------------------------
@@ -400,13 +361,7 @@ impl Db {
     /// until at least `count` keys were seen, and cursor 0 once all stripes
     /// were visited. A key present for the whole scan is returned exactly
     /// once; keys are never returned twice within a stripe.
-    pub fn scan(
-        &self,
-        cursor: u64,
-        pattern: Option<&[u8]>,
-        count: usize,
-        now: Millis,
-    ) -> (u64, Vec<Bytes>) {
+    pub fn scan(&self, cursor: u64, pattern: Option<&[u8]>, count: usize, now: Millis) -> (u64, Vec<Bytes>) {
         let mut out = Vec::new();
         let mut index = usize::try_from(cursor).unwrap_or(usize::MAX);
         let mut seen = 0;
@@ -455,11 +410,7 @@ impl Db {
 
     /// Visits every live entry as `(key, value, expires_at)`, one stripe at a
     /// time. Used by snapshots.
-    pub(crate) fn for_each_live(
-        &self,
-        now: Millis,
-        mut f: impl FnMut(&Bytes, &Bytes, Option<Millis>),
-    ) {
+    pub(crate) fn for_each_live(&self, now: Millis, mut f: impl FnMut(&Bytes, &Bytes, Option<Millis>)) {
         for stripe in self.stripes.iter() {
             for e in stripe.0.read().table.iter().filter(|e| e.is_live(now)) {
                 f(&e.key, &e.value, e.expires_at);
@@ -468,27 +419,16 @@ impl Db {
     }
 
     /// Inserts an entry read back from a snapshot.
-    pub(crate) fn restore_entry(
-        &self,
-        key: Bytes,
-        value: Bytes,
-        expires_at: Option<Millis>,
-        now: Millis,
-    ) {
+    pub(crate) fn restore_entry(&self, key: Bytes, value: Bytes, expires_at: Option<Millis>, now: Millis) {
         let hash = self.hash(&key);
-        self.write(hash)
-            .put(hash, own(key), own(value), expires_at, now);
+        self.write(hash).put(hash, own(key), own(value), expires_at, now);
     }
 }
 
 fn collect_matching(stripe: &Stripe, pattern: &[u8], now: Millis, out: &mut Vec<Bytes>) {
     let all = pattern == b"*";
     out.extend(
-        stripe
-            .table
-            .iter()
-            .filter(|e| e.is_live(now) && (all || glob_match(pattern, &e.key)))
-            .map(|e| e.key.clone()),
+        stripe.table.iter().filter(|e| e.is_live(now) && (all || glob_match(pattern, &e.key))).map(|e| e.key.clone()),
     );
 }
 
@@ -508,9 +448,7 @@ struct Locked<G> {
 impl<G: std::ops::Deref<Target = Stripe>> Locked<G> {
     fn position(&self, hash: u64) -> usize {
         let index = Db::stripe_index(hash);
-        self.indices
-            .binary_search(&index)
-            .expect("stripe of every key was locked")
+        self.indices.binary_search(&index).expect("stripe of every key was locked")
     }
 
     fn stripe(&self, hash: u64) -> &Stripe {
@@ -557,10 +495,7 @@ mod tests {
         assert_eq!(db.count_in_slot(slot), 3);
         assert!(db.delete(b"{tag}b", 0));
         assert_eq!(db.count_in_slot(slot), 2);
-        let opts = SetOptions {
-            expiry: SetExpiry::At(10),
-            ..Default::default()
-        };
+        let opts = SetOptions { expiry: SetExpiry::At(10), ..Default::default() };
         db.set(key("{tag}d"), key("1"), &opts, 0);
         assert_eq!(db.count_in_slot(slot), 3);
         assert_eq!(db.sweep_expired(11, 100), 1);

@@ -27,8 +27,7 @@ mod stripe;
 
 pub use db::{parse_i64, Db, STRIPES};
 pub use ops::{
-    DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions,
-    SetOutcome, Ttl,
+    DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions, SetOutcome, Ttl,
 };
 pub use snapshot::SnapshotError;
 

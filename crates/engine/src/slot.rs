@@ -12,9 +12,7 @@ pub type Slot = u16;
 
 /// CRC16/XMODEM (poly 0x1021, init 0, no reflection), table-driven.
 pub fn crc16(data: &[u8]) -> u16 {
-    data.iter().fold(0u16, |crc, &byte| {
-        (crc << 8) ^ CRC16_TABLE[usize::from(((crc >> 8) as u8) ^ byte)]
-    })
+    data.iter().fold(0u16, |crc, &byte| (crc << 8) ^ CRC16_TABLE[usize::from(((crc >> 8) as u8) ^ byte)])
 }
 
 /// The part of `key` that is hashed: the bytes between the first `{` and the
@@ -46,11 +44,7 @@ const fn build_table() -> [u16; 256] {
         let mut crc = (i as u16) << 8;
         let mut bit = 0;
         while bit < 8 {
-            crc = if crc & 0x8000 != 0 {
-                (crc << 1) ^ 0x1021
-            } else {
-                crc << 1
-            };
+            crc = if crc & 0x8000 != 0 { (crc << 1) ^ 0x1021 } else { crc << 1 };
             bit += 1;
         }
         table[i] = crc;

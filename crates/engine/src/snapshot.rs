@@ -68,9 +68,7 @@ impl Db {
     /// number of entries read.
     pub fn restore(&self, data: &[u8], now: Millis) -> Result<u64, SnapshotError> {
         let entries = validate(data)?;
-        let mut reader = Reader {
-            data: &data[HEADER_LEN..data.len() - TRAILER_LEN],
-        };
+        let mut reader = Reader { data: &data[HEADER_LEN..data.len() - TRAILER_LEN] };
         let mut parsed = Vec::new();
         for _ in 0..entries {
             let key = reader.bytes()?;
@@ -104,9 +102,7 @@ fn validate(data: &[u8]) -> Result<u64, SnapshotError> {
     if crc32fast::hash(body) != stored {
         return Err(SnapshotError::BadChecksum);
     }
-    Ok(u64::from_le_bytes(
-        data[12..20].try_into().expect("8 bytes"),
-    ))
+    Ok(u64::from_le_bytes(data[12..20].try_into().expect("8 bytes")))
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
@@ -120,10 +116,7 @@ struct Reader<'a> {
 
 impl Reader<'_> {
     fn u64(&mut self) -> Result<u64, SnapshotError> {
-        let (head, rest) = self
-            .data
-            .split_first_chunk::<8>()
-            .ok_or(SnapshotError::Truncated)?;
+        let (head, rest) = self.data.split_first_chunk::<8>().ok_or(SnapshotError::Truncated)?;
         self.data = rest;
         Ok(u64::from_le_bytes(*head))
     }
@@ -151,10 +144,7 @@ mod tests {
         db.set(
             Bytes::from_static(b"t"),
             Bytes::from_static(b"x"),
-            &crate::SetOptions {
-                expiry: crate::SetExpiry::At(500),
-                ..Default::default()
-            },
+            &crate::SetOptions { expiry: crate::SetExpiry::At(500), ..Default::default() },
             0,
         );
         let snap = db.dump(0);
@@ -189,10 +179,7 @@ mod tests {
         snap[last] ^= 0xff;
         assert_eq!(copy.restore(&snap, 0), Err(SnapshotError::BadChecksum));
         assert_eq!(copy.restore(&snap[..10], 0), Err(SnapshotError::Truncated));
-        assert_eq!(
-            copy.restore(b"NOTSHOAL00000000000000000", 0),
-            Err(SnapshotError::BadMagic)
-        );
+        assert_eq!(copy.restore(b"NOTSHOAL00000000000000000", 0), Err(SnapshotError::BadMagic));
         assert!(copy.is_empty());
     }
 

@@ -45,18 +45,12 @@ pub(crate) struct Stripe {
 
 impl Stripe {
     pub(crate) fn new(counts: Arc<SlotCounts>) -> Stripe {
-        Stripe {
-            counts,
-            table: HashTable::new(),
-            expiries: BTreeSet::new(),
-        }
+        Stripe { counts, table: HashTable::new(), expiries: BTreeSet::new() }
     }
 
     /// The live entry for `key`, if any.
     pub(crate) fn get(&self, hash: u64, key: &[u8], now: Millis) -> Option<&Entry> {
-        self.table
-            .find(hash, |e| e.key[..] == *key)
-            .filter(|e| e.is_live(now))
+        self.table.find(hash, |e| e.key[..] == *key).filter(|e| e.is_live(now))
     }
 
     /// The live entry for `key`, mutably. An expired entry found on the way
@@ -74,14 +68,7 @@ impl Stripe {
     }
 
     /// Inserts or overwrites `key` (an expiry already in the past removes it).
-    pub(crate) fn put(
-        &mut self,
-        hash: u64,
-        key: Bytes,
-        value: Bytes,
-        expires_at: Option<Millis>,
-        now: Millis,
-    ) {
+    pub(crate) fn put(&mut self, hash: u64, key: Bytes, value: Bytes, expires_at: Option<Millis>, now: Millis) {
         if expires_at.is_some_and(|at| at < now) {
             // Already expired: storing it would only give the sweeper work.
             self.remove_any(hash, &key);
@@ -98,26 +85,14 @@ impl Stripe {
                 self.reindex(hash, key.clone(), None, expires_at);
                 let slot = key_slot(&key);
                 self.counts.add(slot);
-                let entry = Entry {
-                    hash,
-                    slot,
-                    key,
-                    value,
-                    expires_at,
-                };
+                let entry = Entry { hash, slot, key, value, expires_at };
                 self.table.insert_unique(hash, entry, |e| e.hash);
             }
         }
     }
 
     /// Changes the expiry of a live key; returns false when there is none.
-    pub(crate) fn set_expiry(
-        &mut self,
-        hash: u64,
-        key: &[u8],
-        expires_at: Option<Millis>,
-        now: Millis,
-    ) -> bool {
+    pub(crate) fn set_expiry(&mut self, hash: u64, key: &[u8], expires_at: Option<Millis>, now: Millis) -> bool {
         let Some(entry) = self.get_mut(hash, key, now) else {
             return false;
         };
@@ -139,10 +114,7 @@ impl Stripe {
                 break;
             }
             let entry = self.remove_any(hash, &key);
-            assert!(
-                entry.is_some(),
-                "expiry index names a key missing from the table"
-            );
+            assert!(entry.is_some(), "expiry index names a key missing from the table");
             removed += 1;
         }
         removed
@@ -157,10 +129,7 @@ impl Stripe {
     }
 
     fn purge_if_expired(&mut self, hash: u64, key: &[u8], now: Millis) {
-        let expired = self
-            .table
-            .find(hash, |e| e.key[..] == *key)
-            .is_some_and(|e| !e.is_live(now));
+        let expired = self.table.find(hash, |e| e.key[..] == *key).is_some_and(|e| !e.is_live(now));
         if expired {
             self.remove_any(hash, key);
         }

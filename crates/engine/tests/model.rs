@@ -10,8 +10,8 @@ use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
 use shoal_engine::{
-    Db, DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions,
-    SetOutcome, SnapshotError, Ttl,
+    Db, DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions, SetOutcome,
+    SnapshotError, Ttl,
 };
 
 /// A tiny key space, some of it binary, so that operations collide.
@@ -40,9 +40,7 @@ fn model_parse(value: &[u8]) -> Option<i64> {
 impl Model {
     /// The live entry: one whose expiry is absent or not yet strictly past.
     fn live(&self, key: &[u8], now: u64) -> Option<&(Vec<u8>, Option<u64>)> {
-        self.map
-            .get(key)
-            .filter(|(_, at)| at.is_none_or(|at| now <= at))
+        self.map.get(key).filter(|(_, at)| at.is_none_or(|at| now <= at))
     }
 
     /// Drops a dead entry for `key`, so that afterwards `map.get(key)` is
@@ -184,19 +182,11 @@ fn cond() -> impl Strategy<Value = Cond> {
 }
 
 fn exp() -> impl Strategy<Value = Exp> {
-    prop_oneof![
-        Just(Exp::Clear),
-        Just(Exp::Keep),
-        offset().prop_map(Exp::In)
-    ]
+    prop_oneof![Just(Exp::Clear), Just(Exp::Keep), offset().prop_map(Exp::In)]
 }
 
 fn get_ex() -> impl Strategy<Value = GetEx> {
-    prop_oneof![
-        Just(GetEx::Keep),
-        Just(GetEx::Persist),
-        offset().prop_map(GetEx::In)
-    ]
+    prop_oneof![Just(GetEx::Keep), Just(GetEx::Persist), offset().prop_map(GetEx::In)]
 }
 
 fn expire_condition() -> impl Strategy<Value = ExpireCondition> {
@@ -312,17 +302,11 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
                 };
                 m.insert(key.to_vec(), (v.clone(), expires));
             }
-            let want = SetOutcome {
-                written: allowed,
-                old: old.map(|(v, _)| bytes(&v)),
-            };
+            let want = SetOutcome { written: allowed, old: old.map(|(v, _)| bytes(&v)) };
             prop_assert_eq!(got, want);
         }
         Op::Get(k) => {
-            prop_assert_eq!(
-                db.get(KEYS[*k], now),
-                opt_bytes(m.get(KEYS[*k]).map(|e| &e.0))
-            );
+            prop_assert_eq!(db.get(KEYS[*k], now), opt_bytes(m.get(KEYS[*k]).map(|e| &e.0)));
         }
         Op::Exists(k) => {
             prop_assert_eq!(db.exists(KEYS[*k], now), m.contains_key(KEYS[*k]));
@@ -384,15 +368,9 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
             let key = KEYS[*k];
             let want = match m.get(key) {
                 None => Ok((0i64, None)),
-                Some((v, at)) => model_parse(v)
-                    .map(|n| (n, *at))
-                    .ok_or(IncrError::NotInteger),
+                Some((v, at)) => model_parse(v).map(|n| (n, *at)).ok_or(IncrError::NotInteger),
             }
-            .and_then(|(n, at)| {
-                n.checked_add(*d)
-                    .map(|n| (n, at))
-                    .ok_or(IncrError::Overflow)
-            });
+            .and_then(|(n, at)| n.checked_add(*d).map(|n| (n, at)).ok_or(IncrError::Overflow));
             if let Ok((n, at)) = want {
                 m.insert(key.to_vec(), (n.to_string().into_bytes(), at));
             }
@@ -447,23 +425,14 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
         }
         Op::GetMany(ks) => {
             let keys: Vec<Bytes> = ks.iter().map(|&k| bytes(KEYS[k])).collect();
-            let want: Vec<Option<Bytes>> = ks
-                .iter()
-                .map(|&k| opt_bytes(m.get(KEYS[k]).map(|e| &e.0)))
-                .collect();
+            let want: Vec<Option<Bytes>> = ks.iter().map(|&k| opt_bytes(m.get(KEYS[k]).map(|e| &e.0))).collect();
             prop_assert_eq!(db.get_many(&keys, now), want);
         }
         Op::PutMany(pairs) => {
             for (k, v) in pairs {
                 m.insert(KEYS[*k].to_vec(), (v.clone(), None));
             }
-            db.put_many(
-                pairs
-                    .iter()
-                    .map(|(k, v)| (bytes(KEYS[*k]), bytes(v)))
-                    .collect(),
-                now,
-            );
+            db.put_many(pairs.iter().map(|(k, v)| (bytes(KEYS[*k]), bytes(v))).collect(), now);
         }
         Op::DeleteMany(ks) => {
             let keys: Vec<Bytes> = ks.iter().map(|&k| bytes(KEYS[k])).collect();
@@ -499,10 +468,7 @@ fn check_final(db: &Db, model: &Model, now: u64) -> Result<(), TestCaseError> {
     // Once everything expired is swept, the counters are exact.
     db.sweep_expired(now, usize::MAX);
     prop_assert_eq!(db.len(), live.len());
-    prop_assert_eq!(
-        db.volatile_len(),
-        live.iter().filter(|e| e.2.is_some()).count()
-    );
+    prop_assert_eq!(db.volatile_len(), live.iter().filter(|e| e.2.is_some()).count());
     prop_assert_eq!(db.is_empty(), live.is_empty());
     // A dump taken now restores to the same contents.
     let copy = Db::new();
@@ -613,10 +579,6 @@ fn model_parse_agrees_with_engine_parse() {
         "00",
         "-01",
     ] {
-        assert_eq!(
-            model_parse(s.as_bytes()),
-            shoal_engine::parse_i64(s.as_bytes()),
-            "{s:?}"
-        );
+        assert_eq!(model_parse(s.as_bytes()), shoal_engine::parse_i64(s.as_bytes()), "{s:?}");
     }
 }

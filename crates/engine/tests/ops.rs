@@ -5,8 +5,8 @@ use std::collections::HashSet;
 
 use bytes::Bytes;
 use shoal_engine::{
-    parse_i64, Db, DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry,
-    SetOptions, SetOutcome, Ttl, STRIPES,
+    parse_i64, Db, DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions,
+    SetOutcome, Ttl, STRIPES,
 };
 
 /// An arbitrary "current time" well away from zero, so that "in the past"
@@ -35,13 +35,7 @@ fn set(db: &Db, key: &str, value: &str, o: SetOptions, now: u64) -> SetOutcome {
 
 /// SET key value PXAT at.
 fn set_px(db: &Db, key: &str, value: &str, at: u64, now: u64) {
-    let out = set(
-        db,
-        key,
-        value,
-        opts(SetCondition::Always, SetExpiry::At(at)),
-        now,
-    );
+    let out = set(db, key, value, opts(SetCondition::Always, SetExpiry::At(at)), now);
     assert!(out.written);
 }
 
@@ -107,35 +101,11 @@ fn empty_value_is_present_not_missing() {
     assert_eq!(db.count_existing(&[b("k")], NOW), 1);
     assert_eq!(db.get_many(&[b("k")], NOW), vec![Some(b(""))]);
     // NX sees the empty value as present.
-    let out = set(
-        &db,
-        "k",
-        "x",
-        opts(SetCondition::IfAbsent, SetExpiry::Clear),
-        NOW,
-    );
-    assert_eq!(
-        out,
-        SetOutcome {
-            written: false,
-            old: Some(b(""))
-        }
-    );
+    let out = set(&db, "k", "x", opts(SetCondition::IfAbsent, SetExpiry::Clear), NOW);
+    assert_eq!(out, SetOutcome { written: false, old: Some(b("")) });
     // IFEQ "" matches the empty value.
-    let out = set(
-        &db,
-        "k",
-        "x",
-        opts(SetCondition::IfEqual(b("")), SetExpiry::Clear),
-        NOW,
-    );
-    assert_eq!(
-        out,
-        SetOutcome {
-            written: true,
-            old: Some(b(""))
-        }
-    );
+    let out = set(&db, "k", "x", opts(SetCondition::IfEqual(b("")), SetExpiry::Clear), NOW);
+    assert_eq!(out, SetOutcome { written: true, old: Some(b("")) });
     assert_eq!(get(&db, b"k", NOW), some("x"));
     // An empty value is not an integer.
     db.put(b("k"), b(""), NOW);
@@ -296,16 +266,8 @@ fn incr_accepts_only_canonical_integers() {
         "١",
     ] {
         db.put(b("k"), b(bad), NOW);
-        assert_eq!(
-            db.incr_by(b("k"), 1, NOW),
-            Err(IncrError::NotInteger),
-            "{bad:?}"
-        );
-        assert_eq!(
-            get(&db, b"k", NOW),
-            some(bad),
-            "{bad:?} must be left unchanged"
-        );
+        assert_eq!(db.incr_by(b("k"), 1, NOW), Err(IncrError::NotInteger), "{bad:?}");
+        assert_eq!(get(&db, b"k", NOW), some(bad), "{bad:?} must be left unchanged");
         assert_eq!(parse_i64(bad.as_bytes()), None, "{bad:?}");
     }
     db.put(b("k"), b(b"1\x00"), NOW);
@@ -417,30 +379,12 @@ fn ttl_counts_down() {
 fn set_nx() {
     let db = Db::new();
     let nx = || opts(SetCondition::IfAbsent, SetExpiry::Clear);
-    assert_eq!(
-        set(&db, "k", "a", nx(), NOW),
-        SetOutcome {
-            written: true,
-            old: None
-        }
-    );
-    assert_eq!(
-        set(&db, "k", "b", nx(), NOW),
-        SetOutcome {
-            written: false,
-            old: Some(b("a"))
-        }
-    );
+    assert_eq!(set(&db, "k", "a", nx(), NOW), SetOutcome { written: true, old: None });
+    assert_eq!(set(&db, "k", "b", nx(), NOW), SetOutcome { written: false, old: Some(b("a")) });
     assert_eq!(get(&db, b"k", NOW), some("a"));
     // An expired key is absent.
     set_px(&db, "e", "old", NOW, NOW);
-    assert_eq!(
-        set(&db, "e", "new", nx(), NOW + 1),
-        SetOutcome {
-            written: true,
-            old: None
-        }
-    );
+    assert_eq!(set(&db, "e", "new", nx(), NOW + 1), SetOutcome { written: true, old: None });
     assert_eq!(get(&db, b"e", NOW + 1), some("new"));
     assert_eq!(db.ttl(b"e", NOW + 1), Ttl::Persistent);
 }
@@ -449,32 +393,14 @@ fn set_nx() {
 fn set_xx() {
     let db = Db::new();
     let xx = || opts(SetCondition::IfPresent, SetExpiry::Clear);
-    assert_eq!(
-        set(&db, "k", "a", xx(), NOW),
-        SetOutcome {
-            written: false,
-            old: None
-        }
-    );
+    assert_eq!(set(&db, "k", "a", xx(), NOW), SetOutcome { written: false, old: None });
     assert!(!db.exists(b"k", NOW));
     assert_eq!(db.len(), 0);
     db.put(b("k"), b("a"), NOW);
-    assert_eq!(
-        set(&db, "k", "b", xx(), NOW),
-        SetOutcome {
-            written: true,
-            old: Some(b("a"))
-        }
-    );
+    assert_eq!(set(&db, "k", "b", xx(), NOW), SetOutcome { written: true, old: Some(b("a")) });
     assert_eq!(get(&db, b"k", NOW), some("b"));
     set_px(&db, "e", "old", NOW, NOW);
-    assert_eq!(
-        set(&db, "e", "new", xx(), NOW + 1),
-        SetOutcome {
-            written: false,
-            old: None
-        }
-    );
+    assert_eq!(set(&db, "e", "new", xx(), NOW + 1), SetOutcome { written: false, old: None });
     assert!(!db.exists(b"e", NOW + 1));
 }
 
@@ -483,49 +409,19 @@ fn set_ifeq() {
     let db = Db::new();
     let ifeq = |v: &str| opts(SetCondition::IfEqual(b(v)), SetExpiry::Clear);
     // Missing key: not created.
-    assert_eq!(
-        set(&db, "k", "a", ifeq("a"), NOW),
-        SetOutcome {
-            written: false,
-            old: None
-        }
-    );
-    assert_eq!(
-        set(&db, "k", "a", ifeq(""), NOW),
-        SetOutcome {
-            written: false,
-            old: None
-        }
-    );
+    assert_eq!(set(&db, "k", "a", ifeq("a"), NOW), SetOutcome { written: false, old: None });
+    assert_eq!(set(&db, "k", "a", ifeq(""), NOW), SetOutcome { written: false, old: None });
     assert!(!db.exists(b"k", NOW));
     assert_eq!(db.len(), 0);
 
     db.put(b("k"), b("a"), NOW);
-    assert_eq!(
-        set(&db, "k", "b", ifeq("x"), NOW),
-        SetOutcome {
-            written: false,
-            old: Some(b("a"))
-        }
-    );
+    assert_eq!(set(&db, "k", "b", ifeq("x"), NOW), SetOutcome { written: false, old: Some(b("a")) });
     assert_eq!(get(&db, b"k", NOW), some("a"));
-    assert_eq!(
-        set(&db, "k", "b", ifeq("a"), NOW),
-        SetOutcome {
-            written: true,
-            old: Some(b("a"))
-        }
-    );
+    assert_eq!(set(&db, "k", "b", ifeq("a"), NOW), SetOutcome { written: true, old: Some(b("a")) });
     assert_eq!(get(&db, b"k", NOW), some("b"));
     // Expired key counts as missing.
     set_px(&db, "k", "c", NOW, NOW);
-    assert_eq!(
-        set(&db, "k", "d", ifeq("c"), NOW + 1),
-        SetOutcome {
-            written: false,
-            old: None
-        }
-    );
+    assert_eq!(set(&db, "k", "d", ifeq("c"), NOW + 1), SetOutcome { written: false, old: None });
     assert!(!db.exists(b"k", NOW + 1));
 }
 
@@ -534,39 +430,15 @@ fn set_ifne() {
     let db = Db::new();
     let ifne = |v: &str| opts(SetCondition::IfNotEqual(b(v)), SetExpiry::Clear);
     // Missing key: created.
-    assert_eq!(
-        set(&db, "k", "a", ifne("a"), NOW),
-        SetOutcome {
-            written: true,
-            old: None
-        }
-    );
+    assert_eq!(set(&db, "k", "a", ifne("a"), NOW), SetOutcome { written: true, old: None });
     assert_eq!(get(&db, b"k", NOW), some("a"));
-    assert_eq!(
-        set(&db, "k", "b", ifne("a"), NOW),
-        SetOutcome {
-            written: false,
-            old: Some(b("a"))
-        }
-    );
+    assert_eq!(set(&db, "k", "b", ifne("a"), NOW), SetOutcome { written: false, old: Some(b("a")) });
     assert_eq!(get(&db, b"k", NOW), some("a"));
-    assert_eq!(
-        set(&db, "k", "b", ifne("x"), NOW),
-        SetOutcome {
-            written: true,
-            old: Some(b("a"))
-        }
-    );
+    assert_eq!(set(&db, "k", "b", ifne("x"), NOW), SetOutcome { written: true, old: Some(b("a")) });
     assert_eq!(get(&db, b"k", NOW), some("b"));
     // Expired key counts as missing, so IFNE of its old value still writes.
     set_px(&db, "k", "c", NOW, NOW);
-    assert_eq!(
-        set(&db, "k", "d", ifne("c"), NOW + 1),
-        SetOutcome {
-            written: true,
-            old: None
-        }
-    );
+    assert_eq!(set(&db, "k", "d", ifne("c"), NOW + 1), SetOutcome { written: true, old: None });
     assert_eq!(get(&db, b"k", NOW + 1), some("d"));
 }
 
@@ -574,20 +446,8 @@ fn set_ifne() {
 fn set_always_returns_old_value() {
     let db = Db::new();
     let always = || SetOptions::default();
-    assert_eq!(
-        set(&db, "k", "a", always(), NOW),
-        SetOutcome {
-            written: true,
-            old: None
-        }
-    );
-    assert_eq!(
-        set(&db, "k", "b", always(), NOW),
-        SetOutcome {
-            written: true,
-            old: Some(b("a"))
-        }
-    );
+    assert_eq!(set(&db, "k", "a", always(), NOW), SetOutcome { written: true, old: None });
+    assert_eq!(set(&db, "k", "b", always(), NOW), SetOutcome { written: true, old: Some(b("a")) });
 }
 
 #[test]
@@ -595,13 +455,7 @@ fn set_keepttl_vs_clear() {
     let db = Db::new();
     set_px(&db, "k", "a", NOW + 100, NOW);
 
-    let out = set(
-        &db,
-        "k",
-        "b",
-        opts(SetCondition::Always, SetExpiry::Keep),
-        NOW + 10,
-    );
+    let out = set(&db, "k", "b", opts(SetCondition::Always, SetExpiry::Keep), NOW + 10);
     assert!(out.written);
     assert_eq!(get(&db, b"k", NOW + 10), some("b"));
     assert_eq!(db.ttl(b"k", NOW + 10), Ttl::ExpiresIn(90));
@@ -609,50 +463,26 @@ fn set_keepttl_vs_clear() {
     assert_eq!(get(&db, b"k", NOW + 101), None);
 
     set_px(&db, "k", "a", NOW + 100, NOW);
-    let out = set(
-        &db,
-        "k",
-        "c",
-        opts(SetCondition::Always, SetExpiry::Clear),
-        NOW + 10,
-    );
+    let out = set(&db, "k", "c", opts(SetCondition::Always, SetExpiry::Clear), NOW + 10);
     assert!(out.written);
     assert_eq!(db.ttl(b"k", NOW + 10), Ttl::Persistent);
     assert_eq!(db.volatile_len(), 0);
     assert_eq!(get(&db, b"k", NOW + 101), some("c"));
 
     // KEEPTTL on a missing key makes a persistent key.
-    let out = set(
-        &db,
-        "new",
-        "v",
-        opts(SetCondition::Always, SetExpiry::Keep),
-        NOW,
-    );
+    let out = set(&db, "new", "v", opts(SetCondition::Always, SetExpiry::Keep), NOW);
     assert!(out.written);
     assert_eq!(db.ttl(b"new", NOW), Ttl::Persistent);
 
     // KEEPTTL on an expired key: the old TTL is gone with the old key.
     set_px(&db, "e", "v", NOW, NOW);
-    set(
-        &db,
-        "e",
-        "w",
-        opts(SetCondition::Always, SetExpiry::Keep),
-        NOW + 1,
-    );
+    set(&db, "e", "w", opts(SetCondition::Always, SetExpiry::Keep), NOW + 1);
     assert_eq!(get(&db, b"e", NOW + 1), some("w"));
     assert_eq!(db.ttl(b"e", NOW + 1), Ttl::Persistent);
 
     // A refused conditional SET does not touch the TTL either.
     set_px(&db, "k", "a", NOW + 100, NOW);
-    let out = set(
-        &db,
-        "k",
-        "z",
-        opts(SetCondition::IfAbsent, SetExpiry::Clear),
-        NOW,
-    );
+    let out = set(&db, "k", "z", opts(SetCondition::IfAbsent, SetExpiry::Clear), NOW);
     assert!(!out.written);
     assert_eq!(db.ttl(b"k", NOW), Ttl::ExpiresIn(100));
 }
@@ -674,33 +504,15 @@ fn set_with_new_expiry_replaces_old_one() {
 fn set_with_expiry_in_the_past_removes_the_key() {
     let db = Db::new();
     db.put(b("k"), b("a"), NOW);
-    let out = set(
-        &db,
-        "k",
-        "b",
-        opts(SetCondition::Always, SetExpiry::At(NOW - 1)),
-        NOW,
-    );
-    assert_eq!(
-        out,
-        SetOutcome {
-            written: true,
-            old: Some(b("a"))
-        }
-    );
+    let out = set(&db, "k", "b", opts(SetCondition::Always, SetExpiry::At(NOW - 1)), NOW);
+    assert_eq!(out, SetOutcome { written: true, old: Some(b("a")) });
     assert!(!db.exists(b"k", NOW));
     // Removed outright, not left for the sweeper.
     assert_eq!(db.len(), 0);
     assert_eq!(db.volatile_len(), 0);
 
     // On a missing key: nothing is stored.
-    let out = set(
-        &db,
-        "m",
-        "b",
-        opts(SetCondition::Always, SetExpiry::At(0)),
-        NOW,
-    );
+    let out = set(&db, "m", "b", opts(SetCondition::Always, SetExpiry::At(0)), NOW);
     assert!(out.written);
     assert_eq!(db.len(), 0);
 
@@ -711,13 +523,7 @@ fn set_with_expiry_in_the_past_removes_the_key() {
 
     // A refused SET with a past expiry leaves the key alone.
     db.put(b("k"), b("a"), NOW);
-    let out = set(
-        &db,
-        "k",
-        "b",
-        opts(SetCondition::IfAbsent, SetExpiry::At(NOW - 1)),
-        NOW,
-    );
+    let out = set(&db, "k", "b", opts(SetCondition::IfAbsent, SetExpiry::At(NOW - 1)), NOW);
     assert!(!out.written);
     assert_eq!(get(&db, b"k", NOW), some("a"));
 }
@@ -727,11 +533,7 @@ fn set_with_expiry_in_the_past_removes_the_key() {
 #[test]
 fn get_ex_variants() {
     let db = Db::new();
-    for e in [
-        GetExExpiry::Keep,
-        GetExExpiry::Persist,
-        GetExExpiry::At(NOW + 1),
-    ] {
+    for e in [GetExExpiry::Keep, GetExExpiry::Persist, GetExExpiry::At(NOW + 1)] {
         assert_eq!(db.get_ex(b"missing", e, NOW), None);
     }
     assert!(db.is_empty());
@@ -740,10 +542,7 @@ fn get_ex_variants() {
     assert_eq!(db.get_ex(b"k", GetExExpiry::Keep, NOW), Some(b("v")));
     assert_eq!(db.ttl(b"k", NOW), Ttl::ExpiresIn(100));
 
-    assert_eq!(
-        db.get_ex(b"k", GetExExpiry::At(NOW + 300), NOW),
-        Some(b("v"))
-    );
+    assert_eq!(db.get_ex(b"k", GetExExpiry::At(NOW + 300), NOW), Some(b("v")));
     assert_eq!(db.ttl(b"k", NOW), Ttl::ExpiresIn(300));
     assert_eq!(db.volatile_len(), 1);
 
@@ -978,21 +777,8 @@ fn get_many() {
     db.put(b("b"), b("2"), NOW);
     set_px(&db, "e", "3", NOW, NOW);
     let keys = [b("a"), b("missing"), b("b"), b("a"), b("e"), b("")];
-    assert_eq!(
-        db.get_many(&keys, NOW),
-        vec![
-            Some(b("1")),
-            None,
-            Some(b("2")),
-            Some(b("1")),
-            Some(b("3")),
-            None
-        ]
-    );
-    assert_eq!(
-        db.get_many(&keys, NOW + 1),
-        vec![Some(b("1")), None, Some(b("2")), Some(b("1")), None, None]
-    );
+    assert_eq!(db.get_many(&keys, NOW), vec![Some(b("1")), None, Some(b("2")), Some(b("1")), Some(b("3")), None]);
+    assert_eq!(db.get_many(&keys, NOW + 1), vec![Some(b("1")), None, Some(b("2")), Some(b("1")), None, None]);
 }
 
 #[test]
@@ -1017,10 +803,7 @@ fn put_many() {
     assert!(db.is_empty());
 
     set_px(&db, "a", "old", NOW + 100, NOW);
-    db.put_many(
-        vec![(b("a"), b("1")), (b("b"), b("2")), (b(""), b(""))],
-        NOW,
-    );
+    db.put_many(vec![(b("a"), b("1")), (b("b"), b("2")), (b(""), b(""))], NOW);
     assert_eq!(get(&db, b"a", NOW), some("1"));
     assert_eq!(get(&db, b"b", NOW), some("2"));
     assert_eq!(get(&db, b"", NOW), some(""));
@@ -1056,14 +839,8 @@ fn count_existing_counts_repeats() {
     db.put(b("a"), b("1"), NOW);
     set_px(&db, "e", "3", NOW, NOW);
     assert_eq!(db.count_existing(&[b("a"), b("a"), b("a")], NOW), 3);
-    assert_eq!(
-        db.count_existing(&[b("a"), b("missing"), b("e"), b("e")], NOW),
-        3
-    );
-    assert_eq!(
-        db.count_existing(&[b("a"), b("missing"), b("e"), b("e")], NOW + 1),
-        1
-    );
+    assert_eq!(db.count_existing(&[b("a"), b("missing"), b("e"), b("e")], NOW), 3);
+    assert_eq!(db.count_existing(&[b("a"), b("missing"), b("e"), b("e")], NOW + 1), 1);
 }
 
 // ---- whole keyspace ---------------------------------------------------------
@@ -1071,48 +848,23 @@ fn count_existing_counts_repeats() {
 #[test]
 fn keys_with_globs() {
     let db = Db::new();
-    for k in [
-        "hello",
-        "hallo",
-        "hxllo",
-        "hllo",
-        "heeello",
-        "user:1:name",
-        "user:2:name",
-        "user:2:age",
-        "a*b",
-        "axb",
-        "",
-    ] {
+    for k in
+        ["hello", "hallo", "hxllo", "hllo", "heeello", "user:1:name", "user:2:name", "user:2:age", "a*b", "axb", ""]
+    {
         db.put(b(k), b("v"), NOW);
     }
     set_px(&db, "hillo", "v", NOW, NOW);
 
     assert_eq!(db.keys(b"*", NOW).len(), 12);
     assert_eq!(db.keys(b"*", NOW + 1).len(), 11);
-    assert_eq!(
-        keys_of(&db, "h?llo", NOW),
-        vecs(&["hello", "hallo", "hxllo", "hillo"])
-    );
-    assert_eq!(
-        keys_of(&db, "h?llo", NOW + 1),
-        vecs(&["hello", "hallo", "hxllo"])
-    );
-    assert_eq!(
-        keys_of(&db, "h*llo", NOW + 1),
-        vecs(&["hello", "hallo", "hxllo", "hllo", "heeello"])
-    );
+    assert_eq!(keys_of(&db, "h?llo", NOW), vecs(&["hello", "hallo", "hxllo", "hillo"]));
+    assert_eq!(keys_of(&db, "h?llo", NOW + 1), vecs(&["hello", "hallo", "hxllo"]));
+    assert_eq!(keys_of(&db, "h*llo", NOW + 1), vecs(&["hello", "hallo", "hxllo", "hllo", "heeello"]));
     assert_eq!(keys_of(&db, "h[ae]llo", NOW), vecs(&["hello", "hallo"]));
     assert_eq!(keys_of(&db, "h[^e]llo", NOW + 1), vecs(&["hallo", "hxllo"]));
     assert_eq!(keys_of(&db, "h[a-f]llo", NOW), vecs(&["hello", "hallo"]));
-    assert_eq!(
-        keys_of(&db, "user:*:name", NOW),
-        vecs(&["user:1:name", "user:2:name"])
-    );
-    assert_eq!(
-        keys_of(&db, "user:2:*", NOW),
-        vecs(&["user:2:name", "user:2:age"])
-    );
+    assert_eq!(keys_of(&db, "user:*:name", NOW), vecs(&["user:1:name", "user:2:name"]));
+    assert_eq!(keys_of(&db, "user:2:*", NOW), vecs(&["user:2:name", "user:2:age"]));
     assert_eq!(keys_of(&db, "a\\*b", NOW), vecs(&["a*b"]));
     assert_eq!(keys_of(&db, "a*b", NOW), vecs(&["a*b", "axb"]));
     assert_eq!(keys_of(&db, "", NOW), vecs(&[""]));
@@ -1259,11 +1011,7 @@ fn sweep_removes_earliest_first_and_only_expired() {
     assert_eq!(db.sweep_expired(NOW + 50, usize::MAX), 50);
     assert_eq!(db.volatile_len(), 50);
     for i in 0..100u64 {
-        assert_eq!(
-            db.exists(format!("t{i}").as_bytes(), NOW + 50),
-            i >= 50,
-            "t{i}"
-        );
+        assert_eq!(db.exists(format!("t{i}").as_bytes(), NOW + 50), i >= 50, "t{i}");
     }
     assert_eq!(db.sweep_expired(NOW + 50, usize::MAX), 0);
     assert_eq!(db.sweep_expired(NOW + 1_000, usize::MAX), 50);
@@ -1292,10 +1040,7 @@ fn sweep_after_expiry_changes_is_consistent() {
     assert_eq!(db.volatile_len(), 3); // extended, incr, appended
     assert_eq!(db.sweep_expired(NOW + 2, usize::MAX), 2); // incr, appended
     assert_eq!(db.volatile_len(), 1);
-    assert_eq!(
-        keys_of(&db, "*", NOW + 2),
-        vecs(&["persisted", "extended", "getex", "overwritten"])
-    );
+    assert_eq!(keys_of(&db, "*", NOW + 2), vecs(&["persisted", "extended", "getex", "overwritten"]));
     assert_eq!(db.len(), 4);
 }
 

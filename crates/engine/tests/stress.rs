@@ -38,20 +38,13 @@ fn counter(t: usize) -> Bytes {
 }
 
 fn group(t: usize) -> [Bytes; 3] {
-    [
-        b(format!("group:{t}:a")),
-        b(format!("group:{t}:b")),
-        b(format!("group:{t}:c")),
-    ]
+    [b(format!("group:{t}:a")), b(format!("group:{t}:b")), b(format!("group:{t}:c"))]
 }
 
 fn seed() -> u64 {
     match std::env::var("SHOAL_STRESS_SEED") {
         Ok(s) => s.parse().expect("SHOAL_STRESS_SEED must be a u64"),
-        Err(_) => std::time::SystemTime::now()
-            .duration_since(std::time::UNIX_EPOCH)
-            .unwrap()
-            .as_nanos() as u64,
+        Err(_) => std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap().as_nanos() as u64,
     }
 }
 
@@ -86,37 +79,21 @@ fn writer(db: &Db, t: usize, seed: u64) -> Tally {
     let own = counter(t);
     let shared = b("counter:shared");
     let keys = group(t);
-    let mut tally = Tally {
-        own_total: 0,
-        shared_total: 0,
-        last_group_value: None,
-        volatile_written: 0,
-    };
-    let expiring = SetOptions {
-        expiry: SetExpiry::At(NOW + 1),
-        ..Default::default()
-    };
+    let mut tally = Tally { own_total: 0, shared_total: 0, last_group_value: None, volatile_written: 0 };
+    let expiring = SetOptions { expiry: SetExpiry::At(NOW + 1), ..Default::default() };
     for i in 0..ITERS {
         // Only this thread touches its own counter, so every reply is known.
         let d: i64 = rng.random_range(-1_000..=1_000);
         tally.own_total += d;
-        assert_eq!(
-            db.incr_by(own.clone(), d, NOW),
-            Ok(tally.own_total),
-            "writer {t}"
-        );
+        assert_eq!(db.incr_by(own.clone(), d, NOW), Ok(tally.own_total), "writer {t}");
 
         let d: i64 = rng.random_range(-1_000..=1_000);
         tally.shared_total += d;
-        db.incr_by(shared.clone(), d, NOW)
-            .expect("shared counter stays an integer");
+        db.incr_by(shared.clone(), d, NOW).expect("shared counter stays an integer");
 
         if i % MSET_EVERY == 0 {
             let value = b(i.to_string());
-            db.put_many(
-                keys.iter().map(|k| (k.clone(), value.clone())).collect(),
-                NOW,
-            );
+            db.put_many(keys.iter().map(|k| (k.clone(), value.clone())).collect(), NOW);
             tally.last_group_value = Some(i);
         }
         if i % VOLATILE_EVERY == 0 {
@@ -141,16 +118,9 @@ fn group_reader(db: &Db, done: &AtomicBool, seed: u64, reads: &AtomicUsize) {
         match &got[..] {
             [None, None, None] => assert_eq!(last_seen[t], None, "group {t} vanished"),
             [Some(a), Some(b), Some(c)] => {
-                assert!(
-                    a == b && b == c,
-                    "MSET of group {t} seen half-done: {got:?}"
-                );
+                assert!(a == b && b == c, "MSET of group {t} seen half-done: {got:?}");
                 let v: usize = std::str::from_utf8(a).unwrap().parse().unwrap();
-                assert!(
-                    Some(v) >= last_seen[t],
-                    "group {t} went back from {:?} to {v}",
-                    last_seen[t]
-                );
+                assert!(Some(v) >= last_seen[t], "group {t} went back from {:?} to {v}", last_seen[t]);
                 last_seen[t] = Some(v);
             }
             _ => panic!("MSET of group {t} seen half-done: {got:?}"),
@@ -194,10 +164,7 @@ fn scanner(db: &Db, done: &AtomicBool, scans: &AtomicUsize) {
             }
             cursor = next;
         }
-        assert!(
-            seen.iter().all(|&c| c == 1),
-            "scan saw a fixed key other than once"
-        );
+        assert!(seen.iter().all(|&c| c == 1), "scan saw a fixed key other than once");
         n += 1;
     }
     scans.fetch_add(n, Ordering::Relaxed);
@@ -216,11 +183,7 @@ fn concurrent_counters_msets_sweeps_and_scans() {
     }
 
     let done = AtomicBool::new(false);
-    let (reads, swept, scans) = (
-        AtomicUsize::new(0),
-        AtomicUsize::new(0),
-        AtomicUsize::new(0),
-    );
+    let (reads, swept, scans) = (AtomicUsize::new(0), AtomicUsize::new(0), AtomicUsize::new(0));
     let start_line = Barrier::new(WRITERS + 3);
     let tallies: Vec<Tally> = std::thread::scope(|s| {
         let (db, done, start_line) = (&db, &done, &start_line);
@@ -253,10 +216,7 @@ fn concurrent_counters_msets_sweeps_and_scans() {
     // Exact final state.
     let mut shared_total = 0;
     for (t, tally) in tallies.iter().enumerate() {
-        assert_eq!(
-            db.get(&counter(t), LATER),
-            Some(b(tally.own_total.to_string()))
-        );
+        assert_eq!(db.get(&counter(t), LATER), Some(b(tally.own_total.to_string())));
         assert_eq!(db.ttl(&counter(t), LATER), Ttl::Persistent);
         let expected = tally.last_group_value.map(|v| b(v.to_string()));
         let got = db.get_many(&group(t), LATER);
@@ -264,10 +224,7 @@ fn concurrent_counters_msets_sweeps_and_scans() {
         assert!(tally.volatile_written > 0);
         shared_total += tally.shared_total;
     }
-    assert_eq!(
-        db.get(b"counter:shared", LATER),
-        Some(b(shared_total.to_string()))
-    );
+    assert_eq!(db.get(b"counter:shared", LATER), Some(b(shared_total.to_string())));
 
     assert!(db.keys(b"volatile:*", LATER).is_empty());
     db.sweep_expired(LATER, usize::MAX);

@@ -12,11 +12,7 @@ fn pipeline() -> BytesMut {
     for i in 0..BATCH {
         let key = format!("key:{i:08}");
         let cmd = if i % 2 == 0 {
-            format!(
-                "*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$32\r\n{}\r\n",
-                key.len(),
-                "v".repeat(32)
-            )
+            format!("*3\r\n$3\r\nSET\r\n${}\r\n{key}\r\n$32\r\n{}\r\n", key.len(), "v".repeat(32))
         } else {
             format!("*2\r\n$3\r\nGET\r\n${}\r\n{key}\r\n", key.len())
         };
@@ -56,10 +52,7 @@ fn decode(c: &mut Criterion) {
         )
     });
     let value = Frame::Bulk(Bytes::from(vec![b'v'; 32]));
-    for (name, protocol) in [
-        ("encode_bulk_resp2", Protocol::Resp2),
-        ("encode_bulk_resp3", Protocol::Resp3),
-    ] {
+    for (name, protocol) in [("encode_bulk_resp2", Protocol::Resp2), ("encode_bulk_resp3", Protocol::Resp3)] {
         group.bench_function(name, |b| {
             let mut out = BytesMut::with_capacity(64 * BATCH);
             b.iter(|| {

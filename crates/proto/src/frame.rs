@@ -144,10 +144,7 @@ fn line(out: &mut BytesMut, tag: u8, body: &[u8]) {
     // A simple string or error must not contain CR or LF: that would let a
     // value inject frames. Replace them, as Redis does for error strings.
     if body.iter().any(|&b| b == b'\r' || b == b'\n') {
-        out.extend(
-            body.iter()
-                .map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }),
-        );
+        out.extend(body.iter().map(|&b| if b == b'\r' || b == b'\n' { b' ' } else { b }));
     } else {
         out.put_slice(body);
     }

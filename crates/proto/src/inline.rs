@@ -36,18 +36,16 @@ pub fn split_inline(line: &[u8]) -> Option<Vec<Bytes>> {
 fn double_quoted(line: &[u8], mut i: usize, arg: &mut Vec<u8>) -> Option<usize> {
     loop {
         match *line.get(i)? {
-            b'\\' if i + 3 < line.len() && line[i + 1] == b'x' => {
-                match hex_byte(line[i + 2], line[i + 3]) {
-                    Some(b) => {
-                        arg.push(b);
-                        i += 4;
-                    }
-                    None => {
-                        arg.push(b'x');
-                        i += 2;
-                    }
+            b'\\' if i + 3 < line.len() && line[i + 1] == b'x' => match hex_byte(line[i + 2], line[i + 3]) {
+                Some(b) => {
+                    arg.push(b);
+                    i += 4;
                 }
-            }
+                None => {
+                    arg.push(b'x');
+                    i += 2;
+                }
+            },
             b'\\' if i + 1 < line.len() => {
                 arg.push(match line[i + 1] {
                     b'n' => b'\n',
@@ -108,22 +106,10 @@ mod tests {
 
     #[test]
     fn splits_like_redis() {
-        assert_eq!(
-            split(b"  set  a b "),
-            Some(vec![b"set".to_vec(), b"a".to_vec(), b"b".to_vec()])
-        );
-        assert_eq!(
-            split(b"set k \"a\\x41\\n\""),
-            Some(vec![b"set".to_vec(), b"k".to_vec(), b"aA\n".to_vec()])
-        );
-        assert_eq!(
-            split(b"echo 'it\\'s'"),
-            Some(vec![b"echo".to_vec(), b"it's".to_vec()])
-        );
-        assert_eq!(
-            split(b"echo \"\""),
-            Some(vec![b"echo".to_vec(), b"".to_vec()])
-        );
+        assert_eq!(split(b"  set  a b "), Some(vec![b"set".to_vec(), b"a".to_vec(), b"b".to_vec()]));
+        assert_eq!(split(b"set k \"a\\x41\\n\""), Some(vec![b"set".to_vec(), b"k".to_vec(), b"aA\n".to_vec()]));
+        assert_eq!(split(b"echo 'it\\'s'"), Some(vec![b"echo".to_vec(), b"it's".to_vec()]));
+        assert_eq!(split(b"echo \"\""), Some(vec![b"echo".to_vec(), b"".to_vec()]));
         assert_eq!(split(b""), Some(vec![]));
         assert_eq!(split(b"echo \"abc"), None);
         assert_eq!(split(b"echo \"a\"b"), None);

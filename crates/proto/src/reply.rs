@@ -42,10 +42,7 @@ fn bad(what: &str) -> Incomplete {
 
 fn line<'a>(buf: &'a [u8], pos: &mut usize) -> Result<&'a [u8], Incomplete> {
     let rest = &buf[*pos..];
-    let end = rest
-        .windows(2)
-        .position(|w| w == b"\r\n")
-        .ok_or(Incomplete::Yes)?;
+    let end = rest.windows(2).position(|w| w == b"\r\n").ok_or(Incomplete::Yes)?;
     *pos += end + 2;
     Ok(&rest[..end])
 }
@@ -56,9 +53,7 @@ fn int_line(buf: &[u8], pos: &mut usize) -> Result<i64, Incomplete> {
 
 fn blob(buf: &[u8], pos: &mut usize, len: i64) -> Result<Bytes, Incomplete> {
     let len = usize::try_from(len).map_err(|_| bad("invalid bulk length"))?;
-    let end = pos
-        .checked_add(len)
-        .ok_or_else(|| bad("invalid bulk length"))?;
+    let end = pos.checked_add(len).ok_or_else(|| bad("invalid bulk length"))?;
     if buf.len() < end + 2 {
         return Err(Incomplete::Yes);
     }
@@ -107,12 +102,7 @@ fn parse_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Frame, Incomple
         }
         b'%' => {
             let n = int_line(buf, pos)?;
-            let flat = items(
-                buf,
-                pos,
-                n.checked_mul(2).ok_or_else(|| bad("invalid map length"))?,
-                depth,
-            )?;
+            let flat = items(buf, pos, n.checked_mul(2).ok_or_else(|| bad("invalid map length"))?, depth)?;
             let mut pairs = Vec::with_capacity(flat.len() / 2);
             let mut it = flat.into_iter();
             while let (Some(k), Some(v)) = (it.next(), it.next()) {
@@ -144,12 +134,7 @@ fn parse_at(buf: &[u8], pos: &mut usize, depth: usize) -> Result<Frame, Incomple
             Frame::Verbatim([body[0], body[1], body[2]], body.slice(4..))
         }
         b'(' => Frame::Simple(Bytes::copy_from_slice(line(buf, pos)?)),
-        other => {
-            return Err(Incomplete::No(ProtocolError(format!(
-                "unexpected type byte '{}'",
-                other as char
-            ))))
-        }
+        other => return Err(Incomplete::No(ProtocolError(format!("unexpected type byte '{}'", other as char)))),
     };
     Ok(frame)
 }
@@ -216,9 +201,6 @@ mod tests {
     #[test]
     fn resp2_nulls() {
         assert_eq!(parse_frame(b"$-1\r\n").unwrap(), Some((Frame::Null, 5)));
-        assert_eq!(
-            parse_frame(b"*-1\r\n").unwrap(),
-            Some((Frame::NullArray, 5))
-        );
+        assert_eq!(parse_frame(b"*-1\r\n").unwrap(), Some((Frame::NullArray, 5)));
     }
 }

@@ -28,11 +28,7 @@ pub struct DecodeLimits {
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        DecodeLimits {
-            max_bulk_bytes: 512 * 1024 * 1024,
-            max_array_len: 1024 * 1024,
-            max_inline_bytes: 64 * 1024,
-        }
+        DecodeLimits { max_bulk_bytes: 512 * 1024 * 1024, max_array_len: 1024 * 1024, max_inline_bytes: 64 * 1024 }
     }
 }
 
@@ -68,10 +64,7 @@ struct Partial {
 
 impl RequestDecoder {
     pub fn new(limits: DecodeLimits) -> Self {
-        RequestDecoder {
-            limits,
-            partial: None,
-        }
+        RequestDecoder { limits, partial: None }
     }
 
     /// Takes the next complete request off the front of `buf`, or returns
@@ -107,22 +100,15 @@ impl RequestDecoder {
     }
 
     fn decode_bulks(&mut self, buf: &mut BytesMut) -> Result<Option<Vec<Bytes>>, ProtocolError> {
-        let partial = self
-            .partial
-            .as_mut()
-            .expect("called with a partial request");
+        let partial = self.partial.as_mut().expect("called with a partial request");
         while partial.args.len() < partial.expected {
             let Some(&first) = buf.first() else {
                 return Ok(None);
             };
             if first != b'$' {
-                return Err(ProtocolError(format!(
-                    "expected '$', got '{}'",
-                    first as char
-                )));
+                return Err(ProtocolError(format!("expected '$', got '{}'", first as char)));
             }
-            let Some((len, header_len)) = peek_header(buf, self.limits.max_inline_bytes, b"bulk")?
-            else {
+            let Some((len, header_len)) = peek_header(buf, self.limits.max_inline_bytes, b"bulk")? else {
                 return Ok(None);
             };
             if len < 0 || len as u64 > self.limits.max_bulk_bytes as u64 {
@@ -171,19 +157,13 @@ impl RequestDecoder {
         let line = buf.split_to(newline + 1);
         let line = line.strip_suffix(b"\n").unwrap_or(&line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        split_inline(line)
-            .map(Some)
-            .ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))
+        split_inline(line).map(Some).ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))
     }
 }
 
 /// Parses `<tag><integer>\r\n` at the front of `buf` without consuming it.
 /// Returns the integer and the header's length, or `None` if incomplete.
-fn peek_header(
-    buf: &[u8],
-    max_line: usize,
-    what: &[u8],
-) -> Result<Option<(i64, usize)>, ProtocolError> {
+fn peek_header(buf: &[u8], max_line: usize, what: &[u8]) -> Result<Option<(i64, usize)>, ProtocolError> {
     let scan = &buf[..buf.len().min(max_line + 2)];
     let Some(cr) = scan.iter().position(|&b| b == b'\r') else {
         if buf.len() > max_line {
@@ -227,11 +207,7 @@ pub(crate) fn parse_int(digits: &[u8]) -> Option<i64> {
         }
         let d = i64::from(d - b'0');
         n = n.checked_mul(10)?;
-        n = if negative {
-            n.checked_sub(d)?
-        } else {
-            n.checked_add(d)?
-        };
+        n = if negative { n.checked_sub(d)? } else { n.checked_add(d)? };
     }
     Some(n)
 }
@@ -252,23 +228,13 @@ mod tests {
     }
 
     fn args(v: &[&str]) -> Vec<Bytes> {
-        v.iter()
-            .map(|s| Bytes::copy_from_slice(s.as_bytes()))
-            .collect()
+        v.iter().map(|s| Bytes::copy_from_slice(s.as_bytes())).collect()
     }
 
     #[test]
     fn multibulk_and_inline() {
-        let got =
-            decode_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n\r\n*0\r\nSET a \"b c\"\n").unwrap();
-        assert_eq!(
-            got,
-            vec![
-                args(&["GET", "k"]),
-                args(&["PING"]),
-                args(&["SET", "a", "b c"])
-            ]
-        );
+        let got = decode_all(b"*2\r\n$3\r\nGET\r\n$1\r\nk\r\nPING\r\n\r\n*0\r\nSET a \"b c\"\n").unwrap();
+        assert_eq!(got, vec![args(&["GET", "k"]), args(&["PING"]), args(&["SET", "a", "b c"])]);
     }
 
     #[test]
@@ -291,18 +257,9 @@ mod tests {
         let err = |input: &[u8]| decode_all(input).unwrap_err().to_string();
         assert_eq!(err(b"*x\r\n"), "Protocol error: invalid multibulk length");
         assert_eq!(err(b"*1\r\n$-5\r\n"), "Protocol error: invalid bulk length");
-        assert_eq!(
-            err(b"*1\r\n+OK\r\n"),
-            "Protocol error: expected '$', got '+'"
-        );
-        assert_eq!(
-            err(b"SET \"a\n"),
-            "Protocol error: unbalanced quotes in request"
-        );
-        assert_eq!(
-            err(b"*1\r\n$1\r\nab\r\n"),
-            "Protocol error: bulk string not terminated by CRLF"
-        );
+        assert_eq!(err(b"*1\r\n+OK\r\n"), "Protocol error: expected '$', got '+'");
+        assert_eq!(err(b"SET \"a\n"), "Protocol error: unbalanced quotes in request");
+        assert_eq!(err(b"*1\r\n$1\r\nab\r\n"), "Protocol error: bulk string not terminated by CRLF");
     }
 
     #[test]
@@ -320,11 +277,7 @@ mod tests {
 
     #[test]
     fn declared_sizes_are_checked_before_allocation() {
-        let limits = DecodeLimits {
-            max_bulk_bytes: 10,
-            max_array_len: 4,
-            max_inline_bytes: 16,
-        };
+        let limits = DecodeLimits { max_bulk_bytes: 10, max_array_len: 4, max_inline_bytes: 16 };
         let run = |input: &[u8]| {
             let mut dec = RequestDecoder::new(limits);
             dec.decode(&mut BytesMut::from(input)).map(|_| ())

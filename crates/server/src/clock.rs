@@ -6,7 +6,5 @@ use std::time::{SystemTime, UNIX_EPOCH};
 use shoal_engine::Millis;
 
 pub fn now_ms() -> Millis {
-    SystemTime::now()
-        .duration_since(UNIX_EPOCH)
-        .map_or(0, |d| d.as_millis() as Millis)
+    SystemTime::now().duration_since(UNIX_EPOCH).map_or(0, |d| d.as_millis() as Millis)
 }

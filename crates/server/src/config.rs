@@ -43,9 +43,7 @@ pub struct ClusterConfig {
 
 impl ClusterConfig {
     pub fn my_addr(&self) -> &NodeAddr {
-        self.layout
-            .node(self.me)
-            .expect("--id is validated against the layout")
+        self.layout.node(self.me).expect("--id is validated against the layout")
     }
 }
 
@@ -109,10 +107,7 @@ impl Config {
             ("appendonly", "no".into()),
             ("timeout", "0".into()),
             ("maxmemory", "0".into()),
-            (
-                "cluster-enabled",
-                if self.cluster.is_some() { "yes" } else { "no" }.into(),
-            ),
+            ("cluster-enabled", if self.cluster.is_some() { "yes" } else { "no" }.into()),
         ]
     }
 }

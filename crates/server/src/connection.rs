@@ -117,8 +117,7 @@ impl Connection {
                 Ok(None) => break None,
                 Err(e) => {
                     Stats::add(&self.shared.stats.protocol_errors, 1);
-                    Frame::Error(Bytes::from(e.to_string()))
-                        .encode(self.session.protocol, &mut self.output);
+                    Frame::Error(Bytes::from(e.to_string())).encode(self.session.protocol, &mut self.output);
                     break Some(Ended::ProtocolError(e));
                 }
             }
@@ -126,10 +125,7 @@ impl Connection {
         let stats = &self.shared.stats;
         Stats::add(&stats.commands_processed, executed);
         Stats::add(&stats.keyspace_hits, std::mem::take(&mut self.session.hits));
-        Stats::add(
-            &stats.keyspace_misses,
-            std::mem::take(&mut self.session.misses),
-        );
+        Stats::add(&stats.keyspace_misses, std::mem::take(&mut self.session.misses));
         match self.flush().await {
             Ok(()) => ended,
             Err(e) => Some(ended.unwrap_or(Ended::Io(e))),
@@ -141,10 +137,7 @@ impl Connection {
             return Ok(());
         }
         self.stream.write_all(&self.output).await?;
-        Stats::add(
-            &self.shared.stats.net_output_bytes,
-            self.output.len() as u64,
-        );
+        Stats::add(&self.shared.stats.net_output_bytes, self.output.len() as u64);
         self.output.clear();
         Ok(())
     }

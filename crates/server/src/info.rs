@@ -9,28 +9,13 @@ use bytes::Bytes;
 use crate::state::Shared;
 use crate::stats::Stats;
 
-const DEFAULT_SECTIONS: &[&str] = &[
-    "server",
-    "clients",
-    "memory",
-    "persistence",
-    "stats",
-    "replication",
-    "cpu",
-    "cluster",
-    "keyspace",
-];
+const DEFAULT_SECTIONS: &[&str] =
+    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"];
 
 /// Renders the requested sections (`default`, `all`, `everything` or names).
 pub fn render(shared: &Shared, requested: &[Bytes]) -> String {
-    let wanted: Vec<String> = requested
-        .iter()
-        .map(|s| String::from_utf8_lossy(s).to_ascii_lowercase())
-        .collect();
-    let everything = wanted.is_empty()
-        || wanted
-            .iter()
-            .any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
+    let wanted: Vec<String> = requested.iter().map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect();
+    let everything = wanted.is_empty() || wanted.iter().any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
     let mut out = String::new();
     for &section in DEFAULT_SECTIONS {
         if everything || wanted.iter().any(|w| w == section) {
@@ -46,10 +31,7 @@ pub fn render(shared: &Shared, requested: &[Bytes]) -> String {
                 "stats" => stats(shared),
                 "replication" => replication(),
                 "cpu" => cpu(),
-                "cluster" => vec![(
-                    "cluster_enabled",
-                    u8::from(shared.config.cluster.is_some()).to_string(),
-                )],
+                "cluster" => vec![("cluster_enabled", u8::from(shared.config.cluster.is_some()).to_string())],
                 _ => keyspace(shared),
             };
             for (name, value) in fields {
@@ -62,9 +44,7 @@ pub fn render(shared: &Shared, requested: &[Bytes]) -> String {
 
 fn capitalise(s: &str) -> String {
     let mut c = s.chars();
-    c.next()
-        .map(|f| f.to_ascii_uppercase().to_string() + c.as_str())
-        .unwrap_or_default()
+    c.next().map(|f| f.to_ascii_uppercase().to_string() + c.as_str()).unwrap_or_default()
 }
 
 type Fields = Vec<(&'static str, String)>;
@@ -74,15 +54,7 @@ fn server(shared: &Shared) -> Fields {
     vec![
         ("redis_version", crate::REDIS_VERSION.into()),
         ("shoal_version", env!("CARGO_PKG_VERSION").into()),
-        (
-            "redis_mode",
-            if shared.config.cluster.is_some() {
-                "cluster"
-            } else {
-                "standalone"
-            }
-            .into(),
-        ),
+        ("redis_mode", if shared.config.cluster.is_some() { "cluster" } else { "standalone" }.into()),
         ("os", std::env::consts::OS.into()),
         ("arch_bits", (usize::BITS).to_string()),
         ("multiplexing_api", "epoll".into()),
@@ -90,21 +62,13 @@ fn server(shared: &Shared) -> Fields {
         ("tcp_port", shared.config.listen.port().to_string()),
         ("uptime_in_seconds", uptime.to_string()),
         ("uptime_in_days", (uptime / 86_400).to_string()),
-        (
-            "executable",
-            std::env::current_exe()
-                .map(|p| p.display().to_string())
-                .unwrap_or_default(),
-        ),
+        ("executable", std::env::current_exe().map(|p| p.display().to_string()).unwrap_or_default()),
         ("config_file", String::new()),
     ]
 }
 
 fn clients(shared: &Shared) -> Fields {
-    let connected = shared
-        .stats
-        .connected_clients
-        .load(std::sync::atomic::Ordering::Relaxed);
+    let connected = shared.stats.connected_clients.load(std::sync::atomic::Ordering::Relaxed);
     vec![
         ("connected_clients", connected.to_string()),
         ("maxclients", shared.config.limits.max_clients.to_string()),
@@ -115,11 +79,7 @@ fn clients(shared: &Shared) -> Fields {
 /// Resident set size from /proc; 0 where that is unavailable.
 fn rss_bytes() -> u64 {
     let statm = std::fs::read_to_string("/proc/self/statm").unwrap_or_default();
-    let pages: u64 = statm
-        .split_whitespace()
-        .nth(1)
-        .and_then(|p| p.parse().ok())
-        .unwrap_or(0);
+    let pages: u64 = statm.split_whitespace().nth(1).and_then(|p| p.parse().ok()).unwrap_or(0);
     pages * 4096
 }
 
@@ -127,10 +87,7 @@ fn memory() -> Fields {
     let rss = rss_bytes();
     vec![
         ("used_memory", rss.to_string()),
-        (
-            "used_memory_human",
-            format!("{:.2}M", rss as f64 / (1024.0 * 1024.0)),
-        ),
+        ("used_memory_human", format!("{:.2}M", rss as f64 / (1024.0 * 1024.0))),
         ("used_memory_rss", rss.to_string()),
         ("maxmemory", "0".into()),
         ("maxmemory_policy", "noeviction".into()),
@@ -139,56 +96,27 @@ fn memory() -> Fields {
 }
 
 fn persistence() -> Fields {
-    vec![
-        ("loading", "0".into()),
-        ("rdb_changes_since_last_save", "0".into()),
-        ("aof_enabled", "0".into()),
-    ]
+    vec![("loading", "0".into()), ("rdb_changes_since_last_save", "0".into()), ("aof_enabled", "0".into())]
 }
 
 fn stats(shared: &Shared) -> Fields {
     let s = &shared.stats;
     vec![
-        (
-            "total_connections_received",
-            Stats::get(&s.total_connections).to_string(),
-        ),
-        (
-            "total_commands_processed",
-            Stats::get(&s.commands_processed).to_string(),
-        ),
-        (
-            "total_net_input_bytes",
-            Stats::get(&s.net_input_bytes).to_string(),
-        ),
-        (
-            "total_net_output_bytes",
-            Stats::get(&s.net_output_bytes).to_string(),
-        ),
-        (
-            "rejected_connections",
-            Stats::get(&s.rejected_connections).to_string(),
-        ),
+        ("total_connections_received", Stats::get(&s.total_connections).to_string()),
+        ("total_commands_processed", Stats::get(&s.commands_processed).to_string()),
+        ("total_net_input_bytes", Stats::get(&s.net_input_bytes).to_string()),
+        ("total_net_output_bytes", Stats::get(&s.net_output_bytes).to_string()),
+        ("rejected_connections", Stats::get(&s.rejected_connections).to_string()),
         ("expired_keys", Stats::get(&s.expired_keys).to_string()),
         ("keyspace_hits", Stats::get(&s.keyspace_hits).to_string()),
-        (
-            "keyspace_misses",
-            Stats::get(&s.keyspace_misses).to_string(),
-        ),
+        ("keyspace_misses", Stats::get(&s.keyspace_misses).to_string()),
         ("total_error_replies", "0".into()),
-        (
-            "protocol_errors",
-            Stats::get(&s.protocol_errors).to_string(),
-        ),
+        ("protocol_errors", Stats::get(&s.protocol_errors).to_string()),
     ]
 }
 
 fn replication() -> Fields {
-    vec![
-        ("role", "master".into()),
-        ("connected_slaves", "0".into()),
-        ("master_repl_offset", "0".into()),
-    ]
+    vec![("role", "master".into()), ("connected_slaves", "0".into()), ("master_repl_offset", "0".into())]
 }
 
 fn cpu() -> Fields {
@@ -199,10 +127,7 @@ fn cpu() -> Fields {
         usage
     };
     let secs = |t: libc::timeval| format!("{}.{:06}", t.tv_sec, t.tv_usec);
-    vec![
-        ("used_cpu_sys", secs(usage.ru_stime)),
-        ("used_cpu_user", secs(usage.ru_utime)),
-    ]
+    vec![("used_cpu_sys", secs(usage.ru_stime)), ("used_cpu_user", secs(usage.ru_utime))]
 }
 
 fn keyspace(shared: &Shared) -> Fields {
@@ -210,8 +135,5 @@ fn keyspace(shared: &Shared) -> Fields {
     if keys == 0 {
         return vec![];
     }
-    vec![(
-        "db0",
-        format!("keys={keys},expires={},avg_ttl=0", shared.db.volatile_len()),
-    )]
+    vec![("db0", format!("keys={keys},expires={},avg_ttl=0", shared.db.volatile_len()))]
 }

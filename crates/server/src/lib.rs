@@ -77,12 +77,8 @@ impl Server {
         let data = DataDir::open(&config.dir)?;
         let shared = Arc::new(Shared::new(config.clone()));
         load_snapshot(&data, &shared)?;
-        let listener = TcpListener::bind(config.listen)
-            .await
-            .map_err(|e| StartError::Listen(config.listen, e))?;
-        let local_addr = listener
-            .local_addr()
-            .map_err(|e| StartError::Listen(config.listen, e))?;
+        let listener = TcpListener::bind(config.listen).await.map_err(|e| StartError::Listen(config.listen, e))?;
+        let local_addr = listener.local_addr().map_err(|e| StartError::Listen(config.listen, e))?;
         // Bind everything before spawning anything, so a failed start leaves
         // no task behind.
         let peer_listener = match &config.cluster {
@@ -95,32 +91,15 @@ impl Server {
         };
         let (stop, stopped) = watch::channel(false);
         let mut tasks = vec![
-            tokio::spawn(listener::serve(
-                listener,
-                Arc::clone(&shared),
-                stopped.clone(),
-            )),
+            tokio::spawn(listener::serve(listener, Arc::clone(&shared), stopped.clone())),
             tokio::spawn(sweeper::run(Arc::clone(&shared), stopped.clone())),
         ];
         if let Some(peers) = peer_listener {
-            tasks.push(tokio::spawn(peer::listen(
-                peers,
-                Arc::clone(&shared),
-                stopped.clone(),
-            )));
-            tasks.push(tokio::spawn(peer::check_peers(
-                Arc::clone(&shared),
-                stopped,
-            )));
+            tasks.push(tokio::spawn(peer::listen(peers, Arc::clone(&shared), stopped.clone())));
+            tasks.push(tokio::spawn(peer::check_peers(Arc::clone(&shared), stopped)));
         }
         tracing::info!(addr = %local_addr, dir = %data.path().display(), keys = shared.db.len(), "shoal server ready");
-        Ok(Server {
-            shared,
-            data,
-            local_addr,
-            stop,
-            tasks,
-        })
+        Ok(Server { shared, data, local_addr, stop, tasks })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -151,11 +130,7 @@ impl Server {
         }
         let snapshot = self.shared.db.dump(clock::now_ms());
         self.data.save_snapshot(&snapshot)?;
-        tracing::info!(
-            keys = self.shared.db.len(),
-            bytes = snapshot.len(),
-            "snapshot saved"
-        );
+        tracing::info!(keys = self.shared.db.len(), bytes = snapshot.len(), "snapshot saved");
         Ok(())
     }
 }
@@ -165,10 +140,7 @@ fn load_snapshot(data: &DataDir, shared: &Shared) -> Result<(), StartError> {
     let Some(bytes) = data.load_snapshot().map_err(|e| err(e.to_string()))? else {
         return Ok(());
     };
-    let entries = shared
-        .db
-        .restore(&bytes, clock::now_ms())
-        .map_err(|e| err(e.to_string()))?;
+    let entries = shared.db.restore(&bytes, clock::now_ms()).map_err(|e| err(e.to_string()))?;
     tracing::info!(entries, "snapshot loaded");
     Ok(())
 }

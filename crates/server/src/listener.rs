@@ -20,19 +20,12 @@ struct ClientSlot(Arc<Shared>);
 
 impl Drop for ClientSlot {
     fn drop(&mut self) {
-        self.0
-            .stats
-            .connected_clients
-            .fetch_sub(1, Ordering::Relaxed);
+        self.0.stats.connected_clients.fetch_sub(1, Ordering::Relaxed);
     }
 }
 
 /// Accepts until `shutdown` fires, then drains connections.
-pub async fn serve(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut connections = JoinSet::new();
     loop {
         let accepted = tokio::select! {
@@ -64,16 +57,8 @@ pub async fn serve(
         });
     }
     let grace = shared.config.shutdown_grace;
-    if tokio::time::timeout(grace, async {
-        while connections.join_next().await.is_some() {}
-    })
-    .await
-    .is_err()
-    {
-        tracing::warn!(
-            remaining = connections.len(),
-            "connections still open after the shutdown grace period"
-        );
+    if tokio::time::timeout(grace, async { while connections.join_next().await.is_some() {} }).await.is_err() {
+        tracing::warn!(remaining = connections.len(), "connections still open after the shutdown grace period");
         connections.abort_all();
     }
 }
@@ -83,9 +68,7 @@ fn admit(shared: &Arc<Shared>) -> Option<ClientSlot> {
     let admitted = shared
         .stats
         .connected_clients
-        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| {
-            (n < max).then_some(n + 1)
-        })
+        .fetch_update(Ordering::Relaxed, Ordering::Relaxed, |n| (n < max).then_some(n + 1))
         .is_ok();
     if admitted {
         Stats::add(&shared.stats.total_connections, 1);

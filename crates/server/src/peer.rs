@@ -52,20 +52,15 @@ impl Peers {
     }
 
     fn state(&self, number: NodeNumber) -> Option<&PeerState> {
-        self.numbers
-            .iter()
-            .position(|&n| n == number)
-            .map(|i| &self.seen[i])
+        self.numbers.iter().position(|&n| n == number).map(|i| &self.seen[i])
     }
 
     pub fn is_connected(&self, number: NodeNumber) -> bool {
-        self.state(number)
-            .is_some_and(|s| s.connected.load(Ordering::Relaxed))
+        self.state(number).is_some_and(|s| s.connected.load(Ordering::Relaxed))
     }
 
     pub fn last_seen_ms(&self, number: NodeNumber) -> u64 {
-        self.state(number)
-            .map_or(0, |s| s.last_seen_ms.load(Ordering::Relaxed))
+        self.state(number).map_or(0, |s| s.last_seen_ms.load(Ordering::Relaxed))
     }
 
     fn record(&self, number: NodeNumber, up: bool) {
@@ -95,10 +90,7 @@ impl Hello {
     }
 
     fn encode(&self, verb: &str) -> String {
-        format!(
-            "{PROTOCOL} {verb} {} {} {}",
-            self.node, self.fingerprint, self.uptime_ms
-        )
+        format!("{PROTOCOL} {verb} {} {} {}", self.node, self.fingerprint, self.uptime_ms)
     }
 
     fn decode(text: &str, verb: &str) -> Option<Hello> {
@@ -133,20 +125,13 @@ fn compare(shared: &Shared, mine: &Hello, theirs: &Hello) -> bool {
     if mine.uptime_ms <= theirs.uptime_ms {
         shared.shutdown.fail(message);
     } else {
-        tracing::error!(
-            node = theirs.node,
-            "a peer with a different layout tried to join: {message}"
-        );
+        tracing::error!(node = theirs.node, "a peer with a different layout tried to join: {message}");
     }
     false
 }
 
 /// Accepts peer connections until shutdown.
-pub async fn listen(
-    listener: TcpListener,
-    shared: Arc<Shared>,
-    mut shutdown: watch::Receiver<bool>,
-) {
+pub async fn listen(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -170,11 +155,7 @@ pub async fn listen(
 }
 
 async fn answer(mut stream: TcpStream, shared: &Shared) {
-    let cluster = shared
-        .config
-        .cluster
-        .as_ref()
-        .expect("peer listener runs in cluster mode");
+    let cluster = shared.config.cluster.as_ref().expect("peer listener runs in cluster mode");
     let Ok(text) = read_frame(&mut stream).await else {
         return;
     };
@@ -192,11 +173,7 @@ async fn answer(mut stream: TcpStream, shared: &Shared) {
 
 /// Dials every other node periodically until shutdown.
 pub async fn check_peers(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let cluster = shared
-        .config
-        .cluster
-        .clone()
-        .expect("peer checks run in cluster mode");
+    let cluster = shared.config.cluster.clone().expect("peer checks run in cluster mode");
     let mut tick = tokio::time::interval(cluster.peer_check_interval);
     tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
     loop {
@@ -204,12 +181,7 @@ pub async fn check_peers(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool
             _ = tick.tick() => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
-        for node in cluster
-            .layout
-            .nodes
-            .iter()
-            .filter(|n| n.number != cluster.me)
-        {
+        for node in cluster.layout.nodes.iter().filter(|n| n.number != cluster.me) {
             let addr = format!("{}:{}", node.host, node.peer_port);
             let outcome = tokio::time::timeout(IO_TIMEOUT, greet(&addr, &shared, &cluster)).await;
             let up = matches!(outcome, Ok(Ok(())));
@@ -236,17 +208,13 @@ async fn greet(addr: &str, shared: &Shared, cluster: &ClusterConfig) -> std::io:
     if let Some(reason) = reply.strip_prefix(&format!("{PROTOCOL} REFUSE ")) {
         return Err(std::io::Error::other(format!("refused: {reason}")));
     }
-    Err(std::io::Error::other(format!(
-        "unexpected peer reply: {reply}"
-    )))
+    Err(std::io::Error::other(format!("unexpected peer reply: {reply}")))
 }
 
 async fn read_frame(stream: &mut TcpStream) -> std::io::Result<String> {
     let len = stream.read_u32().await?;
     if len > MAX_FRAME_BYTES {
-        return Err(std::io::Error::other(format!(
-            "peer frame of {len} bytes is over {MAX_FRAME_BYTES}"
-        )));
+        return Err(std::io::Error::other(format!("peer frame of {len} bytes is over {MAX_FRAME_BYTES}")));
     }
     let mut buf = vec![0; len as usize];
     stream.read_exact(&mut buf).await?;
@@ -254,10 +222,7 @@ async fn read_frame(stream: &mut TcpStream) -> std::io::Result<String> {
 }
 
 async fn write_frame(stream: &mut TcpStream, text: &str) -> std::io::Result<()> {
-    assert!(
-        text.len() <= MAX_FRAME_BYTES as usize,
-        "our own frames fit the limit"
-    );
+    assert!(text.len() <= MAX_FRAME_BYTES as usize, "our own frames fit the limit");
     stream.write_u32(text.len() as u32).await?;
     stream.write_all(text.as_bytes()).await?;
     stream.flush().await
@@ -269,11 +234,7 @@ mod tests {
 
     #[test]
     fn hello_round_trips_and_rejects_junk() {
-        let h = Hello {
-            node: 2,
-            fingerprint: "abc".into(),
-            uptime_ms: 5,
-        };
+        let h = Hello { node: 2, fingerprint: "abc".into(), uptime_ms: 5 };
         assert_eq!(Hello::decode(&h.encode("HELLO"), "HELLO"), Some(h));
         assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc", "HELLO"), None);
         assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 extra", "HELLO"), None);

@@ -35,12 +35,7 @@ impl DataDir {
     pub fn open(path: &Path) -> Result<DataDir, DataDirError> {
         let err = |e| DataDirError::Io(path.to_path_buf(), e);
         fs::create_dir_all(path).map_err(err)?;
-        let lock = OpenOptions::new()
-            .create(true)
-            .truncate(false)
-            .write(true)
-            .open(path.join(LOCK))
-            .map_err(err)?;
+        let lock = OpenOptions::new().create(true).truncate(false).write(true).open(path.join(LOCK)).map_err(err)?;
         // SAFETY: flock on a descriptor we own; no memory is involved.
         let rc = unsafe { libc::flock(lock.as_raw_fd(), libc::LOCK_EX | libc::LOCK_NB) };
         if rc != 0 {
@@ -51,10 +46,7 @@ impl DataDir {
                 err(e)
             });
         }
-        Ok(DataDir {
-            path: path.to_path_buf(),
-            _lock: lock,
-        })
+        Ok(DataDir { path: path.to_path_buf(), _lock: lock })
     }
 
     pub fn path(&self) -> &Path {

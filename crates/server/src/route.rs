@@ -14,11 +14,7 @@ const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 
 /// `Ok(Some(slot))` when the command has keys and is served here,
 /// `Ok(None)` when it has none, `Err(reply)` when it must go elsewhere.
-pub fn check(
-    cluster: &ClusterConfig,
-    spec: &CommandSpec,
-    args: &[Bytes],
-) -> Result<Option<Slot>, Frame> {
+pub fn check(cluster: &ClusterConfig, spec: &CommandSpec, args: &[Bytes]) -> Result<Option<Slot>, Frame> {
     let mut positions = spec.key_positions(args.len());
     let Some(first) = positions.next() else {
         return Ok(None);
@@ -31,12 +27,6 @@ pub fn check(
     if shard.primary() == cluster.me {
         return Ok(Some(slot));
     }
-    let owner = cluster
-        .layout
-        .node(shard.primary())
-        .expect("shard replicas are layout nodes");
-    Err(Frame::error(format!(
-        "MOVED {slot} {}:{}",
-        owner.host, owner.port
-    )))
+    let owner = cluster.layout.node(shard.primary()).expect("shard replicas are layout nodes");
+    Err(Frame::error(format!("MOVED {slot} {}:{}", owner.host, owner.port)))
 }

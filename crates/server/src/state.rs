@@ -42,9 +42,7 @@ pub struct ShutdownRequest {
 
 impl Default for ShutdownRequest {
     fn default() -> Self {
-        ShutdownRequest {
-            reason: tokio::sync::watch::channel(None).0,
-        }
+        ShutdownRequest { reason: tokio::sync::watch::channel(None).0 }
     }
 }
 
@@ -70,20 +68,14 @@ impl ShutdownRequest {
     /// Resolves once a stop was requested.
     pub async fn wait(&self) -> StopReason {
         let mut rx = self.reason.subscribe();
-        let reason = rx
-            .wait_for(Option::is_some)
-            .await
-            .expect("sender lives in Shared");
+        let reason = rx.wait_for(Option::is_some).await.expect("sender lives in Shared");
         reason.clone().expect("waited for Some")
     }
 }
 
 impl Shared {
     pub fn new(config: Config) -> Shared {
-        let numbers = config
-            .cluster
-            .as_ref()
-            .map(|c| c.layout.nodes.iter().map(|n| n.number).collect());
+        let numbers = config.cluster.as_ref().map(|c| c.layout.nodes.iter().map(|n| n.number).collect());
         Shared {
             db: Db::new(),
             peers: Peers::new(numbers.unwrap_or_default()),
@@ -117,14 +109,7 @@ pub struct Session {
 
 impl Session {
     pub fn new(id: u64) -> Session {
-        Session {
-            id,
-            name: None,
-            protocol: Protocol::Resp2,
-            closing: Closing::No,
-            hits: 0,
-            misses: 0,
-        }
+        Session { id, name: None, protocol: Protocol::Resp2, closing: Closing::No, hits: 0, misses: 0 }
     }
 }
 

@@ -19,9 +19,7 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
-        let removed = shared
-            .db
-            .sweep_expired(now_ms(), shared.config.sweep_keys_per_tick);
+        let removed = shared.db.sweep_expired(now_ms(), shared.config.sweep_keys_per_tick);
         Stats::add(&shared.stats.expired_keys, removed as u64);
     }
 }

@@ -32,7 +32,6 @@ fn slot(a: &mut Args) -> Result<u16, CommandError> {
 fn getkeysinslot(mut a: Args) -> Result<Command, CommandError> {
     let slot = slot(&mut a)?;
     let count = a.next_i64()?;
-    let count =
-        usize::try_from(count).map_err(|_| CommandError("ERR Invalid number of keys".into()))?;
+    let count = usize::try_from(count).map_err(|_| CommandError("ERR Invalid number of keys".into()))?;
     Ok(Command::ClusterGetKeysInSlot { slot, count })
 }

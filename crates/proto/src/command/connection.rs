@@ -20,18 +20,13 @@ pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
 }
 
 fn hello(mut a: Args) -> Result<Command, CommandError> {
-    let mut hello = Hello {
-        protover: None,
-        auth: None,
-        setname: None,
-    };
+    let mut hello = Hello { protover: None, auth: None, setname: None };
     if a.is_empty() {
         return Ok(Command::Hello(hello));
     }
     let version = a.take()?;
-    let protover = shoal_engine::parse_i64(&version).ok_or_else(|| {
-        CommandError("ERR Protocol version is not an integer or out of range".into())
-    })?;
+    let protover = shoal_engine::parse_i64(&version)
+        .ok_or_else(|| CommandError("ERR Protocol version is not an integer or out of range".into()))?;
     hello.protover = Some(protover);
     while !a.is_empty() {
         let option = a.take()?;
@@ -41,9 +36,7 @@ fn hello(mut a: Args) -> Result<Command, CommandError> {
             hello.setname = Some(a.take()?);
         } else {
             let option = String::from_utf8_lossy(&option);
-            return Err(CommandError(format!(
-                "ERR Syntax error in HELLO option '{option}'"
-            )));
+            return Err(CommandError(format!("ERR Syntax error in HELLO option '{option}'")));
         }
     }
     Ok(Command::Hello(hello))

@@ -13,14 +13,8 @@ pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
         "pexpire" => expire(a, "pexpire", false, 1),
         "expireat" => expire(a, "expireat", true, 1000),
         "pexpireat" => expire(a, "pexpireat", true, 1),
-        "ttl" => a.take().map(|key| Command::Ttl {
-            key,
-            unit: TimeUnit::Seconds,
-        }),
-        "pttl" => a.take().map(|key| Command::Ttl {
-            key,
-            unit: TimeUnit::Millis,
-        }),
+        "ttl" => a.take().map(|key| Command::Ttl { key, unit: TimeUnit::Seconds }),
+        "pttl" => a.take().map(|key| Command::Ttl { key, unit: TimeUnit::Millis }),
         "persist" => a.take().map(Command::Persist),
         "type" => a.take().map(Command::Type),
         "keys" => a.take().map(Command::Keys),
@@ -30,22 +24,11 @@ pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
     Ok(cmd)
 }
 
-fn expire(
-    mut a: Args,
-    command: &'static str,
-    absolute: bool,
-    unit_ms: i64,
-) -> Result<Command, CommandError> {
+fn expire(mut a: Args, command: &'static str, absolute: bool, unit_ms: i64) -> Result<Command, CommandError> {
     let key = a.take()?;
     let amount = a.next_i64()?;
-    let ms = amount
-        .checked_mul(unit_ms)
-        .ok_or_else(|| CommandError::invalid_expire(command))?;
-    let expiry = if absolute {
-        ExpiryArg::At(ms)
-    } else {
-        ExpiryArg::In(ms)
-    };
+    let ms = amount.checked_mul(unit_ms).ok_or_else(|| CommandError::invalid_expire(command))?;
+    let expiry = if absolute { ExpiryArg::At(ms) } else { ExpiryArg::In(ms) };
     let mut condition = ExpireCondition::Always;
     while !a.is_empty() {
         let flag = a.take()?;
@@ -60,18 +43,11 @@ fn expire(
             }
         };
         if condition != ExpireCondition::Always && condition != next {
-            return Err(CommandError(
-                "ERR NX and XX, GT or LT options at the same time are not compatible".into(),
-            ));
+            return Err(CommandError("ERR NX and XX, GT or LT options at the same time are not compatible".into()));
         }
         condition = next;
     }
-    Ok(Command::Expire {
-        key,
-        expiry,
-        condition,
-        command,
-    })
+    Ok(Command::Expire { key, expiry, condition, command })
 }
 
 fn scan(mut a: Args) -> Result<Command, CommandError> {
@@ -80,12 +56,7 @@ fn scan(mut a: Args) -> Result<Command, CommandError> {
         .ok()
         .and_then(|c| c.parse::<u64>().ok())
         .ok_or_else(|| CommandError("ERR invalid cursor".into()))?;
-    let mut scan = Scan {
-        cursor,
-        pattern: None,
-        count: 10,
-        type_filter: None,
-    };
+    let mut scan = Scan { cursor, pattern: None, count: 10, type_filter: None };
     while !a.is_empty() {
         let option = a.take()?;
         if is(&option, "MATCH") {

@@ -199,9 +199,7 @@ impl CommandError {
     }
 
     pub fn wrong_arity(name: &str) -> Self {
-        CommandError(format!(
-            "ERR wrong number of arguments for '{name}' command"
-        ))
+        CommandError(format!("ERR wrong number of arguments for '{name}' command"))
     }
 
     pub fn invalid_expire(command: &str) -> Self {
@@ -218,14 +216,9 @@ impl CommandError {
     }
 
     pub fn unknown_subcommand(args: &[Bytes]) -> Self {
-        let container = args
-            .first()
-            .map(|n| lossy(n, 128).to_ascii_uppercase())
-            .unwrap_or_default();
+        let container = args.first().map(|n| lossy(n, 128).to_ascii_uppercase()).unwrap_or_default();
         let sub = args.get(1).map(|n| lossy(n, 128)).unwrap_or_default();
-        CommandError(format!(
-            "ERR unknown subcommand '{sub}'. Try {container} HELP."
-        ))
+        CommandError(format!("ERR unknown subcommand '{sub}'. Try {container} HELP."))
     }
 }
 
@@ -239,19 +232,11 @@ pub fn resolve(args: &[Bytes]) -> Result<&'static CommandSpec, CommandError> {
     let name = args.first().ok_or_else(CommandError::syntax)?;
     let spec = lookup(name).ok_or_else(|| CommandError::unknown_command(args))?;
     if spec.subcommands.is_empty() {
-        return if spec.arity_ok(args.len()) {
-            Ok(spec)
-        } else {
-            Err(CommandError::wrong_arity(spec.name))
-        };
+        return if spec.arity_ok(args.len()) { Ok(spec) } else { Err(CommandError::wrong_arity(spec.name)) };
     }
     // Containers: COMMAND alone is valid; the others need a subcommand.
     let Some(sub_name) = args.get(1) else {
-        return if spec.arity_ok(args.len()) {
-            Ok(spec)
-        } else {
-            Err(CommandError::wrong_arity(spec.name))
-        };
+        return if spec.arity_ok(args.len()) { Ok(spec) } else { Err(CommandError::wrong_arity(spec.name)) };
     };
     let sub = lookup_sub(spec, sub_name).ok_or_else(|| CommandError::unknown_subcommand(args))?;
     if sub.arity_ok(args.len()) {
@@ -269,10 +254,7 @@ impl Command {
     }
 
     /// Parses a request already resolved to `spec` by [`resolve`].
-    pub fn parse_resolved(
-        spec: &'static CommandSpec,
-        args: Vec<Bytes>,
-    ) -> Result<Command, CommandError> {
+    pub fn parse_resolved(spec: &'static CommandSpec, args: Vec<Bytes>) -> Result<Command, CommandError> {
         let skip = if spec.name.contains('|') { 2 } else { 1 };
         let a = Args::new(args, skip);
         // The table's group names the parser; only a command missing from
@@ -284,12 +266,7 @@ impl Command {
             "cluster" => cluster::parse(spec.name, a),
             _ => server::parse(spec.name, a),
         };
-        parsed.unwrap_or_else(|_| {
-            unreachable!(
-                "command {} has no parser in group {}",
-                spec.name, spec.group
-            )
-        })
+        parsed.unwrap_or_else(|_| unreachable!("command {} has no parser in group {}", spec.name, spec.group))
     }
 }
 

@@ -9,20 +9,10 @@ pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
     let cmd = match name {
         "get" => a.take().map(Command::Get),
         "set" => set(a),
-        "setnx" => a.take().and_then(|key| {
-            Ok(Command::SetNx {
-                key,
-                value: a.take()?,
-            })
-        }),
+        "setnx" => a.take().and_then(|key| Ok(Command::SetNx { key, value: a.take()? })),
         "setex" => setex(a, "setex", 1000),
         "psetex" => setex(a, "psetex", 1),
-        "getset" => a.take().and_then(|key| {
-            Ok(Command::GetSet {
-                key,
-                value: a.take()?,
-            })
-        }),
+        "getset" => a.take().and_then(|key| Ok(Command::GetSet { key, value: a.take()? })),
         "delex" => delex(a),
         "getdel" => a.take().map(Command::GetDel),
         "getex" => getex(a),
@@ -32,12 +22,7 @@ pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
         "decr" => a.take().map(|key| Command::IncrBy { key, delta: -1 }),
         "incrby" => incr_by(a, false),
         "decrby" => incr_by(a, true),
-        "append" => a.take().and_then(|key| {
-            Ok(Command::Append {
-                key,
-                value: a.take()?,
-            })
-        }),
+        "append" => a.take().and_then(|key| Ok(Command::Append { key, value: a.take()? })),
         "strlen" => a.take().map(Command::StrLen),
         _ => return Err(a),
     };
@@ -46,11 +31,7 @@ pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
 
 /// Reads the value of an EX/PX/EXAT/PXAT option. SET and GETEX require a
 /// positive time that fits in milliseconds.
-fn expiry_option(
-    a: &mut Args,
-    option: &[u8],
-    command: &str,
-) -> Result<Option<ExpiryArg>, CommandError> {
+fn expiry_option(a: &mut Args, option: &[u8], command: &str) -> Result<Option<ExpiryArg>, CommandError> {
     let (unit_ms, absolute) = match () {
         _ if is(option, "EX") => (1000, false),
         _ if is(option, "PX") => (1, false),
@@ -62,27 +43,15 @@ fn expiry_option(
     if amount <= 0 {
         return Err(CommandError::invalid_expire(command));
     }
-    let ms = amount
-        .checked_mul(unit_ms)
-        .ok_or_else(|| CommandError::invalid_expire(command))?;
-    Ok(Some(if absolute {
-        ExpiryArg::At(ms)
-    } else {
-        ExpiryArg::In(ms)
-    }))
+    let ms = amount.checked_mul(unit_ms).ok_or_else(|| CommandError::invalid_expire(command))?;
+    Ok(Some(if absolute { ExpiryArg::At(ms) } else { ExpiryArg::In(ms) }))
 }
 
 fn set(mut a: Args) -> Result<Command, CommandError> {
     let key = a.take()?;
     let value = a.take()?;
-    let mut set = Set {
-        key,
-        value,
-        condition: SetCondition::Always,
-        expiry: SetExpiryArg::Clear,
-        get: false,
-        command: "set",
-    };
+    let mut set =
+        Set { key, value, condition: SetCondition::Always, expiry: SetExpiryArg::Clear, get: false, command: "set" };
     while !a.is_empty() {
         let option = a.take()?;
         let no_condition = set.condition == SetCondition::Always;
@@ -118,9 +87,7 @@ fn setex(mut a: Args, command: &'static str, unit_ms: i64) -> Result<Command, Co
     if amount <= 0 {
         return Err(CommandError::invalid_expire(command));
     }
-    let ms = amount
-        .checked_mul(unit_ms)
-        .ok_or_else(|| CommandError::invalid_expire(command))?;
+    let ms = amount.checked_mul(unit_ms).ok_or_else(|| CommandError::invalid_expire(command))?;
     Ok(Command::Set(Set {
         key,
         value,
@@ -185,9 +152,7 @@ fn incr_by(mut a: Args, negate: bool) -> Result<Command, CommandError> {
     let key = a.take()?;
     let amount = a.next_i64()?;
     let delta = if negate {
-        amount
-            .checked_neg()
-            .ok_or_else(|| CommandError("ERR decrement would overflow".into()))?
+        amount.checked_neg().ok_or_else(|| CommandError("ERR decrement would overflow".into()))?
     } else {
         amount
     };

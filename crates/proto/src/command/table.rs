@@ -38,18 +38,10 @@ impl CommandSpec {
     /// Positions of key arguments in a request of `argc` arguments.
     pub fn key_positions(&self, argc: usize) -> impl Iterator<Item = usize> {
         let argc = argc as i64;
-        let last = if self.last_key < 0 {
-            argc + self.last_key
-        } else {
-            self.last_key
-        };
+        let last = if self.last_key < 0 { argc + self.last_key } else { self.last_key };
         let (first, step) = (self.first_key, self.step.max(1));
         // A keyless command (first == 0) gives an empty range.
-        let last = if first > 0 {
-            last.min(argc - 1)
-        } else {
-            first - 1
-        };
+        let last = if first > 0 { last.min(argc - 1) } else { first - 1 };
         (first..=last).step_by(step as usize).map(|i| i as usize)
     }
 
@@ -108,26 +100,8 @@ const fn with_subcommands(mut s: CommandSpec, subs: &'static [CommandSpec]) -> C
 }
 
 const CLIENT_SUBS: &[CommandSpec] = &[
-    spec(
-        "client|setname",
-        3,
-        CONN,
-        NO_KEYS,
-        CONN_ACL,
-        "connection",
-        "2.6.9",
-        "Sets the connection name.",
-    ),
-    spec(
-        "client|getname",
-        2,
-        CONN,
-        NO_KEYS,
-        CONN_ACL,
-        "connection",
-        "2.6.9",
-        "Returns the name of the connection.",
-    ),
+    spec("client|setname", 3, CONN, NO_KEYS, CONN_ACL, "connection", "2.6.9", "Sets the connection name."),
+    spec("client|getname", 2, CONN, NO_KEYS, CONN_ACL, "connection", "2.6.9", "Returns the name of the connection."),
     spec(
         "client|id",
         2,
@@ -237,16 +211,7 @@ const CLUSTER_SUBS: &[CommandSpec] = &[
         "3.0.0",
         "Returns the hash slot for a key.",
     ),
-    spec(
-        "cluster|myid",
-        2,
-        CLUSTER_FLAGS,
-        NO_KEYS,
-        CLUSTER_ACL,
-        "cluster",
-        "3.0.0",
-        "Returns the ID of a node.",
-    ),
+    spec("cluster|myid", 2, CLUSTER_FLAGS, NO_KEYS, CLUSTER_ACL, "cluster", "3.0.0", "Returns the ID of a node."),
     spec(
         "cluster|myshardid",
         2,
@@ -302,49 +267,358 @@ const CONFIG_SUBS: &[CommandSpec] = &[spec(
 
 /// Every command served, sorted by name.
 pub static COMMANDS: &[CommandSpec] = &[
-    spec("append", 3, W, ONE_KEY, &["@write", "@string", "@fast"], "string", "2.0.0", "Appends a string to the value of a key. Creates the key if it doesn't exist."),
-    spec("asking", 1, &["fast"], NO_KEYS, &["@fast", "@connection"], "cluster", "3.0.0", "Signals that a cluster client is following an -ASK redirect."),
-    with_subcommands(spec("client", -2, &[], NO_KEYS, &["@slow"], "connection", "2.4.0", "A container for client connection commands."), CLIENT_SUBS),
-    with_subcommands(spec("cluster", -2, &[], NO_KEYS, &["@slow"], "cluster", "3.0.0", "A container for Redis Cluster commands."), CLUSTER_SUBS),
-    with_subcommands(spec("command", -1, &["loading", "stale"], NO_KEYS, &["@slow", "@connection"], "server", "2.8.13", "Returns detailed information about all commands."), COMMAND_SUBS),
-    with_subcommands(spec("config", -2, &[], NO_KEYS, &["@slow"], "server", "2.0.0", "A container for server configuration commands."), CONFIG_SUBS),
-    spec("dbsize", 1, R, NO_KEYS, &["@keyspace", "@read", "@fast"], "server", "1.0.0", "Returns the number of keys in the database."),
-    spec("decr", 2, WF, ONE_KEY, STR_W, "string", "1.0.0", "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
-    spec("decrby", 3, WF, ONE_KEY, STR_W, "string", "1.0.0", "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist."),
-    spec("del", -2, &["write"], ALL_KEYS, &["@keyspace", "@write", "@slow"], "generic", "1.0.0", "Deletes one or more keys."),
-    spec("delex", -2, WD, ONE_KEY, STR_W, "string", "8.4.0", "Conditionally removes the specified key based on value or digest comparison."),
+    spec(
+        "append",
+        3,
+        W,
+        ONE_KEY,
+        &["@write", "@string", "@fast"],
+        "string",
+        "2.0.0",
+        "Appends a string to the value of a key. Creates the key if it doesn't exist.",
+    ),
+    spec(
+        "asking",
+        1,
+        &["fast"],
+        NO_KEYS,
+        &["@fast", "@connection"],
+        "cluster",
+        "3.0.0",
+        "Signals that a cluster client is following an -ASK redirect.",
+    ),
+    with_subcommands(
+        spec(
+            "client",
+            -2,
+            &[],
+            NO_KEYS,
+            &["@slow"],
+            "connection",
+            "2.4.0",
+            "A container for client connection commands.",
+        ),
+        CLIENT_SUBS,
+    ),
+    with_subcommands(
+        spec("cluster", -2, &[], NO_KEYS, &["@slow"], "cluster", "3.0.0", "A container for Redis Cluster commands."),
+        CLUSTER_SUBS,
+    ),
+    with_subcommands(
+        spec(
+            "command",
+            -1,
+            &["loading", "stale"],
+            NO_KEYS,
+            &["@slow", "@connection"],
+            "server",
+            "2.8.13",
+            "Returns detailed information about all commands.",
+        ),
+        COMMAND_SUBS,
+    ),
+    with_subcommands(
+        spec(
+            "config",
+            -2,
+            &[],
+            NO_KEYS,
+            &["@slow"],
+            "server",
+            "2.0.0",
+            "A container for server configuration commands.",
+        ),
+        CONFIG_SUBS,
+    ),
+    spec(
+        "dbsize",
+        1,
+        R,
+        NO_KEYS,
+        &["@keyspace", "@read", "@fast"],
+        "server",
+        "1.0.0",
+        "Returns the number of keys in the database.",
+    ),
+    spec(
+        "decr",
+        2,
+        WF,
+        ONE_KEY,
+        STR_W,
+        "string",
+        "1.0.0",
+        "Decrements the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+    ),
+    spec(
+        "decrby",
+        3,
+        WF,
+        ONE_KEY,
+        STR_W,
+        "string",
+        "1.0.0",
+        "Decrements a number from the integer value of a key. Uses 0 as initial value if the key doesn't exist.",
+    ),
+    spec(
+        "del",
+        -2,
+        &["write"],
+        ALL_KEYS,
+        &["@keyspace", "@write", "@slow"],
+        "generic",
+        "1.0.0",
+        "Deletes one or more keys.",
+    ),
+    spec(
+        "delex",
+        -2,
+        WD,
+        ONE_KEY,
+        STR_W,
+        "string",
+        "8.4.0",
+        "Conditionally removes the specified key based on value or digest comparison.",
+    ),
     spec("echo", 2, &["fast"], NO_KEYS, CONN_ACL, "connection", "1.0.0", "Returns the given string."),
     spec("exists", -2, R, ALL_KEYS, KS_R, "generic", "1.0.0", "Determines whether one or more keys exist."),
     spec("expire", -3, WD, ONE_KEY, KS_W, "generic", "1.0.0", "Sets the expiration time of a key in seconds."),
-    spec("expireat", -3, WD, ONE_KEY, KS_W, "generic", "1.2.0", "Sets the expiration time of a key to a Unix timestamp."),
-    spec("flushall", -1, &["write"], NO_KEYS, &["@keyspace", "@write", "@slow", "@dangerous"], "server", "1.0.0", "Removes all keys from all databases."),
-    spec("flushdb", -1, &["write"], NO_KEYS, &["@keyspace", "@write", "@slow", "@dangerous"], "server", "1.0.0", "Remove all keys from the current database."),
+    spec(
+        "expireat",
+        -3,
+        WD,
+        ONE_KEY,
+        KS_W,
+        "generic",
+        "1.2.0",
+        "Sets the expiration time of a key to a Unix timestamp.",
+    ),
+    spec(
+        "flushall",
+        -1,
+        &["write"],
+        NO_KEYS,
+        &["@keyspace", "@write", "@slow", "@dangerous"],
+        "server",
+        "1.0.0",
+        "Removes all keys from all databases.",
+    ),
+    spec(
+        "flushdb",
+        -1,
+        &["write"],
+        NO_KEYS,
+        &["@keyspace", "@write", "@slow", "@dangerous"],
+        "server",
+        "1.0.0",
+        "Remove all keys from the current database.",
+    ),
     spec("get", 2, R, ONE_KEY, STR_R, "string", "1.0.0", "Returns the string value of a key."),
-    spec("getdel", 2, WD, ONE_KEY, STR_W, "string", "6.2.0", "Returns the string value of a key after deleting the key."),
-    spec("getex", -2, WD, ONE_KEY, STR_W, "string", "6.2.0", "Returns the string value of a key after setting its expiration time."),
-    spec("getset", 3, WF, ONE_KEY, STR_W, "string", "1.0.0", "Returns the previous string value of a key after setting it to a new value."),
+    spec(
+        "getdel",
+        2,
+        WD,
+        ONE_KEY,
+        STR_W,
+        "string",
+        "6.2.0",
+        "Returns the string value of a key after deleting the key.",
+    ),
+    spec(
+        "getex",
+        -2,
+        WD,
+        ONE_KEY,
+        STR_W,
+        "string",
+        "6.2.0",
+        "Returns the string value of a key after setting its expiration time.",
+    ),
+    spec(
+        "getset",
+        3,
+        WF,
+        ONE_KEY,
+        STR_W,
+        "string",
+        "1.0.0",
+        "Returns the previous string value of a key after setting it to a new value.",
+    ),
     spec("hello", -1, CONN, NO_KEYS, CONN_ACL, "connection", "6.0.0", "Handshakes with the Redis server."),
-    spec("incr", 2, WF, ONE_KEY, STR_W, "string", "1.0.0", "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist."),
-    spec("incrby", 3, WF, ONE_KEY, STR_W, "string", "1.0.0", "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist."),
-    spec("info", -1, &["loading", "stale"], NO_KEYS, &["@slow", "@dangerous"], "server", "1.0.0", "Returns information and statistics about the server."),
-    spec("keys", 2, RS, NO_KEYS, &["@keyspace", "@read", "@slow", "@dangerous"], "generic", "1.0.0", "Returns all key names that match a pattern."),
-    spec("mget", -2, R, ALL_KEYS, STR_R, "string", "1.0.0", "Atomically returns the string values of one or more keys."),
-    spec("mset", -3, W, PAIRS, &["@write", "@string", "@slow"], "string", "1.0.1", "Atomically creates or modifies the string values of one or more keys."),
+    spec(
+        "incr",
+        2,
+        WF,
+        ONE_KEY,
+        STR_W,
+        "string",
+        "1.0.0",
+        "Increments the integer value of a key by one. Uses 0 as initial value if the key doesn't exist.",
+    ),
+    spec(
+        "incrby",
+        3,
+        WF,
+        ONE_KEY,
+        STR_W,
+        "string",
+        "1.0.0",
+        "Increments the integer value of a key by a number. Uses 0 as initial value if the key doesn't exist.",
+    ),
+    spec(
+        "info",
+        -1,
+        &["loading", "stale"],
+        NO_KEYS,
+        &["@slow", "@dangerous"],
+        "server",
+        "1.0.0",
+        "Returns information and statistics about the server.",
+    ),
+    spec(
+        "keys",
+        2,
+        RS,
+        NO_KEYS,
+        &["@keyspace", "@read", "@slow", "@dangerous"],
+        "generic",
+        "1.0.0",
+        "Returns all key names that match a pattern.",
+    ),
+    spec(
+        "mget",
+        -2,
+        R,
+        ALL_KEYS,
+        STR_R,
+        "string",
+        "1.0.0",
+        "Atomically returns the string values of one or more keys.",
+    ),
+    spec(
+        "mset",
+        -3,
+        W,
+        PAIRS,
+        &["@write", "@string", "@slow"],
+        "string",
+        "1.0.1",
+        "Atomically creates or modifies the string values of one or more keys.",
+    ),
     spec("persist", 2, WD, ONE_KEY, KS_W, "generic", "2.2.0", "Removes the expiration time of a key."),
     spec("pexpire", -3, WD, ONE_KEY, KS_W, "generic", "2.6.0", "Sets the expiration time of a key in milliseconds."),
-    spec("pexpireat", -3, WD, ONE_KEY, KS_W, "generic", "2.6.0", "Sets the expiration time of a key to a Unix milliseconds timestamp."),
+    spec(
+        "pexpireat",
+        -3,
+        WD,
+        ONE_KEY,
+        KS_W,
+        "generic",
+        "2.6.0",
+        "Sets the expiration time of a key to a Unix milliseconds timestamp.",
+    ),
     spec("ping", -1, &["fast"], NO_KEYS, CONN_ACL, "connection", "1.0.0", "Returns the server's liveliness response."),
-    spec("psetex", 4, W, ONE_KEY, &["@write", "@string", "@slow"], "string", "2.6.0", "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist."),
+    spec(
+        "psetex",
+        4,
+        W,
+        ONE_KEY,
+        &["@write", "@string", "@slow"],
+        "string",
+        "2.6.0",
+        "Sets both string value and expiration time in milliseconds of a key. The key is created if it doesn't exist.",
+    ),
     spec("pttl", 2, R, ONE_KEY, KS_R, "generic", "2.6.0", "Returns the expiration time in milliseconds of a key."),
-    spec("quit", -1, &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"], NO_KEYS, CONN_ACL, "connection", "1.0.0", "Closes the connection."),
-    spec("readonly", 1, &["loading", "stale", "fast"], NO_KEYS, &["@fast", "@connection"], "cluster", "3.0.0", "Enables read-only queries for a connection to a Redis Cluster replica node."),
-    spec("readwrite", 1, &["loading", "stale", "fast"], NO_KEYS, &["@fast", "@connection"], "cluster", "3.0.0", "Enables read-write queries for a connection to a Redis Cluster replica node."),
-    spec("scan", -2, RS, NO_KEYS, &["@keyspace", "@read", "@slow"], "generic", "2.8.0", "Iterates over the key names in the database."),
-    spec("select", 2, &["loading", "stale", "fast"], NO_KEYS, CONN_ACL, "connection", "1.0.0", "Changes the selected database."),
-    spec("set", -3, W, ONE_KEY, &["@write", "@string", "@slow"], "string", "1.0.0", "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist."),
-    spec("setex", 4, W, ONE_KEY, &["@write", "@string", "@slow"], "string", "2.0.0", "Sets the string value and expiration time of a key. Creates the key if it doesn't exist."),
-    spec("setnx", 3, WF, ONE_KEY, STR_W, "string", "1.0.0", "Set the string value of a key only when the key doesn't exist."),
-    spec("shutdown", -1, &["admin", "noscript", "loading", "stale", "no_async_loading", "allow_busy"], NO_KEYS, &["@admin", "@slow", "@dangerous"], "server", "1.0.0", "Synchronously saves the database(s) to disk and shuts down the Redis server."),
+    spec(
+        "quit",
+        -1,
+        &["noscript", "loading", "stale", "fast", "no_auth", "allow_busy"],
+        NO_KEYS,
+        CONN_ACL,
+        "connection",
+        "1.0.0",
+        "Closes the connection.",
+    ),
+    spec(
+        "readonly",
+        1,
+        &["loading", "stale", "fast"],
+        NO_KEYS,
+        &["@fast", "@connection"],
+        "cluster",
+        "3.0.0",
+        "Enables read-only queries for a connection to a Redis Cluster replica node.",
+    ),
+    spec(
+        "readwrite",
+        1,
+        &["loading", "stale", "fast"],
+        NO_KEYS,
+        &["@fast", "@connection"],
+        "cluster",
+        "3.0.0",
+        "Enables read-write queries for a connection to a Redis Cluster replica node.",
+    ),
+    spec(
+        "scan",
+        -2,
+        RS,
+        NO_KEYS,
+        &["@keyspace", "@read", "@slow"],
+        "generic",
+        "2.8.0",
+        "Iterates over the key names in the database.",
+    ),
+    spec(
+        "select",
+        2,
+        &["loading", "stale", "fast"],
+        NO_KEYS,
+        CONN_ACL,
+        "connection",
+        "1.0.0",
+        "Changes the selected database.",
+    ),
+    spec(
+        "set",
+        -3,
+        W,
+        ONE_KEY,
+        &["@write", "@string", "@slow"],
+        "string",
+        "1.0.0",
+        "Sets the string value of a key, ignoring its type. The key is created if it doesn't exist.",
+    ),
+    spec(
+        "setex",
+        4,
+        W,
+        ONE_KEY,
+        &["@write", "@string", "@slow"],
+        "string",
+        "2.0.0",
+        "Sets the string value and expiration time of a key. Creates the key if it doesn't exist.",
+    ),
+    spec(
+        "setnx",
+        3,
+        WF,
+        ONE_KEY,
+        STR_W,
+        "string",
+        "1.0.0",
+        "Set the string value of a key only when the key doesn't exist.",
+    ),
+    spec(
+        "shutdown",
+        -1,
+        &["admin", "noscript", "loading", "stale", "no_async_loading", "allow_busy"],
+        NO_KEYS,
+        &["@admin", "@slow", "@dangerous"],
+        "server",
+        "1.0.0",
+        "Synchronously saves the database(s) to disk and shuts down the Redis server.",
+    ),
     spec("strlen", 2, R, ONE_KEY, STR_R, "string", "2.2.0", "Returns the length of a string value."),
     spec("ttl", 2, R, ONE_KEY, KS_R, "generic", "1.0.0", "Returns the expiration time in seconds of a key."),
     spec("type", 2, R, ONE_KEY, KS_R, "generic", "1.0.0", "Determines the type of value stored at a key."),
@@ -372,10 +646,7 @@ fn find(table: &'static [CommandSpec], name: &[u8]) -> Option<&'static CommandSp
     let lower = &mut lower[..name.len()];
     lower.copy_from_slice(name);
     lower.make_ascii_lowercase();
-    table
-        .binary_search_by(|s| s.name.as_bytes().cmp(lower))
-        .ok()
-        .map(|i| &table[i])
+    table.binary_search_by(|s| s.name.as_bytes().cmp(lower)).ok().map(|i| &table[i])
 }
 
 #[cfg(test)]
@@ -385,12 +656,7 @@ mod tests {
     #[test]
     fn table_is_sorted_and_unique() {
         for pair in COMMANDS.windows(2) {
-            assert!(
-                pair[0].name < pair[1].name,
-                "{} >= {}",
-                pair[0].name,
-                pair[1].name
-            );
+            assert!(pair[0].name < pair[1].name, "{} >= {}", pair[0].name, pair[1].name);
         }
     }
 
@@ -400,10 +666,7 @@ mod tests {
         assert!(lookup(b"nosuchcommand").is_none());
         assert!(lookup(b"averyveryverylongcommandname").is_none());
         let client = lookup(b"client").unwrap();
-        assert_eq!(
-            lookup_sub(client, b"SETNAME").map(|s| s.name),
-            Some("client|setname")
-        );
+        assert_eq!(lookup_sub(client, b"SETNAME").map(|s| s.name), Some("client|setname"));
     }
 
     #[test]

@@ -4,12 +4,7 @@ use shoal_engine::{ExpireCondition, SetCondition};
 use super::*;
 
 fn parse(words: &[&str]) -> Result<Command, CommandError> {
-    Command::parse(
-        words
-            .iter()
-            .map(|w| Bytes::copy_from_slice(w.as_bytes()))
-            .collect(),
-    )
+    Command::parse(words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect())
 }
 
 fn b(s: &str) -> Bytes {
@@ -22,133 +17,56 @@ fn err(words: &[&str]) -> String {
 
 #[test]
 fn unknown_and_arity_errors_match_redis() {
-    assert_eq!(
-        err(&["foo", "a", "b"]),
-        "ERR unknown command 'foo', with args beginning with: 'a' 'b' "
-    );
-    assert_eq!(
-        err(&["get"]),
-        "ERR wrong number of arguments for 'get' command"
-    );
-    assert_eq!(
-        err(&["get", "a", "b"]),
-        "ERR wrong number of arguments for 'get' command"
-    );
-    assert_eq!(
-        err(&["mset", "a", "1", "b"]),
-        "ERR wrong number of arguments for 'mset' command"
-    );
-    assert_eq!(
-        err(&["client", "setname"]),
-        "ERR wrong number of arguments for 'client|setname' command"
-    );
-    assert_eq!(
-        err(&["client", "bogus"]),
-        "ERR unknown subcommand 'bogus'. Try CLIENT HELP."
-    );
-    assert_eq!(
-        err(&["client"]),
-        "ERR wrong number of arguments for 'client' command"
-    );
+    assert_eq!(err(&["foo", "a", "b"]), "ERR unknown command 'foo', with args beginning with: 'a' 'b' ");
+    assert_eq!(err(&["get"]), "ERR wrong number of arguments for 'get' command");
+    assert_eq!(err(&["get", "a", "b"]), "ERR wrong number of arguments for 'get' command");
+    assert_eq!(err(&["mset", "a", "1", "b"]), "ERR wrong number of arguments for 'mset' command");
+    assert_eq!(err(&["client", "setname"]), "ERR wrong number of arguments for 'client|setname' command");
+    assert_eq!(err(&["client", "bogus"]), "ERR unknown subcommand 'bogus'. Try CLIENT HELP.");
+    assert_eq!(err(&["client"]), "ERR wrong number of arguments for 'client' command");
 }
 
 #[test]
 fn set_options() {
-    let Command::Set(s) = parse(&["SET", "k", "v", "nx", "px", "100", "get"]).unwrap() else {
-        panic!()
-    };
+    let Command::Set(s) = parse(&["SET", "k", "v", "nx", "px", "100", "get"]).unwrap() else { panic!() };
     assert_eq!(s.condition, SetCondition::IfAbsent);
     assert_eq!(s.expiry, SetExpiryArg::Expire(ExpiryArg::In(100)));
     assert!(s.get);
-    let Command::Set(s) = parse(&["set", "k", "v", "IFEQ", "old", "EXAT", "5"]).unwrap() else {
-        panic!()
-    };
+    let Command::Set(s) = parse(&["set", "k", "v", "IFEQ", "old", "EXAT", "5"]).unwrap() else { panic!() };
     assert_eq!(s.condition, SetCondition::IfEqual(b("old")));
     assert_eq!(s.expiry, SetExpiryArg::Expire(ExpiryArg::At(5000)));
     assert_eq!(err(&["set", "k", "v", "NX", "XX"]), "ERR syntax error");
-    assert_eq!(
-        err(&["set", "k", "v", "EX", "10", "KEEPTTL"]),
-        "ERR syntax error"
-    );
+    assert_eq!(err(&["set", "k", "v", "EX", "10", "KEEPTTL"]), "ERR syntax error");
     assert_eq!(err(&["set", "k", "v", "EX"]), "ERR syntax error");
-    assert_eq!(
-        err(&["set", "k", "v", "EX", "0"]),
-        "ERR invalid expire time in 'set' command"
-    );
-    assert_eq!(
-        err(&["set", "k", "v", "EX", "x"]),
-        "ERR value is not an integer or out of range"
-    );
-    assert_eq!(
-        err(&["set", "k", "v", "EX", "9223372036854775807"]),
-        "ERR invalid expire time in 'set' command"
-    );
-    assert_eq!(
-        err(&["setex", "k", "-1", "v"]),
-        "ERR invalid expire time in 'setex' command"
-    );
+    assert_eq!(err(&["set", "k", "v", "EX", "0"]), "ERR invalid expire time in 'set' command");
+    assert_eq!(err(&["set", "k", "v", "EX", "x"]), "ERR value is not an integer or out of range");
+    assert_eq!(err(&["set", "k", "v", "EX", "9223372036854775807"]), "ERR invalid expire time in 'set' command");
+    assert_eq!(err(&["setex", "k", "-1", "v"]), "ERR invalid expire time in 'setex' command");
 }
 
 #[test]
 fn integers_and_expire() {
-    assert_eq!(
-        parse(&["decrby", "k", "5"]).unwrap(),
-        Command::IncrBy {
-            key: b("k"),
-            delta: -5
-        }
-    );
-    assert_eq!(
-        err(&["decrby", "k", "-9223372036854775808"]),
-        "ERR decrement would overflow"
-    );
-    assert_eq!(
-        err(&["incrby", "k", "1.5"]),
-        "ERR value is not an integer or out of range"
-    );
-    let Command::Expire {
-        expiry, condition, ..
-    } = parse(&["expire", "k", "10", "gt"]).unwrap()
-    else {
-        panic!()
-    };
+    assert_eq!(parse(&["decrby", "k", "5"]).unwrap(), Command::IncrBy { key: b("k"), delta: -5 });
+    assert_eq!(err(&["decrby", "k", "-9223372036854775808"]), "ERR decrement would overflow");
+    assert_eq!(err(&["incrby", "k", "1.5"]), "ERR value is not an integer or out of range");
+    let Command::Expire { expiry, condition, .. } = parse(&["expire", "k", "10", "gt"]).unwrap() else { panic!() };
     assert_eq!(expiry, ExpiryArg::In(10_000));
     assert_eq!(condition, ExpireCondition::IfGreater);
     assert!(parse(&["expire", "k", "10", "nx", "xx"]).is_err());
-    assert_eq!(
-        err(&["expire", "k", "9223372036854775807"]),
-        "ERR invalid expire time in 'expire' command"
-    );
+    assert_eq!(err(&["expire", "k", "9223372036854775807"]), "ERR invalid expire time in 'expire' command");
 }
 
 #[test]
 fn scan_and_connection() {
-    let Command::Scan(s) = parse(&["scan", "0", "match", "a*", "count", "5"]).unwrap() else {
-        panic!()
-    };
+    let Command::Scan(s) = parse(&["scan", "0", "match", "a*", "count", "5"]).unwrap() else { panic!() };
     assert_eq!((s.cursor, s.pattern, s.count), (0, Some(b("a*")), 5));
     assert_eq!(err(&["scan", "x"]), "ERR invalid cursor");
     assert_eq!(err(&["scan", "0", "count", "0"]), "ERR syntax error");
-    assert!(matches!(
-        parse(&["hello", "3"]).unwrap(),
-        Command::Hello(Hello {
-            protover: Some(3),
-            ..
-        })
-    ));
-    assert_eq!(
-        err(&["hello", "x"]),
-        "ERR Protocol version is not an integer or out of range"
-    );
+    assert!(matches!(parse(&["hello", "3"]).unwrap(), Command::Hello(Hello { protover: Some(3), .. })));
+    assert_eq!(err(&["hello", "x"]), "ERR Protocol version is not an integer or out of range");
     assert_eq!(parse(&["PING"]).unwrap(), Command::Ping(None));
-    assert_eq!(
-        err(&["PING", "a", "b"]),
-        "ERR wrong number of arguments for 'ping' command"
-    );
-    assert_eq!(
-        parse(&["command", "info", "get"]).unwrap(),
-        Command::CommandInfo(Some(vec![b("get")]))
-    );
+    assert_eq!(err(&["PING", "a", "b"]), "ERR wrong number of arguments for 'ping' command");
+    assert_eq!(parse(&["command", "info", "get"]).unwrap(), Command::CommandInfo(Some(vec![b("get")])));
 }
 
 #[test]
@@ -160,10 +78,7 @@ fn expiry_resolution() {
 
 #[test]
 fn every_table_entry_parses_with_minimal_arguments() {
-    for spec in COMMANDS
-        .iter()
-        .flat_map(|s| std::iter::once(s).chain(s.subcommands))
-    {
+    for spec in COMMANDS.iter().flat_map(|s| std::iter::once(s).chain(s.subcommands)) {
         if !spec.subcommands.is_empty() && spec.name != "command" {
             continue;
         }

@@ -12,29 +12,13 @@ use crate::state::Shared;
 
 pub(super) fn run(shared: &Shared, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
     let Some(cluster) = &shared.config.cluster else {
-        return Err(CommandError(
-            "ERR This instance has cluster support disabled".into(),
-        ));
+        return Err(CommandError("ERR This instance has cluster support disabled".into()));
     };
     let layout = &cluster.layout;
     Ok(match cmd {
-        Command::ClusterSlots => Frame::Array(
-            layout
-                .shards
-                .iter()
-                .map(|s| slots_entry(layout, s))
-                .collect(),
-        ),
-        Command::ClusterShards => Frame::Array(
-            layout
-                .shards
-                .iter()
-                .map(|s| shards_entry(layout, s))
-                .collect(),
-        ),
-        Command::ClusterNodes => {
-            Frame::Verbatim(*b"txt", Bytes::from(nodes_text(shared, cluster, now)))
-        }
+        Command::ClusterSlots => Frame::Array(layout.shards.iter().map(|s| slots_entry(layout, s)).collect()),
+        Command::ClusterShards => Frame::Array(layout.shards.iter().map(|s| shards_entry(layout, s)).collect()),
+        Command::ClusterNodes => Frame::Verbatim(*b"txt", Bytes::from(nodes_text(shared, cluster, now))),
         Command::ClusterInfo => Frame::Verbatim(*b"txt", Bytes::from(info_text(shared, cluster))),
         Command::ClusterMyId => Frame::Bulk(Bytes::from(Layout::node_hex_id(cluster.my_addr()))),
         Command::ClusterMyShardId => {
@@ -46,12 +30,8 @@ pub(super) fn run(shared: &Shared, cmd: Command, now: Millis) -> Result<Frame, C
             Frame::optional_bulk(mine.map(|s| Bytes::from(s.hex_id.clone())))
         }
         Command::ClusterKeySlot(key) => Frame::Integer(i64::from(key_slot(&key))),
-        Command::ClusterCountKeysInSlot(slot) => {
-            Frame::Integer(shared.db.count_in_slot(slot) as i64)
-        }
-        Command::ClusterGetKeysInSlot { slot, count } => {
-            Frame::bulk_array(shared.db.keys_in_slot(slot, count, now))
-        }
+        Command::ClusterCountKeysInSlot(slot) => Frame::Integer(shared.db.count_in_slot(slot) as i64),
+        Command::ClusterGetKeysInSlot { slot, count } => Frame::bulk_array(shared.db.keys_in_slot(slot, count, now)),
         // Every shard has one replica until replication lands, so replica
         // reads change nothing yet; the commands succeed as Redis's do.
         Command::ReadOnly | Command::ReadWrite | Command::Asking => Frame::OK,
@@ -60,9 +40,7 @@ pub(super) fn run(shared: &Shared, cmd: Command, now: Millis) -> Result<Frame, C
 }
 
 fn node_triple(layout: &Layout, number: u32) -> Frame {
-    let node = layout
-        .node(number)
-        .expect("shard replicas are layout nodes");
+    let node = layout.node(number).expect("shard replicas are layout nodes");
     Frame::Array(vec![
         Frame::Bulk(Bytes::from(node.host.clone())),
         Frame::Integer(i64::from(node.port)),
@@ -72,10 +50,8 @@ fn node_triple(layout: &Layout, number: u32) -> Frame {
 
 /// `[start, end, [host, port, id], …replicas]`.
 fn slots_entry(layout: &Layout, shard: &Shard) -> Frame {
-    let mut entry = vec![
-        Frame::Integer(i64::from(*shard.slots.start())),
-        Frame::Integer(i64::from(*shard.slots.end())),
-    ];
+    let mut entry =
+        vec![Frame::Integer(i64::from(*shard.slots.start())), Frame::Integer(i64::from(*shard.slots.end()))];
     entry.push(node_triple(layout, shard.primary()));
     Frame::Array(entry)
 }
@@ -85,9 +61,7 @@ fn shards_entry(layout: &Layout, shard: &Shard) -> Frame {
         Frame::Integer(i64::from(*shard.slots.start())),
         Frame::Integer(i64::from(*shard.slots.end())),
     ]);
-    let node = layout
-        .node(shard.primary())
-        .expect("shard replicas are layout nodes");
+    let node = layout.node(shard.primary()).expect("shard replicas are layout nodes");
     let s = |v: &str| Frame::Bulk(Bytes::from(v.to_string()));
     let description = Frame::Map(vec![
         (s("id"), s(&Layout::node_hex_id(node))),
@@ -98,10 +72,7 @@ fn shards_entry(layout: &Layout, shard: &Shard) -> Frame {
         (s("replication-offset"), Frame::Integer(0)),
         (s("health"), s("online")),
     ]);
-    Frame::Map(vec![
-        (s("slots"), slots),
-        (s("nodes"), Frame::Array(vec![description])),
-    ])
+    Frame::Map(vec![(s("slots"), slots), (s("nodes"), Frame::Array(vec![description]))])
 }
 
 /// One line per node: `<id> <ip>:<port>@<bus> <flags> - 0 <pong-ms> <epoch>
@@ -113,11 +84,7 @@ fn nodes_text(shared: &Shared, cluster: &ClusterConfig, now: Millis) -> String {
         let me = node.number == cluster.me;
         let flags = if me { "myself,master" } else { "master" };
         let connected = me || shared.peers.is_connected(node.number);
-        let pong = if me {
-            now
-        } else {
-            shared.peers.last_seen_ms(node.number)
-        };
+        let pong = if me { now } else { shared.peers.last_seen_ms(node.number) };
         out.push_str(&format!(
             "{} {}:{}@{} {flags} - 0 {pong} {} {}",
             Layout::node_hex_id(node),
@@ -125,11 +92,7 @@ fn nodes_text(shared: &Shared, cluster: &ClusterConfig, now: Millis) -> String {
             node.port,
             node.peer_port,
             node.number,
-            if connected {
-                "connected"
-            } else {
-                "disconnected"
-            },
+            if connected { "connected" } else { "disconnected" },
         ));
         for shard in layout.shards.iter().filter(|s| s.primary() == node.number) {
             let (start, end) = (*shard.slots.start(), *shard.slots.end());
@@ -146,11 +109,8 @@ fn nodes_text(shared: &Shared, cluster: &ClusterConfig, now: Millis) -> String {
 
 fn info_text(shared: &Shared, cluster: &ClusterConfig) -> String {
     let layout = &cluster.layout;
-    let reachable = layout
-        .nodes
-        .iter()
-        .filter(|n| n.number == cluster.me || shared.peers.is_connected(n.number))
-        .count();
+    let reachable =
+        layout.nodes.iter().filter(|n| n.number == cluster.me || shared.peers.is_connected(n.number)).count();
     let fields = [
         ("cluster_state", "ok".to_string()),
         ("cluster_slots_assigned", "16384".into()),
@@ -163,10 +123,7 @@ fn info_text(shared: &Shared, cluster: &ClusterConfig) -> String {
         ("cluster_shards", layout.shards.len().to_string()),
         ("cluster_current_epoch", layout.nodes.len().to_string()),
         ("cluster_my_epoch", cluster.me.to_string()),
-        (
-            "cluster_layout_fingerprint",
-            layout.fingerprint().to_string(),
-        ),
+        ("cluster_layout_fingerprint", layout.fingerprint().to_string()),
     ];
     fields.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect()
 }

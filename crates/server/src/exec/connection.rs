@@ -6,11 +6,7 @@ use shoal_proto::{Command, CommandError, Frame, Protocol};
 
 use crate::state::{Closing, Session};
 
-pub(super) fn run(
-    session: &mut Session,
-    cmd: Command,
-    cluster: bool,
-) -> Result<Frame, CommandError> {
+pub(super) fn run(session: &mut Session, cmd: Command, cluster: bool) -> Result<Frame, CommandError> {
     Ok(match cmd {
         Command::Ping(None) => Frame::simple("PONG"),
         Command::Ping(Some(message)) | Command::Echo(message) => Frame::Bulk(message),
@@ -20,11 +16,7 @@ pub(super) fn run(
             Frame::OK
         }
         Command::Select(0) => Frame::OK,
-        Command::Select(_) if cluster => {
-            return Err(CommandError(
-                "ERR SELECT is not allowed in cluster mode".into(),
-            ))
-        }
+        Command::Select(_) if cluster => return Err(CommandError("ERR SELECT is not allowed in cluster mode".into())),
         Command::Select(_) => return Err(CommandError("ERR DB index is out of range".into())),
         Command::ClientSetName(name) => {
             set_name(session, name)?;
@@ -39,9 +31,7 @@ pub(super) fn run(
 
 fn set_name(session: &mut Session, name: Bytes) -> Result<(), CommandError> {
     if name.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
-        return Err(CommandError(
-            "ERR Client names cannot contain spaces, newlines or special characters.".into(),
-        ));
+        return Err(CommandError("ERR Client names cannot contain spaces, newlines or special characters.".into()));
     }
     session.name = (!name.is_empty()).then_some(name);
     Ok(())
@@ -63,16 +53,10 @@ fn hello_reply(session: &mut Session, hello: Hello, cluster: bool) -> Result<Fra
     session.protocol = protocol;
     Ok(Frame::Map(vec![
         (Frame::bulk_str("server"), Frame::bulk_str("redis")),
-        (
-            Frame::bulk_str("version"),
-            Frame::bulk_str(crate::REDIS_VERSION),
-        ),
+        (Frame::bulk_str("version"), Frame::bulk_str(crate::REDIS_VERSION)),
         (Frame::bulk_str("proto"), Frame::Integer(protocol.version())),
         (Frame::bulk_str("id"), Frame::Integer(session.id as i64)),
-        (
-            Frame::bulk_str("mode"),
-            Frame::bulk_str(if cluster { "cluster" } else { "standalone" }),
-        ),
+        (Frame::bulk_str("mode"), Frame::bulk_str(if cluster { "cluster" } else { "standalone" })),
         (Frame::bulk_str("role"), Frame::bulk_str("master")),
         (Frame::bulk_str("modules"), Frame::Array(vec![])),
     ]))

@@ -9,12 +9,7 @@ use shoal_proto::Frame;
 pub(super) fn command_info(names: Option<Vec<Bytes>>) -> Frame {
     match names {
         None => Frame::Array(COMMANDS.iter().map(entry).collect()),
-        Some(names) => Frame::Array(
-            names
-                .iter()
-                .map(|n| lookup(n).map_or(Frame::NullArray, entry))
-                .collect(),
-        ),
+        Some(names) => Frame::Array(names.iter().map(|n| lookup(n).map_or(Frame::NullArray, entry)).collect()),
     }
 }
 
@@ -28,12 +23,7 @@ fn entry(spec: &CommandSpec) -> Frame {
         Frame::Integer(spec.first_key),
         Frame::Integer(spec.last_key),
         Frame::Integer(spec.step),
-        Frame::Set(
-            spec.acl_categories
-                .iter()
-                .map(|c| Frame::simple(c))
-                .collect(),
-        ),
+        Frame::Set(spec.acl_categories.iter().map(|c| Frame::simple(c)).collect()),
         Frame::Array(vec![]),
         Frame::Array(vec![]),
         Frame::Array(spec.subcommands.iter().map(entry).collect()),
@@ -45,12 +35,7 @@ pub(super) fn command_docs(names: Option<Vec<Bytes>>) -> Frame {
         None => COMMANDS.iter().collect(),
         Some(names) => names.iter().filter_map(|n| lookup(n)).collect(),
     };
-    Frame::Map(
-        specs
-            .into_iter()
-            .map(|s| (Frame::bulk_str(s.name), doc(s)))
-            .collect(),
-    )
+    Frame::Map(specs.into_iter().map(|s| (Frame::bulk_str(s.name), doc(s))).collect())
 }
 
 fn doc(spec: &CommandSpec) -> Frame {
@@ -60,11 +45,7 @@ fn doc(spec: &CommandSpec) -> Frame {
         (Frame::bulk_str("group"), Frame::bulk_str(spec.group)),
     ];
     if !spec.subcommands.is_empty() {
-        let subs = spec
-            .subcommands
-            .iter()
-            .map(|s| (Frame::bulk_str(s.name), doc(s)))
-            .collect();
+        let subs = spec.subcommands.iter().map(|s| (Frame::bulk_str(s.name), doc(s))).collect();
         fields.push((Frame::bulk_str("subcommands"), Frame::Map(subs)));
     }
     Frame::Map(fields)

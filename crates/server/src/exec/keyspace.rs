@@ -9,15 +9,8 @@ pub(super) fn run(db: &Db, cmd: Command, now: Millis) -> Result<Frame, CommandEr
     Ok(match cmd {
         Command::Del(keys) => Frame::Integer(db.delete_many(&keys, now) as i64),
         Command::Exists(keys) => Frame::Integer(db.count_existing(&keys, now) as i64),
-        Command::Expire {
-            key,
-            expiry,
-            condition,
-            command,
-        } => {
-            let at = expiry
-                .resolve(now)
-                .ok_or_else(|| CommandError::invalid_expire(command))?;
+        Command::Expire { key, expiry, condition, command } => {
+            let at = expiry.resolve(now).ok_or_else(|| CommandError::invalid_expire(command))?;
             Frame::Integer(i64::from(db.expire_at(&key, at, condition, now)))
         }
         Command::Ttl { key, unit } => Frame::Integer(match db.ttl(&key, now) {
@@ -28,11 +21,7 @@ pub(super) fn run(db: &Db, cmd: Command, now: Millis) -> Result<Frame, CommandEr
             Ttl::ExpiresIn(ms) => ms.saturating_add(500) as i64 / 1000,
         }),
         Command::Persist(key) => Frame::Integer(i64::from(db.persist(&key, now))),
-        Command::Type(key) => Frame::simple(if db.exists(&key, now) {
-            "string"
-        } else {
-            "none"
-        }),
+        Command::Type(key) => Frame::simple(if db.exists(&key, now) { "string" } else { "none" }),
         Command::Keys(pattern) => Frame::bulk_array(db.keys(&pattern, now)),
         Command::Scan(scan) => scan_reply(db, scan, now),
         other => unreachable!("not a keyspace command: {other:?}"),
@@ -42,14 +31,8 @@ pub(super) fn run(db: &Db, cmd: Command, now: Millis) -> Result<Frame, CommandEr
 fn scan_reply(db: &Db, scan: Scan, now: Millis) -> Frame {
     let (next, mut keys) = db.scan(scan.cursor, scan.pattern.as_deref(), scan.count, now);
     // Every shoal value is a string; any other TYPE filter matches nothing.
-    if scan
-        .type_filter
-        .is_some_and(|t| !t.eq_ignore_ascii_case(b"string"))
-    {
+    if scan.type_filter.is_some_and(|t| !t.eq_ignore_ascii_case(b"string")) {
         keys.clear();
     }
-    Frame::Array(vec![
-        Frame::Bulk(Bytes::from(next.to_string())),
-        Frame::bulk_array(keys),
-    ])
+    Frame::Array(vec![Frame::Bulk(Bytes::from(next.to_string())), Frame::bulk_array(keys)])
 }

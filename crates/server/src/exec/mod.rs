@@ -38,12 +38,7 @@ fn error(e: CommandError) -> Frame {
     Frame::Error(Bytes::from(e.0))
 }
 
-fn run(
-    shared: &Shared,
-    session: &mut Session,
-    cmd: Command,
-    now: Millis,
-) -> Result<Frame, CommandError> {
+fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
     let db = &shared.db;
     match cmd {
         Command::Ping(_)

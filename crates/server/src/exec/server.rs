@@ -8,11 +8,7 @@ use super::introspect;
 use crate::info;
 use crate::state::{Closing, Session, Shared};
 
-pub(super) fn run(
-    shared: &Shared,
-    session: &mut Session,
-    cmd: Command,
-) -> Result<Frame, CommandError> {
+pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command) -> Result<Frame, CommandError> {
     Ok(match cmd {
         Command::CommandCount => introspect::command_count(),
         Command::CommandList => introspect::command_list(),
@@ -44,11 +40,7 @@ fn config_get(shared: &Shared, patterns: &[Bytes]) -> Frame {
         .config
         .parameters()
         .into_iter()
-        .filter(|(name, _)| {
-            patterns
-                .iter()
-                .any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes()))
-        })
+        .filter(|(name, _)| patterns.iter().any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes())))
         .map(|(name, value)| (Frame::bulk_str(name), Frame::Bulk(Bytes::from(value))))
         .collect();
     Frame::Map(pairs)

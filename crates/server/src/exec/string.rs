@@ -6,12 +6,7 @@ use shoal_proto::{Command, CommandError, Frame};
 
 use crate::state::{Session, Shared};
 
-pub(super) fn run(
-    shared: &Shared,
-    session: &mut Session,
-    cmd: Command,
-    now: Millis,
-) -> Result<Frame, CommandError> {
+pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
     let db = &shared.db;
     Ok(match cmd {
         Command::Get(key) => {
@@ -25,54 +20,37 @@ pub(super) fn run(
         }
         Command::Set(set) => return set_reply(shared, set, now),
         Command::SetNx { key, value } => {
-            let opts = SetOptions {
-                condition: SetCondition::IfAbsent,
-                expiry: SetExpiry::Clear,
-            };
+            let opts = SetOptions { condition: SetCondition::IfAbsent, expiry: SetExpiry::Clear };
             Frame::Integer(i64::from(db.set(key, value, &opts, now).written))
         }
-        Command::GetSet { key, value } => {
-            Frame::optional_bulk(db.set(key, value, &SetOptions::default(), now).old)
-        }
-        Command::DelEx { key, condition } => {
-            Frame::Integer(i64::from(db.delete_if(&key, &condition, now)))
-        }
+        Command::GetSet { key, value } => Frame::optional_bulk(db.set(key, value, &SetOptions::default(), now).old),
+        Command::DelEx { key, condition } => Frame::Integer(i64::from(db.delete_if(&key, &condition, now))),
         Command::GetDel(key) => Frame::optional_bulk(db.get_delete(&key, now)),
         Command::GetEx { key, expiry } => {
             let expiry = match expiry {
                 GetExArg::Keep => GetExExpiry::Keep,
                 GetExArg::Persist => GetExExpiry::Persist,
-                GetExArg::Expire(e) => GetExExpiry::At(
-                    e.resolve(now)
-                        .ok_or_else(|| CommandError::invalid_expire("getex"))?,
-                ),
+                GetExArg::Expire(e) => {
+                    GetExExpiry::At(e.resolve(now).ok_or_else(|| CommandError::invalid_expire("getex"))?)
+                }
             };
             Frame::optional_bulk(db.get_ex(&key, expiry, now))
         }
-        Command::MGet(keys) => Frame::Array(
-            db.get_many(&keys, now)
-                .into_iter()
-                .map(Frame::optional_bulk)
-                .collect(),
-        ),
+        Command::MGet(keys) => Frame::Array(db.get_many(&keys, now).into_iter().map(Frame::optional_bulk).collect()),
         Command::MSet(pairs) => {
             db.put_many(pairs, now);
             Frame::OK
         }
         Command::IncrBy { key, delta } => match db.incr_by(key, delta, now) {
             Ok(n) => Frame::Integer(n),
-            Err(e @ (IncrError::NotInteger | IncrError::Overflow)) => {
-                return Err(CommandError(format!("ERR {e}")))
-            }
+            Err(e @ (IncrError::NotInteger | IncrError::Overflow)) => return Err(CommandError(format!("ERR {e}"))),
         },
         Command::Append { key, value } => {
             let max = shared.config.limits.decode.max_bulk_bytes;
             match db.append(key, &value, max, now) {
                 Ok(len) => Frame::Integer(len as i64),
                 Err(_) => {
-                    return Err(CommandError(
-                        "ERR string exceeds maximum allowed size (proto-max-bulk-len)".into(),
-                    ))
+                    return Err(CommandError("ERR string exceeds maximum allowed size (proto-max-bulk-len)".into()))
                 }
             }
         }
@@ -85,15 +63,11 @@ fn set_reply(shared: &Shared, set: Set, now: Millis) -> Result<Frame, CommandErr
     let expiry = match set.expiry {
         SetExpiryArg::Clear => SetExpiry::Clear,
         SetExpiryArg::Keep => SetExpiry::Keep,
-        SetExpiryArg::Expire(e) => SetExpiry::At(
-            e.resolve(now)
-                .ok_or_else(|| CommandError::invalid_expire(set.command))?,
-        ),
+        SetExpiryArg::Expire(e) => {
+            SetExpiry::At(e.resolve(now).ok_or_else(|| CommandError::invalid_expire(set.command))?)
+        }
     };
-    let opts = SetOptions {
-        condition: set.condition,
-        expiry,
-    };
+    let opts = SetOptions { condition: set.condition, expiry };
     let outcome = shared.db.set(set.key, set.value, &opts, now);
     Ok(match (set.get, outcome.written) {
         (true, _) => Frame::optional_bulk(outcome.old),
