@@ -95,5 +95,10 @@ async fn wait_for_signal() -> std::io::Result<()> {
 fn init_logging(level: &str) -> Result<(), String> {
     let filter =
         tracing_subscriber::EnvFilter::try_new(level).map_err(|e| format!("invalid --log-level '{level}': {e}"))?;
-    tracing_subscriber::fmt().with_env_filter(filter).with_writer(std::io::stderr).try_init().map_err(|e| e.to_string())
+    tracing_subscriber::fmt()
+        .with_env_filter(filter)
+        .with_writer(std::io::stderr)
+        .with_ansi(std::io::IsTerminal::is_terminal(&std::io::stderr()))
+        .try_init()
+        .map_err(|e| e.to_string())
 }

@@ -400,7 +400,7 @@ fn redis_benchmark_cluster() {
 /// when the second one starts and dials the first.
 #[test]
 fn refused_impostor_leaves_the_real_node_connected() {
-    let cluster = Cluster::start("cluster-impostor", 2, &["--peer-check-interval-ms", "60000"]);
+    let cluster = Cluster::start("cluster-impostor", 2, &["--peer-check-interval-ms", "1000"]);
     let fresh = free_ports(2);
     let spec = format!("1={HOST}:{}@{},2={HOST}:{}@{}", cluster.ports[0], cluster.peer_ports[0], fresh[0], fresh[1]);
     assert_refused("cluster-impostor-newcomer", "2", &spec, &["--shards", "2"]);

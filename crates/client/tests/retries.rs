@@ -1,0 +1,227 @@
+//! The client's redirect and retry rules, against small scripted RESP
+//! servers on 127.0.0.1 (remote peers whose replies the test chooses).
+
+use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::Arc;
+use std::time::Duration;
+
+use bytes::{Bytes, BytesMut};
+use shoal_client::{ClientError, ClusterClient, RetryPolicy};
+use shoal_proto::{Frame, Protocol, RequestDecoder};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::TcpListener;
+
+/// A server that answers each request with `reply(n, args)`, where `n`
+/// counts requests across all connections. Returns its address.
+async fn scripted<F>(reply: F) -> String
+where
+    F: Fn(usize, &[Bytes]) -> Option<Frame> + Send + Sync + 'static,
+{
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    let reply = Arc::new(reply);
+    let count = Arc::new(AtomicUsize::new(0));
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            let (reply, count) = (Arc::clone(&reply), Arc::clone(&count));
+            tokio::spawn(async move {
+                let mut decoder = RequestDecoder::default();
+                let mut buf = BytesMut::new();
+                loop {
+                    while let Some(args) = decoder.decode(&mut buf).unwrap() {
+                        let n = count.fetch_add(1, Ordering::SeqCst);
+                        // `None` means: drop the connection without replying.
+                        let Some(frame) = reply(n, &args) else { return };
+                        stream.write_all(&frame.to_bytes(Protocol::Resp2)).await.unwrap();
+                    }
+                    if stream.read_buf(&mut buf).await.unwrap_or(0) == 0 {
+                        return;
+                    }
+                }
+            });
+        }
+    });
+    addr
+}
+
+fn is_cluster_slots(args: &[Bytes]) -> bool {
+    args.first().is_some_and(|a| a.eq_ignore_ascii_case(b"CLUSTER"))
+}
+
+fn slots_reply(addr: &str) -> Frame {
+    let (host, port) = addr.rsplit_once(':').unwrap();
+    let node = Frame::Array(vec![Frame::Bulk(Bytes::from(host.to_string())), Frame::Integer(port.parse().unwrap())]);
+    Frame::Array(vec![Frame::Array(vec![Frame::Integer(0), Frame::Integer(16383), node])])
+}
+
+fn cmd(words: &[&str]) -> Vec<Bytes> {
+    words.iter().map(|w| Bytes::copy_from_slice(w.as_bytes())).collect()
+}
+
+fn fast_policy() -> RetryPolicy {
+    RetryPolicy {
+        deadline: Duration::from_secs(2),
+        initial_backoff: Duration::from_millis(1),
+        ..RetryPolicy::default()
+    }
+}
+
+#[tokio::test]
+async fn follows_moved_and_updates_the_map() {
+    let target = scripted(|_, args| {
+        Some(if is_cluster_slots(args) { Frame::Array(vec![]) } else { Frame::Bulk(Bytes::from_static(b"from-b")) })
+    })
+    .await;
+    let moved_to = target.clone();
+    let seed = scripted(move |_, args| {
+        Some(if is_cluster_slots(args) {
+            slots_reply("127.0.0.1:1")
+        } else {
+            Frame::error(format!("MOVED 12182 {moved_to}"))
+        })
+    })
+    .await;
+    // The seed claims a dead address owns everything; its MOVED is the truth.
+    let client = ClusterClient::connect(&[seed.clone()], fast_policy()).await.unwrap();
+    let reply = client.call_at(&seed, &cmd(&["GET", "foo"])).await.unwrap();
+    assert_eq!(reply, Frame::error(format!("MOVED 12182 {target}")));
+    let client = ClusterClient::connect(&[seed], fast_policy()).await.unwrap();
+    // First attempt goes to 127.0.0.1:1 (refused) → backoff → refresh → … the
+    // seed keeps claiming 127.0.0.1:1, so the call must fail within the deadline.
+    let err = client.call(cmd(&["GET", "foo"])).await.unwrap_err();
+    assert!(matches!(err, ClientError::DeadlineExceeded { .. }), "{err}");
+}
+
+#[tokio::test]
+async fn moved_redirect_is_followed() {
+    let owner = scripted(|_, args| {
+        Some(if is_cluster_slots(args) { Frame::Array(vec![]) } else { Frame::Bulk(Bytes::from_static(b"value")) })
+    })
+    .await;
+    let owner2 = owner.clone();
+    let seed = scripted(move |_, args| {
+        Some(if is_cluster_slots(args) {
+            // The seed believes it owns every slot, but answers MOVED.
+            Frame::Array(vec![])
+        } else {
+            Frame::error(format!("MOVED 12182 {owner2}"))
+        })
+    })
+    .await;
+    let seed_map = slots_reply(&seed);
+    let seed2 = seed.clone();
+    let claims =
+        scripted(move |_, args| Some(if is_cluster_slots(args) { seed_map.clone() } else { Frame::Null })).await;
+    let _ = seed2;
+    let client = ClusterClient::connect(&[claims], fast_policy()).await.unwrap();
+    assert_eq!(client.slot_map().owner(12182), Some(seed.as_str()));
+    assert_eq!(client.call(cmd(&["GET", "foo"])).await.unwrap(), Frame::Bulk(Bytes::from_static(b"value")));
+    assert_eq!(client.slot_map().owner(12182), Some(owner.as_str()), "MOVED patches the map");
+}
+
+#[tokio::test]
+async fn ask_sends_asking_first_and_does_not_patch_the_map() {
+    let seen = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let log = Arc::clone(&seen);
+    let importer = scripted(move |_, args| {
+        log.lock().unwrap().push(String::from_utf8_lossy(&args[0]).to_uppercase());
+        Some(if args[0].eq_ignore_ascii_case(b"ASKING") { Frame::OK } else { Frame::Bulk(Bytes::from_static(b"v")) })
+    })
+    .await;
+    let importer2 = importer.clone();
+    let seed = scripted(move |_, args| {
+        Some(if is_cluster_slots(args) { Frame::Array(vec![]) } else { Frame::error(format!("ASK 12182 {importer2}")) })
+    })
+    .await;
+    let seed_map = slots_reply(&seed);
+    let claims =
+        scripted(move |_, args| Some(if is_cluster_slots(args) { seed_map.clone() } else { Frame::Null })).await;
+    let client = ClusterClient::connect(&[claims], fast_policy()).await.unwrap();
+    assert_eq!(client.call(cmd(&["GET", "foo"])).await.unwrap(), Frame::Bulk(Bytes::from_static(b"v")));
+    assert_eq!(*seen.lock().unwrap(), vec!["ASKING".to_string(), "GET".to_string()]);
+    assert_eq!(client.slot_map().owner(12182), Some(seed.as_str()), "ASK is a one-off");
+}
+
+#[tokio::test]
+async fn tryagain_and_clusterdown_are_retried_until_success() {
+    let addr_cell = Arc::new(std::sync::Mutex::new(String::new()));
+    let cell = Arc::clone(&addr_cell);
+    let gets = Arc::new(AtomicUsize::new(0));
+    let g = Arc::clone(&gets);
+    let node = scripted(move |_, args| {
+        if is_cluster_slots(args) {
+            return Some(slots_reply(&cell.lock().unwrap()));
+        }
+        Some(match g.fetch_add(1, Ordering::SeqCst) {
+            0 => Frame::error("TRYAGAIN Multiple keys request during rehashing of slot"),
+            1 => Frame::error("CLUSTERDOWN The cluster is down"),
+            _ => Frame::OK,
+        })
+    })
+    .await;
+    *addr_cell.lock().unwrap() = node.clone();
+    let client = ClusterClient::connect(&[node], fast_policy()).await.unwrap();
+    assert_eq!(client.call(cmd(&["SET", "k", "v"])).await.unwrap(), Frame::OK);
+    assert_eq!(gets.load(Ordering::SeqCst), 3);
+}
+
+#[tokio::test]
+async fn other_errors_are_answers_not_retries() {
+    let addr_cell = Arc::new(std::sync::Mutex::new(String::new()));
+    let cell = Arc::clone(&addr_cell);
+    let node = scripted(move |_, args| {
+        Some(if is_cluster_slots(args) {
+            slots_reply(&cell.lock().unwrap())
+        } else {
+            Frame::error("ERR value is not an integer or out of range")
+        })
+    })
+    .await;
+    *addr_cell.lock().unwrap() = node.clone();
+    let client = ClusterClient::connect(&[node], fast_policy()).await.unwrap();
+    let reply = client.call(cmd(&["INCR", "k"])).await.unwrap();
+    assert_eq!(reply, Frame::error("ERR value is not an integer or out of range"));
+}
+
+#[tokio::test]
+async fn a_lost_write_is_uncertain_but_a_lost_read_is_retried() {
+    let addr_cell = Arc::new(std::sync::Mutex::new(String::new()));
+    let cell = Arc::clone(&addr_cell);
+    let drops = Arc::new(AtomicUsize::new(0));
+    let d = Arc::clone(&drops);
+    let node = scripted(move |_, args| {
+        if is_cluster_slots(args) {
+            return Some(slots_reply(&cell.lock().unwrap()));
+        }
+        // Drop the connection on the first data command of each kind.
+        if d.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+            None
+        } else {
+            Some(Frame::Integer(1))
+        }
+    })
+    .await;
+    *addr_cell.lock().unwrap() = node.clone();
+    let client = ClusterClient::connect(&[node], fast_policy()).await.unwrap();
+    let err = client.call(cmd(&["INCR", "counter"])).await.unwrap_err();
+    assert!(matches!(err, ClientError::Uncertain { .. }), "{err}");
+    // The read is dropped once (third data command), then retried and answered.
+    assert_eq!(client.call(cmd(&["EXISTS", "counter"])).await.unwrap(), Frame::Integer(1));
+    assert_eq!(client.call(cmd(&["EXISTS", "counter"])).await.unwrap(), Frame::Integer(1));
+}
+
+#[tokio::test]
+async fn an_unreachable_seed_is_skipped() {
+    let addr_cell = Arc::new(std::sync::Mutex::new(String::new()));
+    let cell = Arc::clone(&addr_cell);
+    let node = scripted(move |_, args| {
+        Some(if is_cluster_slots(args) { slots_reply(&cell.lock().unwrap()) } else { Frame::OK })
+    })
+    .await;
+    *addr_cell.lock().unwrap() = node.clone();
+    let client = ClusterClient::connect(&["127.0.0.1:1".to_string(), node], fast_policy()).await.unwrap();
+    assert_eq!(client.call(cmd(&["SET", "k", "v"])).await.unwrap(), Frame::OK);
+    let none = ClusterClient::connect(&["127.0.0.1:1".to_string()], fast_policy()).await;
+    assert!(matches!(none, Err(ClientError::Unreachable(_))));
+}
