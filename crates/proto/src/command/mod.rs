@@ -257,22 +257,14 @@ impl Command {
     pub fn parse_resolved(spec: &'static CommandSpec, args: Vec<Bytes>) -> Result<Command, CommandError> {
         let skip = if spec.name.contains('|') { 2 } else { 1 };
         let a = Args::new(args, skip);
-        // The table's group names the parser; only a command missing from
-        // its group's parser is a bug.
-        let parsed = match spec.group {
-            "string" => string::parse(spec.name, a),
-            "generic" => keyspace::parse(spec.name, a),
-            "connection" => connection::parse(spec.name, a),
-            "cluster" => cluster::parse(spec.name, a),
-            _ => server::parse(spec.name, a),
-        };
-        parsed.unwrap_or_else(|_| unreachable!("command {} has no parser in group {}", spec.name, spec.group))
+        (spec.parser)(spec.name, a)
+            .unwrap_or_else(|_| unreachable!("command {} has no parser in group {}", spec.name, spec.group))
     }
 }
 
 /// What each group's parser returns: `Err(args)` hands the arguments back
 /// when the name is not one of its commands.
-type GroupResult = Result<Result<Command, CommandError>, Args>;
+pub(crate) type GroupResult = Result<Result<Command, CommandError>, Args>;
 
 #[cfg(test)]
 mod tests;
