@@ -9,23 +9,10 @@ mod common;
 
 use std::fs::File;
 use std::path::PathBuf;
-use std::process::{Command, Output, Stdio};
+use std::process::{Output, Stdio};
 
-use common::{bulk, temp_dir, tool, Server};
+use common::{assert_benchmarked, bulk, run_tool, temp_dir, tool, Server};
 use shoal_proto::Frame;
-
-/// Runs `cmd`, asserting it exits successfully; shows its output otherwise.
-fn run(what: &str, cmd: &mut Command) -> Output {
-    let out = cmd.output().unwrap_or_else(|e| panic!("{what}: spawn: {e}"));
-    assert!(
-        out.status.success(),
-        "{what} failed with {}\n--- stdout ---\n{}\n--- stderr ---\n{}",
-        out.status,
-        String::from_utf8_lossy(&out.stdout),
-        String::from_utf8_lossy(&out.stderr),
-    );
-    out
-}
 
 fn stdout(out: &Output) -> String {
     String::from_utf8(out.stdout.clone()).expect("utf-8 stdout")
@@ -36,7 +23,7 @@ fn stdout(out: &Output) -> String {
 fn redis_py(protocol: u8) {
     let server = Server::start(&format!("redis-py-resp{protocol}"), &[]);
     let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/test_redis_py.py");
-    let out = run(
+    let out = run_tool(
         &format!("redis-py (protocol {protocol})"),
         tool("python3")
             .arg(&script)
@@ -64,7 +51,7 @@ fn redis_py_resp2() {
 /// raw: bulk strings bare, nil as an empty line, integers bare, errors on
 /// stdout as the message followed by an empty line (redis-cli 7.0).
 fn cli(port: u16, args: &[&str]) -> String {
-    let out = run(
+    let out = run_tool(
         &format!("redis-cli {args:?}"),
         tool("redis-cli").args(["-p", &port.to_string()]).args(args).stdin(Stdio::null()),
     );
@@ -104,7 +91,7 @@ fn redis_cli_commands() {
          SET \"quoted key\" \"two words\"\nGET \"quoted key\"\nDEL a \"quoted key\"\nPING\n",
     )
     .unwrap();
-    let out = run(
+    let out = run_tool(
         "redis-cli < commands.txt",
         tool("redis-cli").args(["-p", &port.to_string()]).stdin(File::open(&script).unwrap()),
     );
@@ -124,7 +111,7 @@ fn redis_cli_commands() {
     std::fs::write(&resp, &mass).unwrap();
     let mut c = server.client();
     assert_eq!(c.call(&["FLUSHDB"]), Frame::OK);
-    let out = run(
+    let out = run_tool(
         "redis-cli --pipe",
         tool("redis-cli").args(["-p", &port.to_string(), "--pipe"]).stdin(File::open(&resp).unwrap()),
     );
@@ -137,18 +124,6 @@ fn redis_cli_commands() {
 }
 
 // --- redis-benchmark --------------------------------------------------------
-
-/// The `NAME: N requests per second, …` summaries of a `-q` run. Progress
-/// lines are separated by `\r`, so both `\r` and `\n` end a line.
-fn benchmark_results(out: &str) -> Vec<(String, f64)> {
-    out.split(['\r', '\n'])
-        .filter_map(|line| {
-            let (name, rest) = line.trim().split_once(": ")?;
-            let (rps, _) = rest.split_once(" requests per second")?;
-            Some((name.to_string(), rps.trim().parse().ok()?))
-        })
-        .collect()
-}
 
 #[test]
 fn redis_benchmark_runs_clean() {
@@ -163,19 +138,11 @@ fn redis_benchmark_runs_clean() {
             cmd.args(["-P", p]);
         }
         let what = format!("redis-benchmark (pipeline {pipeline:?})");
-        let out = run(&what, &mut cmd);
+        let out = run_tool(&what, &mut cmd);
         let text = stdout(&out);
         let stderr = String::from_utf8_lossy(&out.stderr);
         assert!(!stderr.contains("rror"), "{what} stderr: {stderr}");
-        let results = benchmark_results(&text);
-        for name in ["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "MSET (10 keys)"] {
-            let rps = results
-                .iter()
-                .find(|(n, _)| n == name)
-                .unwrap_or_else(|| panic!("{what}: no result for {name} in {text:?}"))
-                .1;
-            assert!(rps > 0.0, "{what}: {name} at {rps} requests per second");
-        }
+        assert_benchmarked(&what, &text, &["PING_INLINE", "PING_MBULK", "SET", "GET", "INCR", "MSET (10 keys)"]);
         // Without -r every INCR hits the same key: nothing may be lost.
         let total = 20_000 * (round + 1);
         assert_eq!(c.call(&["GET", "counter:__rand_int__"]), bulk(&total.to_string()), "{what}: INCR count");

@@ -14,7 +14,7 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use common::{
-    benchmark_results, bulk, err, frame_text, free_ports, info_field, run_tool, temp_dir, tool, wait_for, Cluster, BIN,
+    assert_benchmarked, bulk, err, frame_text, free_ports, info_field, run_tool, temp_dir, tool, wait_for, Cluster, BIN,
 };
 use shoal_engine::slot::key_slot;
 use shoal_proto::Frame;
@@ -375,15 +375,7 @@ fn redis_benchmark_cluster() {
     let text = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("rror"), "{what} stderr: {stderr}");
-    let results = benchmark_results(&text);
-    for name in ["SET", "GET"] {
-        let rps = results
-            .iter()
-            .find(|(n, _)| n == name)
-            .unwrap_or_else(|| panic!("{what}: no result for {name} in {text:?}"))
-            .1;
-        assert!(rps > 0.0, "{what}: {name} at {rps} requests per second");
-    }
+    assert_benchmarked(&what, &text, &["SET", "GET"]);
     // The SETs reached every node.
     for node in 1..=cluster.size() {
         let mut c = cluster.client(node);

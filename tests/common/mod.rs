@@ -381,6 +381,19 @@ pub fn run_tool(what: &str, cmd: &mut Command) -> std::process::Output {
 /// The `NAME: N requests per second, …` summaries of a `redis-benchmark -q`
 /// run. Progress lines are separated by `\r`, so both `\r` and `\n` end a
 /// line.
+/// Asserts redis-benchmark's output reports a positive rate for each test.
+pub fn assert_benchmarked(what: &str, text: &str, names: &[&str]) {
+    let results = benchmark_results(text);
+    for name in names {
+        let rps = results
+            .iter()
+            .find(|(n, _)| n == name)
+            .unwrap_or_else(|| panic!("{what}: no result for {name} in {text:?}"))
+            .1;
+        assert!(rps > 0.0, "{what}: {name} at {rps} requests per second");
+    }
+}
+
 pub fn benchmark_results(out: &str) -> Vec<(String, f64)> {
     out.split(['\r', '\n'])
         .filter_map(|line| {
