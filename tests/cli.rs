@@ -24,6 +24,7 @@ fn bad_flags_give_one_line() {
     assert!(fails_with(&["server", "--port", "notaport"]).contains("notaport"));
     assert!(fails_with(&["server", "--port", "70000"]).contains("70000"));
     assert!(fails_with(&["server", "--max-clients", "0"]).contains("--max-clients"));
+    assert!(fails_with(&["server", "--threads", "0"]).contains("--threads"));
     assert!(fails_with(&["server", "--log-level", "[bad"]).contains("--log-level"));
 }
 
