@@ -7,7 +7,9 @@
 # per test and pipeline, the median requests/s and median p50 latency of
 # each server and the shoal/redis ratios.
 #
-# Environment: ROUNDS (default 3), REQUESTS (100000), CLIENTS (50).
+# Environment: ROUNDS (default 3), REQUESTS (100000), CLIENTS (50),
+# SHOAL_FLAGS (extra `shoal server` flags, e.g. "--threads 1": on a 2-core
+# machine redis-benchmark needs one core, and redis-server uses one thread).
 # Needs redis-server, redis-benchmark, redis-cli and python3 on PATH.
 # Shared helpers live in bench/lib.sh.
 set -euo pipefail
@@ -47,7 +49,8 @@ wait_ping redis "$redis_port" "$redis_pid" "$work/redis.log"
 shoal_port=$(free_port)
 while [[ $shoal_port == "$redis_port" ]]; do shoal_port=$(free_port); done
 mkdir "$work/shoal-data"
-"$shoal_bin" server --port "$shoal_port" --dir "$work/shoal-data" --log-level warn \
+# shellcheck disable=SC2086 # SHOAL_FLAGS is a list of words
+"$shoal_bin" server --port "$shoal_port" --dir "$work/shoal-data" --log-level warn ${SHOAL_FLAGS:-} \
     >"$work/shoal.log" 2>&1 &
 shoal_pid=$!
 wait_ping shoal "$shoal_port" "$shoal_pid" "$work/shoal.log"
