@@ -41,9 +41,8 @@ pub struct ServerArgs {
     /// Data directory (created if missing; locked while the server runs).
     #[arg(long, default_value = "./shoal-data")]
     pub dir: PathBuf,
-    /// Worker threads serving clients [default: one per CPU]. On a machine
-    /// shared with the clients (a benchmark), fewer threads than cores can
-    /// be faster.
+    /// Event-loop threads serving clients, each with its own connections
+    /// [default: one per CPU].
     #[arg(long, value_parser = clap::value_parser!(u16).range(1..=1024))]
     pub threads: Option<u16>,
     /// Log filter: error, warn, info, debug, trace, or a tracing directive.

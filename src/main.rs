@@ -38,7 +38,12 @@ fn run_server(args: cli::ServerArgs) -> ExitCode {
         }
     };
     let threads = args.threads.map_or_else(|| std::thread::available_parallelism().map_or(1, |n| n.get()), usize::from);
-    let runtime = match tokio::runtime::Builder::new_multi_thread().worker_threads(threads).enable_all().build() {
+    let mut config = config;
+    // Clients are served by `threads` event loops of their own (see
+    // listener.rs); this runtime only runs start-up, signals and the
+    // background tasks.
+    config.io_threads = Some(threads);
+    let runtime = match tokio::runtime::Builder::new_current_thread().enable_all().build() {
         Ok(rt) => rt,
         Err(e) => {
             eprintln!("shoal: cannot start the runtime: {e}");

@@ -3,12 +3,13 @@
 //! way (store everything, decide liveness on every read), comparing every
 //! return value and, at the end, the whole live keyspace.
 
-use std::collections::HashMap;
+use std::collections::{BTreeSet, HashMap};
 
 use bytes::Bytes;
 use proptest::collection::vec;
 use proptest::prelude::*;
 use proptest::sample::select;
+use shoal_engine::slot::{key_slot, Slot, SLOT_COUNT};
 use shoal_engine::{
     Db, DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions, SetOutcome,
     SnapshotError, Ttl,
@@ -445,7 +446,14 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
             prop_assert_eq!(db.count_existing(&keys, now), want);
         }
         Op::Keys => {
-            prop_assert_eq!(db_contents(db, now), model.live_contents(now));
+            let live = model.live_contents(now);
+            prop_assert_eq!(db_contents(db, now), live.clone());
+            for slot in slots() {
+                let mut got: Vec<Vec<u8>> = db.keys_in_slot(slot, KEYS.len(), now).iter().map(|k| k.to_vec()).collect();
+                got.sort();
+                let want: Vec<Vec<u8>> = live.iter().filter(|e| key_slot(&e.0) == slot).map(|e| e.0.clone()).collect();
+                prop_assert_eq!(got, want);
+            }
         }
         Op::Sweep(budget) => {
             let removed = db.sweep_expired(now, *budget);
@@ -455,8 +463,20 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
     }
 
     // Stored keys (DBSIZE) include dead ones, never fewer than the live ones.
-    prop_assert!(db.len() >= model.live_contents(*clock).len());
+    let live = model.live_contents(*clock);
+    prop_assert!(db.len() >= live.len());
+    // Every stored key is one of KEYS, so the counts of their slots add up
+    // to DBSIZE, and none is below its live keys.
+    prop_assert_eq!(slots().iter().map(|&slot| db.count_in_slot(slot)).sum::<usize>(), db.len());
+    for slot in slots() {
+        prop_assert!(db.count_in_slot(slot) >= live.iter().filter(|e| key_slot(&e.0) == slot).count());
+    }
     Ok(())
+}
+
+/// The distinct slots of `KEYS`.
+fn slots() -> BTreeSet<Slot> {
+    KEYS.iter().map(|k| key_slot(k)).collect()
 }
 
 fn check_final(db: &Db, model: &Model, now: u64) -> Result<(), TestCaseError> {
@@ -470,6 +490,9 @@ fn check_final(db: &Db, model: &Model, now: u64) -> Result<(), TestCaseError> {
     prop_assert_eq!(db.len(), live.len());
     prop_assert_eq!(db.volatile_len(), live.iter().filter(|e| e.2.is_some()).count());
     prop_assert_eq!(db.is_empty(), live.is_empty());
+    for slot in slots() {
+        prop_assert_eq!(db.count_in_slot(slot), live.iter().filter(|e| key_slot(&e.0) == slot).count());
+    }
     // A dump taken now restores to the same contents.
     let copy = Db::new();
     prop_assert_eq!(copy.restore(&db.dump(now), now), Ok(live.len() as u64));
@@ -518,8 +541,10 @@ proptest! {
         let copy = Db::new();
         prop_assert_eq!(copy.restore(&snap, later), Ok(live_now.len() as u64));
         prop_assert_eq!(db_contents(&copy, later), model.live_contents(later));
-        // Nothing already expired at `later` was stored.
+        // Nothing already expired at `later` was stored, and every stored key
+        // was counted in its slot.
         prop_assert_eq!(copy.len(), model.live_contents(later).len());
+        prop_assert_eq!((0..SLOT_COUNT).map(|slot| copy.count_in_slot(slot)).sum::<usize>(), copy.len());
 
         // Dumping the copy gives a snapshot that restores the same contents.
         let again = Db::new();

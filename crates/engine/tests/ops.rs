@@ -4,6 +4,7 @@
 use std::collections::HashSet;
 
 use bytes::Bytes;
+use shoal_engine::slot::{key_slot, SLOT_COUNT};
 use shoal_engine::{
     parse_i64, Db, DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions,
     SetOutcome, Ttl, STRIPES,
@@ -1074,6 +1075,171 @@ fn clear_and_len() {
     db.clear();
     db.clear();
     assert!(db.is_empty());
+}
+
+// ---- slots ------------------------------------------------------------------
+
+/// `user1000` and `{user1000}.following` share slot 3443; `foo` is in 12182.
+const USER_SLOT: u16 = 3443;
+const FOO_SLOT: u16 = 12182;
+
+fn total_in_slots(db: &Db) -> usize {
+    (0..SLOT_COUNT).map(|slot| db.count_in_slot(slot)).sum()
+}
+
+#[test]
+fn count_in_slot_follows_inserts_and_removals() {
+    assert_eq!(key_slot(b"user1000"), USER_SLOT);
+    assert_eq!(key_slot(b"{user1000}.following"), USER_SLOT);
+    assert_eq!(key_slot(b"foo"), FOO_SLOT);
+
+    let db = Db::new();
+    assert_eq!(db.count_in_slot(USER_SLOT), 0);
+    db.put(b("user1000"), b("v"), NOW);
+    db.put(b("{user1000}.following"), b("v"), NOW);
+    db.put(b("foo"), b("v"), NOW);
+    assert_eq!(db.count_in_slot(USER_SLOT), 2);
+    assert_eq!(db.count_in_slot(FOO_SLOT), 1);
+    assert_eq!(db.count_in_slot(0), 0);
+
+    // Overwrites, expiry changes and failed conditional writes change nothing.
+    db.put(b("user1000"), b("w"), NOW);
+    set(&db, "foo", "x", opts(SetCondition::IfAbsent, SetExpiry::Clear), NOW);
+    set(&db, "bar{user1000}", "x", opts(SetCondition::IfPresent, SetExpiry::Clear), NOW);
+    assert!(db.expire_at(b"foo", NOW + 10, ExpireCondition::Always, NOW));
+    assert!(db.persist(b"foo", NOW));
+    assert_eq!(db.incr_by(b("user1000"), 1, NOW), Err(IncrError::NotInteger));
+    assert_eq!(db.append(b("foo"), b"123456", 3, NOW), Err(7));
+    assert_eq!(db.count_in_slot(USER_SLOT), 2);
+    assert_eq!(db.count_in_slot(FOO_SLOT), 1);
+
+    // Every way of removing a key.
+    assert!(db.delete(b"user1000", NOW));
+    assert!(!db.delete(b"user1000", NOW));
+    assert_eq!(db.count_in_slot(USER_SLOT), 1);
+    assert_eq!(db.get_delete(b"{user1000}.following", NOW), Some(b("v")));
+    assert_eq!(db.count_in_slot(USER_SLOT), 0);
+    assert!(db.delete_if(b"foo", &DelCondition::IfEqual(b("v")), NOW));
+    assert_eq!(db.count_in_slot(FOO_SLOT), 0);
+
+    db.put_many(vec![(b("foo"), b("1")), (b("user1000"), b("2")), (b("foo"), b("3"))], NOW);
+    assert_eq!(db.count_in_slot(FOO_SLOT), 1);
+    assert_eq!(db.count_in_slot(USER_SLOT), 1);
+    assert_eq!(db.delete_many(&[b("foo"), b("foo"), b("user1000")], NOW), 2);
+    assert_eq!(total_in_slots(&db), 0);
+
+    db.put(b("foo"), b("v"), NOW);
+    assert!(db.expire_at(b"foo", NOW - 1, ExpireCondition::Always, NOW));
+    assert_eq!(db.count_in_slot(FOO_SLOT), 0);
+    db.put(b("foo"), b("v"), NOW);
+    assert_eq!(db.get_ex(b"foo", GetExExpiry::At(NOW), NOW), Some(b("v")));
+    assert_eq!(db.count_in_slot(FOO_SLOT), 0);
+    db.put(b("foo"), b("v"), NOW);
+    set(&db, "foo", "w", opts(SetCondition::Always, SetExpiry::At(NOW - 1)), NOW);
+    assert_eq!(db.count_in_slot(FOO_SLOT), 0);
+
+    db.put(b("foo"), b("v"), NOW);
+    db.clear();
+    assert_eq!(db.count_in_slot(FOO_SLOT), 0);
+    assert_eq!(total_in_slots(&db), 0);
+}
+
+#[test]
+fn count_in_slot_includes_unswept_expired_keys_like_len() {
+    let db = Db::new();
+    set_px(&db, "user1000", "v", NOW, NOW);
+    set_px(&db, "{user1000}.a", "v", NOW, NOW);
+    // Reading an expired key hides it but does not remove it.
+    assert_eq!(db.get(b"user1000", NOW + 1), None);
+    assert_eq!(db.count_in_slot(USER_SLOT), 2);
+    assert_eq!(db.len(), 2);
+    // Writing through it replaces it: still one key.
+    assert_eq!(db.incr_by(b("user1000"), 1, NOW + 1), Ok(1));
+    assert_eq!(db.count_in_slot(USER_SLOT), 2);
+    // The sweeper's removals are counted.
+    assert_eq!(db.sweep_expired(NOW + 1, usize::MAX), 1);
+    assert_eq!(db.count_in_slot(USER_SLOT), 1);
+    assert_eq!(db.len(), 1);
+    // So are removals of expired keys found by writes.
+    set_px(&db, "{user1000}.b", "v", NOW, NOW);
+    assert!(!db.delete(b"{user1000}.b", NOW + 1));
+    assert_eq!(db.count_in_slot(USER_SLOT), 1);
+    // PERSIST of an expired key fails without removing it.
+    set_px(&db, "{user1000}.c", "v", NOW, NOW);
+    assert!(!db.persist(b"{user1000}.c", NOW + 1));
+    assert_eq!(db.count_in_slot(USER_SLOT), 2);
+    assert_eq!(total_in_slots(&db), db.len());
+}
+
+#[test]
+fn count_in_slot_sums_to_len() {
+    let db = Db::new();
+    for i in 0..2_000 {
+        db.put(b(format!("key:{i}")), b("v"), NOW);
+    }
+    for i in 0..500 {
+        set_px(&db, &format!("t:{i}"), "v", NOW, NOW);
+    }
+    for i in (0..2_000).step_by(3) {
+        db.delete(format!("key:{i}").as_bytes(), NOW);
+    }
+    assert_eq!(total_in_slots(&db), db.len());
+    db.sweep_expired(NOW + 1, 100);
+    assert_eq!(total_in_slots(&db), db.len());
+    db.sweep_expired(NOW + 1, usize::MAX);
+    assert_eq!(total_in_slots(&db), db.len());
+    for slot in [0, 1, 3443, SLOT_COUNT - 1] {
+        let live = db.keys(b"*", NOW + 1).iter().filter(|k| key_slot(k) == slot).count();
+        assert_eq!(db.count_in_slot(slot), live, "slot {slot}");
+    }
+    let restored = Db::new();
+    restored.restore(&db.dump(NOW + 1), NOW + 1).unwrap();
+    assert_eq!(total_in_slots(&restored), db.len());
+}
+
+#[test]
+fn keys_in_slot() {
+    let db = Db::new();
+    assert!(db.keys_in_slot(USER_SLOT, 10, NOW).is_empty());
+    db.put(b("user1000"), b("v"), NOW);
+    db.put(b("{user1000}.following"), b("v"), NOW);
+    db.put(b("{user1000}.followers"), b("v"), NOW);
+    db.put(b("foo"), b("v"), NOW);
+    set_px(&db, "{user1000}.session", "v", NOW, NOW);
+
+    assert_eq!(
+        sorted(db.keys_in_slot(USER_SLOT, 10, NOW)),
+        vecs(&["user1000", "{user1000}.following", "{user1000}.followers", "{user1000}.session"])
+    );
+    // Expired keys are not listed, though they are still counted until swept.
+    assert_eq!(
+        sorted(db.keys_in_slot(USER_SLOT, 10, NOW + 1)),
+        vecs(&["user1000", "{user1000}.following", "{user1000}.followers"])
+    );
+    assert_eq!(db.count_in_slot(USER_SLOT), 4);
+    assert_eq!(db.keys_in_slot(FOO_SLOT, 10, NOW), vec![b("foo")]);
+    // `max` bounds the answer.
+    assert_eq!(db.keys_in_slot(USER_SLOT, 2, NOW + 1).len(), 2);
+    assert!(db.keys_in_slot(USER_SLOT, 0, NOW).is_empty());
+    assert!(db.keys_in_slot(0, 10, NOW).is_empty());
+}
+
+#[test]
+fn dump_slots_takes_live_keys_of_chosen_slots() {
+    let db = Db::new();
+    db.put(b("user1000"), b("v"), NOW);
+    set_px(&db, "{user1000}.t", "v", NOW + 5, NOW);
+    set_px(&db, "{user1000}.gone", "v", NOW, NOW);
+    db.put(b("foo"), b("v"), NOW);
+    let snap = db.dump_slots(|slot| slot == USER_SLOT, NOW + 1);
+    let copy = Db::new();
+    assert_eq!(copy.restore(&snap, NOW + 1), Ok(2));
+    assert_eq!(keys_of(&copy, "*", NOW + 1), vecs(&["user1000", "{user1000}.t"]));
+    assert_eq!(copy.ttl(b"{user1000}.t", NOW + 1), Ttl::ExpiresIn(4));
+    assert_eq!(copy.count_in_slot(USER_SLOT), 2);
+    assert_eq!(copy.count_in_slot(FOO_SLOT), 0);
+    let none = db.dump_slots(|_| false, NOW);
+    assert_eq!(Db::new().restore(&none, NOW), Ok(0));
 }
 
 // ---- snapshots --------------------------------------------------------------

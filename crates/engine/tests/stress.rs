@@ -12,6 +12,7 @@ use std::time::{Duration, Instant};
 use bytes::Bytes;
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use shoal_engine::slot::{key_slot, SLOT_COUNT};
 use shoal_engine::{Db, SetExpiry, SetOptions, Ttl};
 
 const WRITERS: usize = 8;
@@ -232,6 +233,12 @@ fn concurrent_counters_msets_sweeps_and_scans() {
     // Counters (own and shared), three keys per group, and the fixed keys.
     assert_eq!(db.len(), WRITERS + 1 + 3 * WRITERS + FIXED);
     assert_eq!(db.keys(b"*", LATER).len(), db.len());
+    // The per-slot counts, updated concurrently from every stripe, add up.
+    assert_eq!((0..SLOT_COUNT).map(|slot| db.count_in_slot(slot)).sum::<usize>(), db.len());
+    assert_eq!(
+        db.count_in_slot(key_slot(b"counter:shared")),
+        db.keys_in_slot(key_slot(b"counter:shared"), 100, LATER).len()
+    );
 
     watchdog_done.store(true, Ordering::Relaxed);
     println!(

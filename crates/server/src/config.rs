@@ -24,6 +24,10 @@ pub struct Config {
     pub sweep_keys_per_tick: usize,
     /// How long shutdown waits for connections to finish their batch.
     pub shutdown_grace: Duration,
+    /// Event-loop threads serving clients, each a single-threaded runtime
+    /// with its own accept loop; `None` serves clients on the caller's
+    /// runtime instead.
+    pub io_threads: Option<usize>,
     /// Cluster mode: `None` for a standalone server.
     pub cluster: Option<ClusterConfig>,
 }
@@ -85,6 +89,7 @@ impl Config {
             sweep_keys_per_tick: 2000,
             shutdown_grace: Duration::from_secs(2),
             cluster: None,
+            io_threads: None,
         }
     }
 

@@ -90,10 +90,9 @@ impl Server {
             None => None,
         };
         let (stop, stopped) = watch::channel(false);
-        let mut tasks = vec![
-            tokio::spawn(listener::serve(listener, Arc::clone(&shared), stopped.clone())),
-            tokio::spawn(sweeper::run(Arc::clone(&shared), stopped.clone())),
-        ];
+        let mut tasks = listener::spawn_accept_loops(listener, &shared, &stopped, config.io_threads)
+            .map_err(|e| StartError::Listen(config.listen, e))?;
+        tasks.push(tokio::spawn(sweeper::run(Arc::clone(&shared), stopped.clone())));
         if let Some(peers) = peer_listener {
             tasks.push(tokio::spawn(peer::listen(peers, Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(peer::check_peers(Arc::clone(&shared), stopped)));

@@ -24,6 +24,43 @@ impl Drop for ClientSlot {
     }
 }
 
+/// Starts the accept loops: on the current runtime, or on `io_threads`
+/// threads of their own. Each thread runs a single-threaded runtime, so a
+/// connection lives on one thread for its whole life: no work stealing and
+/// no cross-thread wake-ups on the request path. Returns one handle per loop
+/// (on the current runtime) that ends when the loop has drained.
+pub fn spawn_accept_loops(
+    listener: TcpListener,
+    shared: &Arc<Shared>,
+    stopped: &watch::Receiver<bool>,
+    io_threads: Option<usize>,
+) -> std::io::Result<Vec<tokio::task::JoinHandle<()>>> {
+    let Some(threads) = io_threads else {
+        return Ok(vec![tokio::spawn(serve(listener, Arc::clone(shared), stopped.clone()))]);
+    };
+    let listener = listener.into_std()?;
+    let mut handles = Vec::with_capacity(threads);
+    for index in 0..threads.max(1) {
+        let listener = listener.try_clone()?;
+        let (shared, stopped) = (Arc::clone(shared), stopped.clone());
+        let (done, finished) = tokio::sync::oneshot::channel::<()>();
+        let runtime = tokio::runtime::Builder::new_current_thread().enable_all().build()?;
+        std::thread::Builder::new().name(format!("shoal-io-{index}")).spawn(move || {
+            runtime.block_on(async move {
+                match TcpListener::from_std(listener) {
+                    Ok(listener) => serve(listener, shared, stopped).await,
+                    Err(e) => tracing::error!(error = %e, "io thread could not adopt the listener"),
+                }
+            });
+            let _ = done.send(());
+        })?;
+        handles.push(tokio::spawn(async move {
+            let _ = finished.await;
+        }));
+    }
+    Ok(handles)
+}
+
 /// Accepts until `shutdown` fires, then drains connections.
 pub async fn serve(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
     let mut connections = JoinSet::new();
