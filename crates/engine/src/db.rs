@@ -28,7 +28,7 @@ use crate::ops::{
 };
 use crate::slot::{key_slot, Slot};
 use crate::slot_counts::SlotCounts;
-use crate::stripe::{Entry, Stripe};
+use crate::stripe::Stripe;
 use crate::Millis;
 
 /// Number of stripes; a power of two.
@@ -66,9 +66,10 @@ fn own(b: Bytes) -> Bytes {
 impl Db {
     pub fn new() -> Self {
         let counts = Arc::new(SlotCounts::default());
-        let stripe = || Padded(RwLock::new(Stripe::new(Arc::clone(&counts))));
+        let hasher = DefaultHashBuilder::default();
+        let stripe = || Padded(RwLock::new(Stripe::new(hasher.clone(), Arc::clone(&counts))));
         Db {
-            hasher: DefaultHashBuilder::default(),
+            hasher: hasher.clone(),
             stripes: (0..STRIPES).map(|_| stripe()).collect(),
             counts,
             sweep_cursor: AtomicUsize::new(0),
@@ -126,8 +127,10 @@ impl Db {
         let hash = self.hash(key);
         match self.read(hash).get(hash, key, now) {
             None => Ttl::Missing,
-            Some(Entry { expires_at: None, .. }) => Ttl::Persistent,
-            Some(Entry { expires_at: Some(at), .. }) => Ttl::ExpiresIn(at.saturating_sub(now)),
+            Some(entry) => match entry.expires_at() {
+                None => Ttl::Persistent,
+                Some(at) => Ttl::ExpiresIn(at.saturating_sub(now)),
+            },
         }
     }
 
@@ -136,10 +139,13 @@ impl Db {
     /// SET with all of its conditions and expiry options.
     pub fn set(&self, key: Bytes, value: Bytes, opts: &SetOptions, now: Millis) -> SetOutcome {
         let hash = self.hash(&key);
+        // Copies are made, and the replaced value freed, outside the lock.
+        let (key, value) = (own(key), own(value));
+        let replaced;
         let mut stripe = self.write(hash);
         let current = stripe.get(hash, &key, now);
         let old = current.map(|e| e.value.clone());
-        let old_expiry = current.and_then(|e| e.expires_at);
+        let old_expiry = current.and_then(|e| e.expires_at());
         let allowed = match &opts.condition {
             SetCondition::Always => true,
             SetCondition::IfAbsent => old.is_none(),
@@ -153,15 +159,21 @@ impl Db {
                 SetExpiry::Keep => old_expiry,
                 SetExpiry::At(at) => Some(at),
             };
-            stripe.put(hash, own(key), own(value), expires_at, now);
+            replaced = stripe.put(hash, key, value, expires_at, now);
+        } else {
+            replaced = None;
         }
+        drop(stripe);
+        drop(replaced);
         SetOutcome { written: allowed, old }
     }
 
     /// Plain SET: overwrite, clearing any expiry.
     pub fn put(&self, key: Bytes, value: Bytes, now: Millis) {
         let hash = self.hash(&key);
-        self.write(hash).put(hash, own(key), own(value), None, now);
+        let (key, value) = (own(key), own(value));
+        let replaced = self.write(hash).put(hash, key, value, None, now);
+        drop(replaced); // after the guard, a temporary of the statement above
     }
 
     pub fn delete(&self, key: &[u8], now: Millis) -> bool {
@@ -215,12 +227,12 @@ impl Db {
         let hash = self.hash(&key);
         let mut stripe = self.write(hash);
         let (current, expires_at) = match stripe.get(hash, &key, now) {
-            Some(e) => (parse_i64(&e.value).ok_or(IncrError::NotInteger)?, e.expires_at),
+            Some(e) => (parse_i64(&e.value).ok_or(IncrError::NotInteger)?, e.expires_at()),
             None => (0, None),
         };
         let next = current.checked_add(delta).ok_or(IncrError::Overflow)?;
         let value = Bytes::from(next.to_string());
-        stripe.put(hash, own(key), value, expires_at, now);
+        let _replaced = stripe.put(hash, own(key), value, expires_at, now);
         Ok(next)
     }
 
@@ -243,7 +255,7 @@ impl Db {
             }
             None if suffix.len() > max_len => Err(suffix.len()),
             None => {
-                stripe.put(hash, own(key), Bytes::copy_from_slice(suffix), None, now);
+                let _none = stripe.put(hash, own(key), Bytes::copy_from_slice(suffix), None, now);
                 Ok(suffix.len())
             }
         }
@@ -258,7 +270,7 @@ impl Db {
         let Some(current) = stripe.get(hash, key, now) else {
             return false;
         };
-        let allowed = match (condition, current.expires_at) {
+        let allowed = match (condition, current.expires_at()) {
             (ExpireCondition::Always, _) => true,
             (ExpireCondition::IfNone, existing) => existing.is_none(),
             (ExpireCondition::IfSome, existing) => existing.is_some(),
@@ -284,7 +296,7 @@ impl Db {
         let hash = self.hash(key);
         let mut stripe = self.write(hash);
         match stripe.get(hash, key, now) {
-            Some(e) if e.expires_at.is_some() => stripe.set_expiry(hash, key, None, now),
+            Some(e) if e.expires_at().is_some() => stripe.set_expiry(hash, key, None, now),
             _ => false,
         }
     }
@@ -304,9 +316,12 @@ impl Db {
     /// MSET: all pairs become visible at once; expiries are cleared.
     pub fn put_many(&self, pairs: Vec<(Bytes, Bytes)>, now: Millis) {
         let hashes: Vec<u64> = pairs.iter().map(|(k, _)| self.hash(k)).collect();
+        let owned: Vec<(Bytes, Bytes)> = pairs.into_iter().map(|(k, v)| (own(k), own(v))).collect();
+        // Declared before the guards, so dropped after them.
+        let mut replaced = Vec::with_capacity(owned.len());
         let mut locked = self.write_many(&hashes);
-        for ((key, value), hash) in pairs.into_iter().zip(hashes) {
-            locked.stripe_mut(hash).put(hash, own(key), own(value), None, now);
+        for ((key, value), hash) in owned.into_iter().zip(hashes) {
+            replaced.push(locked.stripe_mut(hash).put(hash, key, value, None, now));
         }
     }
 
@@ -413,7 +428,7 @@ impl Db {
     pub(crate) fn for_each_live(&self, now: Millis, mut f: impl FnMut(&Bytes, &Bytes, Option<Millis>)) {
         for stripe in self.stripes.iter() {
             for e in stripe.0.read().table.iter().filter(|e| e.is_live(now)) {
-                f(&e.key, &e.value, e.expires_at);
+                f(&e.key, &e.value, e.expires_at());
             }
         }
     }
@@ -421,7 +436,8 @@ impl Db {
     /// Inserts an entry read back from a snapshot.
     pub(crate) fn restore_entry(&self, key: Bytes, value: Bytes, expires_at: Option<Millis>, now: Millis) {
         let hash = self.hash(&key);
-        self.write(hash).put(hash, own(key), own(value), expires_at, now);
+        let (key, value) = (own(key), own(value));
+        let _replaced = self.write(hash).put(hash, key, value, expires_at, now);
     }
 }
 

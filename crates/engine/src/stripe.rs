@@ -9,7 +9,8 @@
 use std::collections::BTreeSet;
 
 use bytes::Bytes;
-use hashbrown::HashTable;
+use hashbrown::{DefaultHashBuilder, HashTable};
+use std::hash::BuildHasher;
 
 use std::sync::Arc;
 
@@ -17,23 +18,43 @@ use crate::slot::{key_slot, Slot};
 use crate::slot_counts::SlotCounts;
 use crate::Millis;
 
-/// A stored key. `hash` is kept so that growing the table never rehashes keys.
+/// A stored key: 80 bytes, as small as a `(Bytes, (Bytes, Option<u64>))`
+/// map entry, because at 100k keys the cost of an operation is mostly cache
+/// misses. The hash is not stored: a table that grows rehashes its keys.
 pub(crate) struct Entry {
-    pub(crate) hash: u64,
-    pub(crate) slot: Slot,
     pub(crate) key: Bytes,
     pub(crate) value: Bytes,
-    pub(crate) expires_at: Option<Millis>,
+    /// Absolute expiry, `NEVER` for a persistent key.
+    expires: Millis,
+    pub(crate) slot: Slot,
 }
+
+const _: () = assert!(std::mem::size_of::<Entry>() <= 80, "keep entries small: see the comment on Entry");
+
+/// The `expires` of a key without expiry.
+const NEVER: Millis = Millis::MAX;
 
 impl Entry {
     /// Redis's rule: a key is expired once `now` is strictly past its expiry.
     pub(crate) fn is_live(&self, now: Millis) -> bool {
-        self.expires_at.is_none_or(|at| now <= at)
+        now <= self.expires
+    }
+
+    pub(crate) fn expires_at(&self) -> Option<Millis> {
+        (self.expires != NEVER).then_some(self.expires)
+    }
+
+    /// Replaces the expiry, returning the previous one.
+    fn replace_expiry(&mut self, expires_at: Option<Millis>) -> Option<Millis> {
+        let old = self.expires_at();
+        self.expires = expires_at.unwrap_or(NEVER);
+        old
     }
 }
 
 pub(crate) struct Stripe {
+    /// The `Db`'s hasher, to rehash keys when the table grows.
+    hasher: DefaultHashBuilder,
     /// Keys per slot, shared by every stripe of the `Db`.
     counts: Arc<SlotCounts>,
     pub(crate) table: HashTable<Entry>,
@@ -44,8 +65,8 @@ pub(crate) struct Stripe {
 }
 
 impl Stripe {
-    pub(crate) fn new(counts: Arc<SlotCounts>) -> Stripe {
-        Stripe { counts, table: HashTable::new(), expiries: BTreeSet::new() }
+    pub(crate) fn new(hasher: DefaultHashBuilder, counts: Arc<SlotCounts>) -> Stripe {
+        Stripe { hasher, counts, table: HashTable::new(), expiries: BTreeSet::new() }
     }
 
     /// The live entry for `key`, if any.
@@ -67,26 +88,40 @@ impl Stripe {
         entry.is_live(now).then_some(entry)
     }
 
-    /// Inserts or overwrites `key` (an expiry already in the past removes it).
-    pub(crate) fn put(&mut self, hash: u64, key: Bytes, value: Bytes, expires_at: Option<Millis>, now: Millis) {
+    /// Inserts or overwrites `key` (an expiry already in the past removes
+    /// it). Returns the value it replaced, so that the caller can free it
+    /// after releasing the lock.
+    #[must_use = "drop the replaced value after releasing the lock"]
+    pub(crate) fn put(
+        &mut self,
+        hash: u64,
+        key: Bytes,
+        value: Bytes,
+        expires_at: Option<Millis>,
+        now: Millis,
+    ) -> Option<Bytes> {
         if expires_at.is_some_and(|at| at < now) {
             // Already expired: storing it would only give the sweeper work.
-            self.remove_any(hash, &key);
-            return;
+            return self.remove_any(hash, &key).map(|e| e.value);
         }
         match self.table.find_mut(hash, |e| e.key == key) {
             Some(entry) => {
-                entry.value = value;
-                let old = std::mem::replace(&mut entry.expires_at, expires_at);
-                let key = entry.key.clone();
-                self.reindex(hash, key, old, expires_at);
+                let replaced = std::mem::replace(&mut entry.value, value);
+                let old = entry.replace_expiry(expires_at);
+                if old != expires_at {
+                    let key = entry.key.clone();
+                    self.reindex(hash, key, old, expires_at);
+                }
+                Some(replaced)
             }
             None => {
                 self.reindex(hash, key.clone(), None, expires_at);
                 let slot = key_slot(&key);
                 self.counts.add(slot);
-                let entry = Entry { hash, slot, key, value, expires_at };
-                self.table.insert_unique(hash, entry, |e| e.hash);
+                let entry = Entry { key, value, expires: expires_at.unwrap_or(NEVER), slot };
+                let hasher = &self.hasher;
+                self.table.insert_unique(hash, entry, |e| hasher.hash_one(&e.key[..]));
+                None
             }
         }
     }
@@ -96,7 +131,7 @@ impl Stripe {
         let Some(entry) = self.get_mut(hash, key, now) else {
             return false;
         };
-        let old = std::mem::replace(&mut entry.expires_at, expires_at);
+        let old = entry.replace_expiry(expires_at);
         let key = entry.key.clone();
         self.reindex(hash, key, old, expires_at);
         true
@@ -139,7 +174,7 @@ impl Stripe {
         let found = self.table.find_entry(hash, |e| e.key[..] == *key).ok()?;
         let (entry, _) = found.remove();
         self.counts.sub(entry.slot);
-        if let Some(at) = entry.expires_at {
+        if let Some(at) = entry.expires_at() {
             let was_indexed = self.expiries.remove(&(at, hash, entry.key.clone()));
             debug_assert!(was_indexed, "entry with expiry missing from the index");
         }
