@@ -375,7 +375,7 @@ fn redis_benchmark_cluster() {
     let text = String::from_utf8_lossy(&out.stdout);
     let stderr = String::from_utf8_lossy(&out.stderr);
     assert!(!stderr.contains("rror"), "{what} stderr: {stderr}");
-    assert_benchmarked(&what, &text, &["SET", "GET"]);
+    assert_benchmarked(what, &text, &["SET", "GET"]);
     // The SETs reached every node.
     for node in 1..=cluster.size() {
         let mut c = cluster.client(node);

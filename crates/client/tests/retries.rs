@@ -195,7 +195,7 @@ async fn a_lost_write_is_uncertain_but_a_lost_read_is_retried() {
             return Some(slots_reply(&cell.lock().unwrap()));
         }
         // Drop the connection on the first data command of each kind.
-        if d.fetch_add(1, Ordering::SeqCst) % 2 == 0 {
+        if d.fetch_add(1, Ordering::SeqCst).is_multiple_of(2) {
             None
         } else {
             Some(Frame::Integer(1))

@@ -139,7 +139,7 @@ fn sweeper(db: &Db, done: &AtomicBool, swept: &AtomicUsize) {
     while !done.load(Ordering::Acquire) {
         n += db.sweep_expired(LATER, 16);
         rounds += 1;
-        if rounds % 64 == 0 {
+        if rounds.is_multiple_of(64) {
             assert!(db.keys(b"volatile:*", LATER).is_empty());
             assert!(db.volatile_len() <= db.len());
         }
