@@ -83,7 +83,7 @@ async fn follows_moved_and_updates_the_map() {
     })
     .await;
     // The seed claims a dead address owns everything; its MOVED is the truth.
-    let client = ClusterClient::connect(&[seed.clone()], fast_policy()).await.unwrap();
+    let client = ClusterClient::connect(std::slice::from_ref(&seed), fast_policy()).await.unwrap();
     let reply = client.call_at(&seed, &cmd(&["GET", "foo"])).await.unwrap();
     assert_eq!(reply, Frame::error(format!("MOVED 12182 {target}")));
     let client = ClusterClient::connect(&[seed], fast_policy()).await.unwrap();
