@@ -5,7 +5,8 @@
 # `shoal server` on free ports, then runs ROUNDS rounds, alternating redis
 # and shoal, of `redis-benchmark -t set,get` with pipeline 1 and 16. Prints,
 # per test and pipeline, the median requests/s and median p50 latency of
-# each server and the shoal/redis ratios.
+# each server and the shoal/redis ratios, then each server's CPU time per
+# request (steadier than requests/s when the machine is shared).
 #
 # Environment: ROUNDS (default 3), REQUESTS (100000), CLIENTS (50),
 # SHOAL_FLAGS (extra `shoal server` flags, e.g. "--threads 1": on a 2-core
@@ -61,14 +62,20 @@ echo "redis-server $(redis-server --version | grep -o 'v=[^ ]*') on port $redis_
 # One line per measurement: server test pipeline rps p50_ms p99_ms
 results=$work/results.txt
 : >"$results"
+# One line per run: server pipeline cpu_ticks (the server's user+sys time).
+cpu=$work/cpu.txt
+: >"$cpu"
+cpu_ticks() { awk '{print $14 + $15}' "/proc/$1/stat"; }
 
 for ((round = 1; round <= ROUNDS; round++)); do
     for pipeline in "${PIPELINES[@]}"; do
         for server in redis shoal; do
-            if [[ $server == redis ]]; then port=$redis_port; else port=$shoal_port; fi
+            if [[ $server == redis ]]; then port=$redis_port pid=$redis_pid; else port=$shoal_port pid=$shoal_pid; fi
             echo "round $round/$ROUNDS: $server -P $pipeline" >&2
+            before=$(cpu_ticks "$pid")
             redis-benchmark -p "$port" -c "$CLIENTS" -n "$REQUESTS" -t "$TESTS" \
                 -P "$pipeline" --csv | parse_benchmark_csv "$server" "$pipeline" >>"$results"
+            echo "$server $pipeline $(($(cpu_ticks "$pid") - before))" >>"$cpu"
             if ! kill -0 "$shoal_pid" 2>/dev/null; then
                 echo "compare-redis: shoal died; log:" >&2
                 cat "$work/shoal.log" >&2
@@ -80,3 +87,19 @@ done
 
 echo
 print_medians "$results" p50
+
+# Server CPU per request: far steadier than requests/s on a shared machine,
+# because it does not depend on how much CPU the client got.
+tests_per_run=$(awk -F, '{print NF}' <<<"$TESTS")
+awk -v hz="$(getconf CLK_TCK)" -v per_run="$((REQUESTS * tests_per_run))" '
+    { ticks[$1 " " $2] += $3; runs[$1 " " $2]++ }
+    END {
+        printf "\n%-8s %16s %16s %8s\n", "pipeline", "redis_us_per_req", "shoal_us_per_req", "ratio"
+        for (p = 1; p <= 16; p *= 16) {
+            r = ticks["redis " p] / hz * 1e6 / (runs["redis " p] * per_run)
+            s = ticks["shoal " p] / hz * 1e6 / (runs["shoal " p] * per_run)
+            printf "%-8s %16.2f %16.2f %8.2f\n", p, r, s, (r > 0 ? s / r : 0)
+        }
+        print "(server CPU time, user + system, per request, over all rounds; ratio is shoal/redis: < 1 means shoal used less CPU)"
+    }' "$cpu"
+
