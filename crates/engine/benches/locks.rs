@@ -8,9 +8,8 @@
 //! The baselines do the same work per operation as `Db`: hash the key once
 //! with hashbrown's default hasher, check the expiry on every read, and copy
 //! the key and the value into fresh `Bytes` on every write (as `Db` does, see
-//! `own()` in `db.rs`). They are written as a careful single-lock store
-//! would be: the copies are made, and the replaced value is freed, outside
-//! the lock.
+//! `own()` in `db.rs`), making the copies and freeing the replaced value
+//! outside the lock, as `Db` does too.
 
 use std::hint::black_box;
 use std::sync::Barrier;

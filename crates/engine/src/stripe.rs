@@ -34,6 +34,13 @@ const _: () = assert!(std::mem::size_of::<Entry>() <= 80, "keep entries small: s
 /// The `expires` of a key without expiry.
 const NEVER: Millis = Millis::MAX;
 
+/// `NEVER` cannot also be an expiry: one at `u64::MAX` ms is stored a
+/// millisecond earlier, in the entry and the expiry index alike. (Left as is,
+/// it would make the key persistent while the index kept a stale entry.)
+fn storable(expires_at: Option<Millis>) -> Option<Millis> {
+    expires_at.map(|at| at.min(NEVER - 1))
+}
+
 impl Entry {
     /// Redis's rule: a key is expired once `now` is strictly past its expiry.
     pub(crate) fn is_live(&self, now: Millis) -> bool {
@@ -100,6 +107,7 @@ impl Stripe {
         expires_at: Option<Millis>,
         now: Millis,
     ) -> Option<Bytes> {
+        let expires_at = storable(expires_at);
         if expires_at.is_some_and(|at| at < now) {
             // Already expired: storing it would only give the sweeper work.
             return self.remove_any(hash, &key).map(|e| e.value);
@@ -128,6 +136,7 @@ impl Stripe {
 
     /// Changes the expiry of a live key; returns false when there is none.
     pub(crate) fn set_expiry(&mut self, hash: u64, key: &[u8], expires_at: Option<Millis>, now: Millis) -> bool {
+        let expires_at = storable(expires_at);
         let Some(entry) = self.get_mut(hash, key, now) else {
             return false;
         };

@@ -168,9 +168,14 @@ fn delta() -> impl Strategy<Value = i64> {
 }
 
 /// An expiry offset in ms: mostly near `now`, sometimes in the past.
+/// An expiry offset in ms: mostly near `now`, sometimes in the past, and
+/// now and then one of the two `FAR` markers for the largest expiries.
 fn offset() -> impl Strategy<Value = i64> {
-    -3i64..=10
+    prop_oneof![20 => -3i64..=10, 1 => Just(FAR), 1 => Just(FAR - 1)]
 }
+
+/// Offsets meaning the absolute times `u64::MAX` and `u64::MAX - 1`.
+const FAR: i64 = i64::MAX;
 
 fn cond() -> impl Strategy<Value = Cond> {
     prop_oneof![
@@ -227,7 +232,17 @@ fn op() -> impl Strategy<Value = Op> {
 }
 
 fn at(now: u64, offset: i64) -> u64 {
-    now.saturating_add_signed(offset)
+    match offset {
+        FAR => u64::MAX,
+        o if o == FAR - 1 => u64::MAX - 1,
+        o => now.saturating_add_signed(o),
+    }
+}
+
+/// The engine uses `u64::MAX` for "no expiry", so it stores an expiry at
+/// `u64::MAX` one millisecond earlier.
+fn stored(at: u64) -> u64 {
+    at.min(u64::MAX - 1)
 }
 
 fn bytes(b: &[u8]) -> Bytes {
@@ -299,7 +314,7 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
                 let expires = match e {
                     Exp::Clear => None,
                     Exp::Keep => old.as_ref().and_then(|(_, at)| *at),
-                    Exp::In(o) => Some(at(now, *o)),
+                    Exp::In(o) => Some(stored(at(now, *o))),
                 };
                 m.insert(key.to_vec(), (v.clone(), expires));
             }
@@ -360,7 +375,7 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
                     GetEx::In(o) if at(now, *o) <= now => {
                         m.remove(key);
                     }
-                    GetEx::In(o) => m.get_mut(key).unwrap().1 = Some(at(now, *o)),
+                    GetEx::In(o) => m.get_mut(key).unwrap().1 = Some(stored(at(now, *o))),
                 }
             }
             prop_assert_eq!(db.get_ex(key, expiry, now), want);
@@ -408,7 +423,7 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
                 if when <= now {
                     m.remove(key);
                 } else {
-                    m.get_mut(key).unwrap().1 = Some(when);
+                    m.get_mut(key).unwrap().1 = Some(stored(when));
                 }
             }
             prop_assert_eq!(db.expire_at(key, when, *c, now), want);

@@ -374,6 +374,58 @@ fn ttl_counts_down() {
     assert_eq!(db.ttl(b"q", NOW), Ttl::Missing);
 }
 
+/// An expiry at the very end of time must still be an expiry: the engine
+/// stores `u64::MAX` ms one millisecond earlier (it uses `u64::MAX` itself for
+/// "no expiry"), and every way of changing or removing such a key keeps
+/// `volatile_len` right.
+#[test]
+fn expiry_at_u64_max_is_consistent() {
+    const LATEST: u64 = u64::MAX - 1;
+    let db = Db::new();
+    let at_max = || opts(SetCondition::Always, SetExpiry::At(u64::MAX));
+    assert!(set(&db, "k", "v", at_max(), NOW).written);
+    assert_eq!(db.ttl(b"k", NOW), Ttl::ExpiresIn(LATEST - NOW));
+    assert_eq!(db.volatile_len(), 1);
+    assert_eq!(get(&db, b"k", LATEST), some("v"));
+    assert!(db.persist(b"k", NOW));
+    assert_eq!(db.ttl(b"k", NOW), Ttl::Persistent);
+    assert_eq!(db.volatile_len(), 0);
+
+    assert!(db.expire_at(b"k", u64::MAX, ExpireCondition::IfNone, NOW));
+    assert_eq!(db.ttl(b"k", NOW), Ttl::ExpiresIn(LATEST - NOW));
+    assert_eq!(db.volatile_len(), 1);
+    assert!(!db.expire_at(b"k", u64::MAX, ExpireCondition::IfNone, NOW));
+    assert!(db.expire_at(b"k", NOW + 5, ExpireCondition::IfLess, NOW));
+    assert_eq!(db.ttl(b"k", NOW), Ttl::ExpiresIn(5));
+    assert_eq!(db.volatile_len(), 1);
+    assert!(db.expire_at(b"k", u64::MAX, ExpireCondition::IfGreater, NOW));
+    assert_eq!(db.volatile_len(), 1);
+    assert_eq!(db.get_ex(b"k", GetExExpiry::At(u64::MAX), NOW), Some(b("v")));
+    assert_eq!(db.ttl(b"k", NOW), Ttl::ExpiresIn(LATEST - NOW));
+    assert_eq!(db.volatile_len(), 1);
+
+    assert!(db.delete(b"k", NOW));
+    assert_eq!(db.volatile_len(), 0);
+    assert!(db.is_empty());
+
+    assert!(set(&db, "k", "v", at_max(), NOW).written);
+    db.put(b("k"), b("w"), NOW);
+    assert_eq!(db.volatile_len(), 0);
+    assert!(set(&db, "k", "v", at_max(), NOW).written);
+    assert!(db.expire_at(b"k", NOW + 5, ExpireCondition::Always, NOW));
+    assert_eq!(db.sweep_expired(NOW + 6, usize::MAX), 1);
+    assert!(db.is_empty());
+    assert_eq!(db.volatile_len(), 0);
+
+    assert!(set(&db, "k", "v", at_max(), NOW).written);
+    let copy = Db::new();
+    copy.restore(&db.dump(NOW), NOW).unwrap();
+    assert_eq!(copy.ttl(b"k", NOW), Ttl::ExpiresIn(LATEST - NOW));
+    assert_eq!(copy.volatile_len(), 1);
+    db.clear();
+    assert_eq!(db.volatile_len(), 0);
+}
+
 // ---- SET --------------------------------------------------------------------
 
 #[test]

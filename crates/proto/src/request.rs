@@ -157,7 +157,13 @@ impl RequestDecoder {
         let line = buf.split_to(newline + 1);
         let line = line.strip_suffix(b"\n").unwrap_or(&line);
         let line = line.strip_suffix(b"\r").unwrap_or(line);
-        split_inline(line).map(Some).ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))
+        let args = split_inline(line).ok_or_else(|| ProtocolError::new("unbalanced quotes in request"))?;
+        // An inline request is bounded by its length, but its argument count
+        // obeys the same limit as an array's (found by the fuzzer).
+        if args.len() > self.limits.max_array_len {
+            return Err(ProtocolError::new("too many arguments in inline request"));
+        }
+        Ok(Some(args))
     }
 }
 
@@ -289,6 +295,8 @@ mod tests {
         assert!(run(b"*9223372036854775807\r\n").is_err());
         assert!(run(b"*99999999999999999999999\r\n").is_err());
         assert!(run(&[b'P'; 17]).is_err());
+        assert_eq!(run(b"a b c d e\n"), Err(ProtocolError::new("too many arguments in inline request")));
+        assert!(run(b"a b c d\n").is_ok());
         assert!(run(&[b'*'; 20]).is_err());
     }
 }
