@@ -1,5 +1,8 @@
 //! Arbitrary bytes through the frame decoder: no panic, and whatever parses
-//! re-encodes (RESP3) to bytes that parse back to the same frame.
+//! re-encodes (RESP3) to bytes that parse back and re-encode identically.
+//! (Not `frame == parse(encode(frame))`: the encoder deliberately turns CR
+//! and LF inside simple strings and errors into spaces, so a frame that
+//! arrived with a lone CR comes back normalised once, then stable.)
 
 #![no_main]
 
@@ -10,11 +13,8 @@ fuzz_target!(|data: &[u8]| {
     if let Ok(Some((frame, used))) = parse_frame(data) {
         assert!(used <= data.len());
         let wire = frame.to_bytes(Protocol::Resp3);
-        if let Ok(Some((again, _))) = parse_frame(&wire) {
-            // NaN never equals itself; skip the comparison for doubles.
-            if !format!("{frame:?}").contains("NaN") {
-                assert_eq!(again, frame);
-            }
-        }
+        let (again, again_used) = parse_frame(&wire).expect("our encoding parses").expect("our encoding is whole");
+        assert_eq!(again_used, wire.len());
+        assert_eq!(again.to_bytes(Protocol::Resp3), wire);
     }
 });
