@@ -1,0 +1,73 @@
+//! Segment files: `wal-<16-digit sequence>.log` in the WAL directory, written
+//! in sequence order, each a run of framed records.
+//!
+//! Reading back: a segment that ends inside a frame was being written when
+//! the process stopped (a torn write); that tail is cut off, and only the
+//! newest segment may have one. A whole frame that fails its checksum is
+//! corruption: the WAL refuses to open rather than guess.
+
+use std::fs::{self, File, OpenOptions};
+use std::io::{self, Read};
+use std::path::{Path, PathBuf};
+
+use crate::record::Record;
+use crate::WalError;
+
+pub fn segment_path(dir: &Path, sequence: u64) -> PathBuf {
+    dir.join(format!("wal-{sequence:016}.log"))
+}
+
+/// Sequence numbers of the segments in `dir`, ascending.
+pub fn list(dir: &Path) -> io::Result<Vec<u64>> {
+    let mut sequences = Vec::new();
+    for entry in fs::read_dir(dir)? {
+        let name = entry?.file_name();
+        let name = name.to_string_lossy();
+        if let Some(seq) = name.strip_prefix("wal-").and_then(|r| r.strip_suffix(".log")) {
+            if let Ok(seq) = seq.parse() {
+                sequences.push(seq);
+            }
+        }
+    }
+    sequences.sort_unstable();
+    Ok(sequences)
+}
+
+/// The records of one segment, and the length of its valid prefix.
+pub struct SegmentContents {
+    pub records: Vec<Record>,
+    pub valid_len: u64,
+    pub torn: bool,
+}
+
+pub fn read(path: &Path) -> Result<SegmentContents, WalError> {
+    let mut data = Vec::new();
+    File::open(path)?.read_to_end(&mut data)?;
+    let mut records = Vec::new();
+    let mut offset = 0usize;
+    while offset < data.len() {
+        match Record::decode(&data[offset..]) {
+            Ok(Some((record, used))) => {
+                records.push(record);
+                offset += used;
+            }
+            Ok(None) => return Ok(SegmentContents { records, valid_len: offset as u64, torn: true }),
+            Err(reason) => {
+                return Err(WalError::Corrupt { segment: path.display().to_string(), offset: offset as u64, reason })
+            }
+        }
+    }
+    Ok(SegmentContents { records, valid_len: offset as u64, torn: false })
+}
+
+/// Cuts a torn tail off, durably.
+pub fn truncate_to(path: &Path, len: u64) -> io::Result<()> {
+    let file = OpenOptions::new().write(true).open(path)?;
+    file.set_len(len)?;
+    file.sync_all()
+}
+
+/// Makes a directory entry change (create, delete) durable.
+pub fn sync_dir(dir: &Path) -> io::Result<()> {
+    File::open(dir)?.sync_all()
+}

@@ -1,0 +1,416 @@
+//! The writer thread and group commit.
+//!
+//! Appenders queue records with a completion callback; the one writer
+//! thread takes everything queued (up to `max_batch_bytes`), writes it to
+//! the current segment with one `write`, makes it durable per the
+//! [`FsyncPolicy`] with one fsync, and then runs every callback. Many
+//! groups' appends thus share one fsync. A failed write or fsync fails
+//! that batch and every later append: after a failed fsync the kernel may
+//! have dropped the dirty pages, so nothing written since can be trusted.
+//!
+//! A segment that reaches `segment_bytes` is closed and a new one started
+//! with a checkpoint (every group's latest vote and purge point), so a
+//! prefix of old segments can be deleted once every entry in it is purged.
+//!
+//! Why a thread and not a task: fsync blocks for milliseconds and must not
+//! stall an async runtime's workers; one dedicated thread is also what
+//! makes the batching natural.
+
+use std::collections::{HashMap, VecDeque};
+use std::fs::{File, OpenOptions};
+use std::io::{self, Write};
+use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use bytes::{Bytes, BytesMut};
+
+use crate::record::{GroupId, Record};
+use crate::recover::Recovered;
+use crate::segment::{self, segment_path};
+use crate::WalError;
+
+/// When an append counts as done.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum FsyncPolicy {
+    /// After fsync: an acknowledged append survives a machine crash.
+    Always,
+    /// After the write; fsync at most a second later. A machine crash can
+    /// lose the last second; a process crash loses nothing.
+    EverySec,
+    /// After the write; fsync only on segment rotation and close. A machine
+    /// crash can lose everything since the last rotation.
+    Never,
+}
+
+#[derive(Debug, Clone, Copy)]
+pub struct WalOptions {
+    pub fsync: FsyncPolicy,
+    /// A segment is rotated once it holds this many bytes.
+    pub segment_bytes: u64,
+    /// Most bytes written by one batch.
+    pub max_batch_bytes: usize,
+    /// Appends queued before `append` blocks.
+    pub queue_depth: usize,
+}
+
+impl Default for WalOptions {
+    fn default() -> Self {
+        WalOptions { fsync: FsyncPolicy::Always, segment_bytes: 64 << 20, max_batch_bytes: 8 << 20, queue_depth: 4096 }
+    }
+}
+
+/// Counters: `batches` is the number of group commits, so
+/// `appends / batches` is the average batch size.
+#[derive(Debug, Default)]
+pub struct WalStats {
+    pub appends: AtomicU64,
+    pub records: AtomicU64,
+    pub batches: AtomicU64,
+    pub fsyncs: AtomicU64,
+    pub bytes: AtomicU64,
+    pub segments_deleted: AtomicU64,
+}
+
+type Done = Box<dyn FnOnce(io::Result<()>) + Send>;
+
+enum Request {
+    Append { records: Vec<Record>, done: Done },
+    Stop,
+}
+
+/// A handle to the log. Dropping it stops the writer after it has written
+/// everything queued.
+pub struct Wal {
+    requests: SyncSender<Request>,
+    stats: Arc<WalStats>,
+    thread: Option<JoinHandle<()>>,
+}
+
+impl Wal {
+    /// Replays `dir` (created if missing), cuts a torn tail, and starts the
+    /// writer on a fresh segment.
+    pub fn open(dir: &Path, options: WalOptions) -> Result<(Wal, Recovered), WalError> {
+        std::fs::create_dir_all(dir)?;
+        let sequences = segment::list(dir)?;
+        let mut recovered = Recovered::default();
+        let mut closed = VecDeque::new();
+        for (i, &sequence) in sequences.iter().enumerate() {
+            let path = segment_path(dir, sequence);
+            let contents = segment::read(&path)?;
+            if contents.torn {
+                let is_last = i + 1 == sequences.len();
+                if !is_last {
+                    return Err(WalError::Corrupt {
+                        segment: path.display().to_string(),
+                        offset: contents.valid_len,
+                        reason: "torn record in a segment that is not the newest".into(),
+                    });
+                }
+                let file_len = std::fs::metadata(&path)?.len();
+                recovered.torn_bytes = file_len - contents.valid_len;
+                tracing::warn!(segment = %path.display(), bytes = recovered.torn_bytes, "cutting a torn wal tail");
+                segment::truncate_to(&path, contents.valid_len)?;
+            }
+            let mut info = SegmentInfo { sequence, max_index: HashMap::new() };
+            for record in &contents.records {
+                info.note(record);
+                recovered.apply(record);
+            }
+            closed.push_back(info);
+        }
+        let next = sequences.last().map_or(1, |s| s + 1);
+        let stats = Arc::new(WalStats::default());
+        let mut writer = Writer::start(dir.to_path_buf(), options, next, closed, &recovered, Arc::clone(&stats))?;
+        writer.delete_purged_segments();
+        let (requests, queue) = mpsc::sync_channel(options.queue_depth);
+        let thread = std::thread::Builder::new().name("shoal-wal".into()).spawn(move || writer.run(queue))?;
+        Ok((Wal { requests, stats, thread: Some(thread) }, recovered))
+    }
+
+    /// Queues records; `done` runs on the writer thread once they are
+    /// durable (per the policy) or failed. Blocks while the queue is full.
+    pub fn append(
+        &self,
+        records: Vec<Record>,
+        done: impl FnOnce(io::Result<()>) + Send + 'static,
+    ) -> Result<(), WalError> {
+        let request = Request::Append { records, done: Box::new(done) };
+        self.requests.send(request).map_err(|_| WalError::Stopped)
+    }
+
+    /// `append`, waiting for the outcome (tests and simple callers).
+    pub fn append_sync(&self, records: Vec<Record>) -> Result<(), WalError> {
+        let (tx, rx) = mpsc::channel();
+        self.append(records, move |r| {
+            let _ = tx.send(r);
+        })?;
+        rx.recv().map_err(|_| WalError::Stopped)?.map_err(WalError::Io)
+    }
+
+    pub fn stats(&self) -> &WalStats {
+        &self.stats
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        // Queued appends are written first: Stop is behind them.
+        match self.requests.try_send(Request::Stop) {
+            Ok(()) | Err(TrySendError::Disconnected(_)) => {}
+            Err(TrySendError::Full(stop)) => {
+                let _ = self.requests.send(stop);
+            }
+        }
+        if let Some(thread) = self.thread.take() {
+            let _ = thread.join();
+        }
+    }
+}
+
+/// What a segment holds, for deciding when it may be deleted.
+struct SegmentInfo {
+    sequence: u64,
+    /// Highest entry index per group in this segment.
+    max_index: HashMap<GroupId, u64>,
+}
+
+impl SegmentInfo {
+    fn note(&mut self, record: &Record) {
+        if let Record::Entry { group, index, .. } = record {
+            let max = self.max_index.entry(*group).or_insert(0);
+            *max = (*max).max(*index);
+        }
+    }
+}
+
+struct Writer {
+    dir: PathBuf,
+    options: WalOptions,
+    file: File,
+    current: SegmentInfo,
+    written: u64,
+    closed: VecDeque<SegmentInfo>,
+    /// Latest vote and purge point per group, re-written at each rotation.
+    votes: HashMap<GroupId, Bytes>,
+    purged: HashMap<GroupId, u64>,
+    stats: Arc<WalStats>,
+    last_sync: Instant,
+    unsynced: bool,
+    failed: Option<String>,
+}
+
+impl Writer {
+    fn start(
+        dir: PathBuf,
+        options: WalOptions,
+        sequence: u64,
+        closed: VecDeque<SegmentInfo>,
+        recovered: &Recovered,
+        stats: Arc<WalStats>,
+    ) -> io::Result<Writer> {
+        let votes = recovered.groups.iter().filter_map(|(g, s)| Some((*g, s.vote.clone()?))).collect();
+        let purged = recovered.groups.iter().filter(|(_, s)| s.purged > 0).map(|(g, s)| (*g, s.purged)).collect();
+        let file = create_segment(&dir, sequence)?;
+        let mut writer = Writer {
+            dir,
+            options,
+            file,
+            current: SegmentInfo { sequence, max_index: HashMap::new() },
+            written: 0,
+            closed,
+            votes,
+            purged,
+            stats,
+            last_sync: Instant::now(),
+            unsynced: false,
+            failed: None,
+        };
+        writer.write_checkpoint()?;
+        Ok(writer)
+    }
+
+    fn run(mut self, queue: Receiver<Request>) {
+        let idle = Duration::from_millis(200);
+        loop {
+            let first = match queue.recv_timeout(idle) {
+                Ok(request) => request,
+                Err(RecvTimeoutError::Timeout) => {
+                    self.sync_if_due();
+                    continue;
+                }
+                Err(RecvTimeoutError::Disconnected) => break,
+            };
+            let mut batch = Vec::new();
+            let mut stop = false;
+            let mut bytes = 0usize;
+            let mut next = Some(first);
+            while let Some(request) = next.take() {
+                match request {
+                    Request::Stop => stop = true,
+                    Request::Append { records, done } => {
+                        bytes += records.iter().map(approximate_size).sum::<usize>();
+                        batch.push((records, done));
+                        if bytes < self.options.max_batch_bytes {
+                            next = queue.try_recv().ok();
+                        }
+                    }
+                }
+            }
+            self.commit(batch);
+            if stop {
+                break;
+            }
+        }
+        let _ = self.sync();
+    }
+
+    /// Writes a batch, makes it durable per policy, and answers every
+    /// appender.
+    fn commit(&mut self, batch: Vec<(Vec<Record>, Done)>) {
+        if batch.is_empty() {
+            return;
+        }
+        let outcome = match &self.failed {
+            Some(reason) => Err(reason.clone()),
+            None => self.write_batch(&batch).map_err(|e| {
+                let reason = format!("wal write failed, refusing further appends: {e}");
+                tracing::error!("{reason}");
+                self.failed = Some(reason.clone());
+                reason
+            }),
+        };
+        self.stats.batches.fetch_add(1, Ordering::Relaxed);
+        self.stats.appends.fetch_add(batch.len() as u64, Ordering::Relaxed);
+        for (_, done) in batch {
+            done(outcome.clone().map_err(io::Error::other));
+        }
+        if outcome.is_ok() && self.written >= self.options.segment_bytes {
+            if let Err(e) = self.rotate() {
+                let reason = format!("wal rotation failed, refusing further appends: {e}");
+                tracing::error!("{reason}");
+                self.failed = Some(reason);
+            }
+        }
+    }
+
+    fn write_batch(&mut self, batch: &[(Vec<Record>, Done)]) -> io::Result<()> {
+        let mut buf = BytesMut::new();
+        let mut records = 0u64;
+        for record in batch.iter().flat_map(|(records, _)| records) {
+            record.encode(&mut buf);
+            self.remember(record);
+            records += 1;
+        }
+        self.file.write_all(&buf)?;
+        self.written += buf.len() as u64;
+        self.unsynced = true;
+        self.stats.records.fetch_add(records, Ordering::Relaxed);
+        self.stats.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        match self.options.fsync {
+            FsyncPolicy::Always => self.sync(),
+            FsyncPolicy::EverySec => {
+                self.sync_if_due();
+                Ok(())
+            }
+            FsyncPolicy::Never => Ok(()),
+        }
+    }
+
+    fn remember(&mut self, record: &Record) {
+        self.current.note(record);
+        match record {
+            Record::Vote { group, payload } => {
+                self.votes.insert(*group, payload.clone());
+            }
+            Record::Purge { group, upto } => {
+                let purged = self.purged.entry(*group).or_insert(0);
+                *purged = (*purged).max(*upto);
+            }
+            Record::Entry { .. } | Record::Truncate { .. } => {}
+        }
+    }
+
+    fn sync(&mut self) -> io::Result<()> {
+        if self.unsynced {
+            self.file.sync_data()?;
+            self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
+            self.unsynced = false;
+        }
+        self.last_sync = Instant::now();
+        Ok(())
+    }
+
+    fn sync_if_due(&mut self) {
+        if self.options.fsync == FsyncPolicy::EverySec && self.last_sync.elapsed() >= Duration::from_secs(1) {
+            if let Err(e) = self.sync() {
+                tracing::error!(error = %e, "wal fsync failed, refusing further appends");
+                self.failed = Some(format!("wal fsync failed: {e}"));
+            }
+        }
+    }
+
+    /// Closes the current segment and starts the next with a checkpoint.
+    fn rotate(&mut self) -> io::Result<()> {
+        self.sync()?;
+        let sequence = self.current.sequence + 1;
+        self.file = create_segment(&self.dir, sequence)?;
+        let finished = std::mem::replace(&mut self.current, SegmentInfo { sequence, max_index: HashMap::new() });
+        self.closed.push_back(finished);
+        self.written = 0;
+        self.write_checkpoint()?;
+        self.delete_purged_segments();
+        Ok(())
+    }
+
+    /// Every group's latest vote and purge point, so older segments are not
+    /// needed for them.
+    fn write_checkpoint(&mut self) -> io::Result<()> {
+        let mut buf = BytesMut::new();
+        for (group, payload) in &self.votes {
+            Record::Vote { group: *group, payload: payload.clone() }.encode(&mut buf);
+        }
+        for (group, upto) in &self.purged {
+            Record::Purge { group: *group, upto: *upto }.encode(&mut buf);
+        }
+        self.file.write_all(&buf)?;
+        self.file.sync_data()?;
+        self.written += buf.len() as u64;
+        Ok(())
+    }
+
+    /// Deletes the oldest closed segments whose every entry is purged.
+    fn delete_purged_segments(&mut self) {
+        while let Some(oldest) = self.closed.front() {
+            let obsolete =
+                oldest.max_index.iter().all(|(group, max)| self.purged.get(group).is_some_and(|purged| max <= purged));
+            if !obsolete {
+                break;
+            }
+            let path = segment_path(&self.dir, oldest.sequence);
+            if let Err(e) = std::fs::remove_file(&path) {
+                tracing::warn!(segment = %path.display(), error = %e, "could not delete a purged wal segment");
+                break;
+            }
+            self.stats.segments_deleted.fetch_add(1, Ordering::Relaxed);
+            self.closed.pop_front();
+        }
+        let _ = segment::sync_dir(&self.dir);
+    }
+}
+
+fn create_segment(dir: &Path, sequence: u64) -> io::Result<File> {
+    let file = OpenOptions::new().create_new(true).append(true).open(segment_path(dir, sequence))?;
+    segment::sync_dir(dir)?;
+    Ok(file)
+}
+
+fn approximate_size(record: &Record) -> usize {
+    32 + match record {
+        Record::Entry { payload, .. } | Record::Vote { payload, .. } => payload.len(),
+        _ => 0,
+    }
+}
