@@ -13,6 +13,7 @@
 //! - `stripe`: one lock's worth of keys and its expiry index.
 //! - [`ops`]: typed options and outcomes (SET conditions, expiry choices, …).
 //! - [`snapshot`]: serialise a set of slots to bytes and restore them.
+//! - [`write`]: every mutation as an encodable `WriteOp`, applied by `Db::apply`.
 //! - [`slot`]: CRC16 key → slot, shared with the router.
 //! - `slot_counts`: keys per slot, maintained on every insert and removal.
 //! - [`glob`]: Redis-style pattern matching for KEYS and SCAN.
@@ -24,12 +25,14 @@ pub mod slot;
 mod slot_counts;
 pub mod snapshot;
 mod stripe;
+pub mod write;
 
 pub use db::{parse_i64, Db, STRIPES};
 pub use ops::{
     DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions, SetOutcome, Ttl,
 };
 pub use snapshot::SnapshotError;
+pub use write::{WriteOp, WriteResult};
 
 /// Milliseconds since the Unix epoch.
 pub type Millis = u64;

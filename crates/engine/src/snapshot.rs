@@ -58,6 +58,28 @@ impl Db {
         out
     }
 
+    /// A digest of the live contents that does not depend on iteration
+    /// order (each `Db` hashes with its own seed), so two replicas can be
+    /// compared: equal contents give equal digests.
+    pub fn digest(&self, now: Millis) -> u64 {
+        let mut digest = 0u64;
+        self.for_each_live(now, |key, value, expires_at| {
+            let mut h = crc32fast::Hasher::new();
+            h.update(&(key.len() as u64).to_le_bytes());
+            h.update(key);
+            h.update(value);
+            h.update(&expires_at.unwrap_or(0).to_le_bytes());
+            let crc = u64::from(h.finalize());
+            let mut lengths = crc32fast::Hasher::new();
+            lengths.update(&(value.len() as u64).to_le_bytes());
+            lengths.update(value);
+            lengths.update(key);
+            // Two independent 32-bit checksums per entry, summed: order-free.
+            digest = digest.wrapping_add(crc << 32 | u64::from(lengths.finalize()));
+        });
+        digest
+    }
+
     /// Serialises the whole keyspace.
     pub fn dump(&self, now: Millis) -> Vec<u8> {
         self.dump_slots(|_| true, now)

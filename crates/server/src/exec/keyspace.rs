@@ -1,17 +1,21 @@
 //! DEL EXISTS EXPIRE* TTL PTTL PERSIST TYPE KEYS SCAN.
 
 use bytes::Bytes;
-use shoal_engine::{Db, Millis, Ttl};
+use shoal_engine::{Db, Millis, Ttl, WriteOp};
 use shoal_proto::command::{Scan, TimeUnit};
 use shoal_proto::{Command, CommandError, Frame};
 
-pub(super) fn run(db: &Db, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
+use super::write;
+use crate::state::Shared;
+
+pub(super) fn run(shared: &Shared, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
+    let db = &shared.db;
     Ok(match cmd {
-        Command::Del(keys) => Frame::Integer(db.delete_many(&keys, now) as i64),
+        Command::Del(keys) => Frame::Integer(write::count(shared, WriteOp::Delete { keys }, now) as i64),
         Command::Exists(keys) => Frame::Integer(db.count_existing(&keys, now) as i64),
         Command::Expire { key, expiry, condition, command } => {
             let at = expiry.resolve(now).ok_or_else(|| CommandError::invalid_expire(command))?;
-            Frame::Integer(i64::from(db.expire_at(&key, at, condition, now)))
+            Frame::Integer(i64::from(write::flag(shared, WriteOp::ExpireAt { key, at, condition }, now)))
         }
         Command::Ttl { key, unit } => Frame::Integer(match db.ttl(&key, now) {
             Ttl::Missing => -2,
@@ -20,7 +24,7 @@ pub(super) fn run(db: &Db, cmd: Command, now: Millis) -> Result<Frame, CommandEr
             // Redis rounds to the nearest second.
             Ttl::ExpiresIn(ms) => ms.saturating_add(500) as i64 / 1000,
         }),
-        Command::Persist(key) => Frame::Integer(i64::from(db.persist(&key, now))),
+        Command::Persist(key) => Frame::Integer(i64::from(write::flag(shared, WriteOp::Persist { key }, now))),
         Command::Type(key) => Frame::simple(if db.exists(&key, now) { "string" } else { "none" }),
         Command::Keys(pattern) => Frame::bulk_array(db.keys(&pattern, now)),
         Command::Scan(scan) => scan_reply(db, scan, now),

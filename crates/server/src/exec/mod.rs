@@ -8,6 +8,7 @@ mod introspect;
 mod keyspace;
 mod server;
 mod string;
+mod write;
 
 use bytes::Bytes;
 use shoal_proto::command::resolve;
@@ -39,7 +40,6 @@ fn error(e: CommandError) -> Frame {
 }
 
 fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
-    let db = &shared.db;
     match cmd {
         Command::Ping(_)
         | Command::Echo(_)
@@ -59,7 +59,7 @@ fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Res
         | Command::DbSize
         | Command::FlushDb
         | Command::FlushAll
-        | Command::Shutdown { .. } => server::run(shared, session, cmd),
+        | Command::Shutdown { .. } => server::run(shared, session, cmd, now),
         Command::Del(_)
         | Command::Exists(_)
         | Command::Expire { .. }
@@ -67,7 +67,7 @@ fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Res
         | Command::Persist(_)
         | Command::Type(_)
         | Command::Keys(_)
-        | Command::Scan(_) => keyspace::run(db, cmd, now),
+        | Command::Scan(_) => keyspace::run(shared, cmd, now),
         Command::ClusterSlots
         | Command::ClusterShards
         | Command::ClusterNodes

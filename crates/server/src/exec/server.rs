@@ -2,13 +2,14 @@
 
 use bytes::Bytes;
 use shoal_engine::glob::glob_match;
+use shoal_engine::{Millis, WriteOp};
 use shoal_proto::{Command, CommandError, Frame};
 
-use super::introspect;
+use super::{introspect, write};
 use crate::info;
 use crate::state::{Closing, Session, Shared};
 
-pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command) -> Result<Frame, CommandError> {
+pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
     Ok(match cmd {
         Command::CommandCount => introspect::command_count(),
         Command::CommandList => introspect::command_list(),
@@ -21,7 +22,7 @@ pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command) -> Resul
         Command::ConfigGet(patterns) => config_get(shared, &patterns),
         Command::DbSize => Frame::Integer(shared.db.len() as i64),
         Command::FlushDb | Command::FlushAll => {
-            shared.db.clear();
+            write::done(shared, WriteOp::Clear, now);
             Frame::OK
         }
         Command::Shutdown { save } => {

@@ -1,9 +1,10 @@
 //! GET SET SETNX GETSET DELEX GETDEL GETEX MGET MSET INCRBY APPEND STRLEN.
 
-use shoal_engine::{GetExExpiry, IncrError, Millis, SetCondition, SetExpiry, SetOptions};
+use shoal_engine::{GetExExpiry, IncrError, Millis, SetCondition, SetExpiry, SetOptions, WriteOp};
 use shoal_proto::command::{GetExArg, Set, SetExpiryArg};
 use shoal_proto::{Command, CommandError, Frame};
 
+use super::write;
 use crate::state::{Session, Shared};
 
 pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
@@ -20,12 +21,17 @@ pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Mil
         }
         Command::Set(set) => return set_reply(shared, set, now),
         Command::SetNx { key, value } => {
-            let opts = SetOptions { condition: SetCondition::IfAbsent, expiry: SetExpiry::Clear };
-            Frame::Integer(i64::from(db.set(key, value, &opts, now).written))
+            let options = SetOptions { condition: SetCondition::IfAbsent, expiry: SetExpiry::Clear };
+            Frame::Integer(i64::from(write::set(shared, WriteOp::Set { key, value, options }, now).written))
         }
-        Command::GetSet { key, value } => Frame::optional_bulk(db.set(key, value, &SetOptions::default(), now).old),
-        Command::DelEx { key, condition } => Frame::Integer(i64::from(db.delete_if(&key, &condition, now))),
-        Command::GetDel(key) => Frame::optional_bulk(db.get_delete(&key, now)),
+        Command::GetSet { key, value } => {
+            let op = WriteOp::Set { key, value, options: SetOptions::default() };
+            Frame::optional_bulk(write::set(shared, op, now).old)
+        }
+        Command::DelEx { key, condition } => {
+            Frame::Integer(i64::from(write::flag(shared, WriteOp::DeleteIf { key, condition }, now)))
+        }
+        Command::GetDel(key) => Frame::optional_bulk(write::value(shared, WriteOp::GetDelete { key }, now)),
         Command::GetEx { key, expiry } => {
             let expiry = match expiry {
                 GetExArg::Keep => GetExExpiry::Keep,
@@ -34,20 +40,20 @@ pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Mil
                     GetExExpiry::At(e.resolve(now).ok_or_else(|| CommandError::invalid_expire("getex"))?)
                 }
             };
-            Frame::optional_bulk(db.get_ex(&key, expiry, now))
+            Frame::optional_bulk(write::value(shared, WriteOp::GetEx { key, expiry }, now))
         }
         Command::MGet(keys) => Frame::Array(db.get_many(&keys, now).into_iter().map(Frame::optional_bulk).collect()),
         Command::MSet(pairs) => {
-            db.put_many(pairs, now);
+            write::done(shared, WriteOp::PutMany { pairs }, now);
             Frame::OK
         }
-        Command::IncrBy { key, delta } => match db.incr_by(key, delta, now) {
+        Command::IncrBy { key, delta } => match write::incr(shared, WriteOp::IncrBy { key, delta }, now) {
             Ok(n) => Frame::Integer(n),
             Err(e @ (IncrError::NotInteger | IncrError::Overflow)) => return Err(CommandError(format!("ERR {e}"))),
         },
         Command::Append { key, value } => {
-            let max = shared.config.limits.decode.max_bulk_bytes;
-            match db.append(key, &value, max, now) {
+            let max_len = shared.config.limits.decode.max_bulk_bytes as u64;
+            match write::append(shared, WriteOp::Append { key, suffix: value, max_len }, now) {
                 Ok(len) => Frame::Integer(len as i64),
                 Err(_) => {
                     return Err(CommandError("ERR string exceeds maximum allowed size (proto-max-bulk-len)".into()))
@@ -67,8 +73,8 @@ fn set_reply(shared: &Shared, set: Set, now: Millis) -> Result<Frame, CommandErr
             SetExpiry::At(e.resolve(now).ok_or_else(|| CommandError::invalid_expire(set.command))?)
         }
     };
-    let opts = SetOptions { condition: set.condition, expiry };
-    let outcome = shared.db.set(set.key, set.value, &opts, now);
+    let options = SetOptions { condition: set.condition, expiry };
+    let outcome = write::set(shared, WriteOp::Set { key: set.key, value: set.value, options }, now);
     Ok(match (set.get, outcome.written) {
         (true, _) => Frame::optional_bulk(outcome.old),
         (false, true) => Frame::OK,
