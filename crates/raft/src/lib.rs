@@ -1,0 +1,110 @@
+//! shoal's openraft glue, proven in-process for one Raft group.
+//!
+//! - [`log_store`]: the group's Raft log, a view over the node-wide
+//!   `shoal_wal::Wal` (entries in memory, durability from the WAL).
+//! - [`state_machine`]: applies committed `WriteOp`s to a `shoal_engine::Db`.
+//! - [`network`]: an in-memory router that calls the target `Raft` directly
+//!   (tests only; the real transport will speak over the peer port).
+//!
+//! The types openraft is parameterised over are declared here: a log entry's
+//! application data is a [`Proposal`], its result a [`Reply`].
+
+use std::fmt;
+
+use serde::{Deserialize, Serialize};
+use shoal_engine::WriteResult;
+
+pub mod log_store;
+pub mod network;
+pub mod state_machine;
+
+pub use log_store::LogStore;
+pub use network::Router;
+pub use state_machine::StateMachine;
+
+openraft::declare_raft_types!(
+    /// shoal's Raft type configuration. Everything not named takes
+    /// openraft's default (u64 terms, "advanced" leader ids, tokio).
+    pub TypeConfig:
+        D = Proposal,
+        R = Reply,
+        NodeId = u64,
+        Node = ShoalNode,
+);
+
+/// The `Raft` handle for a shoal group.
+pub type ShoalRaft = openraft::Raft<TypeConfig, StateMachine>;
+
+/// A write as it sits in the Raft log.
+///
+/// `now_ms` is the leader's clock at proposal time: every replica applies
+/// the op with this same `now`, so expiry decisions are identical everywhere
+/// (the engine never reads a clock itself).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Proposal {
+    /// `WriteOp::encode` bytes. Kept encoded so the log does not depend on
+    /// serde impls for the engine's types.
+    pub op: Vec<u8>,
+    pub now_ms: u64,
+}
+
+// openraft logs entries with Display; the op bytes are not worth printing.
+impl fmt::Display for Proposal {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "proposal({} bytes @{}ms)", self.op.len(), self.now_ms)
+    }
+}
+
+/// What applying a proposal produced: `WriteResult` flattened into serde-able
+/// shapes (the engine's result types carry no serde derives).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Reply {
+    /// SET: whether it was stored, and the old value (SET … GET).
+    Set {
+        written: bool,
+        old: Option<Vec<u8>>,
+    },
+    Count(u64),
+    Flag(bool),
+    Value(Option<Vec<u8>>),
+    Int(i64),
+    /// APPEND: the new length, or the length refused.
+    Len(Result<u64, u64>),
+    Done,
+    /// A command-level error (not an integer, over a limit, undecodable op).
+    Error(String),
+}
+
+impl From<WriteResult> for Reply {
+    fn from(r: WriteResult) -> Reply {
+        match r {
+            WriteResult::Set(o) => Reply::Set { written: o.written, old: o.old.map(|b| b.to_vec()) },
+            WriteResult::Count(n) => Reply::Count(n as u64),
+            WriteResult::Flag(f) => Reply::Flag(f),
+            WriteResult::Value(v) => Reply::Value(v.map(|b| b.to_vec())),
+            WriteResult::Incr(Ok(n)) => Reply::Int(n),
+            WriteResult::Incr(Err(e)) => Reply::Error(e.to_string()),
+            WriteResult::Append(r) => Reply::Len(r.map(|n| n as u64).map_err(|n| n as u64)),
+            WriteResult::Done => Reply::Done,
+        }
+    }
+}
+
+/// A member as recorded in the group's membership: where clients reach it,
+/// so a `ForwardToLeader` can be turned straight into `-MOVED host:port`.
+#[derive(Debug, Clone, Default, PartialEq, Eq, Serialize, Deserialize)]
+pub struct ShoalNode {
+    pub client_addr: String,
+}
+
+impl fmt::Display for ShoalNode {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        f.write_str(&self.client_addr)
+    }
+}
+
+/// `std::io::Error` from anything displayable: openraft's storage traits
+/// all speak `io::Error`.
+pub(crate) fn io_err(e: impl fmt::Display) -> std::io::Error {
+    std::io::Error::other(e.to_string())
+}

@@ -1,0 +1,234 @@
+//! One group's Raft log, stored in the node-wide WAL.
+//!
+//! Every write becomes a `shoal_wal::Record` tagged with the group id and
+//! goes through the one WAL queue, so a group's writes reach disk in the
+//! order openraft issued them (a vote can never become durable after a later
+//! append). Entries are also kept in memory, decoded, so readers never touch
+//! the disk; the WAL is read only once, at open.
+//!
+//! Two mappings onto the WAL's simpler model:
+//!
+//! - **Index + 1.** openraft's first entry has index 0, but the WAL uses 0 as
+//!   "nothing" (`Truncate { after: 0 }` keeps nothing, `purged: 0` means none
+//!   purged). WAL index = Raft index + 1 makes every Raft operation
+//!   expressible, including "truncate everything".
+//! - **Hard state in the vote record.** A WAL vote is opaque bytes, so ours
+//!   carries `HardState { vote, committed, purged }`. `committed` lets a
+//!   restarted node re-apply its log before serving (openraft's
+//!   `save_committed`); `purged` keeps the purged entry's *term*, which a
+//!   `Record::Purge` (index only) loses.
+//!
+//! Encoding is serde_json for now: readable while prototyping, to be replaced
+//! by a compact binary form.
+
+use std::collections::BTreeMap;
+use std::fmt::Debug;
+use std::io;
+use std::ops::RangeBounds;
+use std::sync::{Arc, Mutex};
+
+use bytes::Bytes;
+use openraft::storage::{IOFlushed, RaftLogStorage};
+use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
+use openraft::{LogState, OptionalSend, RaftLogReader};
+use serde::{Deserialize, Serialize};
+use shoal_wal::{GroupId, GroupState, Record, Wal};
+use tokio::sync::oneshot;
+
+use crate::{io_err, TypeConfig};
+
+type Entry = EntryOf<TypeConfig>;
+type LogId = LogIdOf<TypeConfig>;
+type Vote = VoteOf<TypeConfig>;
+
+/// What the WAL's vote record holds for a group.
+#[derive(Debug, Clone, Default, Serialize, Deserialize)]
+struct HardState {
+    vote: Option<Vote>,
+    committed: Option<LogId>,
+    purged: Option<LogId>,
+}
+
+#[derive(Default)]
+struct Inner {
+    /// Present entries by Raft index: contiguous, all above `hard.purged`.
+    entries: BTreeMap<u64, Entry>,
+    hard: HardState,
+}
+
+/// The log store and, cloned, its reader: both share `Inner`, so an entry is
+/// visible to every replication task as soon as `append` returns.
+#[derive(Clone)]
+pub struct LogStore {
+    group: GroupId,
+    wal: Arc<Wal>,
+    inner: Arc<Mutex<Inner>>,
+}
+
+fn wal_index(raft_index: u64) -> u64 {
+    raft_index + 1
+}
+
+impl LogStore {
+    /// Rebuilds the group's log from what `Wal::open` recovered.
+    pub fn open(wal: Arc<Wal>, group: GroupId, recovered: &GroupState) -> io::Result<LogStore> {
+        let mut inner = Inner::default();
+        if let Some(payload) = &recovered.vote {
+            inner.hard = serde_json::from_slice(payload).map_err(io_err)?;
+        }
+        for (_, payload) in recovered.entries.values() {
+            let entry: Entry = serde_json::from_slice(payload).map_err(io_err)?;
+            inner.entries.insert(entry.log_id.index, entry);
+        }
+        // The hard state is written before the Purge record; if a crash came
+        // between the two, finish the purge here.
+        if let Some(purged) = &inner.hard.purged {
+            inner.entries = inner.entries.split_off(&(purged.index + 1));
+        }
+        Ok(LogStore { group, wal, inner: Arc::new(Mutex::new(inner)) })
+    }
+
+    /// Raft indexes of the entries held (tests and diagnostics).
+    pub fn indexes(&self) -> Vec<u64> {
+        self.inner.lock().unwrap().entries.keys().copied().collect()
+    }
+
+    /// The node-wide WAL this view writes to.
+    pub fn wal(&self) -> &Arc<Wal> {
+        &self.wal
+    }
+
+    /// The committed log id last saved (restart checks).
+    pub fn saved_committed(&self) -> Option<LogId> {
+        self.inner.lock().unwrap().hard.committed
+    }
+
+    fn hard_state_record(&self, hard: &HardState) -> io::Result<Record> {
+        let payload = serde_json::to_vec(hard).map_err(io_err)?;
+        Ok(Record::Vote { group: self.group, payload: Bytes::from(payload) })
+    }
+
+    /// Queues records and waits until they are durable. The wait is on a
+    /// oneshot, not `append_sync`, so no runtime worker blocks on fsync.
+    async fn write_durable(&self, records: Vec<Record>) -> io::Result<()> {
+        let (tx, rx) = oneshot::channel();
+        self.wal
+            .append(records, move |r| {
+                let _ = tx.send(r);
+            })
+            .map_err(io_err)?;
+        rx.await.map_err(io_err)?
+    }
+
+    /// Queues records without waiting: for writes whose durability openraft
+    /// does not wait on. Order is still kept by the WAL queue, and a write
+    /// failure poisons the WAL, so the next durable write reports it.
+    fn write_queued(&self, records: Vec<Record>) -> io::Result<()> {
+        self.wal.append(records, |_| {}).map_err(io_err)
+    }
+}
+
+impl RaftLogReader<TypeConfig> for LogStore {
+    async fn try_get_log_entries<RB: RangeBounds<u64> + Clone + Debug + OptionalSend>(
+        &mut self,
+        range: RB,
+    ) -> io::Result<Vec<Entry>> {
+        let inner = self.inner.lock().unwrap();
+        Ok(inner.entries.range(range).map(|(_, e)| e.clone()).collect())
+    }
+
+    async fn read_vote(&mut self) -> io::Result<Option<Vote>> {
+        Ok(self.inner.lock().unwrap().hard.vote)
+    }
+}
+
+impl RaftLogStorage<TypeConfig> for LogStore {
+    type LogReader = LogStore;
+
+    async fn get_log_state(&mut self) -> io::Result<LogState<TypeConfig>> {
+        let inner = self.inner.lock().unwrap();
+        let last_purged_log_id = inner.hard.purged;
+        let last_log_id = inner.entries.values().next_back().map(|e| e.log_id).or(last_purged_log_id);
+        Ok(LogState { last_purged_log_id, last_log_id })
+    }
+
+    async fn get_log_reader(&mut self) -> Self::LogReader {
+        self.clone()
+    }
+
+    async fn save_vote(&mut self, vote: &Vote) -> io::Result<()> {
+        // Must be durable before returning: a node that forgets its vote can
+        // vote twice in one term.
+        let record = {
+            let mut inner = self.inner.lock().unwrap();
+            inner.hard.vote = Some(*vote);
+            self.hard_state_record(&inner.hard)?
+        };
+        self.write_durable(vec![record]).await
+    }
+
+    async fn save_committed(&mut self, committed: Option<LogId>) -> io::Result<()> {
+        // Not awaited: losing the latest `committed` in a crash only means
+        // re-applying less on restart and catching up from the leader.
+        let record = {
+            let mut inner = self.inner.lock().unwrap();
+            inner.hard.committed = committed;
+            self.hard_state_record(&inner.hard)?
+        };
+        self.write_queued(vec![record])
+    }
+
+    async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
+        Ok(self.inner.lock().unwrap().hard.committed)
+    }
+
+    async fn append<I>(&mut self, entries: I, callback: IOFlushed<TypeConfig>) -> io::Result<()>
+    where
+        I: IntoIterator<Item = Entry> + OptionalSend,
+        I::IntoIter: OptionalSend,
+    {
+        let mut records = Vec::new();
+        {
+            let mut inner = self.inner.lock().unwrap();
+            for entry in entries {
+                let payload = serde_json::to_vec(&entry).map_err(io_err)?;
+                records.push(Record::Entry {
+                    group: self.group,
+                    index: wal_index(entry.log_id.index),
+                    term: entry.log_id.leader_id.term,
+                    payload: Bytes::from(payload),
+                });
+                inner.entries.insert(entry.log_id.index, entry);
+            }
+        }
+        // Readable now; reported flushed only from the WAL's done callback,
+        // i.e. after the group commit's fsync. openraft counts this entry
+        // towards a quorum on the strength of that report.
+        self.wal.append(records, move |r| callback.io_completed(r)).map_err(io_err)
+    }
+
+    async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {
+        let after = last_log_id.map_or(0, |l| wal_index(l.index));
+        {
+            let mut inner = self.inner.lock().unwrap();
+            let keep_upto = last_log_id.map(|l| l.index);
+            inner.entries.retain(|&i, _| keep_upto.is_some_and(|k| i <= k));
+        }
+        // Later appends are queued behind this record, so they cannot be
+        // replayed before it; no need to wait.
+        self.write_queued(vec![Record::Truncate { group: self.group, after }])
+    }
+
+    async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
+        let record = {
+            let mut inner = self.inner.lock().unwrap();
+            inner.hard.purged = Some(log_id);
+            inner.entries = inner.entries.split_off(&(log_id.index + 1));
+            self.hard_state_record(&inner.hard)?
+        };
+        // Hard state first (it carries the purged term), then the WAL's own
+        // Purge mark, which lets it delete old segments.
+        let purge = Record::Purge { group: self.group, upto: wal_index(log_id.index) };
+        self.write_queued(vec![record, purge])
+    }
+}

@@ -1,0 +1,137 @@
+//! The group's state machine: committed proposals applied to the engine.
+//!
+//! The keyspace is the shared `Arc<Db>` that the server reads from directly;
+//! this type only adds what Raft needs beside it: the last applied log id,
+//! the membership, and the latest snapshot.
+//!
+//! Snapshots are `Db::dump` bytes taken and restored with `now = 0`, so they
+//! copy the keyspace exactly (keys past their expiry but not yet swept
+//! included) and do not depend on any node's clock.
+
+use std::io::{self, Cursor};
+use std::sync::{Arc, Mutex};
+
+use futures_util::{Stream, StreamExt};
+use openraft::storage::{EntryResponder, RaftStateMachine};
+use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
+use openraft::{EntryPayload, RaftSnapshotBuilder, StoredMembership};
+use shoal_engine::{Db, WriteOp};
+
+use crate::{io_err, Reply, TypeConfig};
+
+type Snapshot = SnapshotOf<TypeConfig, Cursor<Vec<u8>>>;
+
+#[derive(Default)]
+struct Inner {
+    last_applied: Option<LogIdOf<TypeConfig>>,
+    membership: StoredMembershipOf<TypeConfig>,
+    snapshot: Option<(SnapshotMetaOf<TypeConfig>, Vec<u8>)>,
+}
+
+/// Also its own snapshot builder: a clone shares the same state.
+#[derive(Clone)]
+pub struct StateMachine {
+    db: Arc<Db>,
+    /// Held while applying an entry and while dumping, so a snapshot's bytes
+    /// and its `last_log_id` always agree.
+    inner: Arc<Mutex<Inner>>,
+}
+
+impl StateMachine {
+    pub fn new(db: Arc<Db>) -> StateMachine {
+        StateMachine { db, inner: Arc::default() }
+    }
+
+    pub fn db(&self) -> &Arc<Db> {
+        &self.db
+    }
+
+    fn apply_proposal(&self, proposal: &crate::Proposal) -> Reply {
+        match WriteOp::decode(&proposal.op) {
+            Ok(op) => self.db.apply(op, proposal.now_ms).into(),
+            // Every replica fails the same way on the same bytes, so this is
+            // deterministic; the client gets an error instead of a hang.
+            Err(e) => Reply::Error(e.to_string()),
+        }
+    }
+}
+
+impl RaftStateMachine<TypeConfig> for StateMachine {
+    type SnapshotData = Cursor<Vec<u8>>;
+    type SnapshotBuilder = StateMachine;
+
+    async fn applied_state(&mut self) -> io::Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>)> {
+        let inner = self.inner.lock().unwrap();
+        Ok((inner.last_applied, inner.membership.clone()))
+    }
+
+    async fn apply<S>(&mut self, mut entries: S) -> io::Result<()>
+    where
+        S: Stream<Item = io::Result<EntryResponder<TypeConfig>>> + Unpin + openraft::OptionalSend,
+    {
+        while let Some(item) = entries.next().await {
+            let (entry, responder) = item?;
+            let reply = {
+                let mut inner = self.inner.lock().unwrap();
+                inner.last_applied = Some(entry.log_id);
+                match &entry.payload {
+                    EntryPayload::Blank => Reply::Done,
+                    EntryPayload::Normal(proposal) => self.apply_proposal(proposal),
+                    EntryPayload::Membership(m) => {
+                        inner.membership = StoredMembership::new(Some(entry.log_id), m.clone());
+                        Reply::Done
+                    }
+                }
+            };
+            // Always answer: an unanswered responder surfaces to the
+            // proposer as a fatal error after a timeout.
+            if let Some(responder) = responder {
+                responder.send(reply);
+            }
+        }
+        Ok(())
+    }
+
+    async fn get_snapshot_builder(&mut self) -> Self::SnapshotBuilder {
+        self.clone()
+    }
+
+    async fn install_snapshot(
+        &mut self,
+        meta: &SnapshotMetaOf<TypeConfig>,
+        snapshot: Self::SnapshotData,
+    ) -> io::Result<()> {
+        let data = snapshot.into_inner();
+        let mut inner = self.inner.lock().unwrap();
+        // Replace, not merge: keys deleted on the leader must go here too.
+        self.db.clear();
+        self.db.restore(&data, 0).map_err(io_err)?;
+        inner.last_applied = meta.last_log_id;
+        inner.membership = meta.last_membership.clone();
+        inner.snapshot = Some((meta.clone(), data));
+        Ok(())
+    }
+
+    async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
+        let inner = self.inner.lock().unwrap();
+        Ok(inner
+            .snapshot
+            .as_ref()
+            .map(|(meta, data)| Snapshot { meta: meta.clone(), snapshot: Cursor::new(data.clone()) }))
+    }
+}
+
+impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
+    type SnapshotData = Cursor<Vec<u8>>;
+
+    async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
+        let mut inner = self.inner.lock().unwrap();
+        let data = self.db.dump(0);
+        let meta =
+            SnapshotMetaOf::<TypeConfig> { last_log_id: inner.last_applied, last_membership: inner.membership.clone() };
+        // Kept in memory only: a restarted node rebuilds its state by
+        // re-applying the log (or receives a snapshot from the leader).
+        inner.snapshot = Some((meta.clone(), data.clone()));
+        Ok(Snapshot { meta, snapshot: Cursor::new(data) })
+    }
+}
