@@ -4,7 +4,9 @@
 //!   `shoal_wal::Wal` (entries in memory, durability from the WAL).
 //! - [`state_machine`]: applies committed `WriteOp`s to a `shoal_engine::Db`.
 //! - [`network`]: an in-memory router that calls the target `Raft` directly
-//!   (tests only; the real transport will speak over the peer port).
+//!   (for tests of the glue without sockets).
+//! - [`transport`]: Raft RPCs over TCP, every group's traffic to a peer on
+//!   one multiplexed connection.
 //!
 //! The types openraft is parameterised over are declared here: a log entry's
 //! application data is a [`Proposal`], its result a [`Reply`].
@@ -17,6 +19,7 @@ use shoal_engine::WriteResult;
 pub mod log_store;
 pub mod network;
 pub mod state_machine;
+pub mod transport;
 
 pub use log_store::LogStore;
 pub use network::Router;

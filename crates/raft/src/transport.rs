@@ -1,0 +1,355 @@
+//! Raft RPCs over TCP between nodes: every group's traffic to a peer shares
+//! one connection, requests carry an id and a group, responses come back by
+//! id in any order. Frames are a u32 big-endian length then a JSON body
+//! (prototype format, like the WAL entries; a compact binary form will
+//! replace both).
+//!
+//! - Server side: [`serve`] accepts peer connections and hands each request
+//!   to the group's `Raft` (found in [`Groups`]), answering concurrently.
+//! - Client side: [`Peers`] keeps one connection per peer node, dialled on
+//!   first use and again after a failure; [`TcpNetworkFactory`] gives
+//!   openraft a `RaftNetworkV2` per (group, target) over it.
+//!
+//! Every wait is bounded: a call gives up after the RPC's soft TTL, frames
+//! over `MAX_FRAME_BYTES` end the connection, and queues are bounded.
+
+use std::collections::HashMap;
+use std::future::Future;
+use std::io::Cursor;
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::{Arc, Mutex};
+use std::time::Duration;
+
+use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
+use openraft::network::RPCOption;
+use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::storage::Snapshot;
+use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
+use openraft::{OptionalSend, RaftNetworkFactory, RaftNetworkV2};
+use serde::{Deserialize, Serialize};
+use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
+use tokio::net::{TcpListener, TcpStream};
+use tokio::sync::{mpsc, oneshot};
+
+use crate::{ShoalNode, ShoalRaft, TypeConfig};
+
+/// A Raft group's number on the wire (the WAL's group id).
+pub type GroupId = u32;
+
+/// Largest frame read; a bigger length is a broken or hostile peer.
+pub const MAX_FRAME_BYTES: u32 = 256 << 20;
+/// Frames queued for one connection's writer.
+const WRITE_QUEUE: usize = 1024;
+
+#[derive(Serialize, Deserialize)]
+enum Request {
+    Append(AppendEntriesRequest<TypeConfig>),
+    Vote(VoteRequest<TypeConfig>),
+    PreVote(VoteRequest<TypeConfig>),
+    Snapshot { vote: VoteOf<TypeConfig>, meta: SnapshotMetaOf<TypeConfig>, data: Vec<u8> },
+}
+
+#[derive(Serialize, Deserialize)]
+enum Response {
+    Append(AppendEntriesResponse<TypeConfig>),
+    Vote(VoteResponse<TypeConfig>),
+    Snapshot(SnapshotResponse<TypeConfig>),
+    /// The group is unknown here or its `Raft` refused (shutting down).
+    Error(String),
+}
+
+#[derive(Serialize, Deserialize)]
+struct RequestFrame {
+    id: u64,
+    group: GroupId,
+    body: Request,
+}
+
+#[derive(Serialize, Deserialize)]
+struct ResponseFrame {
+    id: u64,
+    body: Response,
+}
+
+/// The groups this node serves, by id.
+#[derive(Clone, Default)]
+pub struct Groups(Arc<Mutex<HashMap<GroupId, ShoalRaft>>>);
+
+impl Groups {
+    pub fn insert(&self, group: GroupId, raft: ShoalRaft) {
+        self.0.lock().expect("groups lock").insert(group, raft);
+    }
+
+    pub fn remove(&self, group: GroupId) -> Option<ShoalRaft> {
+        self.0.lock().expect("groups lock").remove(&group)
+    }
+
+    fn get(&self, group: GroupId) -> Option<ShoalRaft> {
+        self.0.lock().expect("groups lock").get(&group).cloned()
+    }
+}
+
+async fn read_frame<T: for<'de> Deserialize<'de>>(read: &mut OwnedReadHalf) -> std::io::Result<T> {
+    let len = read.read_u32().await?;
+    if len > MAX_FRAME_BYTES {
+        return Err(std::io::Error::other(format!("peer frame of {len} bytes is over {MAX_FRAME_BYTES}")));
+    }
+    let mut body = vec![0; len as usize];
+    read.read_exact(&mut body).await?;
+    serde_json::from_slice(&body).map_err(std::io::Error::other)
+}
+
+fn encode_frame<T: Serialize>(value: &T) -> Vec<u8> {
+    let body = serde_json::to_vec(value).expect("raft messages serialise");
+    let len = u32::try_from(body.len()).ok().filter(|&l| l <= MAX_FRAME_BYTES).expect("frame within MAX_FRAME_BYTES");
+    let mut frame = Vec::with_capacity(4 + body.len());
+    frame.extend_from_slice(&len.to_be_bytes());
+    frame.extend_from_slice(&body);
+    frame
+}
+
+/// Writes queued frames until the queue closes or the socket fails.
+async fn write_loop(mut write: OwnedWriteHalf, mut frames: mpsc::Receiver<Vec<u8>>) {
+    while let Some(frame) = frames.recv().await {
+        if write.write_all(&frame).await.is_err() {
+            return;
+        }
+    }
+}
+
+// ---- server side ----------------------------------------------------------
+
+/// Accepts peer connections forever, serving `groups`.
+pub async fn serve(listener: TcpListener, groups: Groups) {
+    loop {
+        let Ok((stream, _)) = listener.accept().await else { continue };
+        let _ = stream.set_nodelay(true);
+        tokio::spawn(serve_connection(stream, groups.clone()));
+    }
+}
+
+async fn serve_connection(stream: TcpStream, groups: Groups) {
+    let (mut read, write) = stream.into_split();
+    let (frames, queue) = mpsc::channel(WRITE_QUEUE);
+    tokio::spawn(write_loop(write, queue));
+    while let Ok(frame) = read_frame::<RequestFrame>(&mut read).await {
+        let (groups, frames) = (groups.clone(), frames.clone());
+        // Each request runs on its own: a slow snapshot install must not
+        // hold up another group's heartbeats on the same connection.
+        tokio::spawn(async move {
+            let body = handle(&groups, frame.group, frame.body).await;
+            let _ = frames.send(encode_frame(&ResponseFrame { id: frame.id, body })).await;
+        });
+    }
+}
+
+async fn handle(groups: &Groups, group: GroupId, request: Request) -> Response {
+    let Some(raft) = groups.get(group) else {
+        return Response::Error(format!("group {group} is not served here"));
+    };
+    let error = |e: &dyn std::fmt::Display| Response::Error(e.to_string());
+    match request {
+        Request::Append(rpc) => raft.append_entries(rpc).await.map_or_else(|e| error(&e), Response::Append),
+        Request::Vote(rpc) => raft.vote(rpc).await.map_or_else(|e| error(&e), Response::Vote),
+        Request::PreVote(rpc) => raft.pre_vote(rpc).await.map_or_else(|e| error(&e), Response::Vote),
+        Request::Snapshot { vote, meta, data } => {
+            let snapshot = Snapshot { meta, snapshot: Cursor::new(data) };
+            raft.install_full_snapshot(vote, snapshot).await.map_or_else(|e| error(&e), Response::Snapshot)
+        }
+    }
+}
+
+// ---- client side ----------------------------------------------------------
+
+/// One connection to one peer, shared by every group's calls.
+struct PeerConnection {
+    next_id: AtomicU64,
+    /// Callers waiting for a response, by request id. A std Mutex: held
+    /// only to insert or remove, never across an await.
+    waiting: Mutex<HashMap<u64, oneshot::Sender<Response>>>,
+    frames: mpsc::Sender<Vec<u8>>,
+    dead: Arc<AtomicBool>,
+}
+
+impl PeerConnection {
+    async fn connect(addr: &str) -> std::io::Result<Arc<PeerConnection>> {
+        let stream = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr))
+            .await
+            .map_err(|_| std::io::Error::other(format!("connecting to {addr} timed out")))??;
+        let _ = stream.set_nodelay(true);
+        let (read, write) = stream.into_split();
+        let (frames, queue) = mpsc::channel(WRITE_QUEUE);
+        tokio::spawn(write_loop(write, queue));
+        let connection = Arc::new(PeerConnection {
+            next_id: AtomicU64::new(1),
+            waiting: Mutex::new(HashMap::new()),
+            frames,
+            dead: Arc::new(AtomicBool::new(false)),
+        });
+        tokio::spawn(read_responses(read, Arc::downgrade(&connection)));
+        Ok(connection)
+    }
+
+    async fn call(&self, group: GroupId, body: Request) -> Result<Response, String> {
+        let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let (tx, rx) = oneshot::channel();
+        self.waiting.lock().expect("waiting lock").insert(id, tx);
+        let frame = encode_frame(&RequestFrame { id, group, body });
+        if self.frames.send(frame).await.is_err() {
+            self.waiting.lock().expect("waiting lock").remove(&id);
+            self.dead.store(true, Ordering::Release);
+            return Err("connection closed".into());
+        }
+        rx.await.map_err(|_| "connection lost before the response".to_string())
+    }
+
+    /// Drops every waiting caller's sender: each sees the connection lost.
+    fn fail_all(&self) {
+        self.waiting.lock().expect("waiting lock").clear();
+    }
+}
+
+/// Resolves waiting callers until the connection ends; then fails the rest
+/// (dropping their senders) and marks the connection dead.
+async fn read_responses(mut read: OwnedReadHalf, connection: std::sync::Weak<PeerConnection>) {
+    while let Ok(frame) = read_frame::<ResponseFrame>(&mut read).await {
+        let Some(connection) = connection.upgrade() else { return };
+        let caller = connection.waiting.lock().expect("waiting lock").remove(&frame.id);
+        if let Some(caller) = caller {
+            let _ = caller.send(frame.body);
+        }
+    }
+    if let Some(connection) = connection.upgrade() {
+        connection.dead.store(true, Ordering::Release);
+        connection.fail_all();
+    }
+}
+
+/// The peers this node talks to: node id → peer address, and the live
+/// connections.
+#[derive(Clone)]
+pub struct Peers {
+    addrs: Arc<HashMap<u64, String>>,
+    connections: Arc<tokio::sync::Mutex<HashMap<u64, Arc<PeerConnection>>>>,
+}
+
+impl Peers {
+    pub fn new(addrs: HashMap<u64, String>) -> Peers {
+        Peers { addrs: Arc::new(addrs), connections: Arc::default() }
+    }
+
+    async fn connection(&self, target: u64) -> Result<Arc<PeerConnection>, String> {
+        let mut connections = self.connections.lock().await;
+        if let Some(c) = connections.get(&target).filter(|c| !c.dead.load(Ordering::Acquire)) {
+            return Ok(Arc::clone(c));
+        }
+        let addr = self.addrs.get(&target).ok_or_else(|| format!("node {target} has no peer address"))?;
+        let connection = PeerConnection::connect(addr).await.map_err(|e| format!("{addr}: {e}"))?;
+        connections.insert(target, Arc::clone(&connection));
+        Ok(connection)
+    }
+
+    /// One RPC, bounded by `ttl`. A connection failure is `Unreachable`
+    /// (openraft backs off); a slow answer is a `NetworkError` (retried).
+    async fn call(
+        &self,
+        target: u64,
+        group: GroupId,
+        body: Request,
+        ttl: Duration,
+    ) -> Result<Response, RPCError<TypeConfig>> {
+        let connection =
+            self.connection(target).await.map_err(|e| RPCError::Unreachable(Unreachable::from_string(e)))?;
+        match tokio::time::timeout(ttl, connection.call(group, body)).await {
+            Ok(Ok(Response::Error(e))) => Err(RPCError::Unreachable(Unreachable::from_string(e))),
+            Ok(Ok(response)) => Ok(response),
+            Ok(Err(e)) => Err(RPCError::Unreachable(Unreachable::from_string(e))),
+            Err(_) => {
+                Err(RPCError::Network(NetworkError::from_string(format!("no answer from node {target} in {ttl:?}"))))
+            }
+        }
+    }
+}
+
+/// Gives each group's `Raft` its view of the peers.
+#[derive(Clone)]
+pub struct TcpNetworkFactory {
+    pub group: GroupId,
+    pub peers: Peers,
+}
+
+pub struct TcpNetwork {
+    group: GroupId,
+    target: u64,
+    peers: Peers,
+}
+
+impl RaftNetworkFactory<TypeConfig> for TcpNetworkFactory {
+    type Network = TcpNetwork;
+
+    async fn new_client(&mut self, target: u64, _node: &ShoalNode) -> TcpNetwork {
+        TcpNetwork { group: self.group, target, peers: self.peers.clone() }
+    }
+}
+
+fn unexpected(what: &str) -> RPCError<TypeConfig> {
+    RPCError::Network(NetworkError::from_string(format!("unexpected response to {what}")))
+}
+
+impl RaftNetworkV2<TypeConfig> for TcpNetwork {
+    type SnapshotData = Cursor<Vec<u8>>;
+
+    async fn append_entries(
+        &mut self,
+        rpc: AppendEntriesRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.peers.call(self.target, self.group, Request::Append(rpc), option.soft_ttl()).await? {
+            Response::Append(r) => Ok(r),
+            _ => Err(unexpected("append_entries")),
+        }
+    }
+
+    async fn vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.peers.call(self.target, self.group, Request::Vote(rpc), option.soft_ttl()).await? {
+            Response::Vote(r) => Ok(r),
+            _ => Err(unexpected("vote")),
+        }
+    }
+
+    async fn pre_vote(
+        &mut self,
+        rpc: VoteRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.peers.call(self.target, self.group, Request::PreVote(rpc), option.soft_ttl()).await? {
+            Response::Vote(r) => Ok(r),
+            _ => Err(unexpected("pre_vote")),
+        }
+    }
+
+    async fn full_snapshot(
+        &mut self,
+        vote: VoteOf<TypeConfig>,
+        snapshot: SnapshotOf<TypeConfig, Cursor<Vec<u8>>>,
+        cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
+        option: RPCOption,
+    ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
+        let request = Request::Snapshot { vote, meta: snapshot.meta, data: snapshot.snapshot.into_inner() };
+        // openraft's snapshot timeout is meant per chunk; the whole snapshot
+        // is one frame here, so allow it a generous multiple.
+        let ttl = option.hard_ttl().max(Duration::from_secs(10));
+        tokio::select! {
+            closed = cancel => Err(StreamingError::Closed(closed)),
+            reply = self.peers.call(self.target, self.group, request, ttl) => match reply? {
+                Response::Snapshot(r) => Ok(r),
+                _ => Err(unexpected("full_snapshot").into()),
+            },
+        }
+    }
+}
