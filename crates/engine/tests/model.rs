@@ -12,7 +12,7 @@ use proptest::sample::select;
 use shoal_engine::slot::{key_slot, Slot, SLOT_COUNT};
 use shoal_engine::{
     Db, DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions, SetOutcome,
-    SnapshotError, Ttl,
+    SnapshotError, Ttl, WriteOp, WriteResult,
 };
 
 /// A tiny key space, some of it binary, so that operations collide.
@@ -139,6 +139,7 @@ enum Op {
     CountExisting(Vec<usize>),
     Keys,
     Sweep(usize),
+    Clear,
     Advance(u64),
 }
 
@@ -227,6 +228,7 @@ fn op() -> impl Strategy<Value = Op> {
         1 => vec(key(), 0..6).prop_map(Op::CountExisting),
         1 => Just(Op::Keys),
         1 => (0usize..4).prop_map(Op::Sweep),
+        1 => Just(Op::Clear),
         4 => (0u64..5).prop_map(Op::Advance),
     ]
 }
@@ -253,8 +255,67 @@ fn opt_bytes(v: Option<&Vec<u8>>) -> Option<Bytes> {
     v.map(|v| bytes(v))
 }
 
-/// Applies `op` to both, asserting that they answer alike.
-fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), TestCaseError> {
+/// The replicated form of `op`, if it writes: what the server would put in
+/// the log for it, with absolute times resolved at `now`.
+fn write_op(op: &Op, now: u64) -> Option<WriteOp> {
+    let key = |k: &usize| bytes(KEYS[*k]);
+    Some(match op {
+        Op::Put(k, v) => WriteOp::Set { key: key(k), value: bytes(v), options: SetOptions::default() },
+        Op::Set(k, v, c, e) => {
+            let condition = match c {
+                Cond::Always => SetCondition::Always,
+                Cond::Nx => SetCondition::IfAbsent,
+                Cond::Xx => SetCondition::IfPresent,
+                Cond::IfEq(x) => SetCondition::IfEqual(bytes(x)),
+                Cond::IfNe(x) => SetCondition::IfNotEqual(bytes(x)),
+            };
+            let expiry = match e {
+                Exp::Clear => SetExpiry::Clear,
+                Exp::Keep => SetExpiry::Keep,
+                Exp::In(o) => SetExpiry::At(at(now, *o)),
+            };
+            WriteOp::Set { key: key(k), value: bytes(v), options: SetOptions { condition, expiry } }
+        }
+        Op::Delete(k) => WriteOp::Delete { keys: vec![key(k)] },
+        Op::DeleteIf(k, c, x) => {
+            let condition = match c {
+                0 => DelCondition::Always,
+                1 => DelCondition::IfEqual(bytes(x)),
+                _ => DelCondition::IfNotEqual(bytes(x)),
+            };
+            WriteOp::DeleteIf { key: key(k), condition }
+        }
+        Op::GetDelete(k) => WriteOp::GetDelete { key: key(k) },
+        Op::GetEx(k, e) => {
+            let expiry = match e {
+                GetEx::Keep => GetExExpiry::Keep,
+                GetEx::Persist => GetExExpiry::Persist,
+                GetEx::In(o) => GetExExpiry::At(at(now, *o)),
+            };
+            WriteOp::GetEx { key: key(k), expiry }
+        }
+        Op::IncrBy(k, d) => WriteOp::IncrBy { key: key(k), delta: *d },
+        Op::Append(k, suffix) => WriteOp::Append { key: key(k), suffix: bytes(suffix), max_len: MAX_LEN as u64 },
+        Op::ExpireAt(k, o, c) => WriteOp::ExpireAt { key: key(k), at: at(now, *o), condition: *c },
+        Op::Persist(k) => WriteOp::Persist { key: key(k) },
+        Op::PutMany(pairs) => WriteOp::PutMany { pairs: pairs.iter().map(|(k, v)| (key(k), bytes(v))).collect() },
+        Op::DeleteMany(ks) => WriteOp::Delete { keys: ks.iter().map(key).collect() },
+        Op::Clear => WriteOp::Clear,
+        Op::Get(_)
+        | Op::Exists(_)
+        | Op::Strlen(_)
+        | Op::Ttl(_)
+        | Op::GetMany(_)
+        | Op::CountExisting(_)
+        | Op::Keys
+        | Op::Sweep(_)
+        | Op::Advance(_) => return None,
+    })
+}
+
+/// Applies `op` to the `Db` and the model, asserting that they answer
+/// alike, and its replicated form to the replica.
+fn step(db: &Db, replica: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), TestCaseError> {
     let now = *clock;
     // The model acts only on live entries; dead ones are simply forgotten.
     let touched: Vec<usize> = match op {
@@ -274,17 +335,21 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
         | Op::Persist(k) => vec![*k],
         Op::GetMany(ks) | Op::DeleteMany(ks) | Op::CountExisting(ks) => ks.clone(),
         Op::PutMany(pairs) => pairs.iter().map(|(k, _)| *k).collect(),
-        Op::Keys | Op::Sweep(_) | Op::Advance(_) => vec![],
+        Op::Keys | Op::Sweep(_) | Op::Clear | Op::Advance(_) => vec![],
     };
     for &k in &touched {
         model.forget_dead(KEYS[k], now);
     }
     let m = &mut model.map;
 
-    match op {
+    // Each write is also encoded, decoded and applied to the replica, which
+    // must answer as the `Db` did; `direct` is that answer.
+    let write = write_op(op, now);
+    let direct: Option<WriteResult> = match op {
         Op::Put(k, v) => {
             db.put(bytes(KEYS[*k]), bytes(v), now);
             m.insert(KEYS[*k].to_vec(), (v.clone(), None));
+            None
         }
         Op::Set(k, v, c, e) => {
             let key = KEYS[*k];
@@ -319,23 +384,30 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
                 m.insert(key.to_vec(), (v.clone(), expires));
             }
             let want = SetOutcome { written: allowed, old: old.map(|(v, _)| bytes(&v)) };
-            prop_assert_eq!(got, want);
+            prop_assert_eq!(&got, &want);
+            Some(WriteResult::Set(got))
         }
         Op::Get(k) => {
             prop_assert_eq!(db.get(KEYS[*k], now), opt_bytes(m.get(KEYS[*k]).map(|e| &e.0)));
+            None
         }
         Op::Exists(k) => {
             prop_assert_eq!(db.exists(KEYS[*k], now), m.contains_key(KEYS[*k]));
+            None
         }
         Op::Strlen(k) => {
             let want = m.get(KEYS[*k]).map_or(0, |e| e.0.len());
             prop_assert_eq!(db.strlen(KEYS[*k], now), want);
+            None
         }
         Op::Ttl(k) => {
             prop_assert_eq!(db.ttl(KEYS[*k], now), model.ttl(KEYS[*k], now));
+            None
         }
         Op::Delete(k) => {
-            prop_assert_eq!(db.delete(KEYS[*k], now), m.remove(KEYS[*k]).is_some());
+            let got = db.delete(KEYS[*k], now);
+            prop_assert_eq!(got, m.remove(KEYS[*k]).is_some());
+            Some(WriteResult::Count(usize::from(got)))
         }
         Op::DeleteIf(k, c, x) => {
             let key = KEYS[*k];
@@ -354,10 +426,12 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
                 m.remove(key);
             }
             prop_assert_eq!(db.delete_if(key, &condition, now), want);
+            Some(WriteResult::Flag(want))
         }
         Op::GetDelete(k) => {
             let want = m.remove(KEYS[*k]).map(|(v, _)| bytes(&v));
-            prop_assert_eq!(db.get_delete(KEYS[*k], now), want);
+            prop_assert_eq!(db.get_delete(KEYS[*k], now), want.clone());
+            Some(WriteResult::Value(want))
         }
         Op::GetEx(k, e) => {
             let key = KEYS[*k];
@@ -378,7 +452,8 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
                     GetEx::In(o) => m.get_mut(key).unwrap().1 = Some(stored(at(now, *o))),
                 }
             }
-            prop_assert_eq!(db.get_ex(key, expiry, now), want);
+            prop_assert_eq!(db.get_ex(key, expiry, now), want.clone());
+            Some(WriteResult::Value(want))
         }
         Op::IncrBy(k, d) => {
             let key = KEYS[*k];
@@ -390,7 +465,9 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
             if let Ok((n, at)) = want {
                 m.insert(key.to_vec(), (n.to_string().into_bytes(), at));
             }
-            prop_assert_eq!(db.incr_by(bytes(key), *d, now), want.map(|(n, _)| n));
+            let want = want.map(|(n, _)| n);
+            prop_assert_eq!(db.incr_by(bytes(key), *d, now), want);
+            Some(WriteResult::Incr(want))
         }
         Op::Append(k, suffix) => {
             let key = KEYS[*k];
@@ -404,6 +481,7 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
                 Ok(len)
             };
             prop_assert_eq!(db.append(bytes(key), suffix, MAX_LEN, now), want);
+            Some(WriteResult::Append(want))
         }
         Op::ExpireAt(k, o, c) => {
             let key = KEYS[*k];
@@ -427,6 +505,7 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
                 }
             }
             prop_assert_eq!(db.expire_at(key, when, *c, now), want);
+            Some(WriteResult::Flag(want))
         }
         Op::Persist(k) => {
             let key = KEYS[*k];
@@ -438,27 +517,32 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
                 _ => false,
             };
             prop_assert_eq!(db.persist(key, now), want);
+            Some(WriteResult::Flag(want))
         }
         Op::GetMany(ks) => {
             let keys: Vec<Bytes> = ks.iter().map(|&k| bytes(KEYS[k])).collect();
             let want: Vec<Option<Bytes>> = ks.iter().map(|&k| opt_bytes(m.get(KEYS[k]).map(|e| &e.0))).collect();
             prop_assert_eq!(db.get_many(&keys, now), want);
+            None
         }
         Op::PutMany(pairs) => {
             for (k, v) in pairs {
                 m.insert(KEYS[*k].to_vec(), (v.clone(), None));
             }
             db.put_many(pairs.iter().map(|(k, v)| (bytes(KEYS[*k]), bytes(v))).collect(), now);
+            Some(WriteResult::Done)
         }
         Op::DeleteMany(ks) => {
             let keys: Vec<Bytes> = ks.iter().map(|&k| bytes(KEYS[k])).collect();
             let want = ks.iter().filter(|&&k| m.remove(KEYS[k]).is_some()).count();
             prop_assert_eq!(db.delete_many(&keys, now), want);
+            Some(WriteResult::Count(want))
         }
         Op::CountExisting(ks) => {
             let keys: Vec<Bytes> = ks.iter().map(|&k| bytes(KEYS[k])).collect();
             let want = ks.iter().filter(|&&k| m.contains_key(KEYS[k])).count();
             prop_assert_eq!(db.count_existing(&keys, now), want);
+            None
         }
         Op::Keys => {
             let live = model.live_contents(now);
@@ -469,12 +553,32 @@ fn step(db: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> Result<(), Test
                 let want: Vec<Vec<u8>> = live.iter().filter(|e| key_slot(&e.0) == slot).map(|e| e.0.clone()).collect();
                 prop_assert_eq!(got, want);
             }
+            None
         }
         Op::Sweep(budget) => {
+            // Sweeping is local to each node; the replica does not.
             let removed = db.sweep_expired(now, *budget);
             prop_assert!(removed <= *budget);
+            None
         }
-        Op::Advance(ms) => *clock += ms,
+        Op::Clear => {
+            db.clear();
+            m.clear();
+            Some(WriteResult::Done)
+        }
+        Op::Advance(ms) => {
+            *clock += ms;
+            None
+        }
+    };
+    if let Some(write) = write {
+        let encoded = write.encode();
+        let decoded = WriteOp::decode(&encoded).map_err(|e| TestCaseError::fail(e.to_string()))?;
+        prop_assert_eq!(&decoded, &write);
+        let replicated = replica.apply(decoded, now);
+        if let Some(direct) = direct {
+            prop_assert_eq!(replicated, direct);
+        }
     }
 
     // Stored keys (DBSIZE) include dead ones, never fewer than the live ones.
@@ -521,11 +625,15 @@ proptest! {
     #[test]
     fn db_matches_model(ops in vec(op(), 1..80)) {
         let db = Db::new();
+        let replica = Db::new();
         let mut model = Model::default();
         let mut now = START;
         for op in &ops {
-            step(&db, &mut model, &mut now, op)?;
+            step(&db, &replica, &mut model, &mut now, op)?;
         }
+        // The replica, which saw only the encoded writes, holds the same.
+        prop_assert_eq!(replica.digest(now), db.digest(now));
+        prop_assert_eq!(db_contents(&replica, now), model.live_contents(now));
         check_final(&db, &model, now)?;
     }
 

@@ -1328,3 +1328,84 @@ fn dump_of_empty_db_restores_nothing() {
     assert_eq!(db.restore(&snap, NOW), Ok(0));
     assert!(db.is_empty());
 }
+
+#[test]
+fn digest_depends_on_live_contents_only() {
+    let a = Db::new();
+    let b_ = Db::new();
+    assert_eq!(a.digest(NOW), b_.digest(NOW));
+    for i in 0..100 {
+        a.put(b(format!("k{i}")), b(format!("v{i}")), NOW);
+    }
+    for i in (0..100).rev() {
+        b_.put(b(format!("k{i}")), b(format!("v{i}")), NOW);
+    }
+    // Insertion order and hash seeds do not matter.
+    assert_eq!(a.digest(NOW), b_.digest(NOW));
+    assert_ne!(a.digest(NOW), Db::new().digest(NOW));
+
+    // A dead key that was never swept does not count.
+    set_px(&b_, "dead", "x", NOW, NOW);
+    assert_ne!(a.digest(NOW), b_.digest(NOW));
+    assert_eq!(a.digest(NOW + 1), b_.digest(NOW + 1));
+
+    // Values and expiries do.
+    b_.put(b("k1"), b("other"), NOW);
+    assert_ne!(a.digest(NOW + 1), b_.digest(NOW + 1));
+    b_.put(b("k1"), b("v1"), NOW);
+    assert_eq!(a.digest(NOW + 1), b_.digest(NOW + 1));
+    assert!(b_.expire_at(b"k1", NOW + 100, ExpireCondition::Always, NOW + 1));
+    assert_ne!(a.digest(NOW + 1), b_.digest(NOW + 1));
+    assert!(a.expire_at(b"k1", NOW + 100, ExpireCondition::Always, NOW + 1));
+    assert_eq!(a.digest(NOW + 1), b_.digest(NOW + 1));
+
+    // Moving bytes between key and value changes it.
+    let c = Db::new();
+    let d = Db::new();
+    c.put(b("ab"), b("c"), NOW);
+    d.put(b("a"), b("bc"), NOW);
+    assert_ne!(c.digest(NOW), d.digest(NOW));
+}
+
+#[test]
+fn apply_matches_the_direct_operations() {
+    use shoal_engine::{WriteOp, WriteResult};
+    let db = Db::new();
+    let set = |k: &str, v: &str, condition, expiry| WriteOp::Set {
+        key: b(k),
+        value: b(v),
+        options: SetOptions { condition, expiry },
+    };
+    let r = db.apply(set("k", "1", SetCondition::Always, SetExpiry::At(NOW + 10)), NOW);
+    assert_eq!(r, WriteResult::Set(SetOutcome { written: true, old: None }));
+    let r = db.apply(set("k", "2", SetCondition::IfAbsent, SetExpiry::Clear), NOW);
+    assert_eq!(r, WriteResult::Set(SetOutcome { written: false, old: Some(b("1")) }));
+    assert_eq!(db.apply(WriteOp::IncrBy { key: b("k"), delta: 4 }, NOW), WriteResult::Incr(Ok(5)));
+    assert_eq!(db.ttl(b"k", NOW), Ttl::ExpiresIn(10));
+    let append = WriteOp::Append { key: b("k"), suffix: b("xyz"), max_len: 3 };
+    assert_eq!(db.apply(append, NOW), WriteResult::Append(Err(4)));
+    let append = WriteOp::Append { key: b("k"), suffix: b("x"), max_len: u64::MAX };
+    assert_eq!(db.apply(append, NOW), WriteResult::Append(Ok(2)));
+    let persist = WriteOp::Persist { key: b("k") };
+    assert_eq!(db.apply(persist.clone(), NOW), WriteResult::Flag(true));
+    assert_eq!(db.apply(persist, NOW), WriteResult::Flag(false));
+    let expire = WriteOp::ExpireAt { key: b("k"), at: NOW + 5, condition: ExpireCondition::IfGreater };
+    assert_eq!(db.apply(expire, NOW), WriteResult::Flag(false));
+    let getex = WriteOp::GetEx { key: b("k"), expiry: GetExExpiry::At(NOW + 5) };
+    assert_eq!(db.apply(getex, NOW), WriteResult::Value(Some(b("5x"))));
+    assert_eq!(db.ttl(b"k", NOW), Ttl::ExpiresIn(5));
+    let pairs = vec![(b("a"), b("1")), (b("b"), b("2"))];
+    assert_eq!(db.apply(WriteOp::PutMany { pairs }, NOW), WriteResult::Done);
+    let delif = WriteOp::DeleteIf { key: b("a"), condition: DelCondition::IfEqual(b("2")) };
+    assert_eq!(db.apply(delif, NOW), WriteResult::Flag(false));
+    assert_eq!(db.apply(WriteOp::GetDelete { key: b("a") }, NOW), WriteResult::Value(Some(b("1"))));
+    let del = WriteOp::Delete { keys: vec![b("a"), b("b"), b("b"), b("missing")] };
+    assert_eq!(db.apply(del, NOW), WriteResult::Count(1));
+    assert_eq!(db.apply(WriteOp::Clear, NOW), WriteResult::Done);
+    assert!(db.is_empty());
+    // Every op survives its encoding.
+    let op = set("k", "v", SetCondition::IfNotEqual(b("")), SetExpiry::At(u64::MAX));
+    assert_eq!(WriteOp::decode(&op.encode()), Ok(op));
+    assert!(WriteOp::decode(&[]).is_err());
+    assert!(WriteOp::decode(&[200]).is_err());
+}
