@@ -58,8 +58,9 @@ impl Default for Db {
 
 /// Stores a private copy. Values arriving from the network are views into a
 /// connection's read buffer; keeping such a view would pin the whole buffer
-/// for as long as the key lives.
-fn own(b: Bytes) -> Bytes {
+/// for as long as the key lives. Keys are copied by `Stripe::put` only when
+/// inserted (an overwrite keeps the stored key), values here, outside the lock.
+pub(crate) fn own(b: Bytes) -> Bytes {
     Bytes::copy_from_slice(&b)
 }
 
@@ -140,7 +141,7 @@ impl Db {
     pub fn set(&self, key: Bytes, value: Bytes, opts: &SetOptions, now: Millis) -> SetOutcome {
         let hash = self.hash(&key);
         // Copies are made, and the replaced value freed, outside the lock.
-        let (key, value) = (own(key), own(value));
+        let value = own(value);
         let replaced;
         let mut stripe = self.write(hash);
         let current = stripe.get(hash, &key, now);
@@ -171,7 +172,7 @@ impl Db {
     /// Plain SET: overwrite, clearing any expiry.
     pub fn put(&self, key: Bytes, value: Bytes, now: Millis) {
         let hash = self.hash(&key);
-        let (key, value) = (own(key), own(value));
+        let value = own(value);
         let replaced = self.write(hash).put(hash, key, value, None, now);
         drop(replaced); // after the guard, a temporary of the statement above
     }
@@ -232,7 +233,7 @@ impl Db {
         };
         let next = current.checked_add(delta).ok_or(IncrError::Overflow)?;
         let value = Bytes::from(next.to_string());
-        let _replaced = stripe.put(hash, own(key), value, expires_at, now);
+        let _replaced = stripe.put(hash, key, value, expires_at, now);
         Ok(next)
     }
 
@@ -255,7 +256,7 @@ impl Db {
             }
             None if suffix.len() > max_len => Err(suffix.len()),
             None => {
-                let _none = stripe.put(hash, own(key), Bytes::copy_from_slice(suffix), None, now);
+                let _none = stripe.put(hash, key, Bytes::copy_from_slice(suffix), None, now);
                 Ok(suffix.len())
             }
         }
@@ -316,7 +317,7 @@ impl Db {
     /// MSET: all pairs become visible at once; expiries are cleared.
     pub fn put_many(&self, pairs: Vec<(Bytes, Bytes)>, now: Millis) {
         let hashes: Vec<u64> = pairs.iter().map(|(k, _)| self.hash(k)).collect();
-        let owned: Vec<(Bytes, Bytes)> = pairs.into_iter().map(|(k, v)| (own(k), own(v))).collect();
+        let owned: Vec<(Bytes, Bytes)> = pairs.into_iter().map(|(k, v)| (k, own(v))).collect();
         // Declared before the guards, so dropped after them.
         let mut replaced = Vec::with_capacity(owned.len());
         let mut locked = self.write_many(&hashes);
@@ -436,7 +437,7 @@ impl Db {
     /// Inserts an entry read back from a snapshot.
     pub(crate) fn restore_entry(&self, key: Bytes, value: Bytes, expires_at: Option<Millis>, now: Millis) {
         let hash = self.hash(&key);
-        let (key, value) = (own(key), own(value));
+        let value = own(value);
         let _replaced = self.write(hash).put(hash, key, value, expires_at, now);
     }
 }

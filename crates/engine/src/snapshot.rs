@@ -102,6 +102,11 @@ impl Db {
             return Err(SnapshotError::TrailingBytes(reader.data.len()));
         }
         for (key, value, expires_at) in parsed {
+            // Skipped, not stored: storing an already-expired entry would
+            // delete a live key of the same name.
+            if expires_at.is_some_and(|at| at < now) {
+                continue;
+            }
             self.restore_entry(key, value, expires_at, now);
         }
         Ok(entries)
@@ -203,6 +208,18 @@ mod tests {
         assert_eq!(copy.restore(&snap[..10], 0), Err(SnapshotError::Truncated));
         assert_eq!(copy.restore(b"NOTSHOAL00000000000000000", 0), Err(SnapshotError::BadMagic));
         assert!(copy.is_empty());
+    }
+
+    #[test]
+    fn expired_entries_are_skipped_not_applied() {
+        let old = Db::new();
+        let opts = crate::SetOptions { expiry: crate::SetExpiry::At(5), ..Default::default() };
+        old.set(Bytes::from_static(b"k"), Bytes::from_static(b"stale"), &opts, 0);
+        let snap = old.dump(0);
+        let target = Db::new();
+        target.put(Bytes::from_static(b"k"), Bytes::from_static(b"live"), 10);
+        assert_eq!(target.restore(&snap, 10), Ok(1));
+        assert_eq!(target.get(b"k", 10).as_deref(), Some(&b"live"[..]));
     }
 
     #[test]

@@ -14,6 +14,7 @@ use std::hash::BuildHasher;
 
 use std::sync::Arc;
 
+use crate::db::own;
 use crate::slot::{key_slot, Slot};
 use crate::slot_counts::SlotCounts;
 use crate::Millis;
@@ -123,6 +124,8 @@ impl Stripe {
                 Some(replaced)
             }
             None => {
+                // Copied only now, on insert: an overwrite keeps the stored key.
+                let key = own(key);
                 self.reindex(hash, key.clone(), None, expires_at);
                 let slot = key_slot(&key);
                 self.counts.add(slot);

@@ -208,7 +208,7 @@ impl WriteOp {
                 };
                 WriteOp::Set { key, value, options: SetOptions { condition, expiry } }
             }
-            2 => WriteOp::Delete { keys: r.list(|r| r.bytes())? },
+            2 => WriteOp::Delete { keys: r.list(8, |r| r.bytes())? },
             3 => {
                 let key = r.bytes()?;
                 let condition = match r.tag()? {
@@ -245,7 +245,7 @@ impl WriteOp {
                 WriteOp::ExpireAt { key, at, condition }
             }
             9 => WriteOp::Persist { key: r.bytes()? },
-            10 => WriteOp::PutMany { pairs: r.list(|r| Ok((r.bytes()?, r.bytes()?)))? },
+            10 => WriteOp::PutMany { pairs: r.list(16, |r| Ok((r.bytes()?, r.bytes()?)))? },
             11 => WriteOp::Clear,
             _ => return Err(DecodeError("unknown op")),
         };
@@ -301,11 +301,16 @@ impl Reader<'_> {
         Ok(Bytes::copy_from_slice(head))
     }
 
-    /// A count, then that many items; the count is checked against the bytes
-    /// left before anything is reserved.
-    fn list<T>(&mut self, mut item: impl FnMut(&mut Self) -> Result<T, DecodeError>) -> Result<Vec<T>, DecodeError> {
+    /// A count, then that many items of at least `min_item` bytes each; the
+    /// count is checked against the bytes left before anything is reserved,
+    /// so a forged count cannot reserve more than the op's own size.
+    fn list<T>(
+        &mut self,
+        min_item: usize,
+        mut item: impl FnMut(&mut Self) -> Result<T, DecodeError>,
+    ) -> Result<Vec<T>, DecodeError> {
         let count = usize::try_from(self.u64()?).map_err(|_| DecodeError("count"))?;
-        if count > self.0.len() {
+        if count > self.0.len() / min_item {
             return Err(DecodeError("count larger than the op"));
         }
         let mut out = Vec::with_capacity(count);
