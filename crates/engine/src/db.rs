@@ -434,6 +434,19 @@ impl Db {
         }
     }
 
+    /// Clears every stripe and inserts `entries`, holding all stripe locks
+    /// (in ascending order, the lock-order rule) so no reader sees a mix.
+    pub(crate) fn replace_all(&self, entries: Vec<(Bytes, Bytes, Option<Millis>)>, now: Millis) {
+        let mut stripes: Vec<_> = self.stripes.iter().map(|s| s.0.write()).collect();
+        for stripe in stripes.iter_mut() {
+            stripe.clear();
+        }
+        for (key, value, expires_at) in entries {
+            let hash = self.hash(&key);
+            let _replaced = stripes[Self::stripe_index(hash)].put(hash, key, own(value), expires_at, now);
+        }
+    }
+
     /// Inserts an entry read back from a snapshot.
     pub(crate) fn restore_entry(&self, key: Bytes, value: Bytes, expires_at: Option<Millis>, now: Millis) {
         let hash = self.hash(&key);

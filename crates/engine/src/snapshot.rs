@@ -89,28 +89,49 @@ impl Db {
     /// exist). Entries already expired at `now` are skipped. Returns the
     /// number of entries read.
     pub fn restore(&self, data: &[u8], now: Millis) -> Result<u64, SnapshotError> {
-        let entries = validate(data)?;
-        let mut reader = Reader { data: &data[HEADER_LEN..data.len() - TRAILER_LEN] };
-        let mut parsed = Vec::new();
-        for _ in 0..entries {
-            let key = reader.bytes()?;
-            let value = reader.bytes()?;
-            let expires_at = Some(reader.u64()?).filter(|&at| at != 0);
-            parsed.push((key, value, expires_at));
-        }
-        if !reader.data.is_empty() {
-            return Err(SnapshotError::TrailingBytes(reader.data.len()));
-        }
-        for (key, value, expires_at) in parsed {
-            // Skipped, not stored: storing an already-expired entry would
-            // delete a live key of the same name.
-            if expires_at.is_some_and(|at| at < now) {
-                continue;
-            }
+        let parsed = parse(data)?;
+        let entries = parsed.len() as u64;
+        for (key, value, expires_at) in live(parsed, now) {
             self.restore_entry(key, value, expires_at, now);
         }
         Ok(entries)
     }
+
+    /// Replaces the whole keyspace with a snapshot's contents, atomically
+    /// for readers (every stripe is held while it happens), and only after
+    /// the whole snapshot has been checked: a bad snapshot changes nothing.
+    /// This is how a replica installs its leader's snapshot.
+    pub fn replace(&self, data: &[u8], now: Millis) -> Result<u64, SnapshotError> {
+        let parsed = parse(data)?;
+        let entries = parsed.len() as u64;
+        self.replace_all(live(parsed, now).collect(), now);
+        Ok(entries)
+    }
+}
+
+type Parsed = (Bytes, Bytes, Option<Millis>);
+
+/// Every entry of a checked snapshot; nothing is applied here.
+fn parse(data: &[u8]) -> Result<Vec<Parsed>, SnapshotError> {
+    let entries = validate(data)?;
+    let mut reader = Reader { data: &data[HEADER_LEN..data.len() - TRAILER_LEN] };
+    let mut parsed = Vec::new();
+    for _ in 0..entries {
+        let key = reader.bytes()?;
+        let value = reader.bytes()?;
+        let expires_at = Some(reader.u64()?).filter(|&at| at != 0);
+        parsed.push((key, value, expires_at));
+    }
+    if !reader.data.is_empty() {
+        return Err(SnapshotError::TrailingBytes(reader.data.len()));
+    }
+    Ok(parsed)
+}
+
+/// Entries not yet expired at `now`. Expired ones are skipped, not stored:
+/// storing an already-expired entry would delete a live key of its name.
+fn live(parsed: Vec<Parsed>, now: Millis) -> impl Iterator<Item = Parsed> {
+    parsed.into_iter().filter(move |(_, _, expires_at)| !expires_at.is_some_and(|at| at < now))
 }
 
 fn validate(data: &[u8]) -> Result<u64, SnapshotError> {
@@ -208,6 +229,25 @@ mod tests {
         assert_eq!(copy.restore(&snap[..10], 0), Err(SnapshotError::Truncated));
         assert_eq!(copy.restore(b"NOTSHOAL00000000000000000", 0), Err(SnapshotError::BadMagic));
         assert!(copy.is_empty());
+    }
+
+    #[test]
+    fn replace_is_all_or_nothing() {
+        let source = Db::new();
+        source.put(Bytes::from_static(b"new"), Bytes::from_static(b"1"), 0);
+        let snap = source.dump(0);
+        let target = Db::new();
+        target.put(Bytes::from_static(b"old"), Bytes::from_static(b"x"), 0);
+        let mut bad = snap.clone();
+        let last = bad.len() - 1;
+        bad[last] ^= 1;
+        assert_eq!(target.replace(&bad, 0), Err(SnapshotError::BadChecksum));
+        assert!(target.exists(b"old", 0), "a bad snapshot changes nothing");
+        assert_eq!(target.replace(&snap, 0), Ok(1));
+        assert!(!target.exists(b"old", 0));
+        assert!(target.exists(b"new", 0));
+        assert_eq!(target.len(), 1);
+        assert_eq!(target.count_in_slot(crate::slot::key_slot(b"old")), 0);
     }
 
     #[test]

@@ -104,8 +104,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         let data = snapshot.into_inner();
         let mut inner = self.inner.lock().unwrap();
         // Replace, not merge: keys deleted on the leader must go here too.
-        self.db.clear();
-        self.db.restore(&data, 0).map_err(io_err)?;
+        // `replace` checks the whole snapshot first and swaps atomically,
+        // so a bad one leaves the keyspace as it was and readers never see
+        // a half-installed one.
+        self.db.replace(&data, 0).map_err(io_err)?;
         inner.last_applied = meta.last_log_id;
         inner.membership = meta.last_membership.clone();
         inner.snapshot = Some((meta.clone(), data));
