@@ -9,6 +9,7 @@
 //! included) and do not depend on any node's clock.
 
 use std::io::{self, Cursor};
+use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
 use futures_util::{Stream, StreamExt};
@@ -32,14 +33,42 @@ struct Inner {
 #[derive(Clone)]
 pub struct StateMachine {
     db: Arc<Db>,
+    /// Where the latest snapshot is kept on disk; `None` keeps it in memory
+    /// only (then a node whose log was purged cannot restart from disk).
+    dir: Option<Arc<PathBuf>>,
     /// Held while applying an entry and while dumping, so a snapshot's bytes
     /// and its `last_log_id` always agree.
     inner: Arc<Mutex<Inner>>,
 }
 
 impl StateMachine {
+    /// A state machine whose snapshots live in memory only.
     pub fn new(db: Arc<Db>) -> StateMachine {
-        StateMachine { db, inner: Arc::default() }
+        StateMachine { db, dir: None, inner: Arc::default() }
+    }
+
+    /// A state machine whose latest snapshot is persisted in `dir`. If one
+    /// is there, the keyspace is rebuilt from it now, so Raft starts with
+    /// everything up to the snapshot applied and re-applies only the log
+    /// after it (which is all a purged log still holds).
+    pub fn open(db: Arc<Db>, dir: &Path) -> io::Result<StateMachine> {
+        std::fs::create_dir_all(dir)?;
+        let mut inner = Inner::default();
+        if let Some((meta, data)) = snapshot_file::load(dir)? {
+            db.replace(&data, 0).map_err(io_err)?;
+            inner.last_applied = meta.last_log_id;
+            inner.membership = meta.last_membership.clone();
+            inner.snapshot = Some((meta, data));
+        }
+        Ok(StateMachine { db, dir: Some(Arc::new(dir.to_path_buf())), inner: Arc::new(Mutex::new(inner)) })
+    }
+
+    /// Makes a snapshot durable before Raft may purge the log behind it.
+    fn persist(&self, meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> io::Result<()> {
+        match &self.dir {
+            Some(dir) => snapshot_file::save(dir, meta, data),
+            None => Ok(()),
+        }
     }
 
     pub fn db(&self) -> &Arc<Db> {
@@ -108,6 +137,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // so a bad one leaves the keyspace as it was and readers never see
         // a half-installed one.
         self.db.replace(&data, 0).map_err(io_err)?;
+        self.persist(meta, &data)?;
         inner.last_applied = meta.last_log_id;
         inner.membership = meta.last_membership.clone();
         inner.snapshot = Some((meta.clone(), data));
@@ -131,9 +161,55 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         let data = self.db.dump(0);
         let meta =
             SnapshotMetaOf::<TypeConfig> { last_log_id: inner.last_applied, last_membership: inner.membership.clone() };
-        // Kept in memory only: a restarted node rebuilds its state by
-        // re-applying the log (or receives a snapshot from the leader).
+        // On disk (when a directory was given) before openraft learns of it,
+        // since it may then purge the log the snapshot replaces.
+        self.persist(&meta, &data)?;
         inner.snapshot = Some((meta.clone(), data.clone()));
         Ok(Snapshot { meta, snapshot: Cursor::new(data) })
+    }
+}
+
+/// The snapshot file: `meta length u32 BE | meta (JSON) | Db::dump bytes`,
+/// replaced atomically (temporary file, fsync, rename, fsync directory).
+/// The dump carries its own checksum, checked by `Db::replace`.
+mod snapshot_file {
+    use std::fs::{self, File};
+    use std::io::{self, Write};
+    use std::path::Path;
+
+    use openraft::type_config::alias::SnapshotMetaOf;
+
+    use crate::{io_err, TypeConfig};
+
+    const NAME: &str = "snapshot";
+    const TMP: &str = "snapshot.tmp";
+
+    pub fn save(dir: &Path, meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> io::Result<()> {
+        let meta = serde_json::to_vec(meta).map_err(io_err)?;
+        let len = u32::try_from(meta.len()).map_err(io_err)?;
+        let tmp = dir.join(TMP);
+        let mut file = File::create(&tmp)?;
+        file.write_all(&len.to_be_bytes())?;
+        file.write_all(&meta)?;
+        file.write_all(data)?;
+        file.sync_all()?;
+        drop(file);
+        fs::rename(&tmp, dir.join(NAME))?;
+        File::open(dir)?.sync_all()
+    }
+
+    pub fn load(dir: &Path) -> io::Result<Option<(SnapshotMetaOf<TypeConfig>, Vec<u8>)>> {
+        let bytes = match fs::read(dir.join(NAME)) {
+            Ok(bytes) => bytes,
+            Err(e) if e.kind() == io::ErrorKind::NotFound => return Ok(None),
+            Err(e) => return Err(e),
+        };
+        let (len, rest) = bytes.split_first_chunk::<4>().ok_or_else(|| io_err("snapshot file is truncated"))?;
+        let len = u32::from_be_bytes(*len) as usize;
+        if len > rest.len() {
+            return Err(io_err("snapshot file is truncated"));
+        }
+        let meta = serde_json::from_slice(&rest[..len]).map_err(io_err)?;
+        Ok(Some((meta, rest[len..].to_vec())))
     }
 }
