@@ -126,10 +126,23 @@ fn local_cluster_serves_the_tools_and_survives_a_dead_node() {
     // SAFETY: signalling a process we started (through shoal local).
     unsafe { libc::kill(pids[2], libc::SIGKILL) };
     wait_line(&rx, &mut seen, |l| l.starts_with("node 3 exited"));
-    // Keys on nodes 1 and 2 are still served; a key on node 3 fails within
-    // the client's deadline (R=1: nobody else holds it).
     let list: Vec<String> = (0..3).map(|i| format!("{}=127.0.0.1:{}", i + 1, base + i)).collect();
     let layout = Layout::new(parse_initial_cluster(&list.join(",")).unwrap(), 3, 1).unwrap();
+    // The survivors notice: node 3's slots are no longer served.
+    let lost: u32 = layout
+        .shards
+        .iter()
+        .filter(|s| s.primary() == 3)
+        .map(|s| u32::from(*s.slots.end()) - u32::from(*s.slots.start()) + 1)
+        .sum();
+    let want = format!("cluster_slots_fail:{lost}\r\n");
+    wait_for("node 1 to report node 3's slots failed", || {
+        let mut c = common::Client::try_connect(base)?;
+        let text = common::frame_text(&c.call(&["CLUSTER", "INFO"]))?;
+        (text.contains("cluster_state:fail\r\n") && text.contains(&want)).then_some(())
+    });
+    // Keys on nodes 1 and 2 are still served; a key on node 3 fails within
+    // the client's deadline (R=1: nobody else holds it).
     let owner = |key: &str| layout.shard_of_slot(key_slot(key.as_bytes())).primary();
     for key in &keys[2..] {
         let (ok, out, err) = tool(&["get", key, "--cluster", &seed, "--timeout-ms", "300"]);

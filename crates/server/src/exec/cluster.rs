@@ -109,14 +109,24 @@ fn nodes_text(shared: &Shared, cluster: &ClusterConfig, now: Millis) -> String {
 
 fn info_text(shared: &Shared, cluster: &ClusterConfig) -> String {
     let layout = &cluster.layout;
-    let reachable =
-        layout.nodes.iter().filter(|n| n.number == cluster.me || shared.peers.is_connected(n.number)).count();
+    let up = |number: u32| number == cluster.me || shared.peers.is_connected(number);
+    let reachable = layout.nodes.iter().filter(|n| up(n.number)).count();
+    // A slot is served when its shard's primary is reachable from here
+    // (one replica per shard: nobody else can serve it).
+    let slots_ok: u32 = layout
+        .shards
+        .iter()
+        .filter(|s| up(s.primary()))
+        .map(|s| u32::from(*s.slots.end()) - u32::from(*s.slots.start()) + 1)
+        .sum();
+    let slots_fail = 16384 - slots_ok;
+    let state = if slots_fail == 0 { "ok" } else { "fail" };
     let fields = [
-        ("cluster_state", "ok".to_string()),
+        ("cluster_state", state.to_string()),
         ("cluster_slots_assigned", "16384".into()),
-        ("cluster_slots_ok", "16384".into()),
+        ("cluster_slots_ok", slots_ok.to_string()),
         ("cluster_slots_pfail", "0".into()),
-        ("cluster_slots_fail", "0".into()),
+        ("cluster_slots_fail", slots_fail.to_string()),
         ("cluster_known_nodes", layout.nodes.len().to_string()),
         ("cluster_reachable_nodes", reachable.to_string()),
         ("cluster_size", layout.nodes.len().to_string()),
