@@ -195,3 +195,55 @@ fn quit_replies_then_closes() {
     assert_eq!(c.read(), Some(Frame::OK));
     assert_eq!(c.read(), None);
 }
+
+/// Random bytes, random valid-looking prefixes and random commands from
+/// many connections: the server answers or closes each connection, never
+/// dies, and keeps serving. SHOAL_SEED replays a run.
+#[test]
+fn random_input_never_takes_the_server_down() {
+    use rand::rngs::StdRng;
+    use rand::{Rng, SeedableRng};
+
+    let seed = std::env::var("SHOAL_SEED").ok().and_then(|s| s.parse().ok()).unwrap_or_else(rand::random);
+    println!("SHOAL_SEED={seed}");
+    let mut rng = StdRng::seed_from_u64(seed);
+    let server = Server::start("random-input", &["--max-bulk-bytes", "4096", "--max-array-len", "64"]);
+    let words = ["SET", "GET", "MSET", "INCR", "EXPIRE", "CLUSTER", "HELLO", "SCAN", "CLIENT", "*", "$", "\r\n", "-1"];
+    for _ in 0..200 {
+        let mut input = Vec::new();
+        match rng.random_range(0..3) {
+            0 => input.extend((0..rng.random_range(1..200)).map(|_| rng.random::<u8>())),
+            1 => {
+                // A plausible multibulk header with lying lengths.
+                let n = rng.random_range(-2i64..100);
+                input.extend_from_slice(format!("*{n}\r\n${}\r\n", rng.random_range(-2i64..10_000)).as_bytes());
+                input.extend((0..rng.random_range(0..50)).map(|_| rng.random::<u8>()));
+            }
+            _ => {
+                // Inline commands built from real words and random arguments.
+                for _ in 0..rng.random_range(1..8) {
+                    input.extend_from_slice(words[rng.random_range(0..words.len())].as_bytes());
+                    input.push(b' ');
+                    input.extend_from_slice(rng.random::<i32>().to_string().as_bytes());
+                    input.push(b' ');
+                }
+                input.extend_from_slice(b"\r\n");
+            }
+        }
+        let mut c = server.client();
+        c.stream.set_read_timeout(Some(std::time::Duration::from_millis(20))).unwrap();
+        c.send_raw(&input);
+        // Read whatever comes back: replies, a protocol error, or nothing
+        // until the timeout (an incomplete request waits for more bytes).
+        let mut sink = [0u8; 4096];
+        while let Ok(n) = std::io::Read::read(&mut c.stream, &mut sink) {
+            if n == 0 {
+                break;
+            }
+        }
+    }
+    let mut c = server.client();
+    assert_eq!(c.call(&["PING"]), Frame::simple("PONG"), "seed {seed}");
+    assert_eq!(c.call(&["SET", "still", "here"]), Frame::OK);
+    server.stop();
+}
