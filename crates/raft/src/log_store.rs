@@ -18,8 +18,10 @@
 //!   `save_committed`); `purged` keeps the purged entry's *term*, which a
 //!   `Record::Purge` (index only) loses.
 //!
-//! Encoding is serde_json for now: readable while prototyping, to be replaced
-//! by a compact binary form.
+//! Entries and the hard state are encoded with postcard through openraft's
+//! serde derives: compact, but not self-describing, so an openraft bump that
+//! changes one of those types changes the on-disk format (check it when
+//! moving off the pinned alpha).
 
 use std::collections::BTreeMap;
 use std::fmt::Debug;
@@ -74,10 +76,10 @@ impl LogStore {
     pub fn open(wal: Arc<Wal>, group: GroupId, recovered: &GroupState) -> io::Result<LogStore> {
         let mut inner = Inner::default();
         if let Some(payload) = &recovered.vote {
-            inner.hard = serde_json::from_slice(payload).map_err(io_err)?;
+            inner.hard = postcard::from_bytes(payload).map_err(io_err)?;
         }
         for (_, payload) in recovered.entries.values() {
-            let entry: Entry = serde_json::from_slice(payload).map_err(io_err)?;
+            let entry: Entry = postcard::from_bytes(payload).map_err(io_err)?;
             inner.entries.insert(entry.log_id.index, entry);
         }
         // The hard state is written before the Purge record; if a crash came
@@ -104,7 +106,7 @@ impl LogStore {
     }
 
     fn hard_state_record(&self, hard: &HardState) -> io::Result<Record> {
-        let payload = serde_json::to_vec(hard).map_err(io_err)?;
+        let payload = postcard::to_allocvec(hard).map_err(io_err)?;
         Ok(Record::Vote { group: self.group, payload: Bytes::from(payload) })
     }
 
@@ -191,7 +193,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         {
             let mut inner = self.inner.lock().unwrap();
             for entry in entries {
-                let payload = serde_json::to_vec(&entry).map_err(io_err)?;
+                let payload = postcard::to_allocvec(&entry).map_err(io_err)?;
                 records.push(Record::Entry {
                     group: self.group,
                     index: wal_index(entry.log_id.index),

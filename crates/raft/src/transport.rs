@@ -1,8 +1,7 @@
 //! Raft RPCs over TCP between nodes: every group's traffic to a peer shares
 //! one connection, requests carry an id and a group, responses come back by
-//! id in any order. Frames are a u32 big-endian length then a JSON body
-//! (prototype format, like the WAL entries; a compact binary form will
-//! replace both).
+//! id in any order. Frames are a u32 big-endian length then a postcard
+//! body (compact serde encoding of openraft's messages).
 //!
 //! - Server side: [`serve`] accepts peer connections and hands each request
 //!   to the group's `Raft` (found in [`Groups`]), answering concurrently.
@@ -97,11 +96,11 @@ async fn read_frame<T: for<'de> Deserialize<'de>>(read: &mut OwnedReadHalf) -> s
     }
     let mut body = vec![0; len as usize];
     read.read_exact(&mut body).await?;
-    serde_json::from_slice(&body).map_err(std::io::Error::other)
+    postcard::from_bytes(&body).map_err(std::io::Error::other)
 }
 
 fn encode_frame<T: Serialize>(value: &T) -> Vec<u8> {
-    let body = serde_json::to_vec(value).expect("raft messages serialise");
+    let body = postcard::to_allocvec(value).expect("raft messages serialise");
     let len = u32::try_from(body.len()).ok().filter(|&l| l <= MAX_FRAME_BYTES).expect("frame within MAX_FRAME_BYTES");
     let mut frame = Vec::with_capacity(4 + body.len());
     frame.extend_from_slice(&len.to_be_bytes());
