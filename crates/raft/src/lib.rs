@@ -5,6 +5,8 @@
 //! - [`state_machine`]: applies committed `WriteOp`s to a `shoal_engine::Db`.
 //! - [`network`]: an in-memory router that calls the target `Raft` directly
 //!   (for tests of the glue without sockets).
+//! - [`replicas`]: `Replicas`, the node-level API the server will use (no
+//!   openraft types in it): open every group, propose, read barriers.
 //! - [`transport`]: Raft RPCs over TCP, every group's traffic to a peer on
 //!   one multiplexed connection.
 //!
@@ -18,11 +20,13 @@ use shoal_engine::WriteResult;
 
 pub mod log_store;
 pub mod network;
+pub mod replicas;
 pub mod state_machine;
 pub mod transport;
 
 pub use log_store::LogStore;
 pub use network::Router;
+pub use replicas::{GroupSpec, ReplicaConfig, ReplicaError, Replicas, Timing};
 pub use state_machine::StateMachine;
 
 openraft::declare_raft_types!(

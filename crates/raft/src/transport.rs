@@ -128,7 +128,8 @@ pub async fn serve(listener: TcpListener, groups: Groups) {
     }
 }
 
-async fn serve_connection(stream: TcpStream, groups: Groups) {
+/// Serves one accepted peer connection until it closes.
+pub async fn serve_connection(stream: TcpStream, groups: Groups) {
     let (mut read, write) = stream.into_split();
     let (frames, queue) = mpsc::channel(WRITE_QUEUE);
     tokio::spawn(write_loop(write, queue));

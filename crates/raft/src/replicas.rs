@@ -1,0 +1,212 @@
+//! `Replicas`: everything one node runs for replication, behind an API the
+//! server can use without seeing openraft's types.
+//!
+//! A node opens one WAL, then one Raft group for every shard it holds a
+//! replica of (each with its own keyspace and snapshot directory), all
+//! talking to peers over one [`transport`](crate::transport) connection per
+//! peer. The first member of a group bootstraps it the first time, so leaders
+//! start where the layout prefers them.
+//!
+//! Outcomes are typed for the reply a Redis client needs: a write that was
+//! never appended ([`ReplicaError::NotLeader`]) is safe to redirect; one
+//! whose fate is unknown ([`ReplicaError::Uncertain`]) must be reported as
+//! such, never as "not applied".
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::Arc;
+use std::time::Duration;
+
+use openraft::async_runtime::WatchReceiver;
+use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
+use openraft::{Config, ReadPolicy};
+use shoal_engine::{Db, Millis, WriteOp};
+use shoal_wal::{Wal, WalOptions};
+use tokio::net::TcpStream;
+
+use crate::transport::{serve_connection, GroupId, Groups, Peers, TcpNetworkFactory};
+use crate::{LogStore, Proposal, Reply, ShoalNode, ShoalRaft, StateMachine};
+
+/// One group this node holds a replica of.
+#[derive(Debug, Clone)]
+pub struct GroupSpec {
+    pub id: GroupId,
+    /// Node ids holding a replica, the preferred leader first.
+    pub members: Vec<u64>,
+}
+
+/// Raft timing, in milliseconds.
+#[derive(Debug, Clone, Copy)]
+pub struct Timing {
+    pub heartbeat_interval_ms: u64,
+    pub election_timeout_min_ms: u64,
+    pub election_timeout_max_ms: u64,
+}
+
+impl Default for Timing {
+    fn default() -> Self {
+        Timing { heartbeat_interval_ms: 100, election_timeout_min_ms: 300, election_timeout_max_ms: 600 }
+    }
+}
+
+#[derive(Debug, Clone)]
+pub struct ReplicaConfig {
+    pub dir: PathBuf,
+    pub me: u64,
+    /// Every node's peer address (`host:port`).
+    pub peer_addrs: HashMap<u64, String>,
+    /// Every node's client address, recorded in membership so a redirect
+    /// can name the leader.
+    pub client_addrs: HashMap<u64, String>,
+    /// The groups this node holds (only those whose members include `me`
+    /// are opened).
+    pub groups: Vec<GroupSpec>,
+    pub timing: Timing,
+    pub wal: WalOptions,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum ReplicaError {
+    /// Not applied and never will be: retry at `leader` (`None`: no leader
+    /// known yet).
+    #[error("not the leader (leader: {leader:?})")]
+    NotLeader { leader: Option<u64> },
+    /// The write may or may not have been applied.
+    #[error("outcome unknown: {0}")]
+    Uncertain(String),
+    /// No quorum to confirm leadership (reads) or the group is stopped.
+    #[error("unavailable: {0}")]
+    Unavailable(String),
+    #[error("group {0} is not held by this node")]
+    NoSuchGroup(GroupId),
+}
+
+struct Replica {
+    raft: ShoalRaft,
+    db: Arc<Db>,
+}
+
+/// The node's replicas. Dropping it does not stop Raft: call `shutdown`.
+pub struct Replicas {
+    me: u64,
+    replicas: BTreeMap<GroupId, Replica>,
+    groups: Groups,
+}
+
+impl Replicas {
+    /// Opens the WAL and every group this node holds, and bootstraps the
+    /// groups this node is the preferred leader of.
+    pub async fn open(config: ReplicaConfig) -> Result<Replicas, String> {
+        let (wal, recovered) = Wal::open(&config.dir.join("wal"), config.wal).map_err(|e| e.to_string())?;
+        let wal = Arc::new(wal);
+        let peers = Peers::new(config.peer_addrs.clone());
+        let raft_config = Arc::new(
+            Config {
+                cluster_name: "shoal".into(),
+                heartbeat_interval: config.timing.heartbeat_interval_ms,
+                election_timeout_min: config.timing.election_timeout_min_ms,
+                election_timeout_max: config.timing.election_timeout_max_ms,
+                ..Default::default()
+            }
+            .validate()
+            .map_err(|e| e.to_string())?,
+        );
+        let groups = Groups::default();
+        let mut replicas = BTreeMap::new();
+        for spec in config.groups.iter().filter(|g| g.members.contains(&config.me)) {
+            let log =
+                LogStore::open(Arc::clone(&wal), spec.id, &recovered.group(spec.id)).map_err(|e| e.to_string())?;
+            let db = Arc::new(Db::new());
+            let sm = StateMachine::open(Arc::clone(&db), &config.dir.join(format!("group-{}", spec.id)))
+                .map_err(|e| e.to_string())?;
+            let network = TcpNetworkFactory { group: spec.id, peers: peers.clone() };
+            let raft = ShoalRaft::new(config.me, Arc::clone(&raft_config), network, log, sm)
+                .await
+                .map_err(|e| format!("group {}: {e}", spec.id))?;
+            groups.insert(spec.id, raft.clone());
+            if spec.members.first() == Some(&config.me) && !raft.is_initialized().await.map_err(|e| e.to_string())? {
+                let members: BTreeMap<u64, ShoalNode> = spec
+                    .members
+                    .iter()
+                    .map(|id| {
+                        (*id, ShoalNode { client_addr: config.client_addrs.get(id).cloned().unwrap_or_default() })
+                    })
+                    .collect();
+                raft.initialize(members).await.map_err(|e| format!("group {}: {e}", spec.id))?;
+            }
+            replicas.insert(spec.id, Replica { raft, db });
+        }
+        Ok(Replicas { me: config.me, replicas, groups })
+    }
+
+    /// Serves a peer connection (after the peer port's preamble).
+    pub async fn serve_peer(&self, stream: TcpStream) {
+        serve_connection(stream, self.groups.clone()).await;
+    }
+
+    /// The group's keyspace on this node (reads; may lag on a follower).
+    pub fn db(&self, group: GroupId) -> Option<&Arc<Db>> {
+        self.replicas.get(&group).map(|r| &r.db)
+    }
+
+    pub fn group_ids(&self) -> impl Iterator<Item = GroupId> + '_ {
+        self.replicas.keys().copied()
+    }
+
+    /// The group's current leader as this node knows it.
+    pub fn leader(&self, group: GroupId) -> Option<u64> {
+        let replica = self.replicas.get(&group)?;
+        replica.raft.metrics().borrow_watched().current_leader
+    }
+
+    pub fn is_leader(&self, group: GroupId) -> bool {
+        self.leader(group) == Some(self.me)
+    }
+
+    /// Replicates a write and returns its result once applied here.
+    pub async fn propose(&self, group: GroupId, op: WriteOp, now: Millis) -> Result<Reply, ReplicaError> {
+        let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        match replica.raft.client_write(Proposal { op: op.encode(), now_ms: now }).await {
+            Ok(response) => Ok(response.data),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ReplicaError::NotLeader { leader: f.leader_id })
+            }
+            // LogEntryDiscarded (appended, then lost its leader), a fatal
+            // error or a shutdown: the entry may still commit elsewhere.
+            Err(e) => Err(ReplicaError::Uncertain(e.to_string())),
+        }
+    }
+
+    /// Waits until a read of the group's keyspace here is linearizable
+    /// (ReadIndex: leadership confirmed by a quorum, applied up to it).
+    pub async fn read_barrier(&self, group: GroupId) -> Result<(), ReplicaError> {
+        let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        match replica.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
+            Ok(_) => Ok(()),
+            Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
+                Err(ReplicaError::NotLeader { leader: f.leader_id })
+            }
+            Err(e) => Err(ReplicaError::Unavailable(e.to_string())),
+        }
+    }
+
+    /// Waits (bounded) until every group has a leader.
+    pub async fn wait_for_leaders(&self, timeout: Duration) -> Result<(), ReplicaError> {
+        for (group, replica) in &self.replicas {
+            replica
+                .raft
+                .wait(Some(timeout))
+                .metrics(|m| m.current_leader.is_some(), "a leader")
+                .await
+                .map_err(|e| ReplicaError::Unavailable(format!("group {group}: {e}")))?;
+        }
+        Ok(())
+    }
+
+    /// Stops every group's Raft (they answer peers with errors afterwards).
+    pub async fn shutdown(&self) {
+        for replica in self.replicas.values() {
+            let _ = replica.raft.shutdown().await;
+        }
+    }
+}
