@@ -57,6 +57,9 @@ pub struct ServerArgs {
     /// Most elements in one request.
     #[arg(long, default_value_t = 1024 * 1024)]
     pub max_array_len: usize,
+    /// Most bytes of arguments in one request (client-query-buffer-limit).
+    #[arg(long, default_value_t = 1024 * 1024 * 1024)]
+    pub max_request_bytes: usize,
     /// Longest inline command.
     #[arg(long, default_value_t = 64 * 1024)]
     pub max_inline_bytes: usize,
@@ -146,6 +149,7 @@ impl ServerArgs {
         config.limits.decode.max_bulk_bytes = self.max_bulk_bytes;
         config.limits.decode.max_array_len = self.max_array_len;
         config.limits.decode.max_inline_bytes = self.max_inline_bytes;
+        config.limits.decode.max_request_bytes = self.max_request_bytes;
         config.limits.max_output_bytes = self.max_output_bytes;
         Ok(config)
     }

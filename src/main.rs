@@ -71,7 +71,8 @@ fn run_server(args: cli::ServerArgs) -> ExitCode {
         tracing::info!(?reason, "shutting down");
         let (save, fatal) = match reason {
             StopReason::Shutdown { save } => (save, None),
-            StopReason::Fatal(message) => (false, Some(message)),
+            // Whatever stops the node, what it holds is still saved.
+            StopReason::Fatal(message) => (true, Some(message)),
         };
         match server.stop(save).await {
             Ok(()) if fatal.is_some() => {

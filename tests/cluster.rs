@@ -405,3 +405,26 @@ fn refused_impostor_leaves_the_real_node_connected() {
         );
     }
 }
+
+/// A stranger on the peer port claiming a node number, another layout and
+/// the longest uptime must not stop the node (it used to, via the newcomer
+/// rule); only a node's own dials to its peers can make it stop.
+#[test]
+fn forged_hello_on_the_peer_port_changes_nothing() {
+    use std::io::{Read, Write};
+    let mut cluster = Cluster::start("cluster-forged-hello", 2, &[]);
+    let hello = "SHOAL/1 HELLO 2 deadbeefdeadbeef 18446744073709551615";
+    let mut peer = std::net::TcpStream::connect(("127.0.0.1", cluster.peer_ports[0])).unwrap();
+    peer.write_all(&(hello.len() as u32).to_be_bytes()).unwrap();
+    peer.write_all(hello.as_bytes()).unwrap();
+    let mut len = [0u8; 4];
+    peer.read_exact(&mut len).unwrap();
+    let mut reply = vec![0; u32::from_be_bytes(len) as usize];
+    peer.read_exact(&mut reply).unwrap();
+    assert!(reply.starts_with(b"SHOAL/1 WELCOME 1 "), "{}", String::from_utf8_lossy(&reply));
+    for _ in 0..20 {
+        assert_eq!(cluster.client(1).call(&["PING"]), Frame::simple("PONG"));
+    }
+    assert_eq!(cluster.reachable_nodes(1), Some(2));
+    assert!(cluster.server(1).try_exit_status().is_none(), "node 1 exited after a forged hello");
+}

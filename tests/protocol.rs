@@ -94,8 +94,25 @@ fn garbage_closes_only_that_connection() {
 
 #[test]
 fn declared_lengths_beyond_limits_are_refused_without_allocating() {
-    let server =
-        Server::start("limits", &["--max-bulk-bytes", "1024", "--max-array-len", "8", "--max-inline-bytes", "128"]);
+    let server = Server::start(
+        "limits",
+        &[
+            "--max-bulk-bytes",
+            "1024",
+            "--max-array-len",
+            "8",
+            "--max-inline-bytes",
+            "128",
+            "--max-request-bytes",
+            "2500",
+        ],
+    );
+    // Each bulk is within --max-bulk-bytes; the third would pass the request limit.
+    let big_bulk = format!("$1000\r\n{}\r\n", "x".repeat(1000));
+    let mut c = server.client();
+    c.send_raw(format!("*8\r\n{big_bulk}{big_bulk}$1000\r\n").as_bytes());
+    assert_eq!(c.read(), Some(err("Protocol error: request larger than the limit of 2500 bytes")));
+    assert_eq!(c.read(), None);
     let cases: [(&[u8], &str); 4] = [
         (b"*1\r\n$1025\r\n", "Protocol error: invalid bulk length"),
         (b"*9\r\n", "Protocol error: invalid multibulk length"),

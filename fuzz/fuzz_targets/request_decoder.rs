@@ -10,7 +10,7 @@ use shoal_proto::{Command, DecodeLimits, RequestDecoder};
 
 fuzz_target!(|data: &[u8]| {
     let Some((&split, input)) = data.split_first() else { return };
-    let limits = DecodeLimits { max_bulk_bytes: 4096, max_array_len: 64, max_inline_bytes: 256 };
+    let limits = DecodeLimits { max_bulk_bytes: 4096, max_array_len: 64, max_inline_bytes: 256, max_request_bytes: 16384 };
     let mut decoder = RequestDecoder::new(limits);
     let mut buf = BytesMut::new();
     let cut = (split as usize).min(input.len());

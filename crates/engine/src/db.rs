@@ -357,9 +357,12 @@ impl Db {
         self.stripes.iter().map(|s| s.0.read().expiries.len()).sum()
     }
 
+    /// FLUSHALL: every stripe held at once (ascending order, the lock-order
+    /// rule), so a concurrent MSET is either wholly before or wholly after.
     pub fn clear(&self) {
-        for stripe in self.stripes.iter() {
-            stripe.0.write().clear();
+        let mut stripes: Vec<_> = self.stripes.iter().map(|s| s.0.write()).collect();
+        for stripe in stripes.iter_mut() {
+            stripe.clear();
         }
     }
 

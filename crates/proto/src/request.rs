@@ -24,11 +24,20 @@ pub struct DecodeLimits {
     pub max_array_len: usize,
     /// Longest inline command line, and longest `*`/`$` header line, in bytes.
     pub max_inline_bytes: usize,
+    /// Most bytes of arguments in one request (Redis's
+    /// client-query-buffer-limit): without it, a request of many large bulks
+    /// that never completes could hold `max_array_len × max_bulk_bytes`.
+    pub max_request_bytes: usize,
 }
 
 impl Default for DecodeLimits {
     fn default() -> Self {
-        DecodeLimits { max_bulk_bytes: 512 * 1024 * 1024, max_array_len: 1024 * 1024, max_inline_bytes: 64 * 1024 }
+        DecodeLimits {
+            max_bulk_bytes: 512 * 1024 * 1024,
+            max_array_len: 1024 * 1024,
+            max_inline_bytes: 64 * 1024,
+            max_request_bytes: 1024 * 1024 * 1024,
+        }
     }
 }
 
@@ -60,6 +69,8 @@ pub struct RequestDecoder {
 struct Partial {
     expected: usize,
     args: Vec<Bytes>,
+    /// Sum of the arguments' lengths so far.
+    bytes: usize,
 }
 
 impl RequestDecoder {
@@ -93,7 +104,7 @@ impl RequestDecoder {
                 }
                 let expected = n as usize;
                 let args = Vec::with_capacity(expected.min(MAX_PREALLOCATED_ARGS));
-                self.partial = Some(Partial { expected, args });
+                self.partial = Some(Partial { expected, args, bytes: 0 });
             }
             return self.decode_bulks(buf);
         }
@@ -115,6 +126,12 @@ impl RequestDecoder {
                 return Err(ProtocolError::new("invalid bulk length"));
             }
             let len = len as usize;
+            if partial.bytes + len > self.limits.max_request_bytes {
+                return Err(ProtocolError(format!(
+                    "request larger than the limit of {} bytes",
+                    self.limits.max_request_bytes
+                )));
+            }
             if buf.len() < header_len + len + 2 {
                 // Nothing is reserved for the declared length: the buffer
                 // grows only as bytes actually arrive.
@@ -126,6 +143,7 @@ impl RequestDecoder {
             buf.advance(header_len);
             let arg = buf.split_to(len).freeze();
             buf.advance(2);
+            partial.bytes += arg.len();
             partial.args.push(arg);
         }
         let done = self.partial.take().expect("partial request present");
@@ -283,7 +301,7 @@ mod tests {
 
     #[test]
     fn declared_sizes_are_checked_before_allocation() {
-        let limits = DecodeLimits { max_bulk_bytes: 10, max_array_len: 4, max_inline_bytes: 16 };
+        let limits = DecodeLimits { max_bulk_bytes: 10, max_array_len: 4, max_inline_bytes: 16, max_request_bytes: 25 };
         let run = |input: &[u8]| {
             let mut dec = RequestDecoder::new(limits);
             dec.decode(&mut BytesMut::from(input)).map(|_| ())
@@ -292,6 +310,9 @@ mod tests {
         assert!(run(b"*4\r\n").is_ok());
         assert!(run(b"*1\r\n$11\r\n").is_err());
         assert!(run(b"*1\r\n$10\r\n").is_ok());
+        // Three 10-byte bulks pass the per-bulk limit, not the 25-byte request limit.
+        let three = b"*3\r\n$10\r\n0123456789\r\n$10\r\n0123456789\r\n$10\r\n";
+        assert_eq!(run(three), Err(ProtocolError::new("request larger than the limit of 25 bytes")));
         assert!(run(b"*9223372036854775807\r\n").is_err());
         assert!(run(b"*99999999999999999999999\r\n").is_err());
         assert!(run(&[b'P'; 17]).is_err());

@@ -106,6 +106,7 @@ impl Config {
             ("proto-max-bulk-len", l.decode.max_bulk_bytes.to_string()),
             ("max-array-len", l.decode.max_array_len.to_string()),
             ("max-inline-bytes", l.decode.max_inline_bytes.to_string()),
+            ("client-query-buffer-limit", l.decode.max_request_bytes.to_string()),
             ("max-output-bytes", l.max_output_bytes.to_string()),
             ("databases", "1".into()),
             ("save", String::new()),

@@ -84,7 +84,7 @@ impl Connection {
         let limits = self.shared.config.limits;
         // One clock reading per batch, as Redis caches its time per event
         // loop iteration: commands pipelined together see the same `now`.
-        let now = now_ms();
+        let mut now = now_ms();
         let mut executed = 0u64;
         let ended = loop {
             match self.decoder.decode(&mut self.input) {
@@ -112,6 +112,9 @@ impl Connection {
                         if let Err(e) = self.flush().await {
                             break Some(Ended::Io(e));
                         }
+                        // The flush may have waited on a slow reader: the
+                        // rest of the batch must not run on a stale clock.
+                        now = now_ms();
                     }
                 }
                 Ok(None) => break None,

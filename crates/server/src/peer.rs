@@ -115,8 +115,9 @@ fn mismatch(mine: &Hello, theirs: &Hello) -> String {
     )
 }
 
-/// Whether two hellos agree on the layout. When they do not, the newcomer
-/// (the node up for less time) asks its process to stop; the other logs.
+/// Whether a peer we dialled agrees on the layout. When it does not, the
+/// newcomer (the node up for less time) asks its process to stop; the other
+/// logs. Only called for our own dials: see `answer`.
 fn compare(shared: &Shared, mine: &Hello, theirs: &Hello) -> bool {
     if theirs.fingerprint == mine.fingerprint {
         return true;
@@ -163,9 +164,15 @@ async fn answer(mut stream: TcpStream, shared: &Shared) {
     let reply = match Hello::decode(&text, "HELLO") {
         None => format!("{PROTOCOL} REFUSE malformed hello"),
         Some(theirs) => {
-            // Liveness is recorded only by our own dials to the layout's
-            // addresses: anyone can claim a node number in a hello.
-            compare(shared, &mine, &theirs);
+            // An incoming hello is only logged, never acted on: anyone can
+            // claim a node number, a fingerprint and an uptime. Liveness and
+            // the newcomer rule come from our own dials to the layout's
+            // addresses (`greet`); a mismatching dialler learns of it from
+            // this reply (a node number unknown here is answered the same
+            // way, so the dialler can see that its layout differs).
+            if theirs.fingerprint != mine.fingerprint {
+                tracing::warn!(node = theirs.node, "{}", mismatch(&mine, &theirs));
+            }
             mine.encode("WELCOME")
         }
     };
