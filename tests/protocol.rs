@@ -185,6 +185,11 @@ fn error_replies_match_redis() {
     assert_eq!(c.call(&["SELECT", "0"]), Frame::OK);
     assert_eq!(c.call(&["SET", "k", "v", "BOGUS"]), err("ERR syntax error"));
     assert_eq!(c.call(&["CONFIG", "GET", "no-such-parameter"]), Frame::Array(vec![]));
+    assert_eq!(
+        c.call(&["HELLO", "2", "AUTH", "bob", "secret"]),
+        err("WRONGPASS invalid username-password pair or user is disabled.")
+    );
+    assert!(matches!(c.call(&["HELLO", "2", "AUTH", "default", "anything"]), Frame::Array(_)));
 }
 
 #[test]
@@ -199,7 +204,7 @@ fn command_table_describes_key_positions() {
     assert_eq!(mset.len(), 10);
     assert_eq!(&mset[..2], &[bulk("mset"), Frame::Integer(-3)]);
     assert_eq!(&mset[3..6], &[Frame::Integer(1), Frame::Integer(-1), Frame::Integer(2)]);
-    assert_eq!(info[1], Frame::NullArray);
+    assert_eq!(info[1], Frame::Null);
     let Frame::Array(docs) = c.call(&["COMMAND", "DOCS", "get"]) else { panic!() };
     assert_eq!(docs[0], bulk("get"));
 }

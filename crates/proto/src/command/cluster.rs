@@ -30,8 +30,11 @@ fn slot(a: &mut Args) -> Result<u16, CommandError> {
 }
 
 fn getkeysinslot(mut a: Args) -> Result<Command, CommandError> {
-    let slot = slot(&mut a)?;
+    // Redis checks both numbers, then gives one message for either.
+    let invalid = || CommandError("ERR Invalid slot or number of keys".into());
+    let slot = a.next_i64()?;
     let count = a.next_i64()?;
-    let count = usize::try_from(count).map_err(|_| CommandError("ERR Invalid number of keys".into()))?;
+    let slot = u16::try_from(slot).ok().filter(|&s| s < shoal_engine::slot::SLOT_COUNT).ok_or_else(invalid)?;
+    let count = usize::try_from(count).map_err(|_| invalid())?;
     Ok(Command::ClusterGetKeysInSlot { slot, count })
 }

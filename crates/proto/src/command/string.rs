@@ -52,27 +52,34 @@ fn set(mut a: Args) -> Result<Command, CommandError> {
     let value = a.take()?;
     let mut set =
         Set { key, value, condition: SetCondition::Always, expiry: SetExpiryArg::Clear, get: false, command: "set" };
+    // As in Redis, repeating an option is allowed (the last value wins);
+    // combining conflicting ones (NX with XX, EX with PX, …) is an error.
+    let mut expiry_option_seen: Option<Vec<u8>> = None;
     while !a.is_empty() {
         let option = a.take()?;
+        let condition_free = |same: &SetCondition| set.condition == SetCondition::Always || set.condition == *same;
         let no_condition = set.condition == SetCondition::Always;
-        let no_expiry = set.expiry == SetExpiryArg::Clear;
-        if is(&option, "NX") && no_condition {
+        if is(&option, "NX") && condition_free(&SetCondition::IfAbsent) {
             set.condition = SetCondition::IfAbsent;
-        } else if is(&option, "XX") && no_condition {
+        } else if is(&option, "XX") && condition_free(&SetCondition::IfPresent) {
             set.condition = SetCondition::IfPresent;
         } else if is(&option, "IFEQ") && no_condition && !a.is_empty() {
             set.condition = SetCondition::IfEqual(a.take()?);
         } else if is(&option, "IFNE") && no_condition && !a.is_empty() {
             set.condition = SetCondition::IfNotEqual(a.take()?);
-        } else if is(&option, "GET") && !set.get {
+        } else if is(&option, "GET") {
             set.get = true;
-        } else if is(&option, "KEEPTTL") && no_expiry {
+        } else if is(&option, "KEEPTTL") && matches!(set.expiry, SetExpiryArg::Clear | SetExpiryArg::Keep) {
             set.expiry = SetExpiryArg::Keep;
-        } else if no_expiry && !a.is_empty() {
+        } else if set.expiry != SetExpiryArg::Keep
+            && expiry_option_seen.as_ref().is_none_or(|seen| seen.eq_ignore_ascii_case(&option))
+            && !a.is_empty()
+        {
             match expiry_option(&mut a, &option, "set")? {
                 Some(expiry) => set.expiry = SetExpiryArg::Expire(expiry),
                 None => return Err(CommandError::syntax()),
             }
+            expiry_option_seen = Some(option.to_vec());
         } else {
             return Err(CommandError::syntax());
         }

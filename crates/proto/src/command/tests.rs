@@ -36,6 +36,16 @@ fn set_options() {
     assert_eq!(s.condition, SetCondition::IfEqual(b("old")));
     assert_eq!(s.expiry, SetExpiryArg::Expire(ExpiryArg::At(5000)));
     assert_eq!(err(&["set", "k", "v", "NX", "XX"]), "ERR syntax error");
+    assert_eq!(err(&["set", "k", "v", "EX", "10", "PX", "10"]), "ERR syntax error");
+    assert_eq!(err(&["set", "k", "v", "KEEPTTL", "EX", "10"]), "ERR syntax error");
+    // Repeats are accepted, as in Redis; the last expiry wins.
+    let Command::Set(s) = parse(&["set", "k", "v", "NX", "nx", "GET", "GET", "EX", "10", "ex", "20"]).unwrap() else {
+        panic!()
+    };
+    assert_eq!(
+        (s.condition, s.get, s.expiry),
+        (SetCondition::IfAbsent, true, SetExpiryArg::Expire(ExpiryArg::In(20_000)))
+    );
     assert_eq!(err(&["set", "k", "v", "EX", "10", "KEEPTTL"]), "ERR syntax error");
     assert_eq!(err(&["set", "k", "v", "EX"]), "ERR syntax error");
     assert_eq!(err(&["set", "k", "v", "EX", "0"]), "ERR invalid expire time in 'set' command");
@@ -61,6 +71,9 @@ fn scan_and_connection() {
     let Command::Scan(s) = parse(&["scan", "0", "match", "a*", "count", "5"]).unwrap() else { panic!() };
     assert_eq!((s.cursor, s.pattern, s.count), (0, Some(b("a*")), 5));
     assert_eq!(err(&["scan", "x"]), "ERR invalid cursor");
+    assert_eq!(err(&["cluster", "getkeysinslot", "1", "-1"]), "ERR Invalid slot or number of keys");
+    assert_eq!(err(&["cluster", "getkeysinslot", "16384", "1"]), "ERR Invalid slot or number of keys");
+    assert_eq!(err(&["cluster", "countkeysinslot", "16384"]), "ERR Invalid slot");
     assert_eq!(err(&["scan", "0", "count", "0"]), "ERR syntax error");
     assert!(matches!(parse(&["hello", "3"]).unwrap(), Command::Hello(Hello { protover: Some(3), .. })));
     assert_eq!(err(&["hello", "x"]), "ERR Protocol version is not an integer or out of range");

@@ -17,7 +17,10 @@ pub(super) fn run(shared: &Shared, cmd: Command, now: Millis) -> Result<Frame, C
     let layout = &cluster.layout;
     Ok(match cmd {
         Command::ClusterSlots => Frame::Array(layout.shards.iter().map(|s| slots_entry(layout, s)).collect()),
-        Command::ClusterShards => Frame::Array(layout.shards.iter().map(|s| shards_entry(layout, s)).collect()),
+        Command::ClusterShards => {
+            let up = |number: u32| number == cluster.me || shared.peers.is_connected(number);
+            Frame::Array(layout.shards.iter().map(|s| shards_entry(layout, s, up(s.primary()))).collect())
+        }
         Command::ClusterNodes => Frame::Verbatim(*b"txt", Bytes::from(nodes_text(shared, cluster, now))),
         Command::ClusterInfo => Frame::Verbatim(*b"txt", Bytes::from(info_text(shared, cluster))),
         Command::ClusterMyId => Frame::Bulk(Bytes::from(Layout::node_hex_id(cluster.my_addr()))),
@@ -56,7 +59,7 @@ fn slots_entry(layout: &Layout, shard: &Shard) -> Frame {
     Frame::Array(entry)
 }
 
-fn shards_entry(layout: &Layout, shard: &Shard) -> Frame {
+fn shards_entry(layout: &Layout, shard: &Shard, reachable: bool) -> Frame {
     let slots = Frame::Array(vec![
         Frame::Integer(i64::from(*shard.slots.start())),
         Frame::Integer(i64::from(*shard.slots.end())),
@@ -70,7 +73,7 @@ fn shards_entry(layout: &Layout, shard: &Shard) -> Frame {
         (s("endpoint"), s(&node.host)),
         (s("role"), s("master")),
         (s("replication-offset"), Frame::Integer(0)),
-        (s("health"), s("online")),
+        (s("health"), s(if reachable { "online" } else { "failed" })),
     ]);
     Frame::Map(vec![(s("slots"), slots), (s("nodes"), Frame::Array(vec![description]))])
 }

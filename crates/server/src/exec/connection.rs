@@ -45,8 +45,11 @@ fn hello_reply(session: &mut Session, hello: Hello, cluster: bool) -> Result<Fra
         Some(3) => Protocol::Resp3,
         Some(_) => return Err(CommandError("NOPROTO unsupported protocol version".into())),
     };
-    // There are no users or passwords: like Redis's default `nopass` user,
-    // any AUTH credentials are accepted.
+    // There are no passwords: like Redis's default `nopass` user, the
+    // `default` user authenticates with any password; no other user exists.
+    if hello.auth.as_ref().is_some_and(|(user, _)| user.as_ref() != b"default") {
+        return Err(CommandError("WRONGPASS invalid username-password pair or user is disabled.".into()));
+    }
     if let Some(name) = hello.setname {
         set_name(session, name)?;
     }

@@ -9,7 +9,7 @@ use shoal_proto::Frame;
 pub(super) fn command_info(names: Option<Vec<Bytes>>) -> Frame {
     match names {
         None => Frame::Array(COMMANDS.iter().map(entry).collect()),
-        Some(names) => Frame::Array(names.iter().map(|n| lookup(n).map_or(Frame::NullArray, entry)).collect()),
+        Some(names) => Frame::Array(names.iter().map(|n| lookup(n).map_or(Frame::Null, entry)).collect()),
     }
 }
 
