@@ -280,6 +280,8 @@ impl Db {
             (ExpireCondition::IfGreater, Some(old)) => at > old,
             (ExpireCondition::IfLess, None) => true,
             (ExpireCondition::IfLess, Some(old)) => at < old,
+            (ExpireCondition::IfSomeAndLess, None) => false,
+            (ExpireCondition::IfSomeAndLess, Some(old)) => at < old,
         };
         if !allowed {
             return false;
@@ -515,6 +517,19 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::slot::key_slot;
+
+    #[test]
+    fn xx_lt_needs_an_existing_expiry() {
+        let db = Db::new();
+        db.put(Bytes::from_static(b"k"), Bytes::from_static(b"v"), 0);
+        // LT alone treats a persistent key as infinitely far: it qualifies.
+        assert!(!db.expire_at(b"k", 100, ExpireCondition::IfSomeAndLess, 0));
+        assert_eq!(db.ttl(b"k", 0), Ttl::Persistent);
+        assert!(db.expire_at(b"k", 100, ExpireCondition::IfLess, 0));
+        assert!(!db.expire_at(b"k", 200, ExpireCondition::IfSomeAndLess, 0));
+        assert!(db.expire_at(b"k", 50, ExpireCondition::IfSomeAndLess, 0));
+        assert_eq!(db.ttl(b"k", 0), Ttl::ExpiresIn(50));
+    }
 
     #[test]
     fn slot_counts_follow_inserts_and_removals() {

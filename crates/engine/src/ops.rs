@@ -73,8 +73,12 @@ pub enum ExpireCondition {
     IfSome,
     /// GT: only when the new expiry is later.
     IfGreater,
-    /// LT: only when the new expiry is earlier.
+    /// LT: only when the new expiry is earlier (a persistent key counts as
+    /// an infinite expiry, so it qualifies).
     IfLess,
+    /// XX LT: only when the key has an expiry and the new one is earlier.
+    /// (XX GT needs no variant: GT already refuses persistent keys.)
+    IfSomeAndLess,
 }
 
 /// A key's time to live.

@@ -168,6 +168,7 @@ impl WriteOp {
                     ExpireCondition::IfSome => 2,
                     ExpireCondition::IfGreater => 3,
                     ExpireCondition::IfLess => 4,
+                    ExpireCondition::IfSomeAndLess => 5,
                 };
                 w.tag(8).bytes(key).u64(*at).tag(c);
             }
@@ -240,6 +241,7 @@ impl WriteOp {
                     2 => ExpireCondition::IfSome,
                     3 => ExpireCondition::IfGreater,
                     4 => ExpireCondition::IfLess,
+                    5 => ExpireCondition::IfSomeAndLess,
                     _ => return Err(DecodeError("expire condition")),
                 };
                 WriteOp::ExpireAt { key, at, condition }

@@ -203,6 +203,7 @@ fn expire_condition() -> impl Strategy<Value = ExpireCondition> {
         ExpireCondition::IfSome,
         ExpireCondition::IfGreater,
         ExpireCondition::IfLess,
+        ExpireCondition::IfSomeAndLess,
     ])
 }
 
@@ -495,6 +496,7 @@ fn step(db: &Db, replica: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> R
                     // No expiry is an infinite TTL: never less, always more.
                     (ExpireCondition::IfGreater, cur) => cur.is_some_and(|cur| when > cur),
                     (ExpireCondition::IfLess, cur) => cur.is_none_or(|cur| when < cur),
+                    (ExpireCondition::IfSomeAndLess, cur) => cur.is_some_and(|cur| when < cur),
                 },
             };
             if want {

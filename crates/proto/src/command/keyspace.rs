@@ -29,24 +29,37 @@ fn expire(mut a: Args, command: &'static str, absolute: bool, unit_ms: i64) -> R
     let amount = a.next_i64()?;
     let ms = amount.checked_mul(unit_ms).ok_or_else(|| CommandError::invalid_expire(command))?;
     let expiry = if absolute { ExpiryArg::At(ms) } else { ExpiryArg::In(ms) };
-    let mut condition = ExpireCondition::Always;
+    // Flags first, then Redis's compatibility rules, then the one condition
+    // they amount to.
+    let (mut nx, mut xx, mut gt, mut lt) = (false, false, false, false);
     while !a.is_empty() {
         let flag = a.take()?;
-        let next = match () {
-            _ if is(&flag, "NX") => ExpireCondition::IfNone,
-            _ if is(&flag, "XX") => ExpireCondition::IfSome,
-            _ if is(&flag, "GT") => ExpireCondition::IfGreater,
-            _ if is(&flag, "LT") => ExpireCondition::IfLess,
+        match () {
+            _ if is(&flag, "NX") => nx = true,
+            _ if is(&flag, "XX") => xx = true,
+            _ if is(&flag, "GT") => gt = true,
+            _ if is(&flag, "LT") => lt = true,
             _ => {
                 let flag = String::from_utf8_lossy(&flag);
                 return Err(CommandError(format!("ERR Unsupported option {flag}")));
             }
-        };
-        if condition != ExpireCondition::Always && condition != next {
-            return Err(CommandError("ERR NX and XX, GT or LT options at the same time are not compatible".into()));
         }
-        condition = next;
     }
+    if nx && (xx || gt || lt) {
+        return Err(CommandError("ERR NX and XX, GT or LT options at the same time are not compatible".into()));
+    }
+    if gt && lt {
+        return Err(CommandError("ERR GT and LT options at the same time are not compatible".into()));
+    }
+    let condition = match (nx, xx, gt, lt) {
+        (true, ..) => ExpireCondition::IfNone,
+        // GT already refuses persistent keys, so XX adds nothing to it.
+        (_, _, true, _) => ExpireCondition::IfGreater,
+        (_, true, _, true) => ExpireCondition::IfSomeAndLess,
+        (_, false, _, true) => ExpireCondition::IfLess,
+        (_, true, ..) => ExpireCondition::IfSome,
+        _ => ExpireCondition::Always,
+    };
     Ok(Command::Expire { key, expiry, condition, command })
 }
 

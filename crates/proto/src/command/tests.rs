@@ -63,6 +63,17 @@ fn integers_and_expire() {
     assert_eq!(expiry, ExpiryArg::In(10_000));
     assert_eq!(condition, ExpireCondition::IfGreater);
     assert!(parse(&["expire", "k", "10", "nx", "xx"]).is_err());
+    assert_eq!(err(&["expire", "k", "10", "gt", "lt"]), "ERR GT and LT options at the same time are not compatible");
+    let condition_of = |flags: &[&str]| {
+        let mut words = vec!["expire", "k", "10"];
+        words.extend_from_slice(flags);
+        let Command::Expire { condition, .. } = parse(&words).unwrap() else { panic!() };
+        condition
+    };
+    assert_eq!(condition_of(&["xx", "lt"]), ExpireCondition::IfSomeAndLess);
+    assert_eq!(condition_of(&["lt", "xx"]), ExpireCondition::IfSomeAndLess);
+    assert_eq!(condition_of(&["xx", "gt"]), ExpireCondition::IfGreater);
+    assert_eq!(condition_of(&["xx", "xx"]), ExpireCondition::IfSome);
     assert_eq!(err(&["expire", "k", "9223372036854775807"]), "ERR invalid expire time in 'expire' command");
 }
 
