@@ -28,12 +28,21 @@ use crate::ops::{
 };
 use crate::slot::{key_slot, Slot};
 use crate::slot_counts::SlotCounts;
-use crate::stripe::Stripe;
+use crate::stripe::{Entry, Stripe};
 use crate::Millis;
 
 /// Number of stripes; a power of two.
 pub const STRIPES: usize = 128;
 const STRIPE_SHIFT: u32 = 40;
+/// Where a scan position keeps the stripe index: its top bits.
+const SCAN_STRIPE_SHIFT: u32 = 64 - STRIPES.trailing_zeros();
+
+/// A key's scan position: its hash rotated so the stripe bits (from
+/// `STRIPE_SHIFT`) become the top bits. A bijection, so positions order
+/// keys stripe by stripe.
+fn scan_position(hash: u64) -> u64 {
+    hash.rotate_left(64 - STRIPE_SHIFT - STRIPES.trailing_zeros())
+}
 const _: () = assert!(STRIPES.is_power_of_two() && STRIPES <= 1 << (57 - STRIPE_SHIFT));
 
 /// Keeps each stripe's lock on its own cache lines so that two threads
@@ -378,22 +387,53 @@ impl Db {
         out
     }
 
-    /// SCAN: the cursor is a stripe index; each call returns whole stripes
-    /// until at least `count` keys were seen, and cursor 0 once all stripes
-    /// were visited. A key present for the whole scan is returned exactly
-    /// once; keys are never returned twice within a stripe.
+    /// SCAN. Keys are visited in the order of their *scan position*, the
+    /// key's hash rotated so that its stripe bits come first: positions are
+    /// fixed for the life of the `Db` (tables may grow; hashes do not
+    /// change), and ordered stripe by stripe. The cursor is the next
+    /// position to visit; a call examines about `count` keys (more when
+    /// keys share a position) from one stripe and returns those matching
+    /// `pattern`; 0 means done. A key present for the whole scan is returned
+    /// exactly once.
     pub fn scan(&self, cursor: u64, pattern: Option<&[u8]>, count: usize, now: Millis) -> (u64, Vec<Bytes>) {
-        let mut out = Vec::new();
-        let mut index = usize::try_from(cursor).unwrap_or(usize::MAX);
-        let mut seen = 0;
-        while index < STRIPES && seen < count.max(1) {
+        let mut next = cursor;
+        let count = count.max(1);
+        loop {
+            let index = (next >> SCAN_STRIPE_SHIFT) as usize;
+            debug_assert!(index < STRIPES);
             let stripe = self.stripes[index].0.read();
-            seen += stripe.table.len();
-            collect_matching(&stripe, pattern.unwrap_or(b"*"), now, &mut out);
-            index += 1;
+            let mut candidates: Vec<(u64, &Entry)> = stripe
+                .table
+                .iter()
+                .map(|e| (scan_position(self.hasher.hash_one(&e.key[..])), e))
+                .filter(|(position, _)| *position >= next)
+                .collect();
+            candidates.sort_unstable_by_key(|(position, _)| *position);
+            // Never split keys that share a position across two calls.
+            let mut take = candidates.len().min(count);
+            while take < candidates.len() && candidates[take].0 == candidates[take - 1].0 {
+                take += 1;
+            }
+            let pattern = pattern.unwrap_or(b"*");
+            let keys: Vec<Bytes> = candidates[..take]
+                .iter()
+                .filter(|(_, e)| e.is_live(now) && (pattern == b"*" || glob_match(pattern, &e.key)))
+                .map(|(_, e)| e.key.clone())
+                .collect();
+            let stripe_done = take == candidates.len();
+            next = if !stripe_done {
+                candidates[take - 1].0 + 1
+            } else if index + 1 < STRIPES {
+                ((index + 1) as u64) << SCAN_STRIPE_SHIFT
+            } else {
+                0
+            };
+            // An empty stripe gives nothing to return: go on to the next
+            // rather than answer with an empty page.
+            if take > 0 || next == 0 {
+                return (next, keys);
+            }
         }
-        let next = if index >= STRIPES { 0 } else { index as u64 };
-        (next, out)
     }
 
     /// Keys stored in `slot` (CLUSTER COUNTKEYSINSLOT), in O(1). Like
@@ -517,6 +557,35 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
 mod tests {
     use super::*;
     use crate::slot::key_slot;
+
+    #[test]
+    fn scan_pages_follow_count_and_visit_each_key_once() {
+        let db = Db::new();
+        for i in 0..1000 {
+            db.put(Bytes::from(format!("key:{i}")), Bytes::from_static(b"v"), 0);
+        }
+        for count in [1, 10, 100] {
+            let (mut cursor, mut seen, mut pages) = (0u64, std::collections::HashSet::new(), 0);
+            loop {
+                let (next, keys) = db.scan(cursor, None, count, 0);
+                assert!(keys.len() <= count, "page of {} for COUNT {count}", keys.len());
+                for key in keys {
+                    assert!(seen.insert(key), "a key came back twice");
+                }
+                pages += 1;
+                assert!(pages <= 1000 + STRIPES, "scan does not terminate");
+                if next == 0 {
+                    break;
+                }
+                cursor = next;
+            }
+            assert_eq!(seen.len(), 1000, "COUNT {count}");
+        }
+        // Any cursor a client sends is answered, never a panic.
+        for cursor in [1, u64::MAX, 1 << 57, (1 << 63) + 12345] {
+            let _ = db.scan(cursor, Some(b"key:*"), 5, 0);
+        }
+    }
 
     #[test]
     fn xx_lt_needs_an_existing_expiry() {
