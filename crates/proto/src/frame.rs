@@ -118,6 +118,27 @@ impl Frame {
         }
     }
 
+    /// An upper bound of the encoded size in either protocol, computed
+    /// without encoding: the server checks it against its output limit
+    /// before building a huge reply (KEYS * on millions of keys).
+    pub fn size_bound(&self) -> usize {
+        // `$`/`*`/`%` + up to 20 digits + CRLF.
+        const HEADER: usize = 23;
+        match self {
+            Frame::Simple(s) | Frame::Error(s) => s.len() + 3,
+            Frame::Integer(_) => HEADER,
+            Frame::Bulk(b) => HEADER + b.len() + 2,
+            Frame::Null | Frame::NullArray | Frame::Boolean(_) => 5,
+            // `{}` of an f64 can spell out hundreds of digits (1e-300).
+            Frame::Double(_) => HEADER + 400,
+            Frame::Verbatim(_, text) => HEADER + 4 + text.len() + 2,
+            Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
+                HEADER + items.iter().map(Frame::size_bound).sum::<usize>()
+            }
+            Frame::Map(pairs) => HEADER + pairs.iter().map(|(k, v)| k.size_bound() + v.size_bound()).sum::<usize>(),
+        }
+    }
+
     /// The encoded form as a fresh buffer (tests and tools).
     pub fn to_bytes(&self, protocol: Protocol) -> Bytes {
         let mut out = BytesMut::new();
@@ -207,6 +228,27 @@ mod tests {
         let v = Frame::Verbatim(*b"txt", Bytes::from_static(b"hi"));
         assert_eq!(enc(&v, Protocol::Resp3), b"=6\r\ntxt:hi\r\n");
         assert_eq!(enc(&v, Protocol::Resp2), b"$2\r\nhi\r\n");
+    }
+
+    #[test]
+    fn size_bound_is_an_upper_bound() {
+        let frames = [
+            Frame::OK,
+            Frame::Integer(i64::MIN),
+            Frame::bulk_str("hello"),
+            Frame::Null,
+            Frame::NullArray,
+            Frame::Double(1e-300),
+            Frame::Double(f64::MAX),
+            Frame::Verbatim(*b"txt", Bytes::from_static(b"info")),
+            Frame::Map(vec![(Frame::bulk_str("k"), Frame::Array(vec![Frame::Integer(1), Frame::Boolean(true)]))]),
+            Frame::Set(vec![Frame::bulk_str(""); 100]),
+        ];
+        for frame in &frames {
+            for protocol in [Protocol::Resp2, Protocol::Resp3] {
+                assert!(frame.to_bytes(protocol).len() <= frame.size_bound(), "{frame:?} in {protocol:?}");
+            }
+        }
     }
 
     #[test]

@@ -91,15 +91,15 @@ impl Connection {
                 Ok(Some(args)) => {
                     executed += 1;
                     let reply = execute(&self.shared, &mut self.session, args, now);
-                    let before = self.output.len();
-                    reply.encode(self.session.protocol, &mut self.output);
-                    let size = self.output.len() - before;
+                    // Checked before encoding, so an oversized reply is never
+                    // built: it is dropped and closing is the limit. Earlier
+                    // replies still go out.
+                    let size = reply.size_bound();
                     if size > limits.max_output_bytes {
-                        // The oversized reply is dropped, not sent: closing
-                        // is the limit. Earlier replies still go out.
-                        self.output.truncate(before);
                         break Some(Ended::OutputLimit(size));
                     }
+                    let before = self.output.len();
+                    reply.encode(self.session.protocol, &mut self.output);
                     match self.session.closing {
                         Closing::No => {}
                         Closing::AfterReply => break Some(Ended::Quit),
