@@ -141,6 +141,13 @@ fn local_cluster_serves_the_tools_and_survives_a_dead_node() {
         let text = common::frame_text(&c.call(&["CLUSTER", "INFO"]))?;
         (text.contains("cluster_state:fail\r\n") && text.contains(&want)).then_some(())
     });
+    let (ok, status, err) = tool(&["status", "--cluster", &seed, "--timeout-ms", "300"]);
+    assert!(ok, "{err}");
+    let node3 = format!("127.0.0.1:{}", base + 2);
+    assert!(
+        status.lines().any(|l| l.contains(&node3) && l.contains("failed")),
+        "status must show node 3 failed:\n{status}"
+    );
     // Keys on nodes 1 and 2 are still served; a key on node 3 fails within
     // the client's deadline (R=1: nobody else holds it).
     let owner = |key: &str| layout.shard_of_slot(key_slot(key.as_bytes())).primary();

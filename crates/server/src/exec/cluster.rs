@@ -85,8 +85,13 @@ fn nodes_text(shared: &Shared, cluster: &ClusterConfig, now: Millis) -> String {
     let mut out = String::new();
     for node in &layout.nodes {
         let me = node.number == cluster.me;
-        let flags = if me { "myself,master" } else { "master" };
         let connected = me || shared.peers.is_connected(node.number);
+        // `fail?` is Redis's "possibly failing" (PFAIL): unreachable from here.
+        let flags = match (me, connected) {
+            (true, _) => "myself,master",
+            (false, true) => "master",
+            (false, false) => "master,fail?",
+        };
         let pong = if me { now } else { shared.peers.last_seen_ms(node.number) };
         out.push_str(&format!(
             "{} {}:{}@{} {flags} - 0 {pong} {} {}",
