@@ -256,6 +256,23 @@ fn opt_bytes(v: Option<&Vec<u8>>) -> Option<Bytes> {
     v.map(|v| bytes(v))
 }
 
+/// The engine's SET options for a generated condition and expiry.
+fn set_options(c: &Cond, e: &Exp, now: u64) -> (SetCondition, SetExpiry) {
+    let condition = match c {
+        Cond::Always => SetCondition::Always,
+        Cond::Nx => SetCondition::IfAbsent,
+        Cond::Xx => SetCondition::IfPresent,
+        Cond::IfEq(x) => SetCondition::IfEqual(bytes(x)),
+        Cond::IfNe(x) => SetCondition::IfNotEqual(bytes(x)),
+    };
+    let expiry = match e {
+        Exp::Clear => SetExpiry::Clear,
+        Exp::Keep => SetExpiry::Keep,
+        Exp::In(o) => SetExpiry::At(at(now, *o)),
+    };
+    (condition, expiry)
+}
+
 /// The replicated form of `op`, if it writes: what the server would put in
 /// the log for it, with absolute times resolved at `now`.
 fn write_op(op: &Op, now: u64) -> Option<WriteOp> {
@@ -263,18 +280,7 @@ fn write_op(op: &Op, now: u64) -> Option<WriteOp> {
     Some(match op {
         Op::Put(k, v) => WriteOp::Set { key: key(k), value: bytes(v), options: SetOptions::default() },
         Op::Set(k, v, c, e) => {
-            let condition = match c {
-                Cond::Always => SetCondition::Always,
-                Cond::Nx => SetCondition::IfAbsent,
-                Cond::Xx => SetCondition::IfPresent,
-                Cond::IfEq(x) => SetCondition::IfEqual(bytes(x)),
-                Cond::IfNe(x) => SetCondition::IfNotEqual(bytes(x)),
-            };
-            let expiry = match e {
-                Exp::Clear => SetExpiry::Clear,
-                Exp::Keep => SetExpiry::Keep,
-                Exp::In(o) => SetExpiry::At(at(now, *o)),
-            };
+            let (condition, expiry) = set_options(c, e, now);
             WriteOp::Set { key: key(k), value: bytes(v), options: SetOptions { condition, expiry } }
         }
         Op::Delete(k) => WriteOp::Delete { keys: vec![key(k)] },
@@ -354,18 +360,7 @@ fn step(db: &Db, replica: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> R
         }
         Op::Set(k, v, c, e) => {
             let key = KEYS[*k];
-            let condition = match c {
-                Cond::Always => SetCondition::Always,
-                Cond::Nx => SetCondition::IfAbsent,
-                Cond::Xx => SetCondition::IfPresent,
-                Cond::IfEq(x) => SetCondition::IfEqual(bytes(x)),
-                Cond::IfNe(x) => SetCondition::IfNotEqual(bytes(x)),
-            };
-            let expiry = match e {
-                Exp::Clear => SetExpiry::Clear,
-                Exp::Keep => SetExpiry::Keep,
-                Exp::In(o) => SetExpiry::At(at(now, *o)),
-            };
+            let (condition, expiry) = set_options(c, e, now);
             let got = db.set(bytes(key), bytes(v), &SetOptions { condition, expiry }, now);
 
             let old = m.get(key).cloned();
