@@ -95,10 +95,6 @@ impl Server {
         self.child.as_mut().and_then(|c| c.try_wait().unwrap())
     }
 
-    pub fn pid(&self) -> i32 {
-        self.child.as_ref().unwrap().id() as i32
-    }
-
     /// Sends `signal` and waits for the process to exit.
     pub fn stop_with(mut self, signal: i32) -> ExitStatus {
         let mut child = self.child.take().unwrap();

@@ -68,10 +68,6 @@ impl Connection {
         Ok(Connection { addr: addr.to_string(), requests, dead })
     }
 
-    pub fn addr(&self) -> &str {
-        &self.addr
-    }
-
     /// Whether the connection failed and should be replaced.
     pub fn is_dead(&self) -> bool {
         self.dead.load(Ordering::Acquire) || self.requests.is_closed()

@@ -37,8 +37,6 @@ pub enum ClientError {
     Uncertain { addr: String },
     #[error("gave up after {attempts} attempts within the deadline; last error: {last}")]
     DeadlineExceeded { attempts: u32, last: String },
-    #[error("invalid reply: {0}")]
-    Protocol(String),
     #[error("{0}")]
     Usage(String),
 }

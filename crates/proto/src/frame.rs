@@ -57,10 +57,6 @@ impl Frame {
         Frame::Error(Bytes::from(message.into()))
     }
 
-    pub fn bulk(b: impl Into<Bytes>) -> Frame {
-        Frame::Bulk(b.into())
-    }
-
     pub fn bulk_str(s: &'static str) -> Frame {
         Frame::Bulk(Bytes::from_static(s.as_bytes()))
     }
@@ -71,10 +67,6 @@ impl Frame {
 
     pub fn bulk_array(items: impl IntoIterator<Item = Bytes>) -> Frame {
         Frame::Array(items.into_iter().map(Frame::Bulk).collect())
-    }
-
-    pub fn is_error(&self) -> bool {
-        matches!(self, Frame::Error(_))
     }
 
     /// Appends the wire form of this frame for `protocol` to `out`.

@@ -3,7 +3,7 @@
 //!
 //! [`Server::start`] binds and loads synchronously, so a caller learns about
 //! a port in use or an unusable directory before anything runs; the returned
-//! [`Server`] owns the background tasks, and [`Server::shutdown`] stops them
+//! [`Server`] owns the background tasks, and [`Server::stop`] stops them
 //! and saves the snapshot.
 //!
 //! # Layout
@@ -60,7 +60,7 @@ pub enum StartError {
     PeerListen(SocketAddr, std::io::Error),
 }
 
-/// A running server. Dropping it without `shutdown` stops nothing cleanly:
+/// A running server. Dropping it without `stop` stops nothing cleanly:
 /// the tasks die with the runtime and the snapshot is not saved.
 pub struct Server {
     shared: Arc<Shared>,
@@ -112,12 +112,7 @@ impl Server {
     }
 
     /// Stops accepting, lets connections finish their current batch, then
-    /// writes the snapshot.
-    pub async fn shutdown(self) -> std::io::Result<()> {
-        self.stop(true).await
-    }
-
-    /// Like `shutdown`, but `save: false` skips the snapshot (SHUTDOWN NOSAVE).
+    /// writes the snapshot unless `save` is false (SHUTDOWN NOSAVE).
     pub async fn stop(self, save: bool) -> std::io::Result<()> {
         let _ = self.stop.send(true);
         for task in self.tasks {

@@ -40,15 +40,6 @@ impl Args {
     pub fn rest(self) -> Vec<Bytes> {
         self.args.collect()
     }
-
-    /// Fails with a syntax error if anything is left.
-    pub fn finish(self) -> Result<(), CommandError> {
-        if self.is_empty() {
-            Ok(())
-        } else {
-            Err(CommandError::syntax())
-        }
-    }
 }
 
 /// An integer argument, with Redis's error for anything else.

@@ -84,10 +84,6 @@ impl CommandSpec {
         let last = if first > 0 { last.min(argc - 1) } else { first - 1 };
         (first..=last).step_by(step as usize).map(|i| i as usize)
     }
-
-    pub fn is_write(&self) -> bool {
-        self.flags.contains(&"write")
-    }
 }
 
 const R: &[&str] = &["readonly", "fast"];
