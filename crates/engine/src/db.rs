@@ -34,14 +34,19 @@ use crate::Millis;
 /// Number of stripes; a power of two.
 pub const STRIPES: usize = 128;
 const STRIPE_SHIFT: u32 = 40;
+/// Bits a SCAN cursor uses: the top `64 - SCAN_CURSOR_BITS` bits of every
+/// cursor `scan` returns are zero, so a caller scanning several keyspaces
+/// (the server, one per Raft group) can keep its own index there.
+pub const SCAN_CURSOR_BITS: u32 = 56;
 /// Where a scan position keeps the stripe index: its top bits.
-const SCAN_STRIPE_SHIFT: u32 = 64 - STRIPES.trailing_zeros();
+const SCAN_STRIPE_SHIFT: u32 = SCAN_CURSOR_BITS - STRIPES.trailing_zeros();
 
 /// A key's scan position: its hash rotated so the stripe bits (from
-/// `STRIPE_SHIFT`) become the top bits. A bijection, so positions order
-/// keys stripe by stripe.
+/// `STRIPE_SHIFT`) become the top bits, then shifted into
+/// `SCAN_CURSOR_BITS`. Keys that share a position are never split across
+/// pages, so dropping low hash bits only makes such ties likelier.
 fn scan_position(hash: u64) -> u64 {
-    hash.rotate_left(64 - STRIPE_SHIFT - STRIPES.trailing_zeros())
+    hash.rotate_left(64 - STRIPE_SHIFT - STRIPES.trailing_zeros()) >> (64 - SCAN_CURSOR_BITS)
 }
 const _: () = assert!(STRIPES.is_power_of_two() && STRIPES <= 1 << (57 - STRIPE_SHIFT));
 
@@ -396,7 +401,9 @@ impl Db {
     /// `pattern`; 0 means done. A key present for the whole scan is returned
     /// exactly once.
     pub fn scan(&self, cursor: u64, pattern: Option<&[u8]>, count: usize, now: Millis) -> (u64, Vec<Bytes>) {
-        let mut next = cursor;
+        // A cursor we never issued (high bits set) is taken modulo the
+        // cursor space: it gets some page, never a panic.
+        let mut next = cursor & ((1 << SCAN_CURSOR_BITS) - 1);
         let count = count.max(1);
         loop {
             let index = (next >> SCAN_STRIPE_SHIFT) as usize;
@@ -467,6 +474,33 @@ impl Db {
         }
         debug_assert!(removed <= budget);
         removed
+    }
+
+    /// Up to `budget` keys expired at `now`, earliest first per stripe,
+    /// without removing them: a Raft leader proposes their deletion
+    /// (`WriteOp::PurgeExpired`) so that every replica removes the same keys.
+    pub fn expired_keys(&self, now: Millis, budget: usize) -> Vec<Bytes> {
+        let mut keys = Vec::new();
+        for _ in 0..STRIPES {
+            if keys.len() >= budget {
+                break;
+            }
+            let index = self.sweep_cursor.fetch_add(1, Ordering::Relaxed) % STRIPES;
+            self.stripes[index].0.read().expired(now, budget - keys.len(), &mut keys);
+        }
+        debug_assert!(keys.len() <= budget);
+        keys
+    }
+
+    /// Removes those of `keys` that are expired at `now` (a key written
+    /// again since it was listed is live and stays). Returns how many went.
+    pub fn purge_expired(&self, keys: &[Bytes], now: Millis) -> usize {
+        keys.iter()
+            .filter(|key| {
+                let hash = self.hash(key);
+                self.write(hash).purge_if_expired(hash, key, now)
+            })
+            .count()
     }
 
     /// Visits every live entry as `(key, value, expires_at)`, one stripe at a

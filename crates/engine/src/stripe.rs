@@ -175,11 +175,18 @@ impl Stripe {
         self.expiries.clear();
     }
 
-    fn purge_if_expired(&mut self, hash: u64, key: &[u8], now: Millis) {
+    /// Removes `key` if it is expired at `now`; true when it did.
+    pub(crate) fn purge_if_expired(&mut self, hash: u64, key: &[u8], now: Millis) -> bool {
         let expired = self.table.find(hash, |e| e.key[..] == *key).is_some_and(|e| !e.is_live(now));
         if expired {
             self.remove_any(hash, key);
         }
+        expired
+    }
+
+    /// Appends up to `budget` keys expired at `now`, earliest first.
+    pub(crate) fn expired(&self, now: Millis, budget: usize, out: &mut Vec<Bytes>) {
+        out.extend(self.expiries.iter().take(budget).take_while(|(at, _, _)| *at < now).map(|(_, _, key)| key.clone()));
     }
 
     fn remove_any(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {

@@ -58,6 +58,11 @@ pub enum WriteOp {
         pairs: Vec<(Bytes, Bytes)>,
     },
     Clear,
+    /// Deletes those of `keys` still expired at apply time: how a leader
+    /// reclaims expired keys on every replica alike.
+    PurgeExpired {
+        keys: Vec<Bytes>,
+    },
 }
 
 /// What applying a `WriteOp` produced, for the reply.
@@ -101,6 +106,7 @@ impl Db {
                 self.clear();
                 WriteResult::Done
             }
+            WriteOp::PurgeExpired { keys } => WriteResult::Count(self.purge_expired(&keys, now)),
         }
     }
 }
@@ -184,6 +190,12 @@ impl WriteOp {
             WriteOp::Clear => {
                 w.tag(11);
             }
+            WriteOp::PurgeExpired { keys } => {
+                w.tag(12).u64(keys.len() as u64);
+                keys.iter().for_each(|k| {
+                    w.bytes(k);
+                });
+            }
         }
         w.0
     }
@@ -249,6 +261,7 @@ impl WriteOp {
             9 => WriteOp::Persist { key: r.bytes()? },
             10 => WriteOp::PutMany { pairs: r.list(16, |r| Ok((r.bytes()?, r.bytes()?)))? },
             11 => WriteOp::Clear,
+            12 => WriteOp::PurgeExpired { keys: r.list(8, |r| r.bytes())? },
             _ => return Err(DecodeError("unknown op")),
         };
         if !r.0.is_empty() {
@@ -354,6 +367,7 @@ mod tests {
             WriteOp::Persist { key: b("k") },
             WriteOp::PutMany { pairs: vec![(b("a"), b("1")), (b("b"), b("2"))] },
             WriteOp::Clear,
+            WriteOp::PurgeExpired { keys: vec![b("gone"), b("")] },
         ]
     }
 
@@ -384,5 +398,22 @@ mod tests {
         assert_eq!(leader.len(), follower.len());
         follower.apply(WriteOp::IncrBy { key: b("n2"), delta: 1 }, now);
         assert_ne!(leader.digest(now), follower.digest(now), "a differing key changes the digest");
+    }
+
+    #[test]
+    fn purge_expired_removes_only_keys_still_expired() {
+        let db = Db::new();
+        let options = |at| SetOptions { condition: SetCondition::Always, expiry: SetExpiry::At(at) };
+        db.apply(WriteOp::Set { key: b("old"), value: b("1"), options: options(10) }, 0);
+        db.apply(WriteOp::Set { key: b("renewed"), value: b("1"), options: options(10) }, 0);
+        db.apply(WriteOp::Set { key: b("later"), value: b("1"), options: options(1_000) }, 0);
+        let listed = db.expired_keys(20, 10);
+        assert_eq!(listed.len(), 2, "{listed:?}");
+        assert!(db.expired_keys(20, 1).len() == 1, "the budget bounds the list");
+        // Written again between listing and applying: must survive.
+        db.apply(WriteOp::Set { key: b("renewed"), value: b("2"), options: SetOptions::default() }, 15);
+        assert_eq!(db.apply(WriteOp::PurgeExpired { keys: listed }, 20), WriteResult::Count(1));
+        assert_eq!(db.len(), 2);
+        assert_eq!(db.get(b"renewed", 20), Some(b("2")));
     }
 }
