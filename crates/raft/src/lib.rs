@@ -5,7 +5,7 @@
 //! - [`state_machine`]: applies committed `WriteOp`s to a `shoal_engine::Db`.
 //! - [`network`]: an in-memory router that calls the target `Raft` directly
 //!   (for tests of the glue without sockets).
-//! - [`replicas`]: `Replicas`, the node-level API the server will use (no
+//! - [`replicas`]: `Replicas`, the node-level API the server uses (no
 //!   openraft types in it): open every group, propose, read barriers.
 //! - [`transport`]: Raft RPCs over TCP, every group's traffic to a peer on
 //!   one multiplexed connection.
@@ -26,7 +26,7 @@ pub mod transport;
 
 pub use log_store::LogStore;
 pub use network::Router;
-pub use replicas::{GroupSpec, ReplicaConfig, ReplicaError, Replicas, Timing};
+pub use replicas::{GroupSpec, GroupStatus, PendingWrite, ReplicaConfig, ReplicaError, Replicas, Role, Timing};
 pub use state_machine::StateMachine;
 
 openraft::declare_raft_types!(

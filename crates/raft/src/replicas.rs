@@ -14,12 +14,15 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
-use openraft::{Config, ReadPolicy};
+use openraft::impls::ProgressResponder;
+use openraft::raft::ClientWriteResult;
+use openraft::{Config, ReadPolicy, ServerState};
 use shoal_engine::{Db, Millis, WriteOp};
 use shoal_wal::{Wal, WalOptions};
 use tokio::net::TcpStream;
@@ -81,9 +84,62 @@ pub enum ReplicaError {
     NoSuchGroup(GroupId),
 }
 
+/// `Replica::leader` when no leader is known.
+const NO_LEADER: u64 = u64::MAX;
+
 struct Replica {
     raft: ShoalRaft,
     db: Arc<Db>,
+    /// The leader and voter count as of the last server-metrics change,
+    /// kept in atomics by a watcher task: routing reads them on every
+    /// command, and a relaxed load of a rarely written word costs nothing,
+    /// where borrowing openraft's watch takes a lock shared by all threads.
+    leader: Arc<AtomicU64>,
+    voters: Arc<AtomicUsize>,
+}
+
+/// A write handed to its group's Raft, in the order `submit` was called.
+/// Await `outcome` for the result.
+pub struct PendingWrite {
+    rx: tokio::sync::oneshot::Receiver<ClientWriteResult<crate::TypeConfig>>,
+}
+
+impl PendingWrite {
+    /// The write's result once applied on this node, or why not.
+    pub async fn outcome(self) -> Result<Reply, ReplicaError> {
+        match self.rx.await {
+            Ok(Ok(response)) => Ok(response.data),
+            Ok(Err(ClientWriteError::ForwardToLeader(f))) => Err(ReplicaError::NotLeader { leader: f.leader_id }),
+            // Appended, then truncated (LogEntryDiscarded), or a membership
+            // error that a data write cannot produce: the entry may still
+            // commit under another leader.
+            Ok(Err(e)) => Err(ReplicaError::Uncertain(e.to_string())),
+            // The core dropped the responder (shut down or failed).
+            Err(_) => Err(ReplicaError::Uncertain("the group stopped before answering".into())),
+        }
+    }
+}
+
+/// One group's replication state on this node, for INFO.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct GroupStatus {
+    pub role: Role,
+    pub leader: Option<u64>,
+    pub term: u64,
+    pub last_log_index: Option<u64>,
+    pub committed_index: Option<u64>,
+    pub applied_index: Option<u64>,
+    /// On a leader: each other member and how many entries it lags.
+    pub followers: Vec<(u64, u64)>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Leader,
+    Follower,
+    Candidate,
+    Learner,
+    Stopped,
 }
 
 /// The node's replicas. Dropping it does not stop Raft: call `shutdown`.
@@ -134,7 +190,9 @@ impl Replicas {
                     .collect();
                 raft.initialize(members).await.map_err(|e| format!("group {}: {e}", spec.id))?;
             }
-            replicas.insert(spec.id, Replica { raft, db });
+            let (leader, voters) = (Arc::new(AtomicU64::new(NO_LEADER)), Arc::new(AtomicUsize::new(0)));
+            tokio::spawn(watch_leader(raft.clone(), Arc::clone(&leader), Arc::clone(&voters)));
+            replicas.insert(spec.id, Replica { raft, db, leader, voters });
         }
         Ok(Replicas { me: config.me, replicas, groups })
     }
@@ -153,34 +211,54 @@ impl Replicas {
         self.replicas.keys().copied()
     }
 
+    pub fn me(&self) -> u64 {
+        self.me
+    }
+
+    pub fn holds(&self, group: GroupId) -> bool {
+        self.replicas.contains_key(&group)
+    }
+
     /// The group's current leader as this node knows it.
     pub fn leader(&self, group: GroupId) -> Option<u64> {
-        let replica = self.replicas.get(&group)?;
-        replica.raft.metrics().borrow_watched().current_leader
+        let leader = self.replicas.get(&group)?.leader.load(Ordering::Relaxed);
+        (leader != NO_LEADER).then_some(leader)
     }
 
     pub fn is_leader(&self, group: GroupId) -> bool {
         self.leader(group) == Some(self.me)
     }
 
+    /// Hands a write to the group's Raft and returns at once (after a
+    /// bounded channel send); writes submitted one after another are
+    /// appended in that order. Errors here mean it was never handed over.
+    pub async fn submit(&self, group: GroupId, op: WriteOp, now: Millis) -> Result<PendingWrite, ReplicaError> {
+        let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        let (responder, rx) = ProgressResponder::complete_only();
+        replica
+            .raft
+            .client_write_ff(Proposal { op: op.encode(), now_ms: now }, Some(responder))
+            .await
+            .map_err(|e| ReplicaError::Unavailable(e.to_string()))?;
+        Ok(PendingWrite { rx })
+    }
+
     /// Replicates a write and returns its result once applied here.
     pub async fn propose(&self, group: GroupId, op: WriteOp, now: Millis) -> Result<Reply, ReplicaError> {
-        let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
-        match replica.raft.client_write(Proposal { op: op.encode(), now_ms: now }).await {
-            Ok(response) => Ok(response.data),
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
-                Err(ReplicaError::NotLeader { leader: f.leader_id })
-            }
-            // LogEntryDiscarded (appended, then lost its leader), a fatal
-            // error or a shutdown: the entry may still commit elsewhere.
-            Err(e) => Err(ReplicaError::Uncertain(e.to_string())),
-        }
+        self.submit(group, op, now).await?.outcome().await
     }
 
     /// Waits until a read of the group's keyspace here is linearizable
     /// (ReadIndex: leadership confirmed by a quorum, applied up to it).
+    ///
+    /// A group whose only voter is this node (a standalone server) needs no
+    /// round: no other node can be elected, and a write is answered only
+    /// after it is applied here, so the local keyspace is already current.
     pub async fn read_barrier(&self, group: GroupId) -> Result<(), ReplicaError> {
         let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        if replica.voters.load(Ordering::Relaxed) == 1 && replica.leader.load(Ordering::Relaxed) == self.me {
+            return Ok(());
+        }
         match replica.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
             Ok(_) => Ok(()),
             Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
@@ -188,6 +266,44 @@ impl Replicas {
             }
             Err(e) => Err(ReplicaError::Unavailable(e.to_string())),
         }
+    }
+
+    /// The group's replication state here (INFO replication).
+    pub fn status(&self, group: GroupId) -> Option<GroupStatus> {
+        let replica = self.replicas.get(&group)?;
+        let metrics = replica.raft.metrics();
+        let m = metrics.borrow_watched();
+        let role = match (&m.running_state, m.state) {
+            (Err(_), _) | (_, ServerState::Shutdown) => Role::Stopped,
+            (_, ServerState::Leader) => Role::Leader,
+            (_, ServerState::Candidate) => Role::Candidate,
+            (_, ServerState::Learner) => Role::Learner,
+            (_, ServerState::Follower) => Role::Follower,
+        };
+        let last = m.last_log_index.unwrap_or(0);
+        let followers = m
+            .replication
+            .iter()
+            .flatten()
+            .filter(|(id, _)| **id != self.me)
+            .map(|(id, matched)| (*id, last.saturating_sub(matched.as_ref().map_or(0, |l| l.index))))
+            .collect();
+        Some(GroupStatus {
+            role,
+            leader: m.current_leader,
+            term: m.current_term,
+            last_log_index: m.last_log_index,
+            committed_index: m.local_committed.as_ref().map(|l| l.index),
+            applied_index: m.last_applied.as_ref().map(|l| l.index),
+            followers,
+        })
+    }
+
+    /// Asks the group's leader (if it is this node) to hand leadership to
+    /// `to`; returns at once, the transfer happens in the background.
+    pub async fn transfer_leader(&self, group: GroupId, to: u64) -> Result<(), ReplicaError> {
+        let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        replica.raft.trigger().transfer_leader(to).await.map_err(|e| ReplicaError::Unavailable(e.to_string()))
     }
 
     /// Waits (bounded) until every group has a leader.
@@ -207,6 +323,24 @@ impl Replicas {
     pub async fn shutdown(&self) {
         for replica in self.replicas.values() {
             let _ = replica.raft.shutdown().await;
+        }
+    }
+}
+
+/// Keeps a group's leader and voter-count cache current until its Raft
+/// stops (the watch sender is dropped).
+async fn watch_leader(raft: ShoalRaft, leader: Arc<AtomicU64>, voters: Arc<AtomicUsize>) {
+    let mut metrics = raft.server_metrics();
+    drop(raft);
+    loop {
+        {
+            let m = metrics.borrow_watched();
+            leader.store(m.current_leader.unwrap_or(NO_LEADER), Ordering::Relaxed);
+            voters.store(m.membership_config.membership().voter_ids().count(), Ordering::Relaxed);
+        }
+        if metrics.changed().await.is_err() {
+            leader.store(NO_LEADER, Ordering::Relaxed);
+            return;
         }
     }
 }

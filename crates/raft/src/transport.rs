@@ -38,6 +38,10 @@ pub type GroupId = u32;
 
 /// Largest frame read; a bigger length is a broken or hostile peer.
 pub const MAX_FRAME_BYTES: u32 = 256 << 20;
+/// The first frame a dialler sends, so that a node's one peer port can
+/// tell Raft connections from other peer traffic (the server's hellos).
+pub const PREAMBLE: &[u8] = b"SHOAL/1 RAFT";
+
 /// Frames queued for one connection's writer.
 const WRITE_QUEUE: usize = 1024;
 
@@ -119,16 +123,29 @@ async fn write_loop(mut write: OwnedWriteHalf, mut frames: mpsc::Receiver<Vec<u8
 
 // ---- server side ----------------------------------------------------------
 
-/// Accepts peer connections forever, serving `groups`.
+/// Accepts peer connections forever, serving `groups` (a listener of
+/// its own; the server shares its peer port and checks the preamble itself).
 pub async fn serve(listener: TcpListener, groups: Groups) {
     loop {
-        let Ok((stream, _)) = listener.accept().await else { continue };
+        let Ok((mut stream, _)) = listener.accept().await else { continue };
         let _ = stream.set_nodelay(true);
-        tokio::spawn(serve_connection(stream, groups.clone()));
+        let groups = groups.clone();
+        tokio::spawn(async move {
+            if read_preamble(&mut stream).await {
+                serve_connection(stream, groups).await;
+            }
+        });
     }
 }
 
-/// Serves one accepted peer connection until it closes.
+/// Reads a connection's first frame; true when it is [`PREAMBLE`].
+pub async fn read_preamble(stream: &mut TcpStream) -> bool {
+    let Ok(len) = stream.read_u32().await else { return false };
+    let mut preamble = vec![0; PREAMBLE.len()];
+    len as usize == PREAMBLE.len() && stream.read_exact(&mut preamble).await.is_ok() && preamble == PREAMBLE
+}
+
+/// Serves one accepted peer connection, after its preamble, until it closes.
 pub async fn serve_connection(stream: TcpStream, groups: Groups) {
     let (mut read, write) = stream.into_split();
     let (frames, queue) = mpsc::channel(WRITE_QUEUE);
@@ -174,10 +191,12 @@ struct PeerConnection {
 
 impl PeerConnection {
     async fn connect(addr: &str) -> std::io::Result<Arc<PeerConnection>> {
-        let stream = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr))
+        let mut stream = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr))
             .await
             .map_err(|_| std::io::Error::other(format!("connecting to {addr} timed out")))??;
         let _ = stream.set_nodelay(true);
+        stream.write_u32(PREAMBLE.len() as u32).await?;
+        stream.write_all(PREAMBLE).await?;
         let (read, write) = stream.into_split();
         let (frames, queue) = mpsc::channel(WRITE_QUEUE);
         tokio::spawn(write_loop(write, queue));

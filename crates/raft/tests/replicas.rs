@@ -9,6 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use shoal_engine::{SetOptions, WriteOp};
+use shoal_raft::transport::read_preamble;
 use shoal_raft::{GroupSpec, ReplicaConfig, ReplicaError, Replicas, Reply, Timing};
 use shoal_wal::WalOptions;
 use tokio::net::TcpListener;
@@ -72,9 +73,12 @@ async fn three_nodes_three_groups_through_the_node_api() {
         let serving = Arc::clone(&replicas);
         servers.push(tokio::spawn(async move {
             loop {
-                let Ok((stream, _)) = listener.accept().await else { continue };
+                let Ok((mut stream, _)) = listener.accept().await else { continue };
                 let serving = Arc::clone(&serving);
-                tokio::spawn(async move { serving.serve_peer(stream).await });
+                tokio::spawn(async move {
+                    assert!(read_preamble(&mut stream).await, "peers open with the Raft preamble");
+                    serving.serve_peer(stream).await
+                });
             }
         }));
         nodes.insert(id, replicas);
