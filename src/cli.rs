@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use shoal_cluster::{parse_initial_cluster, Layout};
-use shoal_server::{ClusterConfig, Config};
+use shoal_server::{ClusterConfig, Config, FsyncPolicy, ReplicationConfig, Timing};
 
 #[derive(Debug, Parser)]
 #[command(name = "shoal", version, about = "A sharded, replicated key-value store that speaks the Redis protocol")]
@@ -67,7 +67,70 @@ pub struct ServerArgs {
     #[arg(long, default_value_t = 1024 * 1024 * 1024)]
     pub max_output_bytes: usize,
     #[command(flatten)]
+    pub replication: ReplicationArgs,
+    #[command(flatten)]
     pub cluster: ClusterArgs,
+}
+
+/// The WAL and Raft timing (docs/replication.md says what each fsync
+/// policy risks).
+#[derive(Debug, Args)]
+pub struct ReplicationArgs {
+    /// When the WAL is fsynced: always (before a write is acknowledged),
+    /// everysec (at most a second later), never (left to the OS).
+    #[arg(long, value_enum, default_value = "always")]
+    pub fsync: Fsync,
+    /// How often a Raft leader heartbeats its followers, in milliseconds.
+    #[arg(long, default_value_t = 100)]
+    pub heartbeat_interval_ms: u64,
+    /// A follower that hears no leader for a random time between this and
+    /// twice this many milliseconds starts an election.
+    #[arg(long, default_value_t = 300)]
+    pub election_timeout_ms: u64,
+    /// Appends queued for the WAL writer before proposals wait.
+    #[arg(long, default_value_t = 4096)]
+    pub wal_queue_depth: usize,
+    /// A WAL segment is rotated once it holds this many bytes.
+    #[arg(long, default_value_t = 64 << 20)]
+    pub wal_segment_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fsync {
+    Always,
+    Everysec,
+    Never,
+}
+
+/// Replicas per shard when --replicas is not given (fewer with fewer nodes).
+pub const DEFAULT_REPLICAS: u16 = 3;
+
+impl ReplicationArgs {
+    fn to_config(&self) -> Result<ReplicationConfig, String> {
+        if self.election_timeout_ms <= self.heartbeat_interval_ms {
+            return Err(format!(
+                "--election-timeout-ms ({}) must be more than --heartbeat-interval-ms ({})",
+                self.election_timeout_ms, self.heartbeat_interval_ms
+            ));
+        }
+        if self.wal_queue_depth == 0 || self.wal_segment_bytes < 4096 {
+            return Err("--wal-queue-depth must be at least 1 and --wal-segment-bytes at least 4096".into());
+        }
+        let mut config = ReplicationConfig::default();
+        config.wal.fsync = match self.fsync {
+            Fsync::Always => FsyncPolicy::Always,
+            Fsync::Everysec => FsyncPolicy::EverySec,
+            Fsync::Never => FsyncPolicy::Never,
+        };
+        config.wal.queue_depth = self.wal_queue_depth;
+        config.wal.segment_bytes = self.wal_segment_bytes;
+        config.timing = Timing {
+            heartbeat_interval_ms: self.heartbeat_interval_ms,
+            election_timeout_min_ms: self.election_timeout_ms,
+            election_timeout_max_ms: self.election_timeout_ms * 2,
+        };
+        Ok(config)
+    }
 }
 
 /// Cluster mode: present when --initial-cluster is given.
@@ -83,9 +146,10 @@ pub struct ClusterArgs {
     /// Shards per node.
     #[arg(long, default_value_t = 3)]
     pub shards: u16,
-    /// Replicas per shard. Must be 1 until replication lands.
-    #[arg(long, default_value_t = 1)]
-    pub replicas: u16,
+    /// Replicas per shard, each a voter of the shard's Raft group [default:
+    /// 3, or the node count if smaller].
+    #[arg(long)]
+    pub replicas: Option<u16>,
     /// Port for peer traffic [default: this node's peer port in --initial-cluster].
     #[arg(long)]
     pub peer_port: Option<u16>,
@@ -106,13 +170,8 @@ impl ClusterArgs {
         };
         let nodes = parse_initial_cluster(text).map_err(|e| e.to_string())?;
         let id = self.id.ok_or("--initial-cluster needs --id to say which node this is")?;
-        if self.replicas != 1 {
-            return Err(format!(
-                "--replicas {}: replication is not implemented yet, so every shard has exactly one replica (--replicas 1)",
-                self.replicas
-            ));
-        }
-        let layout = Layout::new(nodes, self.shards, self.replicas).map_err(|e| e.to_string())?;
+        let replicas = self.replicas.unwrap_or(DEFAULT_REPLICAS.min(nodes.len() as u16));
+        let layout = Layout::new(nodes, self.shards, replicas).map_err(|e| e.to_string())?;
         let me = layout.node(id).map_err(|e| e.to_string())?.clone();
         if let Some(port) = port.filter(|&p| p != me.port) {
             return Err(format!("--port {port} differs from node {id}'s port {} in --initial-cluster", me.port));
@@ -145,6 +204,7 @@ impl ServerArgs {
         let port = cluster.as_ref().map_or(self.port.unwrap_or(6379), |(_, port)| *port);
         let mut config = Config::new(SocketAddr::new(self.bind, port), self.dir.clone());
         config.cluster = cluster.map(|(c, _)| c);
+        config.replication = self.replication.to_config()?;
         config.limits.max_clients = self.max_clients;
         config.limits.decode.max_bulk_bytes = self.max_bulk_bytes;
         config.limits.decode.max_array_len = self.max_array_len;

@@ -32,9 +32,9 @@ pub struct LocalArgs {
     /// Shards per node.
     #[arg(long, default_value_t = 3)]
     pub shards: u16,
-    /// Replicas per shard.
-    #[arg(long, default_value_t = 1)]
-    pub replicas: u16,
+    /// Replicas per shard [default: 3, or the node count if smaller].
+    #[arg(long)]
+    pub replicas: Option<u16>,
     /// Log level passed to every node.
     #[arg(long, default_value = "warn")]
     pub log_level: String,
@@ -68,7 +68,7 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn initial_cluster(args: &LocalArgs) -> Result<String, String> {
+fn initial_cluster(args: &LocalArgs) -> Result<(String, u16), String> {
     if args.nodes == 0 {
         return Err("--nodes must be at least 1".into());
     }
@@ -81,12 +81,13 @@ fn initial_cluster(args: &LocalArgs) -> Result<String, String> {
     let list = list.join(",");
     // Validate here so a bad combination fails once, not N times.
     let nodes = parse_initial_cluster(&list).map_err(|e| e.to_string())?;
-    Layout::new(nodes, args.shards, args.replicas).map_err(|e| e.to_string())?;
-    Ok(list)
+    let replicas = args.replicas.unwrap_or(crate::cli::DEFAULT_REPLICAS.min(args.nodes as u16));
+    Layout::new(nodes, args.shards, replicas).map_err(|e| e.to_string())?;
+    Ok((list, replicas))
 }
 
 async fn supervise(args: LocalArgs) -> Result<(), String> {
-    let cluster = initial_cluster(&args)?;
+    let (cluster, replicas) = initial_cluster(&args)?;
     let exe = std::env::current_exe().map_err(|e| format!("cannot find the shoal binary: {e}"))?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
@@ -97,7 +98,7 @@ async fn supervise(args: LocalArgs) -> Result<(), String> {
         let mut command = Command::new(&exe);
         command.arg("server").args(["--id", &number.to_string(), "--port", &port.to_string()]);
         command.arg("--dir").arg(&dir).args(["--initial-cluster", &cluster]);
-        command.args(["--shards", &args.shards.to_string(), "--replicas", &args.replicas.to_string()]);
+        command.args(["--shards", &args.shards.to_string(), "--replicas", &replicas.to_string()]);
         command.args(["--log-level", &args.log_level]).kill_on_drop(true);
         let line = format!("{} {}", exe.display(), quoted_args(&command));
         let child = command.spawn().map_err(|e| format!("cannot start node {number}: {e}"))?;

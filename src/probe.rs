@@ -28,15 +28,16 @@ pub async fn call(port: u16, args: &[&str]) -> Option<Frame> {
     tokio::time::timeout(std::time::Duration::from_secs(1), exchange).await.ok().flatten()
 }
 
-/// Every node answers and sees all the others (so all agree on the layout
-/// and every slot's primary is serving).
+/// Every node answers, sees all the others (so all agree on the layout),
+/// and knows a reachable leader for every slot.
 pub async fn cluster_ready(ports: &[u16]) -> bool {
-    let want = format!("cluster_reachable_nodes:{}\r\n", ports.len());
+    let reachable = format!("cluster_reachable_nodes:{}\r\n", ports.len());
+    let wants = [reachable.as_str(), "cluster_state:ok\r\n"];
     for &port in ports {
         let Some(Frame::Verbatim(_, text) | Frame::Bulk(text)) = call(port, &["CLUSTER", "INFO"]).await else {
             return false;
         };
-        if !text.windows(want.len()).any(|w| w == want.as_bytes()) {
+        if !wants.iter().all(|want| text.windows(want.len()).any(|w| w == want.as_bytes())) {
             return false;
         }
     }

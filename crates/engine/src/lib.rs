@@ -27,7 +27,7 @@ pub mod snapshot;
 mod stripe;
 pub mod write;
 
-pub use db::{parse_i64, Db, STRIPES};
+pub use db::{parse_i64, Db, SCAN_CURSOR_BITS, STRIPES};
 pub use ops::{
     DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions, SetOutcome, Ttl,
 };

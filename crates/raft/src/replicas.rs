@@ -145,6 +145,7 @@ pub enum Role {
 /// The node's replicas. Dropping it does not stop Raft: call `shutdown`.
 pub struct Replicas {
     me: u64,
+    wal: Arc<Wal>,
     replicas: BTreeMap<GroupId, Replica>,
     groups: Groups,
 }
@@ -194,7 +195,7 @@ impl Replicas {
             tokio::spawn(watch_leader(raft.clone(), Arc::clone(&leader), Arc::clone(&voters)));
             replicas.insert(spec.id, Replica { raft, db, leader, voters });
         }
-        Ok(Replicas { me: config.me, replicas, groups })
+        Ok(Replicas { me: config.me, wal, replicas, groups })
     }
 
     /// Serves a peer connection (after the peer port's preamble).
@@ -266,6 +267,11 @@ impl Replicas {
             }
             Err(e) => Err(ReplicaError::Unavailable(e.to_string())),
         }
+    }
+
+    /// The node's WAL counters (appends, group commits, fsyncs).
+    pub fn wal_stats(&self) -> &shoal_wal::WalStats {
+        self.wal.stats()
     }
 
     /// The group's replication state here (INFO replication).

@@ -10,12 +10,15 @@ use std::sync::Arc;
 
 use shoal_cluster::{Layout, NodeAddr, NodeNumber};
 use shoal_proto::DecodeLimits;
+pub use shoal_raft::Timing;
+pub use shoal_wal::{FsyncPolicy, WalOptions};
 
 #[derive(Debug, Clone)]
 pub struct Config {
     /// Address the RESP listener binds.
     pub listen: SocketAddr,
-    /// Data directory: holds the snapshot and the directory lock.
+    /// Data directory: holds the WAL, each group's snapshot, and the
+    /// directory lock.
     pub dir: PathBuf,
     pub limits: Limits,
     /// How often the expiry sweeper runs.
@@ -30,6 +33,14 @@ pub struct Config {
     pub io_threads: Option<usize>,
     /// Cluster mode: `None` for a standalone server.
     pub cluster: Option<ClusterConfig>,
+    pub replication: ReplicationConfig,
+}
+
+/// Raft timing and the WAL (fsync policy, segment size, queue depth).
+#[derive(Debug, Clone, Copy, Default)]
+pub struct ReplicationConfig {
+    pub timing: Timing,
+    pub wal: WalOptions,
 }
 
 /// This node's place in a cluster.
@@ -90,6 +101,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(2),
             cluster: None,
             io_threads: None,
+            replication: ReplicationConfig::default(),
         }
     }
 
@@ -110,10 +122,22 @@ impl Config {
             ("max-output-bytes", l.max_output_bytes.to_string()),
             ("databases", "1".into()),
             ("save", String::new()),
-            ("appendonly", "no".into()),
+            // Every write is in the WAL before it is answered: Redis's
+            // nearest equivalent is an append-only file.
+            ("appendonly", "yes".into()),
+            ("appendfsync", fsync_name(self.replication.wal.fsync).into()),
             ("timeout", "0".into()),
             ("maxmemory", "0".into()),
             ("cluster-enabled", if self.cluster.is_some() { "yes" } else { "no" }.into()),
         ]
+    }
+}
+
+/// The `--fsync` / CONFIG GET appendfsync spelling of a policy.
+pub fn fsync_name(policy: FsyncPolicy) -> &'static str {
+    match policy {
+        FsyncPolicy::Always => "always",
+        FsyncPolicy::EverySec => "everysec",
+        FsyncPolicy::Never => "never",
     }
 }

@@ -1,27 +1,51 @@
 //! One client connection: read, decode every complete request in the buffer,
 //! execute each, encode the replies into one output buffer, write it with a
-//! single syscall, repeat. Replies therefore leave in request order and a
-//! pipelined batch costs one flush (more only when the output passes
+//! single syscall, repeat. Replies leave in request order and a pipelined
+//! batch costs one flush (more only when the output passes
 //! `output_flush_bytes`).
 //!
+//! Writes are replicated, so their replies come later: each is submitted to
+//! its group's Raft at once (consecutive writes of a batch are appended
+//! together and share one fsync) and queued, with any reply after it, in
+//! `pending`. The queue is drained, in order, at the end of the batch and
+//! before any read, so a read sees this connection's earlier writes. A read
+//! on a group's leader first takes a ReadIndex barrier, once per group per
+//! batch: every request of the batch arrived before it, so one barrier
+//! makes all of them linearizable.
+//!
 //! Backpressure is natural: while the socket will not take our output, we do
-//! not read more requests.
+//! not read more requests, and at most `MAX_PENDING` replies wait at once.
 
+use std::collections::VecDeque;
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
+use shoal_engine::slot::Slot;
 use shoal_proto::{Frame, ProtocolError, RequestDecoder};
+use shoal_raft::transport::GroupId;
+use shoal_raft::{PendingWrite, ReplicaError};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
 use crate::clock::now_ms;
-use crate::exec::execute;
+use crate::exec::{self, Outcome, Prepared, Shape};
+use crate::route;
 use crate::state::{Closing, Session, Shared};
 use crate::stats::Stats;
 
 /// Bytes read from the socket per call, at least.
 const READ_CHUNK: usize = 16 * 1024;
+/// Replies waiting on writes before the batch stops to drain them.
+const MAX_PENDING: usize = 1024;
+
+/// A reply in the ordered queue.
+enum Pending {
+    Ready(Frame),
+    Write { write: Result<PendingWrite, ReplicaError>, shape: Shape, slot: Option<Slot> },
+    /// FLUSHALL: `OK` once every group's write is applied.
+    All(Vec<Result<PendingWrite, ReplicaError>>),
+}
 
 /// Why a connection ended, for the log.
 #[derive(Debug)]
@@ -41,6 +65,9 @@ pub struct Connection {
     decoder: RequestDecoder,
     input: BytesMut,
     output: BytesMut,
+    pending: VecDeque<Pending>,
+    /// Groups whose ReadIndex barrier this batch already took.
+    barriers: Vec<GroupId>,
 }
 
 impl Connection {
@@ -54,6 +81,8 @@ impl Connection {
             decoder,
             input: BytesMut::with_capacity(READ_CHUNK),
             output: BytesMut::with_capacity(READ_CHUNK),
+            pending: VecDeque::new(),
+            barriers: Vec::new(),
         }
     }
 
@@ -81,34 +110,51 @@ impl Connection {
     /// Executes every complete request in the input buffer and writes the
     /// replies. Returns `Some` when the connection must close.
     async fn process_buffered(&mut self) -> Option<Ended> {
-        let limits = self.shared.config.limits;
         // One clock reading per batch, as Redis caches its time per event
-        // loop iteration: commands pipelined together see the same `now`.
+        // loop iteration: commands pipelined together see the same `now`
+        // (refreshed after anything that waits).
         let mut now = now_ms();
         let mut executed = 0u64;
+        self.barriers.clear();
         let ended = loop {
             match self.decoder.decode(&mut self.input) {
                 Ok(Some(args)) => {
                     executed += 1;
-                    let reply = execute(&self.shared, &mut self.session, args, now);
-                    // Checked before encoding, so an oversized reply is never
-                    // built: it is dropped and closing is the limit. Earlier
-                    // replies still go out.
-                    let size = reply.size_bound();
-                    if size > limits.max_output_bytes {
-                        break Some(Ended::OutputLimit(size));
-                    }
-                    let before = self.output.len();
-                    reply.encode(self.session.protocol, &mut self.output);
-                    match self.session.closing {
-                        Closing::No => {}
-                        Closing::AfterReply => break Some(Ended::Quit),
-                        Closing::WithoutReply => {
-                            self.output.truncate(before);
-                            break Some(Ended::Shutdown);
+                    let ready = match exec::prepare(&self.shared, &self.session, args) {
+                        Prepared::Reply(frame) => {
+                            if let Some(ended) = self.reply(frame).await {
+                                break Some(ended);
+                            }
+                            continue;
+                        }
+                        Prepared::Ready(ready) => ready,
+                    };
+                    if !ready.write {
+                        let waited = !self.pending.is_empty();
+                        if let Some(ended) = self.settle().await {
+                            break Some(ended);
+                        }
+                        let barrier = ready.target.filter(|t| t.leader && !self.barriers.contains(&t.group));
+                        if let Some(target) = barrier {
+                            let replicas = self.shared.shards.replicas();
+                            if let Err(e) = replicas.read_barrier(target.group).await {
+                                let frame = self.replica_error(e, Some(target.slot));
+                                if let Some(ended) = self.reply(frame).await {
+                                    break Some(ended);
+                                }
+                                continue;
+                            }
+                            self.barriers.push(target.group);
+                            now = now_ms();
+                        } else if waited {
+                            now = now_ms();
                         }
                     }
-                    if self.output.len() >= limits.output_flush_bytes {
+                    let outcome = exec::run(&self.shared, &mut self.session, ready, now);
+                    if let Some(ended) = self.outcome(outcome, now).await {
+                        break Some(ended);
+                    }
+                    if self.output.len() >= self.shared.config.limits.output_flush_bytes {
                         if let Err(e) = self.flush().await {
                             break Some(Ended::Io(e));
                         }
@@ -117,11 +163,12 @@ impl Connection {
                         now = now_ms();
                     }
                 }
-                Ok(None) => break None,
+                Ok(None) => break self.settle().await,
                 Err(e) => {
                     Stats::add(&self.shared.stats.protocol_errors, 1);
+                    let settled = self.settle().await;
                     Frame::Error(Bytes::from(e.to_string())).encode(self.session.protocol, &mut self.output);
-                    break Some(Ended::ProtocolError(e));
+                    break Some(settled.unwrap_or(Ended::ProtocolError(e)));
                 }
             }
         };
@@ -132,6 +179,119 @@ impl Connection {
         match self.flush().await {
             Ok(()) => ended,
             Err(e) => Some(ended.unwrap_or(Ended::Io(e))),
+        }
+    }
+
+    /// Submits a command's writes, or queues/encodes its reply.
+    async fn outcome(&mut self, outcome: Outcome, now: shoal_engine::Millis) -> Option<Ended> {
+        let replicas = self.shared.shards.replicas();
+        let pending = match outcome {
+            Outcome::Reply(frame) => return self.reply(frame).await,
+            Outcome::Write(w) => {
+                Pending::Write { write: replicas.submit(w.group, w.op, now).await, shape: w.shape, slot: w.slot }
+            }
+            Outcome::WriteAll(ops) => {
+                let mut writes = Vec::with_capacity(ops.len());
+                for (group, op) in ops {
+                    writes.push(replicas.submit(group, op, now).await);
+                }
+                Pending::All(writes)
+            }
+        };
+        self.pending.push_back(pending);
+        if self.pending.len() >= MAX_PENDING {
+            return self.settle().await;
+        }
+        None
+    }
+
+    /// A reply for the client: encoded now when nothing is queued ahead
+    /// of it, queued otherwise.
+    async fn reply(&mut self, frame: Frame) -> Option<Ended> {
+        if self.pending.is_empty() {
+            return self.encode(frame);
+        }
+        self.pending.push_back(Pending::Ready(frame));
+        if self.pending.len() >= MAX_PENDING {
+            return self.settle().await;
+        }
+        None
+    }
+
+    /// Waits for every queued write, in order, encoding each reply.
+    async fn settle(&mut self) -> Option<Ended> {
+        while let Some(pending) = self.pending.pop_front() {
+            let frame = match pending {
+                Pending::Ready(frame) => frame,
+                Pending::Write { write, shape, slot } => match write {
+                    Ok(w) => match w.outcome().await {
+                        Ok(result) => exec::write::reply(shape, result),
+                        Err(e) => self.replica_error(e, slot),
+                    },
+                    Err(e) => self.replica_error(e, slot),
+                },
+                Pending::All(writes) => {
+                    let mut frame = Frame::OK;
+                    for write in writes {
+                        let outcome = match write {
+                            Ok(w) => w.outcome().await.map(|_| ()),
+                            Err(e) => Err(e),
+                        };
+                        if let Err(e) = outcome {
+                            frame = self.replica_error(e, None);
+                        }
+                    }
+                    frame
+                }
+            };
+            if let Some(ended) = self.encode(frame) {
+                // The rest still must be awaited for their side effects
+                // to be known, but nobody will read their replies.
+                self.pending.clear();
+                return Some(ended);
+            }
+        }
+        None
+    }
+
+    /// The reply for a write or read the group could not take.
+    fn replica_error(&self, e: ReplicaError, slot: Option<Slot>) -> Frame {
+        let shards = &self.shared.shards;
+        match (e, slot) {
+            (ReplicaError::NotLeader { leader: Some(leader) }, Some(slot)) => {
+                u32::try_from(leader).map_or_else(|_| route::no_leader(slot), |l| route::moved(shards, slot, l))
+            }
+            (ReplicaError::NotLeader { leader: None }, Some(slot)) => route::no_leader(slot),
+            (ReplicaError::NotLeader { .. }, None) => {
+                Frame::error("TRYAGAIN leadership moved while the command ran; nothing was applied")
+            }
+            (ReplicaError::Uncertain(why), _) => Frame::error(format!(
+                "UNCERTAIN the write may or may not have been applied ({why}); read the key before retrying"
+            )),
+            (ReplicaError::Unavailable(why), _) => {
+                Frame::error(format!("TRYAGAIN the shard cannot serve this now ({why}); nothing was applied"))
+            }
+            (ReplicaError::NoSuchGroup(group), _) => Frame::error(format!("ERR group {group} is not held here")),
+        }
+    }
+
+    /// Encodes one reply. Its size is checked before encoding, so an
+    /// oversized reply is never built: it is dropped and closing is the
+    /// limit. Earlier replies still go out.
+    fn encode(&mut self, frame: Frame) -> Option<Ended> {
+        let size = frame.size_bound();
+        if size > self.shared.config.limits.max_output_bytes {
+            return Some(Ended::OutputLimit(size));
+        }
+        let before = self.output.len();
+        frame.encode(self.session.protocol, &mut self.output);
+        match self.session.closing {
+            Closing::No => None,
+            Closing::AfterReply => Some(Ended::Quit),
+            Closing::WithoutReply => {
+                self.output.truncate(before);
+                Some(Ended::Shutdown)
+            }
         }
     }
 

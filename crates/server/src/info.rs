@@ -6,6 +6,8 @@ use std::fmt::Write;
 
 use bytes::Bytes;
 
+use shoal_raft::Role;
+
 use crate::state::Shared;
 use crate::stats::Stats;
 
@@ -27,9 +29,12 @@ pub fn render(shared: &Shared, requested: &[Bytes]) -> String {
                 "server" => server(shared),
                 "clients" => clients(shared),
                 "memory" => memory(),
-                "persistence" => persistence(),
+                "persistence" => persistence(shared),
                 "stats" => stats(shared),
-                "replication" => replication(),
+                "replication" => {
+                    out.push_str(&replication(shared));
+                    vec![]
+                }
                 "cpu" => cpu(),
                 "cluster" => vec![("cluster_enabled", u8::from(shared.config.cluster.is_some()).to_string())],
                 _ => keyspace(shared),
@@ -95,8 +100,15 @@ fn memory() -> Fields {
     ]
 }
 
-fn persistence() -> Fields {
-    vec![("loading", "0".into()), ("rdb_changes_since_last_save", "0".into()), ("aof_enabled", "0".into())]
+fn persistence(shared: &Shared) -> Fields {
+    vec![
+        ("loading", "0".into()),
+        ("rdb_changes_since_last_save", "0".into()),
+        // The WAL plays the AOF's part: every write is in it before it is
+        // answered.
+        ("aof_enabled", "1".into()),
+        ("appendfsync", crate::config::fsync_name(shared.config.replication.wal.fsync).into()),
+    ]
 }
 
 fn stats(shared: &Shared) -> Fields {
@@ -115,8 +127,43 @@ fn stats(shared: &Shared) -> Fields {
     ]
 }
 
-fn replication() -> Fields {
-    vec![("role", "master".into()), ("connected_slaves", "0".into()), ("master_repl_offset", "0".into())]
+/// Redis's role fields, then the WAL's group-commit counters, then one
+/// line per Raft group held here: its role, leader, term, log, commit and
+/// applied indexes, and (on a leader) each follower's lag in entries.
+fn replication(shared: &Shared) -> String {
+    let shards = &shared.shards;
+    let replicas = shards.replicas();
+    let statuses: Vec<_> = shards.held().iter().filter_map(|&g| Some((g, replicas.status(g)?))).collect();
+    let leads = statuses.iter().any(|(_, s)| s.role == Role::Leader);
+    let followers: std::collections::BTreeSet<u64> =
+        statuses.iter().flat_map(|(_, s)| s.followers.iter().map(|(id, _)| *id)).collect();
+    let applied: u64 = statuses.iter().filter_map(|(_, s)| s.applied_index).sum();
+    let wal = replicas.wal_stats();
+    let load = |c: &std::sync::atomic::AtomicU64| c.load(std::sync::atomic::Ordering::Relaxed);
+    let (appends, batches) = (load(&wal.appends), load(&wal.batches));
+    let mut out = String::new();
+    let _ = write!(out, "role:{}\r\n", if leads { "master" } else { "slave" });
+    let _ = write!(out, "connected_slaves:{}\r\n", followers.len());
+    let _ = write!(out, "master_repl_offset:{applied}\r\n");
+    let _ = write!(out, "wal_appends:{appends}\r\nwal_batches:{batches}\r\nwal_fsyncs:{}\r\n", load(&wal.fsyncs));
+    let per_batch = if batches == 0 { 0.0 } else { appends as f64 / batches as f64 };
+    let _ = write!(out, "wal_appends_per_batch:{per_batch:.2}\r\n");
+    let index = |i: Option<u64>| i.map_or("-".to_string(), |i| i.to_string());
+    for (group, s) in statuses {
+        let role = format!("{:?}", s.role).to_ascii_lowercase();
+        let lag: Vec<String> = s.followers.iter().map(|(id, lag)| format!("{id}:{lag}")).collect();
+        let _ = write!(
+            out,
+            "group{group}:role={role},leader={},term={},last_log={},commit={},applied={},lag={}\r\n",
+            s.leader.map_or("-".to_string(), |l| l.to_string()),
+            s.term,
+            index(s.last_log_index),
+            index(s.committed_index),
+            index(s.applied_index),
+            if lag.is_empty() { "-".to_string() } else { lag.join("|") },
+        );
+    }
+    out
 }
 
 fn cpu() -> Fields {
@@ -131,9 +178,10 @@ fn cpu() -> Fields {
 }
 
 fn keyspace(shared: &Shared) -> Fields {
-    let keys = shared.db.len();
+    let (keys, volatile) =
+        shared.shards.led().fold((0, 0), |(k, v), (_, db)| (k + db.len(), v + db.volatile_len()));
     if keys == 0 {
         return vec![];
     }
-    vec![("db0", format!("keys={keys},expires={},avg_ttl=0", shared.db.volatile_len()))]
+    vec![("db0", format!("keys={keys},expires={volatile},avg_ttl=0"))]
 }

@@ -1,21 +1,28 @@
-//! shoal's server: accepts RESP connections, executes commands against the
-//! engine, and keeps the data directory.
+//! shoal's server: accepts RESP connections, routes each command to the
+//! shard's Raft group, and answers reads from, and writes through, that
+//! group.
 //!
-//! [`Server::start`] binds and loads synchronously, so a caller learns about
-//! a port in use or an unusable directory before anything runs; the returned
+//! [`Server::start`] locks the data directory, recovers every group from
+//! the WAL and snapshots, and binds before anything runs, so a caller learns
+//! about a port in use or an unusable directory at once; the returned
 //! [`Server`] owns the background tasks, and [`Server::stop`] stops them
-//! and saves the snapshot.
+//! and the Raft groups.
 //!
 //! # Layout
 //!
 //! - [`config`]: `Config` and `Limits`, every tunable with its unit.
 //! - `listener`: accept loop, max clients, graceful drain.
-//! - `connection`: per-client read → decode → execute → one write loop.
-//! - `exec`: one file per command group, turning `Command`s into `Frame`s;
-//!   `exec/introspect.rs` answers COMMAND from the command table.
+//! - `connection`: per-client read → decode → execute → one write loop;
+//!   writes wait for their Raft outcome in an ordered queue.
+//! - `route`: which group serves a command, or the redirect.
+//! - `exec`: one file per command group, turning `Command`s into `Frame`s
+//!   or writes to replicate; `exec/introspect.rs` answers COMMAND from the
+//!   command table, `exec/write.rs` turns write results into replies.
+//! - `shards`: the node's Raft groups and their keyspaces.
 //! - `info`: INFO sections.
-//! - `persist`: the data directory lock and atomic snapshot files.
-//! - `sweeper`: bounded background reclamation of expired keys.
+//! - `persist`: the data directory lock.
+//! - `peer`: the peer port (layout hellos, and Raft traffic handed over).
+//! - `sweeper`: leaders propose the deletion of expired keys, bounded.
 //! - `state`: `Shared` (per server) and `Session` (per connection).
 //! - `stats`, `clock`: counters and the wall clock.
 
@@ -28,6 +35,7 @@ mod listener;
 mod peer;
 pub mod persist;
 mod route;
+mod shards;
 mod state;
 mod stats;
 mod sweeper;
@@ -39,8 +47,9 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{ClusterConfig, Config, Limits};
+pub use config::{ClusterConfig, Config, FsyncPolicy, Limits, ReplicationConfig, Timing};
 use persist::{DataDir, DataDirError};
+use shards::Shards;
 use state::Shared;
 pub use state::StopReason;
 
@@ -52,31 +61,33 @@ pub const REDIS_VERSION: &str = "7.2.0";
 pub enum StartError {
     #[error(transparent)]
     DataDir(#[from] DataDirError),
-    #[error("cannot read snapshot in {0}: {1}")]
-    Snapshot(std::path::PathBuf, String),
+    #[error("cannot recover {0}: {1}")]
+    Recover(std::path::PathBuf, String),
     #[error("cannot listen on {0}: {1}")]
     Listen(SocketAddr, std::io::Error),
     #[error("cannot listen for peers on {0}: {1}")]
     PeerListen(SocketAddr, std::io::Error),
 }
 
-/// A running server. Dropping it without `stop` stops nothing cleanly:
-/// the tasks die with the runtime and the snapshot is not saved.
+/// How long a standalone server waits at start for its one group to elect
+/// itself (immediate in practice: it is the only voter).
+const STANDALONE_LEADER_WAIT: std::time::Duration = std::time::Duration::from_secs(10);
+
+/// A running server. Dropping it without `stop` stops nothing cleanly: the
+/// tasks die with the runtime (what was acknowledged is in the WAL anyway).
 pub struct Server {
     shared: Arc<Shared>,
-    data: DataDir,
+    _data: DataDir,
     local_addr: SocketAddr,
     stop: watch::Sender<bool>,
     tasks: Vec<JoinHandle<()>>,
 }
 
 impl Server {
-    /// Locks the data directory, loads its snapshot, binds, and starts
-    /// serving. Must be called inside a tokio runtime.
+    /// Locks the data directory, recovers the node's groups, binds, and
+    /// starts serving. Must be called inside a tokio runtime.
     pub async fn start(config: Config) -> Result<Server, StartError> {
         let data = DataDir::open(&config.dir)?;
-        let shared = Arc::new(Shared::new(config.clone()));
-        load_snapshot(&data, &shared)?;
         let listener = TcpListener::bind(config.listen).await.map_err(|e| StartError::Listen(config.listen, e))?;
         let local_addr = listener.local_addr().map_err(|e| StartError::Listen(config.listen, e))?;
         // Bind everything before spawning anything, so a failed start leaves
@@ -89,6 +100,12 @@ impl Server {
             ),
             None => None,
         };
+        let recover = |e: String| StartError::Recover(data.path().to_path_buf(), e);
+        let shards = Shards::open(&config).await.map_err(recover)?;
+        if config.cluster.is_none() {
+            shards.wait_for_leaders(STANDALONE_LEADER_WAIT).await.map_err(recover)?;
+        }
+        let shared = Arc::new(Shared::new(config.clone(), shards));
         let (stop, stopped) = watch::channel(false);
         let mut tasks = listener::spawn_accept_loops(listener, &shared, &stopped, config.io_threads)
             .map_err(|e| StartError::Listen(config.listen, e))?;
@@ -97,8 +114,9 @@ impl Server {
             tasks.push(tokio::spawn(peer::listen(peers, Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(peer::check_peers(Arc::clone(&shared), stopped)));
         }
-        tracing::info!(addr = %local_addr, dir = %data.path().display(), keys = shared.db.len(), "shoal server ready");
-        Ok(Server { shared, data, local_addr, stop, tasks })
+        let keys: usize = shared.shards.held().iter().filter_map(|g| shared.shards.db(*g)).map(|db| db.len()).sum();
+        tracing::info!(addr = %local_addr, dir = %data.path().display(), keys, "shoal server ready");
+        Ok(Server { shared, _data: data, local_addr, stop, tasks })
     }
 
     pub fn local_addr(&self) -> SocketAddr {
@@ -112,29 +130,16 @@ impl Server {
     }
 
     /// Stops accepting, lets connections finish their current batch, then
-    /// writes the snapshot unless `save` is false (SHUTDOWN NOSAVE).
+    /// stops the Raft groups. Every acknowledged write is already in the
+    /// WAL, so there is nothing to save; `save` (false for SHUTDOWN NOSAVE)
+    /// only shows in the log, as NOSAVE does not discard Redis's AOF either.
     pub async fn stop(self, save: bool) -> std::io::Result<()> {
         let _ = self.stop.send(true);
         for task in self.tasks {
             let _ = task.await;
         }
-        if !save {
-            tracing::info!("not saving (SHUTDOWN NOSAVE)");
-            return Ok(());
-        }
-        let snapshot = self.shared.db.dump(clock::now_ms());
-        self.data.save_snapshot(&snapshot)?;
-        tracing::info!(keys = self.shared.db.len(), bytes = snapshot.len(), "snapshot saved");
+        self.shared.shards.shutdown().await;
+        tracing::info!(save, "stopped; every acknowledged write is in the WAL");
         Ok(())
     }
-}
-
-fn load_snapshot(data: &DataDir, shared: &Shared) -> Result<(), StartError> {
-    let err = |e: String| StartError::Snapshot(data.path().to_path_buf(), e);
-    let Some(bytes) = data.load_snapshot().map_err(|e| err(e.to_string()))? else {
-        return Ok(());
-    };
-    let entries = shared.db.restore(&bytes, clock::now_ms()).map_err(|e| err(e.to_string()))?;
-    tracing::info!(entries, "snapshot loaded");
-    Ok(())
 }

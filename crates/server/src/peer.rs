@@ -1,7 +1,9 @@
-//! The peer port: where nodes meet. Today a node dials every other node
-//! every `peer_check_interval` and the two exchange a hello carrying each
-//! side's layout fingerprint and uptime; replication will carry its traffic
-//! over this port.
+//! The peer port: where nodes meet. A connection's first frame says what
+//! it carries: `shoal_raft::transport::PREAMBLE` hands it to the Raft
+//! transport (every group's traffic between two nodes on one connection);
+//! anything else is a hello. A node dials every other node every
+//! `peer_check_interval` and the two exchange a hello carrying each side's
+//! layout fingerprint and uptime.
 //!
 //! Frames are length-delimited (u32 big-endian length, then the payload) and
 //! at most `MAX_FRAME_BYTES`; a hello is text:
@@ -147,21 +149,33 @@ pub async fn listen(listener: TcpListener, shared: Arc<Shared>, mut shutdown: wa
             }
         };
         let shared = Arc::clone(&shared);
-        tokio::spawn(async move {
-            if let Err(e) = tokio::time::timeout(IO_TIMEOUT, answer(stream, &shared)).await {
-                tracing::debug!(error = %e, "peer connection timed out");
-            }
-        });
+        tokio::spawn(async move { serve(stream, shared).await });
     }
 }
 
-async fn answer(mut stream: TcpStream, shared: &Shared) {
-    let cluster = shared.config.cluster.as_ref().expect("peer listener runs in cluster mode");
-    let Ok(text) = read_frame(&mut stream).await else {
-        return;
+/// One peer connection: its first frame says what it carries. Raft
+/// traffic is handed to the node's replicas for as long as it lasts; a
+/// hello is answered, bounded by `IO_TIMEOUT`.
+async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
+    let first = match tokio::time::timeout(IO_TIMEOUT, read_frame(&mut stream)).await {
+        Ok(Ok(text)) => text,
+        Ok(Err(e)) => return tracing::debug!(error = %e, "peer connection closed before its first frame"),
+        Err(_) => return tracing::debug!("peer connection sent no first frame in time"),
     };
+    if first.as_bytes() == shoal_raft::transport::PREAMBLE {
+        let _ = stream.set_nodelay(true);
+        shared.shards.replicas().serve_peer(stream).await;
+        return;
+    }
+    if tokio::time::timeout(IO_TIMEOUT, answer(stream, &first, &shared)).await.is_err() {
+        tracing::debug!("peer hello timed out");
+    }
+}
+
+async fn answer(mut stream: TcpStream, text: &str, shared: &Shared) {
+    let cluster = shared.config.cluster.as_ref().expect("peer listener runs in cluster mode");
     let mine = Hello::mine(shared, cluster);
-    let reply = match Hello::decode(&text, "HELLO") {
+    let reply = match Hello::decode(text, "HELLO") {
         None => format!("{PROTOCOL} REFUSE malformed hello"),
         Some(theirs) => {
             // An incoming hello is only logged, never acted on: anyone can

@@ -1,32 +1,81 @@
-//! Routing in cluster mode: a command's keys must share one slot
-//! (`-CROSSSLOT` otherwise) and that slot's shard must be led here
-//! (`-MOVED <slot> <host>:<port>` otherwise). Key positions come from the
-//! command table, the same data COMMAND gives to cluster clients, so the
-//! server and its clients agree on what a key is.
+//! Routing: which Raft group serves a command here, or the redirect.
+//!
+//! A command's keys must share one slot (`-CROSSSLOT` otherwise, cluster
+//! mode only). The slot's group must be held here and led here; otherwise:
+//! a follower names the leader (`-MOVED <slot> <host>:<port>`), a group with
+//! no leader yet answers `-TRYAGAIN`, and a group this node holds no replica
+//! of is sent to its preferred primary, which knows the leader. After
+//! READONLY, a follower serves keyed reads itself (possibly stale).
+//!
+//! Key positions come from the command table, the same data COMMAND gives to
+//! cluster clients, so the server and its clients agree on what a key is.
+//! Every redirect here is a promise that nothing was applied.
 
 use bytes::Bytes;
 use shoal_engine::slot::{key_slot, Slot};
 use shoal_proto::{CommandSpec, Frame};
+use shoal_raft::transport::GroupId;
 
-use crate::config::ClusterConfig;
+use crate::shards::Shards;
 
 const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 
-/// `Ok(Some(slot))` when the command has keys and is served here,
-/// `Ok(None)` when it has none, `Err(reply)` when it must go elsewhere.
-pub fn check(cluster: &ClusterConfig, spec: &CommandSpec, args: &[Bytes]) -> Result<Option<Slot>, Frame> {
+/// Where a keyed command runs.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct Target {
+    pub slot: Slot,
+    pub group: GroupId,
+    /// Served by the group's leader (reads need a ReadIndex barrier) rather
+    /// than by a follower after READONLY (reads are local and may be stale).
+    pub leader: bool,
+}
+
+/// `Ok(Some(target))` for a keyed command served here, `Ok(None)` for a
+/// keyless one, `Err(reply)` when it must go elsewhere.
+pub fn route(
+    shards: &Shards,
+    cluster: bool,
+    spec: &CommandSpec,
+    args: &[Bytes],
+    readonly: bool,
+) -> Result<Option<Target>, Frame> {
     let mut positions = spec.key_positions(args.len());
     let Some(first) = positions.next() else {
         return Ok(None);
     };
     let slot = key_slot(&args[first]);
-    if positions.any(|p| key_slot(&args[p]) != slot) {
+    if cluster && positions.any(|p| key_slot(&args[p]) != slot) {
         return Err(Frame::error(CROSSSLOT));
     }
-    let shard = cluster.layout.shard_of_slot(slot);
-    if shard.primary() == cluster.me {
-        return Ok(Some(slot));
+    let group = shards.group_of_slot(slot);
+    if !shards.replicas().holds(group) {
+        let primary = shards.layout().shard_of_slot(slot).primary();
+        return Err(moved(shards, slot, primary));
     }
-    let owner = cluster.layout.node(shard.primary()).expect("shard replicas are layout nodes");
-    Err(Frame::error(format!("MOVED {slot} {}:{}", owner.host, owner.port)))
+    match shards.leader(group) {
+        Some(leader) if shards.is_leader(group) => {
+            debug_assert_eq!(Some(leader), shards.leader(group));
+            Ok(Some(Target { slot, group, leader: true }))
+        }
+        _ if readonly && !is_write(spec) => Ok(Some(Target { slot, group, leader: false })),
+        Some(leader) => Err(moved(shards, slot, leader)),
+        None => Err(no_leader(slot)),
+    }
+}
+
+pub fn is_write(spec: &CommandSpec) -> bool {
+    spec.flags.contains(&"write")
+}
+
+pub fn moved(shards: &Shards, slot: Slot, node: shoal_cluster::NodeNumber) -> Frame {
+    match shards.client_addr(node) {
+        Some(addr) => Frame::error(format!("MOVED {slot} {addr}")),
+        None => no_leader(slot),
+    }
+}
+
+/// The group has no leader (an election is under way): nothing was
+/// applied, retry shortly.
+pub fn no_leader(slot: Slot) -> Frame {
+    Frame::error(format!("TRYAGAIN slot {slot} has no leader yet, retry shortly"))
 }

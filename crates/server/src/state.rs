@@ -5,16 +5,16 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use shoal_engine::Db;
 use shoal_proto::Protocol;
 
 use crate::config::Config;
 use crate::peer::Peers;
+use crate::shards::Shards;
 use crate::stats::Stats;
 
 /// Server-wide state, behind one `Arc`.
 pub struct Shared {
-    pub db: Db,
+    pub shards: Shards,
     pub peers: Peers,
     pub config: Config,
     pub stats: Stats,
@@ -74,10 +74,10 @@ impl ShutdownRequest {
 }
 
 impl Shared {
-    pub fn new(config: Config) -> Shared {
+    pub fn new(config: Config, shards: Shards) -> Shared {
         let numbers = config.cluster.as_ref().map(|c| c.layout.nodes.iter().map(|n| n.number).collect());
         Shared {
-            db: Db::new(),
+            shards,
             peers: Peers::new(numbers.unwrap_or_default()),
             config,
             stats: Stats::default(),
@@ -100,6 +100,9 @@ pub struct Session {
     pub protocol: Protocol,
     /// Set by QUIT and SHUTDOWN.
     pub closing: Closing,
+    /// READONLY: keyed reads may be served by a follower replica here,
+    /// possibly stale, instead of redirecting to the leader.
+    pub readonly: bool,
     /// GET hits and misses since the last flush into `Stats`: counted here
     /// and added once per batch so connections on different cores do not
     /// bounce a shared cache line on every GET.
@@ -109,7 +112,7 @@ pub struct Session {
 
 impl Session {
     pub fn new(id: u64) -> Session {
-        Session { id, name: None, protocol: Protocol::Resp2, closing: Closing::No, hits: 0, misses: 0 }
+        Session { id, name: None, protocol: Protocol::Resp2, closing: Closing::No, readonly: false, hits: 0, misses: 0 }
     }
 }
 

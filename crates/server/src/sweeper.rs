@@ -1,10 +1,14 @@
-//! The background expiry sweep: every `sweep_interval`, remove at most
-//! `sweep_keys_per_tick` expired keys. Reads already hide expired keys; the
-//! sweep only reclaims their memory, so bounding it bounds the latency it
-//! can add to a tick.
+//! The background expiry sweep: every `sweep_interval`, each group this node
+//! leads lists at most `sweep_keys_per_tick` expired keys and proposes their
+//! deletion (`WriteOp::PurgeExpired`), so every replica removes the same
+//! keys at the same log position; replicas never expire keys by their own
+//! clock. Reads already hide expired keys: the sweep only reclaims their
+//! memory, so bounding it bounds the work it adds to a tick.
 
 use std::sync::Arc;
 
+use shoal_engine::WriteOp;
+use shoal_raft::Reply;
 use tokio::sync::watch;
 
 use crate::clock::now_ms;
@@ -19,7 +23,20 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             _ = tick.tick() => {}
             _ = shutdown.wait_for(|stop| *stop) => return,
         }
-        let removed = shared.db.sweep_expired(now_ms(), shared.config.sweep_keys_per_tick);
-        Stats::add(&shared.stats.expired_keys, removed as u64);
+        let now = now_ms();
+        let budget = shared.config.sweep_keys_per_tick;
+        let work: Vec<_> = shared
+            .shards
+            .led()
+            .map(|(group, db)| (group, db.expired_keys(now, budget)))
+            .filter(|(_, keys)| !keys.is_empty())
+            .collect();
+        for (group, keys) in work {
+            // A failure (leadership moved) is harmless: the keys stay hidden
+            // and the next leader lists them again.
+            if let Ok(Reply::Count(removed)) = shared.shards.replicas().propose(group, WriteOp::PurgeExpired { keys }, now).await {
+                Stats::add(&shared.stats.expired_keys, removed);
+            }
+        }
     }
 }

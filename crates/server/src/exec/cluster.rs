@@ -1,25 +1,31 @@
 //! CLUSTER SLOTS SHARDS NODES INFO KEYSLOT COUNTKEYSINSLOT GETKEYSINSLOT MYID
 //! MYSHARDID, READONLY, READWRITE, ASKING, in Redis Cluster's formats.
+//!
+//! A shard's master is its Raft group's current leader as this node knows
+//! it (the layout's preferred primary when this node holds no replica or
+//! knows no leader); its other replicas are listed as replicas, so clients
+//! can send READONLY reads to them.
 
 use bytes::Bytes;
-use shoal_cluster::{Layout, Shard};
+use shoal_cluster::{Layout, NodeNumber, Shard};
 use shoal_engine::slot::key_slot;
 use shoal_engine::Millis;
 use shoal_proto::{Command, CommandError, Frame};
+use shoal_raft::transport::GroupId;
 
 use crate::config::ClusterConfig;
-use crate::state::Shared;
+use crate::state::{Session, Shared};
 
-pub(super) fn run(shared: &Shared, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
+pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
     let Some(cluster) = &shared.config.cluster else {
         return Err(CommandError("ERR This instance has cluster support disabled".into()));
     };
     let layout = &cluster.layout;
+    let shard_db = |slot| shared.shards.db(shared.shards.group_of_slot(slot));
     Ok(match cmd {
-        Command::ClusterSlots => Frame::Array(layout.shards.iter().map(|s| slots_entry(layout, s)).collect()),
+        Command::ClusterSlots => Frame::Array(layout.shards.iter().map(|s| slots_entry(shared, layout, s)).collect()),
         Command::ClusterShards => {
-            let up = |number: u32| number == cluster.me || shared.peers.is_connected(number);
-            Frame::Array(layout.shards.iter().map(|s| shards_entry(layout, s, up(s.primary()))).collect())
+            Frame::Array(layout.shards.iter().map(|s| shards_entry(shared, cluster, layout, s)).collect())
         }
         Command::ClusterNodes => Frame::Verbatim(*b"txt", Bytes::from(nodes_text(shared, cluster, now))),
         Command::ClusterInfo => Frame::Verbatim(*b"txt", Bytes::from(info_text(shared, cluster))),
@@ -28,18 +34,46 @@ pub(super) fn run(shared: &Shared, cmd: Command, now: Millis) -> Result<Frame, C
             let mine = layout
                 .shards
                 .iter()
-                .find(|s| s.primary() == cluster.me)
+                .find(|s| master(shared, s) == cluster.me)
                 .or_else(|| layout.shards_on(cluster.me).next());
             Frame::optional_bulk(mine.map(|s| Bytes::from(s.hex_id.clone())))
         }
         Command::ClusterKeySlot(key) => Frame::Integer(i64::from(key_slot(&key))),
-        Command::ClusterCountKeysInSlot(slot) => Frame::Integer(shared.db.count_in_slot(slot) as i64),
-        Command::ClusterGetKeysInSlot { slot, count } => Frame::bulk_array(shared.db.keys_in_slot(slot, count, now)),
-        // Every shard has one replica until replication lands, so replica
-        // reads change nothing yet; the commands succeed as Redis's do.
-        Command::ReadOnly | Command::ReadWrite | Command::Asking => Frame::OK,
+        Command::ClusterCountKeysInSlot(slot) => {
+            Frame::Integer(shard_db(slot).map_or(0, |db| db.count_in_slot(slot)) as i64)
+        }
+        Command::ClusterGetKeysInSlot { slot, count } => {
+            Frame::bulk_array(shard_db(slot).map_or_else(Vec::new, |db| db.keys_in_slot(slot, count, now)))
+        }
+        Command::ReadOnly => {
+            session.readonly = true;
+            Frame::OK
+        }
+        Command::ReadWrite => {
+            session.readonly = false;
+            Frame::OK
+        }
+        // Slots never migrate, so there is no ASK state to enter.
+        Command::Asking => Frame::OK,
         other => unreachable!("not a cluster command: {other:?}"),
     })
+}
+
+/// The shard's master: its group's leader as known here, else the
+/// preferred primary.
+fn master(shared: &Shared, shard: &Shard) -> NodeNumber {
+    shared.shards.leader(GroupId::from(shard.id)).unwrap_or(shard.primary())
+}
+
+/// Whether `number` answers: this node always; others while our dials reach them.
+fn reachable(shared: &Shared, cluster: &ClusterConfig, number: NodeNumber) -> bool {
+    number == cluster.me || shared.peers.is_connected(number)
+}
+
+/// The shard's replicas, its master first.
+fn members(shared: &Shared, shard: &Shard) -> Vec<NodeNumber> {
+    let master = master(shared, shard);
+    std::iter::once(master).chain(shard.replicas.iter().copied().filter(|n| *n != master)).collect()
 }
 
 fn node_triple(layout: &Layout, number: u32) -> Frame {
@@ -51,31 +85,39 @@ fn node_triple(layout: &Layout, number: u32) -> Frame {
     ])
 }
 
-/// `[start, end, [host, port, id], …replicas]`.
-fn slots_entry(layout: &Layout, shard: &Shard) -> Frame {
+/// `[start, end, [host, port, id] of the master, …replicas]`.
+fn slots_entry(shared: &Shared, layout: &Layout, shard: &Shard) -> Frame {
     let mut entry =
         vec![Frame::Integer(i64::from(*shard.slots.start())), Frame::Integer(i64::from(*shard.slots.end()))];
-    entry.push(node_triple(layout, shard.primary()));
+    entry.extend(members(shared, shard).into_iter().map(|n| node_triple(layout, n)));
     Frame::Array(entry)
 }
 
-fn shards_entry(layout: &Layout, shard: &Shard, reachable: bool) -> Frame {
+fn shards_entry(shared: &Shared, cluster: &ClusterConfig, layout: &Layout, shard: &Shard) -> Frame {
     let slots = Frame::Array(vec![
         Frame::Integer(i64::from(*shard.slots.start())),
         Frame::Integer(i64::from(*shard.slots.end())),
     ]);
-    let node = layout.node(shard.primary()).expect("shard replicas are layout nodes");
     let s = |v: &str| Frame::Bulk(Bytes::from(v.to_string()));
-    let description = Frame::Map(vec![
-        (s("id"), s(&Layout::node_hex_id(node))),
-        (s("port"), Frame::Integer(i64::from(node.port))),
-        (s("ip"), s(&node.host)),
-        (s("endpoint"), s(&node.host)),
-        (s("role"), s("master")),
-        (s("replication-offset"), Frame::Integer(0)),
-        (s("health"), s(if reachable { "online" } else { "failed" })),
-    ]);
-    Frame::Map(vec![(s("slots"), slots), (s("nodes"), Frame::Array(vec![description]))])
+    let group = GroupId::from(shard.id);
+    let applied = shared.shards.replicas().status(group).and_then(|st| st.applied_index).unwrap_or(0);
+    let nodes = members(shared, shard)
+        .into_iter()
+        .enumerate()
+        .map(|(i, number)| {
+            let node = layout.node(number).expect("shard replicas are layout nodes");
+            Frame::Map(vec![
+                (s("id"), s(&Layout::node_hex_id(node))),
+                (s("port"), Frame::Integer(i64::from(node.port))),
+                (s("ip"), s(&node.host)),
+                (s("endpoint"), s(&node.host)),
+                (s("role"), s(if i == 0 { "master" } else { "replica" })),
+                (s("replication-offset"), Frame::Integer(i64::try_from(applied).unwrap_or(i64::MAX))),
+                (s("health"), s(if reachable(shared, cluster, number) { "online" } else { "failed" })),
+            ])
+        })
+        .collect();
+    Frame::Map(vec![(s("slots"), slots), (s("nodes"), Frame::Array(nodes))])
 }
 
 /// One line per node: `<id> <ip>:<port>@<bus> <flags> - 0 <pong-ms> <epoch>
@@ -102,7 +144,7 @@ fn nodes_text(shared: &Shared, cluster: &ClusterConfig, now: Millis) -> String {
             node.number,
             if connected { "connected" } else { "disconnected" },
         ));
-        for shard in layout.shards.iter().filter(|s| s.primary() == node.number) {
+        for shard in layout.shards.iter().filter(|s| master(shared, s) == node.number) {
             let (start, end) = (*shard.slots.start(), *shard.slots.end());
             if start == end {
                 out.push_str(&format!(" {start}"));
@@ -117,14 +159,21 @@ fn nodes_text(shared: &Shared, cluster: &ClusterConfig, now: Millis) -> String {
 
 fn info_text(shared: &Shared, cluster: &ClusterConfig) -> String {
     let layout = &cluster.layout;
-    let up = |number: u32| number == cluster.me || shared.peers.is_connected(number);
+    let up = |number: u32| reachable(shared, cluster, number);
     let reachable = layout.nodes.iter().filter(|n| up(n.number)).count();
-    // A slot is served when its shard's primary is reachable from here
-    // (one replica per shard: nobody else can serve it).
+    // A slot is served when its group has a leader reachable from here (for
+    // a group held here: a leader this node knows of).
+    let served = |s: &&Shard| {
+        let group = GroupId::from(s.id);
+        match shared.shards.replicas().holds(group) {
+            true => shared.shards.leader(group).is_some_and(up),
+            false => up(s.primary()),
+        }
+    };
     let slots_ok: u32 = layout
         .shards
         .iter()
-        .filter(|s| up(s.primary()))
+        .filter(served)
         .map(|s| u32::from(*s.slots.end()) - u32::from(*s.slots.start()) + 1)
         .sum();
     let slots_fail = 16384 - slots_ok;

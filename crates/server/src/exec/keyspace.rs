@@ -1,21 +1,24 @@
-//! DEL EXISTS EXPIRE* TTL PTTL PERSIST TYPE KEYS SCAN.
+//! DEL EXISTS EXPIRE* TTL PTTL PERSIST TYPE (one group), KEYS SCAN (every
+//! group led here).
 
 use bytes::Bytes;
-use shoal_engine::{Db, Millis, Ttl, WriteOp};
+use shoal_engine::{Db, Millis, Ttl, WriteOp, SCAN_CURSOR_BITS};
 use shoal_proto::command::{Scan, TimeUnit};
 use shoal_proto::{Command, CommandError, Frame};
 
-use super::write;
+use super::write::{self, Shape};
+use super::Outcome;
+use crate::route::Target;
 use crate::state::Shared;
 
-pub(super) fn run(shared: &Shared, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
-    let db = &shared.db;
-    Ok(match cmd {
-        Command::Del(keys) => Frame::Integer(write::count(shared, WriteOp::Delete { keys }, now) as i64),
+pub(super) fn run((db, target): (&Db, Target), cmd: Command, now: Millis) -> Result<Outcome, CommandError> {
+    let write = |op| Ok(write::keyed(target, op, Shape::Integer));
+    let reply = match cmd {
+        Command::Del(keys) => return write(WriteOp::Delete { keys }),
         Command::Exists(keys) => Frame::Integer(db.count_existing(&keys, now) as i64),
         Command::Expire { key, expiry, condition, command } => {
             let at = expiry.resolve(now).ok_or_else(|| CommandError::invalid_expire(command))?;
-            Frame::Integer(i64::from(write::flag(shared, WriteOp::ExpireAt { key, at, condition }, now)))
+            return write(WriteOp::ExpireAt { key, at, condition });
         }
         Command::Ttl { key, unit } => Frame::Integer(match db.ttl(&key, now) {
             Ttl::Missing => -2,
@@ -24,16 +27,52 @@ pub(super) fn run(shared: &Shared, cmd: Command, now: Millis) -> Result<Frame, C
             // Redis rounds to the nearest second.
             Ttl::ExpiresIn(ms) => ms.saturating_add(500) as i64 / 1000,
         }),
-        Command::Persist(key) => Frame::Integer(i64::from(write::flag(shared, WriteOp::Persist { key }, now))),
+        Command::Persist(key) => return write(WriteOp::Persist { key }),
         Command::Type(key) => Frame::simple(if db.exists(&key, now) { "string" } else { "none" }),
-        Command::Keys(pattern) => Frame::bulk_array(db.keys(&pattern, now)),
-        Command::Scan(scan) => scan_reply(db, scan, now),
-        other => unreachable!("not a keyspace command: {other:?}"),
+        other => unreachable!("not a keyed keyspace command: {other:?}"),
+    };
+    Ok(Outcome::Reply(reply))
+}
+
+/// KEYS and SCAN over the groups this node leads (as a Redis Cluster
+/// master lists its own slots). Not linearizable: no barrier is taken.
+pub(super) fn run_keyless(shared: &Shared, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
+    Ok(match cmd {
+        Command::Keys(pattern) => {
+            Frame::bulk_array(shared.shards.led().flat_map(|(_, db)| db.keys(&pattern, now)))
+        }
+        Command::Scan(scan) => scan_reply(shared, scan, now),
+        other => unreachable!("not a keyless keyspace command: {other:?}"),
     })
 }
 
-fn scan_reply(db: &Db, scan: Scan, now: Millis) -> Frame {
-    let (next, mut keys) = db.scan(scan.cursor, scan.pattern.as_deref(), scan.count, now);
+/// A SCAN cursor is `(group index << SCAN_CURSOR_BITS) | engine cursor`:
+/// the engine leaves the top bits free. Groups are visited in the order
+/// of `Shards::held`; one not led here contributes nothing.
+fn scan_reply(shared: &Shared, scan: Scan, now: Millis) -> Frame {
+    let held = shared.shards.held();
+    let mut index = (scan.cursor >> SCAN_CURSOR_BITS) as usize;
+    let mut inner = scan.cursor & ((1 << SCAN_CURSOR_BITS) - 1);
+    let mut keys = Vec::new();
+    let mut next = 0;
+    while let Some(&group) = held.get(index) {
+        let db = shared.shards.db(group).filter(|_| shared.shards.is_leader(group));
+        let (after, page) = db.map_or((0, Vec::new()), |db| db.scan(inner, scan.pattern.as_deref(), scan.count, now));
+        keys = page;
+        if after != 0 {
+            next = ((index as u64) << SCAN_CURSOR_BITS) | after;
+            break;
+        }
+        // This group is done: go on to the next, starting at its beginning.
+        index += 1;
+        inner = 0;
+        if !keys.is_empty() {
+            if index < held.len() {
+                next = (index as u64) << SCAN_CURSOR_BITS;
+            }
+            break;
+        }
+    }
     // Every shoal value is a string; any other TYPE filter matches nothing.
     if scan.type_filter.is_some_and(|t| !t.eq_ignore_ascii_case(b"string")) {
         keys.clear();

@@ -1,6 +1,8 @@
-//! Executing commands: `execute` turns one request into one reply frame.
-//! Each submodule handles one command group, mirroring the parsers in
-//! `shoal_proto::command`.
+//! Executing commands in two steps, so the connection can wait between
+//! them: `prepare` resolves, routes and parses a request (a redirect or an
+//! error is already the reply); `run` executes it, giving either a reply or
+//! a write for the connection to replicate. Each submodule handles one
+//! command group, mirroring the parsers in `shoal_proto::command`.
 
 mod cluster;
 mod connection;
@@ -8,30 +10,62 @@ mod introspect;
 mod keyspace;
 mod server;
 mod string;
-mod write;
+pub mod write;
 
 use bytes::Bytes;
+use shoal_engine::{Db, Millis, WriteOp};
 use shoal_proto::command::resolve;
 use shoal_proto::{Command, CommandError, Frame};
+use shoal_raft::transport::GroupId;
 
-use crate::route;
+use crate::route::{self, Target};
 use crate::state::{Session, Shared};
-use shoal_engine::Millis;
+pub use write::{Shape, Write};
 
-/// Runs one request at time `now` and returns its reply.
-pub fn execute(shared: &Shared, session: &mut Session, args: Vec<Bytes>, now: Millis) -> Frame {
+/// A request ready to run.
+#[derive(Debug)]
+pub struct Ready {
+    cmd: Command,
+    /// Where a keyed command runs; `None` for a keyless one.
+    pub target: Option<Target>,
+    /// Whether it writes (replicated) or only reads (needs the group's
+    /// earlier writes from this connection applied, and on a leader a
+    /// ReadIndex barrier).
+    pub write: bool,
+}
+
+pub enum Prepared {
+    /// Answered already: an unknown command, a parse error, a redirect.
+    Reply(Frame),
+    Ready(Ready),
+}
+
+/// What running a command produced.
+#[derive(Debug)]
+pub enum Outcome {
+    Reply(Frame),
+    /// One write to replicate; its reply comes from the result.
+    Write(Write),
+    /// The same op in several groups (FLUSHALL over the groups led here);
+    /// the reply is `OK` once all are applied.
+    WriteAll(Vec<(GroupId, WriteOp)>),
+}
+
+/// Resolves, routes and parses one request.
+pub fn prepare(shared: &Shared, session: &Session, args: Vec<Bytes>) -> Prepared {
     let spec = match resolve(&args) {
         Ok(spec) => spec,
-        Err(e) => return error(e),
+        Err(e) => return Prepared::Reply(error(e)),
     };
-    if let Some(cluster) = &shared.config.cluster {
-        if let Err(redirect) = route::check(cluster, spec, &args) {
-            return redirect;
-        }
-    }
+    let cluster = shared.config.cluster.is_some();
+    let target = match route::route(&shared.shards, cluster, spec, &args, session.readonly) {
+        Ok(target) => target,
+        Err(redirect) => return Prepared::Reply(redirect),
+    };
+    let write = route::is_write(spec);
     match Command::parse_resolved(spec, args) {
-        Ok(cmd) => run(shared, session, cmd, now).unwrap_or_else(error),
-        Err(e) => error(e),
+        Ok(cmd) => Prepared::Ready(Ready { cmd, target, write }),
+        Err(e) => Prepared::Reply(error(e)),
     }
 }
 
@@ -39,8 +73,18 @@ fn error(e: CommandError) -> Frame {
     Frame::Error(Bytes::from(e.0))
 }
 
-fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
-    match cmd {
+/// The keyspace and target of a keyed command. `route` gives every command
+/// with keys a target in a group held here, so both exist.
+fn keyed(shared: &Shared, target: Option<Target>) -> (&Db, Target) {
+    let target = target.expect("commands with keys are routed to a target");
+    let db = shared.shards.db(target.group).expect("routed to a group held here");
+    (db, target)
+}
+
+/// Runs a prepared request at time `now`.
+pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) -> Outcome {
+    let Ready { cmd, target, .. } = ready;
+    let result = match cmd {
         Command::Ping(_)
         | Command::Echo(_)
         | Command::Hello(_)
@@ -49,7 +93,7 @@ fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Res
         | Command::ClientSetName(_)
         | Command::ClientGetName
         | Command::ClientId
-        | Command::ClientSetInfo => connection::run(session, cmd, shared.config.cluster.is_some()),
+        | Command::ClientSetInfo => connection::run(session, cmd, shared.config.cluster.is_some()).map(Outcome::Reply),
         Command::CommandCount
         | Command::CommandList
         | Command::CommandInfo(_)
@@ -60,14 +104,13 @@ fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Res
         | Command::FlushDb
         | Command::FlushAll
         | Command::Shutdown { .. } => server::run(shared, session, cmd, now),
+        Command::Keys(_) | Command::Scan(_) => keyspace::run_keyless(shared, cmd, now).map(Outcome::Reply),
         Command::Del(_)
         | Command::Exists(_)
         | Command::Expire { .. }
         | Command::Ttl { .. }
         | Command::Persist(_)
-        | Command::Type(_)
-        | Command::Keys(_)
-        | Command::Scan(_) => keyspace::run(shared, cmd, now),
+        | Command::Type(_) => keyspace::run(keyed(shared, target), cmd, now),
         Command::ClusterSlots
         | Command::ClusterShards
         | Command::ClusterNodes
@@ -79,7 +122,8 @@ fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Res
         | Command::ClusterGetKeysInSlot { .. }
         | Command::ReadOnly
         | Command::ReadWrite
-        | Command::Asking => cluster::run(shared, cmd, now),
-        _ => string::run(shared, session, cmd, now),
-    }
+        | Command::Asking => cluster::run(shared, session, cmd, now).map(Outcome::Reply),
+        _ => string::run(shared, session, keyed(shared, target), cmd, now),
+    };
+    result.unwrap_or_else(|e| Outcome::Reply(error(e)))
 }

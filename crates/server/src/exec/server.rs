@@ -5,12 +5,12 @@ use shoal_engine::glob::glob_match;
 use shoal_engine::{Millis, WriteOp};
 use shoal_proto::{Command, CommandError, Frame};
 
-use super::{introspect, write};
+use super::{introspect, Outcome};
 use crate::info;
 use crate::state::{Closing, Session, Shared};
 
-pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
-    Ok(match cmd {
+pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, _now: Millis) -> Result<Outcome, CommandError> {
+    let reply = match cmd {
         Command::CommandCount => introspect::command_count(),
         Command::CommandList => introspect::command_list(),
         Command::CommandInfo(names) => introspect::command_info(names),
@@ -20,10 +20,11 @@ pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Mil
             Frame::Verbatim(*b"txt", Bytes::from(text))
         }
         Command::ConfigGet(patterns) => config_get(shared, &patterns),
-        Command::DbSize => Frame::Integer(shared.db.len() as i64),
+        // Keys of the groups led here, as a Redis Cluster master counts its
+        // own slots.
+        Command::DbSize => Frame::Integer(shared.shards.led().map(|(_, db)| db.len()).sum::<usize>() as i64),
         Command::FlushDb | Command::FlushAll => {
-            write::done(shared, WriteOp::Clear, now);
-            Frame::OK
+            return Ok(Outcome::WriteAll(shared.shards.led().map(|(group, _)| (group, WriteOp::Clear)).collect()))
         }
         Command::Shutdown { save } => {
             shared.shutdown.request(save);
@@ -31,7 +32,8 @@ pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Mil
             Frame::OK
         }
         other => unreachable!("not a server command: {other:?}"),
-    })
+    };
+    Ok(Outcome::Reply(reply))
 }
 
 /// CONFIG GET pattern…: every known parameter matching any pattern; an

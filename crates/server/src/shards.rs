@@ -1,0 +1,122 @@
+//! The shards this node holds: one Raft group per shard replica, each with
+//! its own keyspace, behind `shoal_raft::Replicas` (the server never sees
+//! openraft's types).
+//!
+//! Group ids are the layout's shard ids. A standalone server is the same
+//! thing with a one-node layout: one group holding every slot, whose only
+//! voter is this node, so its writes are in the WAL before they are
+//! answered and a restart replays them.
+
+use std::collections::HashMap;
+use std::sync::Arc;
+use std::time::Duration;
+
+use shoal_cluster::{Layout, NodeAddr, NodeNumber};
+use shoal_engine::slot::Slot;
+use shoal_engine::Db;
+use shoal_raft::transport::GroupId;
+use shoal_raft::{GroupSpec, ReplicaConfig, Replicas};
+
+use crate::config::Config;
+
+/// The standalone server's node number.
+const STANDALONE_NODE: NodeNumber = 1;
+
+pub struct Shards {
+    replicas: Replicas,
+    layout: Arc<Layout>,
+    me: NodeNumber,
+    /// The groups this node holds, ascending, for keyless commands.
+    held: Vec<GroupId>,
+}
+
+impl Shards {
+    /// Opens the WAL and every group this node holds (bootstrapping those
+    /// it is the preferred leader of, on first start).
+    pub async fn open(config: &Config) -> Result<Shards, String> {
+        let (layout, me) = match &config.cluster {
+            Some(cluster) => (Arc::clone(&cluster.layout), cluster.me),
+            None => {
+                let node = NodeAddr {
+                    number: STANDALONE_NODE,
+                    host: config.listen.ip().to_string(),
+                    port: config.listen.port(),
+                    peer_port: 0,
+                };
+                (Arc::new(Layout::single(node)), STANDALONE_NODE)
+            }
+        };
+        let addrs = |f: fn(&NodeAddr) -> String| -> HashMap<u64, String> {
+            layout.nodes.iter().map(|n| (u64::from(n.number), f(n))).collect()
+        };
+        let groups: Vec<GroupSpec> = layout
+            .shards
+            .iter()
+            .map(|s| GroupSpec { id: GroupId::from(s.id), members: s.replicas.iter().map(|&n| u64::from(n)).collect() })
+            .collect();
+        let replica_config = ReplicaConfig {
+            dir: config.dir.clone(),
+            me: u64::from(me),
+            peer_addrs: addrs(|n| format!("{}:{}", n.host, n.peer_port)),
+            client_addrs: addrs(|n| format!("{}:{}", n.host, n.port)),
+            groups,
+            timing: config.replication.timing,
+            wal: config.replication.wal,
+        };
+        let replicas = Replicas::open(replica_config).await?;
+        let held = replicas.group_ids().collect();
+        Ok(Shards { replicas, layout, me, held })
+    }
+
+    pub fn replicas(&self) -> &Replicas {
+        &self.replicas
+    }
+
+    pub fn layout(&self) -> &Layout {
+        &self.layout
+    }
+
+    pub fn group_of_slot(&self, slot: Slot) -> GroupId {
+        GroupId::from(self.layout.shard_of_slot(slot).id)
+    }
+
+    /// The group's keyspace on this node, if it holds a replica.
+    pub fn db(&self, group: GroupId) -> Option<&Db> {
+        self.replicas.db(group).map(|db| &**db)
+    }
+
+    /// The node leading `group`, as far as this node knows.
+    pub fn leader(&self, group: GroupId) -> Option<NodeNumber> {
+        self.replicas.leader(group).and_then(|id| NodeNumber::try_from(id).ok())
+    }
+
+    pub fn is_leader(&self, group: GroupId) -> bool {
+        self.leader(group) == Some(self.me)
+    }
+
+    /// Groups held here, ascending.
+    pub fn held(&self) -> &[GroupId] {
+        &self.held
+    }
+
+    /// The groups this node leads with their keyspaces: what keyless
+    /// commands (DBSIZE, KEYS, SCAN, FLUSHALL) cover, as a Redis Cluster
+    /// master's cover its own slots.
+    pub fn led(&self) -> impl Iterator<Item = (GroupId, &Db)> + '_ {
+        self.held.iter().filter(|g| self.is_leader(**g)).filter_map(|&g| Some((g, self.db(g)?)))
+    }
+
+    /// `host:port` clients use to reach `node`.
+    pub fn client_addr(&self, node: NodeNumber) -> Option<String> {
+        self.layout.node(node).ok().map(|n| format!("{}:{}", n.host, n.port))
+    }
+
+    /// Waits (bounded) until every group held here has a leader.
+    pub async fn wait_for_leaders(&self, timeout: Duration) -> Result<(), String> {
+        self.replicas.wait_for_leaders(timeout).await.map_err(|e| e.to_string())
+    }
+
+    pub async fn shutdown(&self) {
+        self.replicas.shutdown().await;
+    }
+}
