@@ -87,6 +87,14 @@ pub struct ReplicationArgs {
     /// twice this many milliseconds starts an election.
     #[arg(long, default_value_t = 300)]
     pub election_timeout_ms: u64,
+    /// A shard group snapshots its keyspace after this many writes (and
+    /// the WAL behind the snapshot can then be deleted).
+    #[arg(long, default_value_t = 5000)]
+    pub snapshot_every_entries: u64,
+    /// Log entries kept behind a snapshot for followers slightly behind;
+    /// one further behind is sent the snapshot.
+    #[arg(long, default_value_t = 1000)]
+    pub snapshot_keep_entries: u64,
     /// Appends queued for the WAL writer before proposals wait.
     #[arg(long, default_value_t = 4096)]
     pub wal_queue_depth: usize,
@@ -122,6 +130,11 @@ impl ReplicationArgs {
             Fsync::Everysec => FsyncPolicy::EverySec,
             Fsync::Never => FsyncPolicy::Never,
         };
+        if self.snapshot_every_entries == 0 {
+            return Err("--snapshot-every-entries must be at least 1".into());
+        }
+        config.snapshots.every_entries = self.snapshot_every_entries;
+        config.snapshots.keep_entries = self.snapshot_keep_entries;
         config.wal.queue_depth = self.wal_queue_depth;
         config.wal.segment_bytes = self.wal_segment_bytes;
         config.timing = Timing {
@@ -156,6 +169,10 @@ pub struct ClusterArgs {
     /// How often peers are checked, in milliseconds.
     #[arg(long, default_value_t = 500)]
     pub peer_check_interval_ms: u64,
+    /// How often a node checks whether to hand leadership of a shard back to
+    /// its preferred primary, in milliseconds.
+    #[arg(long, default_value_t = 2000)]
+    pub balance_interval_ms: u64,
 }
 
 impl ClusterArgs {
@@ -187,6 +204,7 @@ impl ClusterArgs {
             layout: Arc::new(layout),
             me: id,
             peer_check_interval: Duration::from_millis(self.peer_check_interval_ms.max(1)),
+            balance_interval: Duration::from_millis(self.balance_interval_ms.max(1)),
         };
         Ok(Some((config, me.port)))
     }

@@ -99,9 +99,17 @@ async fn wait_for_signal() -> std::io::Result<()> {
     Ok(())
 }
 
+/// A plain level (`warn`) applies to shoal; openraft's own messages are
+/// kept to errors unless the level is `debug` or `trace` (at `warn` it logs
+/// every failed vote request while a peer is down). A full directive
+/// (`info,openraft=debug`) is used as given.
 fn init_logging(level: &str) -> Result<(), String> {
-    let filter =
-        tracing_subscriber::EnvFilter::try_new(level).map_err(|e| format!("invalid --log-level '{level}': {e}"))?;
+    let directive = match level {
+        "error" | "warn" | "info" => format!("{level},openraft=error"),
+        other => other.to_string(),
+    };
+    let filter = tracing_subscriber::EnvFilter::try_new(&directive)
+        .map_err(|e| format!("invalid --log-level '{level}': {e}"))?;
     tracing_subscriber::fmt()
         .with_env_filter(filter)
         .with_writer(std::io::stderr)

@@ -78,14 +78,16 @@ fn clean_shutdown_saves_and_restart_restores() {
 #[test]
 fn corrupt_snapshot_refuses_to_start() {
     let dir = temp_dir("corrupt");
-    std::fs::write(dir.join("dump.shoal"), b"SHOALSNP garbage that fails its checksum").unwrap();
+    // The standalone server's one group keeps its snapshot in group-0/.
+    std::fs::create_dir_all(dir.join("group-0")).unwrap();
+    std::fs::write(dir.join("group-0/snapshot"), b"\0\0\0\x05{bad}garbage").unwrap();
     let port = free_port().to_string();
     let msg = fails_with(&["server", "--port", &port, "--dir", dir.to_str().unwrap(), "--log-level", "error"]);
     assert!(msg.contains("snapshot"), "{msg}");
 }
 
 #[test]
-fn shutdown_command_saves_and_nosave_does_not() {
+fn shutdown_and_kill_keep_every_acknowledged_write() {
     let dir = temp_dir("shutdown-cmd");
     let server = Server::start_in(&dir, &[]);
     let mut c = server.client();
@@ -97,7 +99,9 @@ fn shutdown_command_saves_and_nosave_does_not() {
     let server = Server::start_in(&dir, &[]);
     let mut c = server.client();
     assert_eq!(c.call(&["GET", "kept"]), bulk("1"));
-    assert_eq!(c.call(&["SET", "lost", "1"]), Frame::OK);
+    // Every write is in the WAL before it is answered: NOSAVE (like Redis
+    // with an append-only file) discards nothing, and neither does kill -9.
+    assert_eq!(c.call(&["SET", "nosave", "1"]), Frame::OK);
     c.send(&[b"SHUTDOWN", b"NOSAVE"]);
     assert_eq!(c.read(), None);
     assert!(server.wait_exit().success());
@@ -105,5 +109,14 @@ fn shutdown_command_saves_and_nosave_does_not() {
     let server = Server::start_in(&dir, &[]);
     let mut c = server.client();
     assert_eq!(c.call(&["GET", "kept"]), bulk("1"));
-    assert_eq!(c.call(&["GET", "lost"]), Frame::Null);
+    assert_eq!(c.call(&["GET", "nosave"]), bulk("1"));
+    assert_eq!(c.call(&["INCRBY", "n", "5"]), Frame::Integer(5));
+    assert_eq!(c.call(&["SET", "ttl", "1", "EX", "100"]), Frame::OK);
+    assert!(!server.stop_with(libc::SIGKILL).success());
+
+    let server = Server::start_in(&dir, &[]);
+    let mut c = server.client();
+    assert_eq!(c.call(&["GET", "n"]), bulk("5"), "kill -9 after the reply loses nothing");
+    assert!(matches!(c.call(&["TTL", "ttl"]), Frame::Integer(t) if (1..=100).contains(&t)), "expiry survives");
+    assert_eq!(c.call(&["DBSIZE"]), Frame::Integer(4));
 }

@@ -76,7 +76,9 @@ fn cluster_slots(cluster: &Cluster, node: usize) -> Vec<SlotRange> {
         .into_iter()
         .map(|entry| {
             let entry = array(entry);
-            assert_eq!(entry.len(), 3, "one shard replica means one node: {entry:?}");
+            assert!(entry.len() >= 3, "start, end, the master, then replicas: {entry:?}");
+            let ports: std::collections::HashSet<i64> = entry[2..].iter().map(|n| int(&array(n.clone())[1])).collect();
+            assert_eq!(ports.len(), entry.len() - 2, "replicas are on distinct nodes: {entry:?}");
             let triple = array(entry[2].clone());
             assert_eq!(triple.len(), 3, "node is [host, port, id]: {triple:?}");
             SlotRange {
@@ -180,10 +182,13 @@ fn cluster_slots_cover_every_slot() {
                 let range = array(field(&entry, "slots"));
                 assert_eq!(range.len(), 2, "one range per shard: {range:?}");
                 let nodes = array(field(&entry, "nodes"));
-                assert_eq!(nodes.len(), 1, "{nodes:?}");
+                assert_eq!(nodes.len(), 3, "three replicas per shard: {nodes:?}");
+                for (i, node) in nodes.iter().enumerate() {
+                    let desc = pairs(node.clone());
+                    assert_eq!(text(&field(&desc, "role")), if i == 0 { "master" } else { "replica" });
+                    assert_eq!(text(&field(&desc, "health")), "online");
+                }
                 let desc = pairs(nodes[0].clone());
-                assert_eq!(text(&field(&desc, "role")), "master");
-                assert_eq!(text(&field(&desc, "health")), "online");
                 SlotRange {
                     start: int(&range[0]).try_into().unwrap(),
                     end: int(&range[1]).try_into().unwrap(),
@@ -271,8 +276,11 @@ fn moved_and_crossslot() {
         array(c.call(&["CLUSTER", "GETKEYSINSLOT", &slot_arg, "10"])).iter().map(text).collect();
     assert_eq!(keys, BTreeSet::from(["{u1}a".to_string(), "{u1}b".to_string()]));
     assert_eq!(array(c.call(&["CLUSTER", "GETKEYSINSLOT", &slot_arg, "1"])).len(), 1);
-    // A node that does not own the slot holds none of its keys.
-    assert_eq!(cluster.client(other).call(&["CLUSTER", "COUNTKEYSINSLOT", &slot_arg]), Frame::Integer(0));
+    // Every node holds a replica (3 nodes, 3 replicas): once applied there,
+    // the slot's keys are counted there too.
+    wait_for("the keys to reach a replica", || {
+        (cluster.client(other).call(&["CLUSTER", "COUNTKEYSINSLOT", &slot_arg]) == Frame::Integer(2)).then_some(())
+    });
 }
 
 /// Starts `shoal server --id id --dir <temp dir name> --initial-cluster spec extra…`, which must

@@ -150,6 +150,8 @@ pub struct Cluster {
     pub peer_ports: Vec<u16>,
     /// Data directories, index `node - 1`.
     pub dirs: Vec<PathBuf>,
+    /// The flags every node was started with, after `--id` and the list.
+    extra: Vec<String>,
     nodes: Vec<Option<Server>>,
 }
 
@@ -164,16 +166,27 @@ impl Cluster {
         let spec =
             (0..n).map(|i| format!("{}=127.0.0.1:{}@{}", i + 1, ports[i], peer_ports[i])).collect::<Vec<_>>().join(",");
         let dirs: Vec<PathBuf> = (1..=n).map(|node| temp_dir(&format!("{name}-node{node}"))).collect();
-        let mut nodes = Vec::with_capacity(n);
-        for (i, dir) in dirs.iter().enumerate() {
-            let id = (i + 1).to_string();
-            let mut args = vec!["--id", &id, "--initial-cluster", &spec];
-            args.extend_from_slice(extra);
-            nodes.push(Some(Server::start_with_args(ports[i], dir, &args)));
+        let extra = extra.iter().map(|s| s.to_string()).collect();
+        let mut cluster = Cluster { spec, ports, peer_ports, dirs, extra, nodes: (0..n).map(|_| None).collect() };
+        for node in 1..=n {
+            cluster.restart(node);
         }
-        let cluster = Cluster { spec, ports, peer_ports, dirs, nodes };
         cluster.wait_all_reachable();
         cluster
+    }
+
+    /// Starts a node that is not running, with its original command line
+    /// (so it recovers from its data directory); waits for PING only.
+    pub fn restart(&mut self, node: usize) {
+        assert!(self.nodes[node - 1].is_none(), "node {node} is running");
+        let id = node.to_string();
+        let mut args = vec!["--id", &id, "--initial-cluster", &self.spec];
+        args.extend(self.extra.iter().map(String::as_str));
+        self.nodes[node - 1] = Some(Server::start_with_args(self.ports[node - 1], &self.dirs[node - 1], &args));
+    }
+
+    pub fn is_running(&self, node: usize) -> bool {
+        self.nodes[node - 1].is_some()
     }
 
     /// Number of nodes in the list (running or not).
@@ -221,13 +234,17 @@ impl Cluster {
         info_field(&info, "cluster_reachable_nodes")?.parse().ok()
     }
 
-    /// Waits until every running node sees every node in the list.
+    /// Waits until every running node sees every node in the list and
+    /// knows a reachable leader for every slot (`cluster_state:ok`).
     pub fn wait_all_reachable(&self) {
         let n = self.size();
         for (i, server) in self.nodes.iter().enumerate() {
             if server.is_some() {
-                wait_for(&format!("node {} to reach all {n} nodes", i + 1), || {
-                    (self.reachable_nodes(i + 1)? == n).then_some(())
+                wait_for(&format!("node {} to reach all {n} nodes and every leader", i + 1), || {
+                    let mut c = Client::try_connect(self.port(i + 1))?;
+                    let info = frame_text(&c.call(&["CLUSTER", "INFO"]))?;
+                    let reachable: usize = info_field(&info, "cluster_reachable_nodes")?.parse().ok()?;
+                    (reachable == n && info_field(&info, "cluster_state")? == "ok").then_some(())
                 });
             }
         }
@@ -319,19 +336,36 @@ impl Client {
 
     /// Reads one reply frame; `None` when the server closed the connection.
     pub fn read(&mut self) -> Option<Frame> {
+        match self.try_read() {
+            Ok(frame) => frame,
+            Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => None,
+            Err(e) => panic!("read from shoal: {e}"),
+        }
+    }
+
+    fn try_read(&mut self) -> std::io::Result<Option<Frame>> {
         loop {
             if let Some((frame, used)) = parse_frame(&self.buf).expect("server sent valid RESP") {
                 let _ = self.buf.split_to(used);
-                return Some(frame);
+                return Ok(Some(frame));
             }
             let mut chunk = [0u8; 64 * 1024];
-            match self.stream.read(&mut chunk) {
-                Ok(0) => return None,
-                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
-                Err(e) if e.kind() == std::io::ErrorKind::ConnectionReset => return None,
-                Err(e) => panic!("read from shoal: {e}"),
+            match self.stream.read(&mut chunk)? {
+                0 => return Ok(None),
+                n => self.buf.extend_from_slice(&chunk[..n]),
             }
         }
+    }
+
+    /// One command, or `None` if the connection fails or times out (for
+    /// tests that kill servers under load).
+    pub fn try_call(&mut self, args: &[&str]) -> Option<Frame> {
+        let mut out = format!("*{}\r\n", args.len()).into_bytes();
+        for a in args {
+            out.extend_from_slice(format!("${}\r\n{a}\r\n", a.len()).as_bytes());
+        }
+        self.stream.write_all(&out).ok()?;
+        self.try_read().ok()?
     }
 
     pub fn call_bytes(&mut self, args: &[&[u8]]) -> Frame {
@@ -398,4 +432,54 @@ pub fn benchmark_results(out: &str) -> Vec<(String, f64)> {
             Some((name.to_string(), rps.trim().parse().ok()?))
         })
         .collect()
+}
+
+/// A client for a cluster that sends each keyed command to the node
+/// leading the key's slot: it follows `-MOVED` and waits out `-TRYAGAIN`
+/// (both promise nothing was applied). Anything else is returned as is.
+pub struct Routed {
+    ports: Vec<u16>,
+    connections: std::collections::HashMap<u16, Client>,
+    leaders: std::collections::HashMap<u16, u16>,
+}
+
+impl Routed {
+    pub fn new(ports: &[u16]) -> Routed {
+        Routed { ports: ports.to_vec(), connections: Default::default(), leaders: Default::default() }
+    }
+
+    /// `args[1]` is the key. `None` when no node gave an answer in `TIMEOUT`
+    /// (a connection failing mid-command is such a case: outcome unknown).
+    pub fn call(&mut self, args: &[&str]) -> Option<Frame> {
+        let slot = shoal_engine::slot::key_slot(args[1].as_bytes());
+        let deadline = std::time::Instant::now() + TIMEOUT;
+        let mut port = self.leaders.get(&slot).copied().unwrap_or(self.ports[usize::from(slot) % self.ports.len()]);
+        while std::time::Instant::now() < deadline {
+            let client = match self.connections.entry(port) {
+                std::collections::hash_map::Entry::Occupied(c) => c.into_mut(),
+                std::collections::hash_map::Entry::Vacant(v) => match Client::try_connect(port) {
+                    Some(c) => v.insert(c),
+                    None => {
+                        port = self.ports[(self.ports.iter().position(|p| *p == port).unwrap() + 1) % self.ports.len()];
+                        std::thread::sleep(Duration::from_millis(20));
+                        continue;
+                    }
+                },
+            };
+            let Some(reply) = client.try_call(args) else {
+                self.connections.remove(&port);
+                return None;
+            };
+            match &reply {
+                Frame::Error(e) if e.starts_with(b"MOVED ") => {
+                    let text = String::from_utf8_lossy(e);
+                    port = text.rsplit(':').next().and_then(|p| p.parse().ok()).expect("MOVED names host:port");
+                    self.leaders.insert(slot, port);
+                }
+                Frame::Error(e) if e.starts_with(b"TRYAGAIN") => std::thread::sleep(Duration::from_millis(20)),
+                _ => return Some(reply),
+            }
+        }
+        None
+    }
 }

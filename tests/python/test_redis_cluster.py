@@ -12,17 +12,22 @@ exception propagates and the process exits non-zero. Prints "ok" on success.
 
 import argparse
 import collections
+import time
 import warnings
 
-from redis.cluster import RedisCluster
+from redis.cluster import LoadBalancingStrategy, RedisCluster
 
 warnings.filterwarnings("ignore", category=DeprecationWarning)
 
 
 def check_topology(r):
+    # Every node leads some shards and holds replicas of others. redis-py
+    # fixes a node's role where CLUSTER SLOTS first names it, so some nodes
+    # show as replicas; broadcasts below therefore target ALL_NODES, each
+    # node answering for the shards it leads (as a Redis master does).
     nodes = r.get_nodes()
     assert len(nodes) >= 2, f"expected several nodes, got {nodes!r}"
-    assert all(n.server_type == "primary" for n in nodes), nodes
+    assert r.get_primaries(), nodes
     # The server's slot function agrees with the client's.
     for key, slot in [
         ("123456789", 12739),
@@ -41,10 +46,14 @@ def dbsizes(r, nodes):
     return {n.name: r.dbsize(target_nodes=n) for n in nodes}
 
 
+def flush(r):
+    r.flushdb(target_nodes=RedisCluster.ALL_NODES)
+
+
 def check_bulk(r, nodes, count, tag):
     """Writes `count` keys spread over every slot, reads them back, and
     checks each node holds exactly the keys the client routed to it."""
-    r.flushdb()
+    flush(r)
     assert all(size == 0 for size in dbsizes(r, nodes).values()), dbsizes(r, nodes)
 
     data = {f"bulk:{tag}:{i}": f"value:{tag}:{i}" for i in range(count)}
@@ -83,6 +92,32 @@ def check_counters(r):
     assert r.mget_nonatomic(names) == ["42"] * len(names)
 
 
+def check_replica_reads(port, kwargs):
+    """Reads through replicas: redis-py sends READONLY to them and spreads
+    reads over each shard's replicas. Replica reads may lag, so wait
+    (bounded) for them to catch up with what the primaries acknowledged."""
+    writer = RedisCluster(host="127.0.0.1", port=port, decode_responses=True, **kwargs)
+    reader = RedisCluster(
+        host="127.0.0.1",
+        port=port,
+        decode_responses=True,
+        load_balancing_strategy=LoadBalancingStrategy.ROUND_ROBIN_REPLICAS,
+        **kwargs,
+    )
+    try:
+        assert reader.get_replicas(), "CLUSTER SLOTS lists replicas"
+        data = {f"replica:{i}": str(i) for i in range(300)}
+        assert all(writer.mset_nonatomic(data))
+        keys = list(data)
+        deadline = time.monotonic() + 20
+        while reader.mget_nonatomic(keys) != [data[k] for k in keys]:
+            assert time.monotonic() < deadline, "replicas did not catch up in 20 s"
+            time.sleep(0.05)
+    finally:
+        writer.close()
+        reader.close()
+
+
 def run(port, protocol, count):
     kwargs = {} if protocol is None else {"protocol": protocol}
     r = RedisCluster(host="127.0.0.1", port=port, decode_responses=True, **kwargs)
@@ -92,6 +127,7 @@ def run(port, protocol, count):
         check_bulk(r, nodes, count, protocol or "default")
         check_hash_tags(r)
         check_counters(r)
+        check_replica_reads(port, kwargs)
     finally:
         r.close()
 

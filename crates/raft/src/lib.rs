@@ -26,7 +26,9 @@ pub mod transport;
 
 pub use log_store::LogStore;
 pub use network::Router;
-pub use replicas::{GroupSpec, GroupStatus, PendingWrite, ReplicaConfig, ReplicaError, Replicas, Role, Timing};
+pub use replicas::{
+    GroupSpec, GroupStatus, PendingWrite, ReplicaConfig, ReplicaError, Replicas, Role, Snapshots, Timing,
+};
 pub use state_machine::StateMachine;
 
 openraft::declare_raft_types!(

@@ -22,7 +22,7 @@ use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
 use openraft::impls::ProgressResponder;
 use openraft::raft::ClientWriteResult;
-use openraft::{Config, ReadPolicy, ServerState};
+use openraft::{Config, ReadPolicy, ServerState, SnapshotPolicy};
 use shoal_engine::{Db, Millis, WriteOp};
 use shoal_wal::{Wal, WalOptions};
 use tokio::net::TcpStream;
@@ -52,6 +52,23 @@ impl Default for Timing {
     }
 }
 
+/// When a group snapshots its keyspace and how much log it keeps behind the
+/// snapshot (for followers that are only a little behind).
+#[derive(Debug, Clone, Copy)]
+pub struct Snapshots {
+    /// Entries applied since the last snapshot that trigger the next.
+    pub every_entries: u64,
+    /// Entries kept in the log behind a snapshot; a follower further
+    /// behind receives the snapshot instead.
+    pub keep_entries: u64,
+}
+
+impl Default for Snapshots {
+    fn default() -> Self {
+        Snapshots { every_entries: 5000, keep_entries: 1000 }
+    }
+}
+
 #[derive(Debug, Clone)]
 pub struct ReplicaConfig {
     pub dir: PathBuf,
@@ -65,6 +82,7 @@ pub struct ReplicaConfig {
     /// are opened).
     pub groups: Vec<GroupSpec>,
     pub timing: Timing,
+    pub snapshots: Snapshots,
     pub wal: WalOptions,
 }
 
@@ -129,6 +147,13 @@ pub struct GroupStatus {
     pub last_log_index: Option<u64>,
     pub committed_index: Option<u64>,
     pub applied_index: Option<u64>,
+    /// The last entry in the latest snapshot, and the last entry removed
+    /// from the log behind it.
+    pub snapshot_index: Option<u64>,
+    pub purged_index: Option<u64>,
+    /// Keys in the group's keyspace here (expired ones not yet purged
+    /// included).
+    pub keys: usize,
     /// On a leader: each other member and how many entries it lags.
     pub followers: Vec<(u64, u64)>,
 }
@@ -154,7 +179,9 @@ impl Replicas {
     /// Opens the WAL and every group this node holds, and bootstraps the
     /// groups this node is the preferred leader of.
     pub async fn open(config: ReplicaConfig) -> Result<Replicas, String> {
-        let (wal, recovered) = Wal::open(&config.dir.join("wal"), config.wal).map_err(|e| e.to_string())?;
+        let wal_dir = config.dir.join("wal");
+        let (wal, recovered) =
+            Wal::open(&wal_dir, config.wal).map_err(|e| format!("WAL in {}: {e}", wal_dir.display()))?;
         let wal = Arc::new(wal);
         let peers = Peers::new(config.peer_addrs.clone());
         let raft_config = Arc::new(
@@ -163,6 +190,11 @@ impl Replicas {
                 heartbeat_interval: config.timing.heartbeat_interval_ms,
                 election_timeout_min: config.timing.election_timeout_min_ms,
                 election_timeout_max: config.timing.election_timeout_max_ms,
+                snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshots.every_entries.max(1)),
+                max_in_snapshot_log_to_keep: config.snapshots.keep_entries,
+                // A node that was cut off (or started with another layout)
+                // must not disrupt a working leader by bumping the term.
+                enable_pre_vote: Some(true),
                 ..Default::default()
             }
             .validate()
@@ -174,8 +206,9 @@ impl Replicas {
             let log =
                 LogStore::open(Arc::clone(&wal), spec.id, &recovered.group(spec.id)).map_err(|e| e.to_string())?;
             let db = Arc::new(Db::new());
-            let sm = StateMachine::open(Arc::clone(&db), &config.dir.join(format!("group-{}", spec.id)))
-                .map_err(|e| e.to_string())?;
+            let sm_dir = config.dir.join(format!("group-{}", spec.id));
+            let sm = StateMachine::open(Arc::clone(&db), &sm_dir)
+                .map_err(|e| format!("snapshot in {}: {e}", sm_dir.display()))?;
             let network = TcpNetworkFactory { group: spec.id, peers: peers.clone() };
             let raft = ShoalRaft::new(config.me, Arc::clone(&raft_config), network, log, sm)
                 .await
@@ -301,6 +334,9 @@ impl Replicas {
             last_log_index: m.last_log_index,
             committed_index: m.local_committed.as_ref().map(|l| l.index),
             applied_index: m.last_applied.as_ref().map(|l| l.index),
+            snapshot_index: m.snapshot.as_ref().map(|l| l.index),
+            purged_index: m.purged.as_ref().map(|l| l.index),
+            keys: replica.db.len(),
             followers,
         })
     }
@@ -312,8 +348,10 @@ impl Replicas {
         replica.raft.trigger().transfer_leader(to).await.map_err(|e| ReplicaError::Unavailable(e.to_string()))
     }
 
-    /// Waits (bounded) until every group has a leader.
+    /// Waits (bounded) until every group has a leader, as routing sees it
+    /// (the cache `leader` reads, not only openraft's metrics).
     pub async fn wait_for_leaders(&self, timeout: Duration) -> Result<(), ReplicaError> {
+        let deadline = tokio::time::Instant::now() + timeout;
         for (group, replica) in &self.replicas {
             replica
                 .raft
@@ -321,6 +359,12 @@ impl Replicas {
                 .metrics(|m| m.current_leader.is_some(), "a leader")
                 .await
                 .map_err(|e| ReplicaError::Unavailable(format!("group {group}: {e}")))?;
+            while replica.leader.load(Ordering::Relaxed) == NO_LEADER {
+                if tokio::time::Instant::now() > deadline {
+                    return Err(ReplicaError::Unavailable(format!("group {group}: no leader in {timeout:?}")));
+                }
+                tokio::time::sleep(Duration::from_millis(1)).await;
+            }
         }
         Ok(())
     }

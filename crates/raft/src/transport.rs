@@ -21,7 +21,10 @@ use std::time::Duration;
 
 use openraft::error::{NetworkError, RPCError, ReplicationClosed, StreamingError, Unreachable};
 use openraft::network::RPCOption;
-use openraft::raft::{AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, VoteRequest, VoteResponse};
+use openraft::raft::{
+    AppendEntriesRequest, AppendEntriesResponse, SnapshotResponse, TransferLeaderRequest, TransferLeaderResponse,
+    VoteRequest, VoteResponse,
+};
 use openraft::storage::Snapshot;
 use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
 use openraft::{OptionalSend, RaftNetworkFactory, RaftNetworkV2};
@@ -51,6 +54,7 @@ enum Request {
     Vote(VoteRequest<TypeConfig>),
     PreVote(VoteRequest<TypeConfig>),
     Snapshot { vote: VoteOf<TypeConfig>, meta: SnapshotMetaOf<TypeConfig>, data: Vec<u8> },
+    TransferLeader(TransferLeaderRequest<TypeConfig>),
 }
 
 #[derive(Serialize, Deserialize)]
@@ -58,6 +62,7 @@ enum Response {
     Append(AppendEntriesResponse<TypeConfig>),
     Vote(VoteResponse<TypeConfig>),
     Snapshot(SnapshotResponse<TypeConfig>),
+    TransferLeader(TransferLeaderResponse<TypeConfig>),
     /// The group is unknown here or its `Raft` refused (shutting down).
     Error(String),
 }
@@ -173,6 +178,9 @@ async fn handle(groups: &Groups, group: GroupId, request: Request) -> Response {
         Request::Snapshot { vote, meta, data } => {
             let snapshot = Snapshot { meta, snapshot: Cursor::new(data) };
             raft.install_full_snapshot(vote, snapshot).await.map_or_else(|e| error(&e), Response::Snapshot)
+        }
+        Request::TransferLeader(rpc) => {
+            raft.handle_transfer_leader(rpc).await.map_or_else(|e| error(&e), Response::TransferLeader)
         }
     }
 }
@@ -349,6 +357,17 @@ impl RaftNetworkV2<TypeConfig> for TcpNetwork {
         match self.peers.call(self.target, self.group, Request::PreVote(rpc), option.soft_ttl()).await? {
             Response::Vote(r) => Ok(r),
             _ => Err(unexpected("pre_vote")),
+        }
+    }
+
+    async fn transfer_leader(
+        &mut self,
+        rpc: TransferLeaderRequest<TypeConfig>,
+        option: RPCOption,
+    ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
+        match self.peers.call(self.target, self.group, Request::TransferLeader(rpc), option.soft_ttl()).await? {
+            Response::TransferLeader(r) => Ok(r),
+            _ => Err(unexpected("transfer_leader")),
         }
     }
 

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use shoal_cluster::{Layout, NodeAddr, NodeNumber};
 use shoal_proto::DecodeLimits;
-pub use shoal_raft::Timing;
+pub use shoal_raft::{Snapshots, Timing};
 pub use shoal_wal::{FsyncPolicy, WalOptions};
 
 #[derive(Debug, Clone)]
@@ -40,6 +40,7 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReplicationConfig {
     pub timing: Timing,
+    pub snapshots: Snapshots,
     pub wal: WalOptions,
 }
 
@@ -54,6 +55,9 @@ pub struct ClusterConfig {
     /// How often each peer is dialled to check it is up and agrees on the
     /// layout.
     pub peer_check_interval: Duration,
+    /// How often a node checks whether to hand a shard's leadership back
+    /// to its preferred primary.
+    pub balance_interval: Duration,
 }
 
 impl ClusterConfig {

@@ -42,7 +42,11 @@ const MAX_PENDING: usize = 1024;
 /// A reply in the ordered queue.
 enum Pending {
     Ready(Frame),
-    Write { write: Result<PendingWrite, ReplicaError>, shape: Shape, slot: Option<Slot> },
+    Write {
+        write: Result<PendingWrite, ReplicaError>,
+        shape: Shape,
+        slot: Option<Slot>,
+    },
     /// FLUSHALL: `OK` once every group's write is applied.
     All(Vec<Result<PendingWrite, ReplicaError>>),
 }

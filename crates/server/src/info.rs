@@ -154,12 +154,15 @@ fn replication(shared: &Shared) -> String {
         let lag: Vec<String> = s.followers.iter().map(|(id, lag)| format!("{id}:{lag}")).collect();
         let _ = write!(
             out,
-            "group{group}:role={role},leader={},term={},last_log={},commit={},applied={},lag={}\r\n",
+            "group{group}:role={role},leader={},term={},last_log={},commit={},applied={},snapshot={},purged={},keys={},lag={}\r\n",
             s.leader.map_or("-".to_string(), |l| l.to_string()),
             s.term,
             index(s.last_log_index),
             index(s.committed_index),
             index(s.applied_index),
+            index(s.snapshot_index),
+            index(s.purged_index),
+            s.keys,
             if lag.is_empty() { "-".to_string() } else { lag.join("|") },
         );
     }
@@ -178,8 +181,7 @@ fn cpu() -> Fields {
 }
 
 fn keyspace(shared: &Shared) -> Fields {
-    let (keys, volatile) =
-        shared.shards.led().fold((0, 0), |(k, v), (_, db)| (k + db.len(), v + db.volatile_len()));
+    let (keys, volatile) = shared.shards.led().fold((0, 0), |(k, v), (_, db)| (k + db.len(), v + db.volatile_len()));
     if keys == 0 {
         return vec![];
     }

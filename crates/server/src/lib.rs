@@ -22,10 +22,12 @@
 //! - `info`: INFO sections.
 //! - `persist`: the data directory lock.
 //! - `peer`: the peer port (layout hellos, and Raft traffic handed over).
+//! - `balance`: hands leadership back to a shard's preferred primary.
 //! - `sweeper`: leaders propose the deletion of expired keys, bounded.
 //! - `state`: `Shared` (per server) and `Session` (per connection).
 //! - `stats`, `clock`: counters and the wall clock.
 
+mod balance;
 mod clock;
 pub mod config;
 mod connection;
@@ -47,7 +49,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{ClusterConfig, Config, FsyncPolicy, Limits, ReplicationConfig, Timing};
+pub use config::{ClusterConfig, Config, FsyncPolicy, Limits, ReplicationConfig, Snapshots, Timing};
 use persist::{DataDir, DataDirError};
 use shards::Shards;
 use state::Shared;
@@ -112,7 +114,8 @@ impl Server {
         tasks.push(tokio::spawn(sweeper::run(Arc::clone(&shared), stopped.clone())));
         if let Some(peers) = peer_listener {
             tasks.push(tokio::spawn(peer::listen(peers, Arc::clone(&shared), stopped.clone())));
-            tasks.push(tokio::spawn(peer::check_peers(Arc::clone(&shared), stopped)));
+            tasks.push(tokio::spawn(peer::check_peers(Arc::clone(&shared), stopped.clone())));
+            tasks.push(tokio::spawn(balance::run(Arc::clone(&shared), stopped)));
         }
         let keys: usize = shared.shards.held().iter().filter_map(|g| shared.shards.db(*g)).map(|db| db.len()).sum();
         tracing::info!(addr = %local_addr, dir = %data.path().display(), keys, "shoal server ready");

@@ -61,6 +61,7 @@ impl Shards {
             client_addrs: addrs(|n| format!("{}:{}", n.host, n.port)),
             groups,
             timing: config.replication.timing,
+            snapshots: config.replication.snapshots,
             wal: config.replication.wal,
         };
         let replicas = Replicas::open(replica_config).await?;

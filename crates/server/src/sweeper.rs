@@ -34,7 +34,9 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         for (group, keys) in work {
             // A failure (leadership moved) is harmless: the keys stay hidden
             // and the next leader lists them again.
-            if let Ok(Reply::Count(removed)) = shared.shards.replicas().propose(group, WriteOp::PurgeExpired { keys }, now).await {
+            if let Ok(Reply::Count(removed)) =
+                shared.shards.replicas().propose(group, WriteOp::PurgeExpired { keys }, now).await
+            {
                 Stats::add(&shared.stats.expired_keys, removed);
             }
         }

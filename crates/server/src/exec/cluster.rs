@@ -23,7 +23,9 @@ pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Mil
     let layout = &cluster.layout;
     let shard_db = |slot| shared.shards.db(shared.shards.group_of_slot(slot));
     Ok(match cmd {
-        Command::ClusterSlots => Frame::Array(layout.shards.iter().map(|s| slots_entry(shared, layout, s)).collect()),
+        Command::ClusterSlots => {
+            Frame::Array(slots_order(shared, layout).into_iter().map(|s| slots_entry(shared, layout, s)).collect())
+        }
         Command::ClusterShards => {
             Frame::Array(layout.shards.iter().map(|s| shards_entry(shared, cluster, layout, s)).collect())
         }
@@ -83,6 +85,25 @@ fn node_triple(layout: &Layout, number: u32) -> Frame {
         Frame::Integer(i64::from(node.port)),
         Frame::Bulk(Bytes::from(Layout::node_hex_id(node))),
     ])
+}
+
+/// The order of CLUSTER SLOTS entries: first one shard led by each node
+/// that leads any, then the rest by slot. A node leads some shards and
+/// follows others, and clients such as redis-py fix a node's role where
+/// they first meet it; meeting every leader first as a master keeps it in
+/// their set of primaries, which their FLUSHALL and DBSIZE go to.
+fn slots_order<'a>(shared: &Shared, layout: &'a Layout) -> Vec<&'a Shard> {
+    let mut first: Vec<&Shard> = Vec::new();
+    for node in &layout.nodes {
+        if let Some(shard) = layout.shards.iter().find(|s| master(shared, s) == node.number) {
+            first.push(shard);
+        }
+    }
+    let rest = layout.shards.iter().filter(|s| !first.iter().any(|f| f.id == s.id));
+    let mut order = first.clone();
+    order.extend(rest);
+    debug_assert_eq!(order.len(), layout.shards.len());
+    order
 }
 
 /// `[start, end, [host, port, id] of the master, …replicas]`.
@@ -170,12 +191,8 @@ fn info_text(shared: &Shared, cluster: &ClusterConfig) -> String {
             false => up(s.primary()),
         }
     };
-    let slots_ok: u32 = layout
-        .shards
-        .iter()
-        .filter(served)
-        .map(|s| u32::from(*s.slots.end()) - u32::from(*s.slots.start()) + 1)
-        .sum();
+    let slots_ok: u32 =
+        layout.shards.iter().filter(served).map(|s| u32::from(*s.slots.end()) - u32::from(*s.slots.start()) + 1).sum();
     let slots_fail = 16384 - slots_ok;
     let state = if slots_fail == 0 { "ok" } else { "fail" };
     let fields = [

@@ -38,9 +38,7 @@ pub(super) fn run((db, target): (&Db, Target), cmd: Command, now: Millis) -> Res
 /// master lists its own slots). Not linearizable: no barrier is taken.
 pub(super) fn run_keyless(shared: &Shared, cmd: Command, now: Millis) -> Result<Frame, CommandError> {
     Ok(match cmd {
-        Command::Keys(pattern) => {
-            Frame::bulk_array(shared.shards.led().flat_map(|(_, db)| db.keys(&pattern, now)))
-        }
+        Command::Keys(pattern) => Frame::bulk_array(shared.shards.led().flat_map(|(_, db)| db.keys(&pattern, now))),
         Command::Scan(scan) => scan_reply(shared, scan, now),
         other => unreachable!("not a keyless keyspace command: {other:?}"),
     })

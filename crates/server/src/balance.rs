@@ -1,0 +1,41 @@
+//! Leader balancing: each shard's preferred primary (the first replica in
+//! the layout) should lead it, so leaders stay spread evenly over nodes.
+//! After a failover the survivor that took over leads until the preferred
+//! node is back; then, every `balance_interval`, a node leading a group it
+//! is not preferred for hands leadership back, but only once the preferred
+//! node is reachable and has the whole log (lag 0), so the transfer costs
+//! no more than one election timeout of unavailability for that shard.
+
+use std::sync::Arc;
+
+use shoal_raft::transport::GroupId;
+use tokio::sync::watch;
+
+use crate::state::Shared;
+
+pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let Some(cluster) = shared.config.cluster.clone() else { return };
+    let mut tick = tokio::time::interval(cluster.balance_interval);
+    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
+    loop {
+        tokio::select! {
+            _ = tick.tick() => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
+        }
+        for shard in &cluster.layout.shards {
+            let group = GroupId::from(shard.id);
+            let preferred = shard.primary();
+            if preferred == cluster.me || !shared.shards.is_leader(group) || !shared.peers.is_connected(preferred) {
+                continue;
+            }
+            let caught_up =
+                shared.shards.replicas().status(group).is_some_and(|status| {
+                    status.followers.iter().any(|&(id, lag)| id == u64::from(preferred) && lag == 0)
+                });
+            if caught_up {
+                tracing::info!(group, to = preferred, "handing leadership back to the preferred primary");
+                let _ = shared.shards.replicas().transfer_leader(group, u64::from(preferred)).await;
+            }
+        }
+    }
+}

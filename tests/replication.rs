@@ -1,0 +1,257 @@
+//! Replication through real `shoal server` processes: every shard a Raft
+//! group of three replicas. Writers go through the shard leaders
+//! (following -MOVED); the checks read every replica directly after
+//! READONLY, so they see what each node holds, not what a leader says.
+
+mod common;
+
+use std::collections::HashMap;
+use std::sync::{Arc, Mutex};
+use std::time::Instant;
+
+use common::{bulk, frame_text, wait_for, Client, Cluster, Routed};
+use shoal_proto::Frame;
+
+/// `group -> field -> value` from a node's INFO replication.
+fn groups(cluster: &Cluster, node: usize) -> Option<HashMap<String, HashMap<String, String>>> {
+    let mut c = Client::try_connect(cluster.port(node))?;
+    let text = frame_text(&c.call(&["INFO", "replication"]))?;
+    let parsed = text
+        .lines()
+        .filter(|l| l.starts_with("group"))
+        .filter_map(|l| l.trim_end().split_once(':'))
+        .map(|(group, fields)| {
+            let fields = fields.split(',').filter_map(|kv| kv.split_once('=')).map(|(k, v)| (k.into(), v.into()));
+            (group.to_string(), fields.collect())
+        })
+        .collect();
+    Some(parsed)
+}
+
+/// Waits until every running node reports the same applied index and key
+/// count for every group (writers stopped: the cluster is quiet).
+fn wait_converged(cluster: &Cluster) {
+    wait_for("every replica of every group to apply the same log", || {
+        let views: Vec<_> = (1..=cluster.size())
+            .filter(|&n| cluster.is_running(n))
+            .map(|n| groups(cluster, n))
+            .collect::<Option<_>>()?;
+        let key = |g: &HashMap<String, String>| (g.get("applied").cloned(), g.get("keys").cloned());
+        let first = &views[0];
+        let same = views
+            .iter()
+            .all(|v| v.len() == first.len() && v.iter().all(|(name, g)| first.get(name).map(key) == Some(key(g))));
+        same.then_some(())
+    });
+}
+
+/// GETs every key on `node` with READONLY (local, possibly stale reads).
+fn read_all(port: u16, keys: &[String]) -> Vec<Frame> {
+    let mut c = Client::connect(port);
+    assert_eq!(c.call(&["READONLY"]), Frame::OK);
+    for key in keys {
+        c.send(&[b"GET", key.as_bytes()]);
+    }
+    keys.iter().map(|_| c.read().expect("reply")).collect()
+}
+
+/// Each of `threads` writers sets `keys_each` unique keys and INCRs
+/// `counters` shared counters `rounds` times, through the leaders; every
+/// reply must be a success.
+fn write_load(cluster: &Cluster, threads: usize, keys_each: usize, counters: usize, rounds: usize) {
+    let handles: Vec<_> = (0..threads)
+        .map(|t| {
+            let ports = cluster.ports.clone();
+            std::thread::spawn(move || {
+                let mut client = Routed::new(&ports);
+                for i in 0..keys_each {
+                    let (key, value) = (format!("w{t}:{i}"), i.to_string());
+                    assert_eq!(client.call(&["SET", &key, &value]), Some(Frame::OK), "SET {key}");
+                }
+                for _ in 0..rounds {
+                    for c in 0..counters {
+                        let reply = client.call(&["INCR", &format!("counter:{c}")]);
+                        assert!(matches!(reply, Some(Frame::Integer(_))), "INCR gave {reply:?}");
+                    }
+                }
+            })
+        })
+        .collect();
+    handles.into_iter().for_each(|h| h.join().expect("writer"));
+}
+
+#[test]
+fn replicas_converge_with_every_write_once() {
+    let cluster = Cluster::start("repl-converge", 3, &[]);
+    let (threads, keys_each, counters, rounds) = (4, 150, 5, 20);
+    write_load(&cluster, threads, keys_each, counters, rounds);
+    wait_converged(&cluster);
+
+    let mut keys: Vec<String> = (0..threads).flat_map(|t| (0..keys_each).map(move |i| format!("w{t}:{i}"))).collect();
+    let mut want: Vec<Frame> = (0..threads).flat_map(|_| (0..keys_each).map(|i| bulk(&i.to_string()))).collect();
+    for c in 0..counters {
+        keys.push(format!("counter:{c}"));
+        want.push(bulk(&(threads * rounds).to_string()));
+    }
+    for node in 1..=3 {
+        let got = read_all(cluster.port(node), &keys);
+        for ((key, got), want) in keys.iter().zip(&got).zip(&want) {
+            assert_eq!(got, want, "node {node} holds {key} = {got:?}");
+        }
+    }
+    // Exactly these keys, no more: every group's leader counts its own.
+    let total: i64 = (1..=3)
+        .map(|n| match cluster.client(n).call(&["DBSIZE"]) {
+            Frame::Integer(k) => k,
+            other => panic!("DBSIZE gave {other:?}"),
+        })
+        .sum();
+    assert_eq!(total as usize, keys.len());
+    // And each replica holds the same number per group.
+    let per_group = |n| -> Vec<String> {
+        let mut v: Vec<String> =
+            groups(&cluster, n).unwrap().into_iter().map(|(g, f)| format!("{g}={}", f["keys"])).collect();
+        v.sort();
+        v
+    };
+    assert_eq!(per_group(1), per_group(2));
+    assert_eq!(per_group(1), per_group(3));
+}
+
+#[test]
+fn followers_redirect_writes_and_serve_readonly_reads() {
+    let cluster = Cluster::start("repl-follower", 3, &[]);
+    let owners = cluster.slot_owners(1);
+    let key = Cluster::key_on(&owners, 1, "f");
+    let slot = shoal_engine::slot::key_slot(key.as_bytes());
+    assert_eq!(cluster.client(1).call(&["SET", &key, "v"]), Frame::OK);
+    wait_converged(&cluster);
+
+    let mut follower = cluster.client(2);
+    let moved = format!("MOVED {slot} 127.0.0.1:{}", cluster.port(1));
+    assert_eq!(follower.call(&["SET", &key, "x"]), common::err(&moved), "a follower never applies a write");
+    assert_eq!(follower.call(&["GET", &key]), common::err(&moved), "nor serves a linearizable read");
+    assert_eq!(follower.call(&["READONLY"]), Frame::OK);
+    assert_eq!(follower.call(&["GET", &key]), bulk("v"), "after READONLY it reads its own copy");
+    assert_eq!(follower.call(&["SET", &key, "x"]), common::err(&moved), "writes still go to the leader");
+    assert_eq!(follower.call(&["READWRITE"]), Frame::OK);
+    assert_eq!(follower.call(&["GET", &key]), common::err(&moved));
+
+    // CLUSTER SLOTS lists the leader first, then both replicas.
+    let Frame::Array(entries) = follower.call(&["CLUSTER", "SLOTS"]) else { panic!("CLUSTER SLOTS") };
+    for entry in entries {
+        let Frame::Array(parts) = entry else { panic!("entry") };
+        assert_eq!(parts.len(), 2 + 3, "start, end, master and two replicas: {parts:?}");
+    }
+}
+
+#[test]
+fn restarted_node_catches_up_by_log_and_by_snapshot() {
+    // Small snapshots so the leaders purge their logs past the dead node.
+    let flags = ["--shards", "1", "--snapshot-every-entries", "50", "--snapshot-keep-entries", "5"];
+    let mut cluster = Cluster::start("repl-catchup", 3, &flags);
+    let mut client = Routed::new(&cluster.ports);
+    assert_eq!(client.call(&["SET", "before", "1"]), Some(Frame::OK));
+    wait_converged(&cluster);
+    let applied_at_kill = groups(&cluster, 3).unwrap();
+    cluster.kill(3);
+    let mut client = Routed::new(&cluster.ports);
+
+    let keys: Vec<String> = (0..600).map(|i| format!("k{i}")).collect();
+    for key in &keys {
+        assert_eq!(client.call(&["SET", key, key]), Some(Frame::OK), "writes go on with one node down");
+    }
+    // Every group moved on past what node 3 has, and purged its log.
+    let leader_view = groups(&cluster, 1).unwrap();
+    let purged_past_node3 = leader_view.iter().any(|(g, f)| {
+        let purged: u64 = f["purged"].parse().unwrap_or(0);
+        let had: u64 = applied_at_kill[g]["applied"].parse().unwrap_or(0);
+        purged > had
+    });
+    assert!(purged_past_node3, "some group purged past node 3's log: {leader_view:?}");
+
+    cluster.restart(3);
+    cluster.wait_all_reachable();
+    wait_converged(&cluster);
+    let got = read_all(cluster.port(3), &keys);
+    for (key, got) in keys.iter().zip(&got) {
+        assert_eq!(*got, bulk(key), "node 3 caught up on {key}");
+    }
+}
+
+#[test]
+fn killing_every_node_mid_load_loses_no_acknowledged_write() {
+    let mut cluster = Cluster::start("repl-killall", 3, &[]);
+    let acked: Arc<Mutex<Vec<String>>> = Arc::default();
+    let incr_acked = Arc::new(Mutex::new(0u64));
+    let incr_sent = Arc::new(Mutex::new(0u64));
+    let writers: Vec<_> = (0..4)
+        .map(|t| {
+            let (ports, acked, incr_acked, incr_sent) =
+                (cluster.ports.clone(), Arc::clone(&acked), Arc::clone(&incr_acked), Arc::clone(&incr_sent));
+            std::thread::spawn(move || {
+                let mut client = Routed::new(&ports);
+                for i in 0.. {
+                    let key = format!("t{t}:{i}");
+                    match client.call(&["SET", &key, &key]) {
+                        Some(reply) if reply == Frame::OK => acked.lock().unwrap().push(key),
+                        _ => return, // the nodes are gone
+                    }
+                    *incr_sent.lock().unwrap() += 1;
+                    match client.call(&["INCR", "total"]) {
+                        Some(Frame::Integer(_)) => *incr_acked.lock().unwrap() += 1,
+                        _ => return,
+                    }
+                }
+            })
+        })
+        .collect();
+    wait_for("writers to get 300 writes acknowledged", || (acked.lock().unwrap().len() >= 300).then_some(()));
+    for node in 1..=3 {
+        cluster.kill(node);
+    }
+    writers.into_iter().for_each(|w| w.join().expect("writer"));
+
+    for node in 1..=3 {
+        cluster.restart(node);
+    }
+    cluster.wait_all_reachable();
+    let acked = acked.lock().unwrap().clone();
+    let mut client = Routed::new(&cluster.ports);
+    for key in &acked {
+        assert_eq!(client.call(&["GET", key]), Some(bulk(key)), "acknowledged {key} survived kill -9 of every node");
+    }
+    let Some(Frame::Bulk(total)) = client.call(&["GET", "total"]) else { panic!("the counter survived") };
+    let total: u64 = String::from_utf8_lossy(&total).parse().unwrap();
+    let (incr_acked, incr_sent) = (*incr_acked.lock().unwrap(), *incr_sent.lock().unwrap());
+    assert!(
+        (incr_acked..=incr_sent).contains(&total),
+        "counter {total} is between acknowledged {incr_acked} and sent {incr_sent} INCRs"
+    );
+    println!("{} SETs and {incr_acked} INCRs acknowledged before kill -9 of all nodes; all present", acked.len());
+}
+
+#[test]
+fn leadership_returns_to_the_preferred_primary() {
+    let mut cluster = Cluster::start("repl-balance", 3, &["--balance-interval-ms", "200"]);
+    let before = cluster.slot_owners(2);
+    assert!(before.contains(&1), "node 1 leads its preferred shards at bootstrap");
+    cluster.kill(1);
+    wait_for("the survivors to elect leaders for node 1's shards", || {
+        let owners = cluster.slot_owners(2);
+        owners.iter().all(|&o| o != 1).then_some(())
+    });
+    let mut client = Routed::new(&cluster.ports[1..]);
+    let owners = cluster.slot_owners(2);
+    let key = Cluster::key_on(&before, 1, "moved");
+    assert_ne!(owners[usize::from(shoal_engine::slot::key_slot(key.as_bytes()))], 1);
+    let started = Instant::now();
+    assert_eq!(client.call(&["SET", &key, "after-failover"]), Some(Frame::OK));
+    println!("write to a failed-over shard answered in {:?}", started.elapsed());
+
+    cluster.restart(1);
+    cluster.wait_all_reachable();
+    wait_for("node 1 to lead its preferred shards again", || (cluster.slot_owners(2) == before).then_some(()));
+    let mut client = Routed::new(&cluster.ports);
+    assert_eq!(client.call(&["GET", &key]), Some(bulk("after-failover")));
+}
