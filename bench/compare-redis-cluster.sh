@@ -2,16 +2,19 @@
 # Compares a 3-node shoal cluster with a 3-master Redis Cluster using
 # `redis-benchmark --cluster`.
 #
-# Builds shoal in release mode; starts three cluster-enabled `redis-server`s
-# (no persistence, no replicas) joined with `redis-cli --cluster create`, and
-# `shoal local --nodes 3 --replicas 1` (three `shoal server`s, one copy of
-# each shard), all on free ports of 127.0.0.1. Then runs ROUNDS rounds,
+# Builds shoal in release mode; starts cluster-enabled `redis-server`s (no
+# persistence): 3 masters with REDIS_REPLICAS replicas each, joined with
+# `redis-cli --cluster create`, and `shoal local --nodes 3 --replicas
+# REPLICAS` (three `shoal server`s; every shard a Raft group of REPLICAS
+# replicas, its WAL fsynced per --fsync FSYNC), all on free ports of
+# 127.0.0.1. Then runs ROUNDS rounds,
 # alternating redis and shoal, of `redis-benchmark --cluster -t set,get` with
 # pipeline 1 and 16, and prints, per test and pipeline, the median
 # requests/s of each cluster, the shoal/redis ratio, and the median p50 and
 # p99 latencies.
 #
-# Environment: ROUNDS (default 3), REQUESTS (100000), CLIENTS (50),
+# Environment: REPLICAS (default 3), REDIS_REPLICAS (1), FSYNC (always),
+# ROUNDS (default 3), REQUESTS (100000), CLIENTS (50),
 # THREADS (unset: redis-benchmark --cluster then runs one client thread per
 # master; set it to pass --threads THREADS), BENCH_TIMEOUT (600: seconds one
 # redis-benchmark run may take).
@@ -30,10 +33,15 @@
 # 16 and REQUESTS=100000 take well under a second) requests/s is coarsely
 # quantised (400k, 200k, 133k, 100k, 80k, ...); raise REQUESTS, or set
 # THREADS=1, for finer numbers. Latency percentiles are not affected.
+# After the runs it prints each shoal node's WAL group commit: appends per
+# batch (one write and one fsync per batch).
 # Needs redis-server, redis-benchmark, redis-cli, python3 and timeout on PATH.
 # Shared helpers live in bench/lib.sh.
 set -euo pipefail
 
+REPLICAS=${REPLICAS:-3}
+REDIS_REPLICAS=${REDIS_REPLICAS:-1}
+FSYNC=${FSYNC:-always}
 ROUNDS=${ROUNDS:-3}
 REQUESTS=${REQUESTS:-100000}
 CLIENTS=${CLIENTS:-50}
@@ -42,6 +50,7 @@ BENCH_TIMEOUT=${BENCH_TIMEOUT:-600}
 TESTS=set,get
 PIPELINES=(1 16)
 NODES=3
+REDIS_SERVERS=$((NODES * (1 + REDIS_REPLICAS)))
 
 BENCH_NAME=compare-redis-cluster
 root=$(cd "$(dirname "${BASH_SOURCE[0]}")/.." && pwd)
@@ -82,10 +91,10 @@ trap 'exit 130' INT TERM
 
 # --- Redis Cluster -----------------------------------------------------------
 
-redis_base=$(free_port_block "$NODES")
+redis_base=$(free_port_block "$REDIS_SERVERS")
 redis_ports=()
 mkdir "$work/redis"
-for ((i = 0; i < NODES; i++)); do
+for ((i = 0; i < REDIS_SERVERS; i++)); do
     port=$((redis_base + i))
     redis_ports+=("$port")
     redis-server --port "$port" --bind 127.0.0.1 --cluster-enabled yes \
@@ -93,14 +102,14 @@ for ((i = 0; i < NODES; i++)); do
         --save '' --appendonly no --daemonize no >"$work/redis/redis-$port.log" 2>&1 &
     redis_pids+=($!)
 done
-for ((i = 0; i < NODES; i++)); do
+for ((i = 0; i < REDIS_SERVERS; i++)); do
     wait_ping "redis-${redis_ports[i]}" "${redis_ports[i]}" "${redis_pids[i]}" \
         "$work/redis/redis-${redis_ports[i]}.log"
 done
 
 create_args=()
 for port in "${redis_ports[@]}"; do create_args+=("127.0.0.1:$port"); done
-if ! redis-cli --cluster create "${create_args[@]}" --cluster-replicas 0 --cluster-yes \
+if ! redis-cli --cluster create "${create_args[@]}" --cluster-replicas "$REDIS_REPLICAS" --cluster-yes \
     >"$work/redis/create.log" 2>&1; then
     echo "$BENCH_NAME: redis-cli --cluster create failed:" >&2
     cat "$work/redis/create.log" >&2
@@ -113,11 +122,11 @@ for ((attempt = 0; attempt < 300; attempt++)); do
     ok=0
     for port in "${redis_ports[@]}"; do
         info=$(redis-cli -p "$port" cluster info 2>/dev/null | tr -d '\r') || true
-        if grep -qx 'cluster_state:ok' <<<"$info" && grep -qx "cluster_known_nodes:$NODES" <<<"$info"; then
+        if grep -qx 'cluster_state:ok' <<<"$info" && grep -qx "cluster_known_nodes:$REDIS_SERVERS" <<<"$info"; then
             ok=$((ok + 1))
         fi
     done
-    if ((ok == NODES)); then redis_ready=1; break; fi
+    if ((ok == REDIS_SERVERS)); then redis_ready=1; break; fi
     sleep 0.1
 done
 if ((!redis_ready)); then
@@ -133,7 +142,7 @@ fi
 
 shoal_base=$(free_port_block "$NODES" "${redis_ports[@]}")
 # `shoal local` makes DIR/node-i itself.
-"$shoal_bin" local --nodes "$NODES" --port "$shoal_base" --dir "$work/shoal" --replicas 1 \
+"$shoal_bin" local --nodes "$NODES" --port "$shoal_base" --dir "$work/shoal" --replicas "$REPLICAS" --fsync "$FSYNC" \
     >"$work/shoal-local.out" 2>"$work/shoal-local.err" &
 shoal_pid=$!
 
@@ -161,8 +170,9 @@ if ((!shoal_ready)); then
     exit 1
 fi
 
-echo "redis-server $(redis-server --version | grep -o 'v=[^ ]*') cluster on ports" \
-    "${redis_ports[*]}, shoal cluster on ports $shoal_base..$((shoal_base + NODES - 1));" \
+echo "redis-server $(redis-server --version | grep -o 'v=[^ ]*') cluster ($NODES masters," \
+    "$REDIS_REPLICAS replicas each) on ports ${redis_ports[*]}, shoal cluster (R=$REPLICAS," \
+    "fsync $FSYNC) on ports $shoal_base..$((shoal_base + NODES - 1));" \
     "$ROUNDS rounds, $REQUESTS requests, $CLIENTS clients${THREADS:+, $THREADS client threads}" >&2
 
 bench_args=(--cluster -h 127.0.0.1 -c "$CLIENTS" -n "$REQUESTS" -t "$TESTS" --csv)
@@ -248,3 +258,8 @@ done
 
 echo
 print_medians "$results" p50p99
+echo
+for port in "${shoal_ports[@]}"; do
+    wal=$(redis-cli -p "$port" INFO replication | tr -d '\r' | grep '^wal_' | tr '\n' ' ')
+    echo "shoal 127.0.0.1:$port WAL: $wal"
+done

@@ -35,6 +35,9 @@ pub struct LocalArgs {
     /// Replicas per shard [default: 3, or the node count if smaller].
     #[arg(long)]
     pub replicas: Option<u16>,
+    /// WAL fsync policy passed to every node (always, everysec, never).
+    #[arg(long, value_enum, default_value = "always")]
+    pub fsync: crate::cli::Fsync,
     /// Log level passed to every node.
     #[arg(long, default_value = "warn")]
     pub log_level: String,
@@ -99,6 +102,8 @@ async fn supervise(args: LocalArgs) -> Result<(), String> {
         command.arg("server").args(["--id", &number.to_string(), "--port", &port.to_string()]);
         command.arg("--dir").arg(&dir).args(["--initial-cluster", &cluster]);
         command.args(["--shards", &args.shards.to_string(), "--replicas", &replicas.to_string()]);
+        let fsync = clap::ValueEnum::to_possible_value(&args.fsync).expect("no skipped variants");
+        command.args(["--fsync", fsync.get_name()]);
         command.args(["--log-level", &args.log_level]).kill_on_drop(true);
         let line = format!("{} {}", exe.display(), quoted_args(&command));
         let child = command.spawn().map_err(|e| format!("cannot start node {number}: {e}"))?;
