@@ -122,7 +122,10 @@ for ((attempt = 0; attempt < 300; attempt++)); do
     ok=0
     for port in "${redis_ports[@]}"; do
         info=$(redis-cli -p "$port" cluster info 2>/dev/null | tr -d '\r') || true
-        if grep -qx 'cluster_state:ok' <<<"$info" && grep -qx "cluster_known_nodes:$REDIS_SERVERS" <<<"$info"; then
+        role=$(redis-cli -p "$port" info replication 2>/dev/null | tr -d '\r') || true
+        # A replica counts once its link to the master is up (synced).
+        if grep -qx 'cluster_state:ok' <<<"$info" && grep -qx "cluster_known_nodes:$REDIS_SERVERS" <<<"$info" &&
+            { grep -qx 'role:master' <<<"$role" || grep -qx 'master_link_status:up' <<<"$role"; }; then
             ok=$((ok + 1))
         fi
     done
@@ -248,7 +251,7 @@ for ((round = 1; round <= ROUNDS; round++)); do
             printf '%s\n' "$rows" >>"$results"
             check_alive
             if [[ $server == redis ]]; then
-                check_keys redis "${redis_ports[@]}"
+                check_keys redis "${redis_ports[@]:0:NODES}"
             else
                 check_keys shoal "${shoal_ports[@]}"
             fi

@@ -9,7 +9,7 @@ use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
 use shoal_cluster::{parse_initial_cluster, Layout};
-use shoal_server::{ClusterConfig, Config, FsyncPolicy, ReplicationConfig, Timing};
+use shoal_server::{ClusterConfig, Config, FsyncPolicy, ReadMode, ReplicationConfig, Timing};
 
 #[derive(Debug, Parser)]
 #[command(name = "shoal", version, about = "A sharded, replicated key-value store that speaks the Redis protocol")]
@@ -80,6 +80,11 @@ pub struct ReplicationArgs {
     /// everysec (at most a second later), never (left to the OS).
     #[arg(long, value_enum, default_value = "always")]
     pub fsync: Fsync,
+    /// How a shard leader makes reads linearizable: lease (serve locally
+    /// while a quorum-acknowledged lease holds; assumes clock rates within
+    /// 50%) or index (a quorum round per batch of reads, no clock assumption).
+    #[arg(long, value_enum, default_value = "lease")]
+    pub read_mode: ReadModeArg,
     /// How often a Raft leader heartbeats its followers, in milliseconds.
     #[arg(long, default_value_t = 100)]
     pub heartbeat_interval_ms: u64,
@@ -101,6 +106,12 @@ pub struct ReplicationArgs {
     /// A WAL segment is rotated once it holds this many bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub wal_segment_bytes: u64,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum ReadModeArg {
+    Lease,
+    Index,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -135,6 +146,10 @@ impl ReplicationArgs {
         }
         config.snapshots.every_entries = self.snapshot_every_entries;
         config.snapshots.keep_entries = self.snapshot_keep_entries;
+        config.read_mode = match self.read_mode {
+            ReadModeArg::Lease => ReadMode::Lease,
+            ReadModeArg::Index => ReadMode::ReadIndex,
+        };
         config.wal.queue_depth = self.wal_queue_depth;
         config.wal.segment_bytes = self.wal_segment_bytes;
         config.timing = Timing {

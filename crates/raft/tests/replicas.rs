@@ -66,6 +66,7 @@ async fn three_nodes_three_groups_through_the_node_api() {
             client_addrs: client_addrs.clone(),
             groups: groups.clone(),
             timing: Timing::default(),
+            read_mode: Default::default(),
             snapshots: Default::default(),
             wal: WalOptions::default(),
         };

@@ -10,7 +10,7 @@ use std::sync::Arc;
 
 use shoal_cluster::{Layout, NodeAddr, NodeNumber};
 use shoal_proto::DecodeLimits;
-pub use shoal_raft::{Snapshots, Timing};
+pub use shoal_raft::{ReadMode, Snapshots, Timing};
 pub use shoal_wal::{FsyncPolicy, WalOptions};
 
 #[derive(Debug, Clone)]
@@ -40,6 +40,7 @@ pub struct Config {
 #[derive(Debug, Clone, Copy, Default)]
 pub struct ReplicationConfig {
     pub timing: Timing,
+    pub read_mode: ReadMode,
     pub snapshots: Snapshots,
     pub wal: WalOptions,
 }

@@ -49,7 +49,7 @@ use tokio::net::TcpListener;
 use tokio::sync::watch;
 use tokio::task::JoinHandle;
 
-pub use config::{ClusterConfig, Config, FsyncPolicy, Limits, ReplicationConfig, Snapshots, Timing};
+pub use config::{ClusterConfig, Config, FsyncPolicy, Limits, ReadMode, ReplicationConfig, Snapshots, Timing};
 use persist::{DataDir, DataDirError};
 use shards::Shards;
 use state::Shared;

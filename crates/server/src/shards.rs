@@ -61,6 +61,7 @@ impl Shards {
             client_addrs: addrs(|n| format!("{}:{}", n.host, n.port)),
             groups,
             timing: config.replication.timing,
+            read_mode: config.replication.read_mode,
             snapshots: config.replication.snapshots,
             wal: config.replication.wal,
         };
