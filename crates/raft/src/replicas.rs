@@ -216,6 +216,10 @@ impl Replicas {
                 // A node that was cut off (or started with another layout)
                 // must not disrupt a working leader by bumping the term.
                 enable_pre_vote: Some(true),
+                // Send entries to followers as soon as they are handed to
+                // the WAL, so the leader's fsync and the followers' overlap
+                // (commit still needs a majority of fsynced copies).
+                broadcast_submitted_on_append: Some(true),
                 ..Default::default()
             }
             .validate()

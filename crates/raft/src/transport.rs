@@ -29,7 +29,7 @@ use openraft::storage::Snapshot;
 use openraft::type_config::alias::{SnapshotMetaOf, SnapshotOf, VoteOf};
 use openraft::{OptionalSend, RaftNetworkFactory, RaftNetworkV2};
 use serde::{Deserialize, Serialize};
-use tokio::io::{AsyncReadExt, AsyncWriteExt};
+use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
@@ -45,6 +45,10 @@ pub const MAX_FRAME_BYTES: u32 = 256 << 20;
 /// tell Raft connections from other peer traffic (the server's hellos).
 pub const PREAMBLE: &[u8] = b"SHOAL/1 RAFT";
 
+/// Most bytes gathered from the queue into one socket write.
+const WRITE_BATCH_BYTES: usize = 256 * 1024;
+/// Read buffer of a peer connection.
+const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Frames queued for one connection's writer.
 const WRITE_QUEUE: usize = 1024;
 
@@ -98,7 +102,9 @@ impl Groups {
     }
 }
 
-async fn read_frame<T: for<'de> Deserialize<'de>>(read: &mut OwnedReadHalf) -> std::io::Result<T> {
+/// Reads one frame. `read` is buffered, so a burst of small frames costs
+/// one syscall, not two per frame.
+async fn read_frame<T: for<'de> Deserialize<'de>>(read: &mut BufReader<OwnedReadHalf>) -> std::io::Result<T> {
     let len = read.read_u32().await?;
     if len > MAX_FRAME_BYTES {
         return Err(std::io::Error::other(format!("peer frame of {len} bytes is over {MAX_FRAME_BYTES}")));
@@ -118,9 +124,22 @@ fn encode_frame<T: Serialize>(value: &T) -> Vec<u8> {
 }
 
 /// Writes queued frames until the queue closes or the socket fails.
+///
+/// Batching: whatever else is already queued when a frame arrives (every
+/// group's traffic to this peer shares the queue) goes out in the same
+/// write, up to `WRITE_BATCH_BYTES`, so many small RPCs cost one syscall.
 async fn write_loop(mut write: OwnedWriteHalf, mut frames: mpsc::Receiver<Vec<u8>>) {
+    let mut batch = Vec::new();
     while let Some(frame) = frames.recv().await {
-        if write.write_all(&frame).await.is_err() {
+        batch.clear();
+        batch.extend_from_slice(&frame);
+        while batch.len() < WRITE_BATCH_BYTES {
+            match frames.try_recv() {
+                Ok(frame) => batch.extend_from_slice(&frame),
+                Err(_) => break,
+            }
+        }
+        if write.write_all(&batch).await.is_err() {
             return;
         }
     }
@@ -152,7 +171,8 @@ pub async fn read_preamble(stream: &mut TcpStream) -> bool {
 
 /// Serves one accepted peer connection, after its preamble, until it closes.
 pub async fn serve_connection(stream: TcpStream, groups: Groups) {
-    let (mut read, write) = stream.into_split();
+    let (read, write) = stream.into_split();
+    let mut read = BufReader::with_capacity(READ_BUFFER_BYTES, read);
     let (frames, queue) = mpsc::channel(WRITE_QUEUE);
     tokio::spawn(write_loop(write, queue));
     while let Ok(frame) = read_frame::<RequestFrame>(&mut read).await {
@@ -214,7 +234,7 @@ impl PeerConnection {
             frames,
             dead: Arc::new(AtomicBool::new(false)),
         });
-        tokio::spawn(read_responses(read, Arc::downgrade(&connection)));
+        tokio::spawn(read_responses(BufReader::with_capacity(READ_BUFFER_BYTES, read), Arc::downgrade(&connection)));
         Ok(connection)
     }
 
@@ -239,7 +259,7 @@ impl PeerConnection {
 
 /// Resolves waiting callers until the connection ends; then fails the rest
 /// (dropping their senders) and marks the connection dead.
-async fn read_responses(mut read: OwnedReadHalf, connection: std::sync::Weak<PeerConnection>) {
+async fn read_responses(mut read: BufReader<OwnedReadHalf>, connection: std::sync::Weak<PeerConnection>) {
     while let Ok(frame) = read_frame::<ResponseFrame>(&mut read).await {
         let Some(connection) = connection.upgrade() else { return };
         let caller = connection.waiting.lock().expect("waiting lock").remove(&frame.id);
