@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -131,6 +131,10 @@ struct Replica {
     /// where borrowing openraft's watch takes a lock shared by all threads.
     leader: Arc<AtomicU64>,
     voters: Arc<AtomicUsize>,
+    /// Set when this node starts a leadership transfer, cleared when the
+    /// leader changes: a transfer lets the target be elected before the
+    /// lease would have run out, so lease reads must stop at once.
+    transferring: Arc<AtomicBool>,
 }
 
 /// A write handed to its group's Raft, in the order `submit` was called.
@@ -250,8 +254,14 @@ impl Replicas {
                 raft.initialize(members).await.map_err(|e| format!("group {}: {e}", spec.id))?;
             }
             let (leader, voters) = (Arc::new(AtomicU64::new(NO_LEADER)), Arc::new(AtomicUsize::new(0)));
-            tokio::spawn(watch_leader(raft.clone(), Arc::clone(&leader), Arc::clone(&voters)));
-            replicas.insert(spec.id, Replica { raft, db, leader, voters });
+            let transferring = Arc::new(AtomicBool::new(false));
+            let cache = LeaderCache {
+                leader: Arc::clone(&leader),
+                voters: Arc::clone(&voters),
+                transferring: Arc::clone(&transferring),
+            };
+            tokio::spawn(watch_leader(raft.clone(), cache));
+            replicas.insert(spec.id, Replica { raft, db, leader, voters, transferring });
         }
         let lease = Duration::from_millis(config.timing.election_timeout_min_ms);
         Ok(Replicas { me: config.me, read_mode: config.read_mode, lease, wal, replicas, groups })
@@ -312,6 +322,9 @@ impl Replicas {
     /// and has applied an entry of its own term (so everything committed
     /// by earlier leaders is applied here too).
     fn lease_holds(&self, replica: &Replica) -> bool {
+        if replica.transferring.load(Ordering::SeqCst) {
+            return false;
+        }
         let metrics = replica.raft.metrics();
         let m = metrics.borrow_watched();
         let fresh = m.last_quorum_acked.as_ref().is_some_and(|sent| sent.elapsed() < self.lease);
@@ -386,6 +399,8 @@ impl Replicas {
     /// `to`; returns at once, the transfer happens in the background.
     pub async fn transfer_leader(&self, group: GroupId, to: u64) -> Result<(), ReplicaError> {
         let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        // Before the transfer starts: no lease read may run once it has.
+        replica.transferring.store(true, Ordering::SeqCst);
         replica.raft.trigger().transfer_leader(to).await.map_err(|e| ReplicaError::Unavailable(e.to_string()))
     }
 
@@ -418,19 +433,29 @@ impl Replicas {
     }
 }
 
+/// The atomics `watch_leader` keeps current.
+struct LeaderCache {
+    leader: Arc<AtomicU64>,
+    voters: Arc<AtomicUsize>,
+    transferring: Arc<AtomicBool>,
+}
+
 /// Keeps a group's leader and voter-count cache current until its Raft
 /// stops (the watch sender is dropped).
-async fn watch_leader(raft: ShoalRaft, leader: Arc<AtomicU64>, voters: Arc<AtomicUsize>) {
+async fn watch_leader(raft: ShoalRaft, cache: LeaderCache) {
     let mut metrics = raft.server_metrics();
     drop(raft);
     loop {
         {
             let m = metrics.borrow_watched();
-            leader.store(m.current_leader.unwrap_or(NO_LEADER), Ordering::Relaxed);
-            voters.store(m.membership_config.membership().voter_ids().count(), Ordering::Relaxed);
+            let leader = m.current_leader.unwrap_or(NO_LEADER);
+            if cache.leader.swap(leader, Ordering::SeqCst) != leader {
+                cache.transferring.store(false, Ordering::SeqCst);
+            }
+            cache.voters.store(m.membership_config.membership().voter_ids().count(), Ordering::Relaxed);
         }
         if metrics.changed().await.is_err() {
-            leader.store(NO_LEADER, Ordering::Relaxed);
+            cache.leader.store(NO_LEADER, Ordering::Relaxed);
             return;
         }
     }
