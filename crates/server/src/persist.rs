@@ -1,17 +1,12 @@
-//! The data directory: an exclusive lock so two servers never share one, and
-//! the snapshot written on clean shutdown and read at start.
-//!
-//! The snapshot is replaced atomically: written to a temporary file, fsynced,
-//! renamed over the old one, and the directory fsynced so the rename itself
-//! survives a crash. A crash mid-save leaves the previous snapshot intact.
+//! The data directory: an exclusive lock so two servers never share one.
+//! What lives in it (the WAL, each group's snapshot) belongs to
+//! `shoal_raft`.
 
 use std::fs::{self, File, OpenOptions};
-use std::io::{self, Write};
+use std::io;
 use std::os::unix::io::AsRawFd;
 use std::path::{Path, PathBuf};
 
-const SNAPSHOT: &str = "dump.shoal";
-const SNAPSHOT_TMP: &str = "dump.shoal.tmp";
 const LOCK: &str = "LOCK";
 
 /// An opened, locked data directory. The lock is held for as long as this
@@ -52,26 +47,6 @@ impl DataDir {
     pub fn path(&self) -> &Path {
         &self.path
     }
-
-    /// The last saved snapshot, if there is one.
-    pub fn load_snapshot(&self) -> io::Result<Option<Vec<u8>>> {
-        match fs::read(self.path.join(SNAPSHOT)) {
-            Ok(bytes) => Ok(Some(bytes)),
-            Err(e) if e.kind() == io::ErrorKind::NotFound => Ok(None),
-            Err(e) => Err(e),
-        }
-    }
-
-    /// Atomically replaces the snapshot with `bytes`.
-    pub fn save_snapshot(&self, bytes: &[u8]) -> io::Result<()> {
-        let tmp = self.path.join(SNAPSHOT_TMP);
-        let mut file = File::create(&tmp)?;
-        file.write_all(bytes)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, self.path.join(SNAPSHOT))?;
-        File::open(&self.path)?.sync_all()
-    }
 }
 
 #[cfg(test)]
@@ -85,14 +60,9 @@ mod tests {
     }
 
     #[test]
-    fn save_then_load_and_lock_is_exclusive() {
-        let dir = temp_dir("roundtrip");
+    fn lock_is_exclusive() {
+        let dir = temp_dir("lock");
         let data = DataDir::open(&dir).unwrap();
-        assert_eq!(data.load_snapshot().unwrap(), None);
-        data.save_snapshot(b"one").unwrap();
-        data.save_snapshot(b"two").unwrap();
-        assert_eq!(data.load_snapshot().unwrap().as_deref(), Some(&b"two"[..]));
-        assert!(!dir.join(SNAPSHOT_TMP).exists());
         assert!(matches!(DataDir::open(&dir), Err(DataDirError::Locked(_))));
         drop(data);
         assert!(DataDir::open(&dir).is_ok());
