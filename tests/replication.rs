@@ -255,3 +255,36 @@ fn leadership_returns_to_the_preferred_primary() {
     let mut client = Routed::new(&cluster.ports);
     assert_eq!(client.call(&["GET", &key]), Some(bulk("after-failover")));
 }
+
+#[test]
+fn a_tagged_write_retried_anywhere_applies_once() {
+    let mut cluster = Cluster::start("repl-tags", 3, &[]);
+    let owners = cluster.slot_owners(1);
+    let key = Cluster::key_on(&owners, 1, "ctr");
+    let mut leader = cluster.client(1);
+    let tagged_incr = |c: &mut Client, seq: &str| {
+        assert_eq!(c.call(&["CLIENT", "SHOAL-TAG", "42", seq]), Frame::OK);
+        c.call(&["INCR", &key])
+    };
+    assert_eq!(tagged_incr(&mut leader, "1"), Frame::Integer(1));
+    assert_eq!(tagged_incr(&mut leader, "1"), Frame::Integer(1), "the retry gets the first reply");
+    assert_eq!(tagged_incr(&mut leader, "2"), Frame::Integer(2), "a new sequence number applies");
+    assert_eq!(leader.call(&["INCR", &key]), Frame::Integer(3), "untagged writes always apply");
+    assert_eq!(leader.call(&["INCR", &key]), Frame::Integer(4), "a tag covers one command only");
+
+    // The sessions are replicated state: after the leader dies, a retry at
+    // the new leader is still recognised.
+    wait_converged(&cluster);
+    cluster.kill(1);
+    let mut client = Routed::new(&cluster.ports[1..]);
+    wait_for("a new leader for the counter", || match client.call(&["GET", &key]) {
+        Some(reply) if reply == bulk("4") => Some(()),
+        _ => None,
+    });
+    let new_leader = (2..=3)
+        .find(|&n| cluster.client(n).call(&["GET", &key]) == bulk("4"))
+        .expect("one survivor leads the counter's shard");
+    let mut c = cluster.client(new_leader);
+    assert_eq!(tagged_incr(&mut c, "2"), Frame::Integer(2), "retried after failover: answered, not applied");
+    assert_eq!(c.call(&["GET", &key]), bulk("4"));
+}

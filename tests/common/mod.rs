@@ -460,7 +460,9 @@ impl Routed {
                 std::collections::hash_map::Entry::Vacant(v) => match Client::try_connect(port) {
                     Some(c) => v.insert(c),
                     None => {
-                        port = self.ports[(self.ports.iter().position(|p| *p == port).unwrap() + 1) % self.ports.len()];
+                        // Down (or not ours to try): the next known node.
+                        let next = self.ports.iter().position(|p| *p == port).map_or(0, |i| i + 1);
+                        port = self.ports[next % self.ports.len()];
                         std::thread::sleep(Duration::from_millis(20));
                         continue;
                     }

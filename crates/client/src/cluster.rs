@@ -2,6 +2,8 @@
 //! retries what can safely be retried.
 
 use std::collections::HashMap;
+use std::hash::{BuildHasher, Hasher};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -21,6 +23,14 @@ pub struct ClusterClient {
     /// A std Mutex: held only to read or patch the map, never across I/O.
     slots: Mutex<SlotMap>,
     connections: tokio::sync::Mutex<HashMap<String, Arc<Connection>>>,
+    /// This client's id for `CLIENT SHOAL-TAG`: random per client.
+    client_id: u64,
+    /// The next write's sequence number.
+    next_seq: AtomicU64,
+    /// Set once a server accepted a tag: from then on a write whose reply
+    /// was lost can be retried with the same tag and applies at most once.
+    /// Plain Redis refuses the tag, and such writes stay `Uncertain`.
+    tags_accepted: AtomicBool,
 }
 
 /// What to do after one attempt.
@@ -46,6 +56,9 @@ impl ClusterClient {
             policy,
             slots: Mutex::new(SlotMap::default()),
             connections: tokio::sync::Mutex::new(HashMap::new()),
+            client_id: std::collections::hash_map::RandomState::new().build_hasher().finish(),
+            next_seq: AtomicU64::new(1),
+            tags_accepted: AtomicBool::new(false),
         };
         client.refresh_slots().await?;
         Ok(client)
@@ -107,6 +120,16 @@ impl ClusterClient {
         let spec = resolve(&args).map_err(|e| ClientError::Usage(e.0))?;
         let slot = command_slot(spec, &args)?;
         let read_only = spec.flags.contains(&"readonly");
+        // One tag for every attempt of this write: a retry is the same write.
+        let tag = spec.flags.contains(&"write").then(|| {
+            let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
+            [
+                Bytes::from_static(b"CLIENT"),
+                Bytes::from_static(b"SHOAL-TAG"),
+                self.client_id.to_string().into(),
+                seq.to_string().into(),
+            ]
+        });
         let started = Instant::now();
         let mut target: Option<(String, bool)> = None;
         let mut last = String::from("no attempt made");
@@ -118,7 +141,7 @@ impl ClusterClient {
                 Some(t) => t,
                 None => (self.route(slot)?, false),
             };
-            match self.attempt(&addr, asking, &args, read_only).await? {
+            match self.attempt(&addr, asking, &args, read_only, tag.as_ref()).await? {
                 Next::Done(frame) => return Ok(frame),
                 Next::Redirect { addr, asking } => {
                     last = format!("redirected to {addr}");
@@ -145,25 +168,47 @@ impl ClusterClient {
             .ok_or_else(|| ClientError::Unreachable("no node known".into()))
     }
 
-    async fn attempt(&self, addr: &str, asking: bool, args: &[Bytes], read_only: bool) -> Result<Next, ClientError> {
+    async fn attempt(
+        &self,
+        addr: &str,
+        asking: bool,
+        args: &[Bytes],
+        read_only: bool,
+        tag: Option<&[Bytes; 4]>,
+    ) -> Result<Next, ClientError> {
         let connection = match self.connection(addr).await {
             Ok(c) => c,
             Err(e) => return Ok(Next::Backoff(format!("{e:?}"))),
         };
-        let reply = if asking {
-            // Pipelined: ASKING and the command go out back to back.
-            // (join! polls in order and the queue is FIFO, so ASKING is first.)
-            let asking_args = [Bytes::from_static(b"ASKING")];
-            let (_, reply) = tokio::join!(connection.call(&asking_args), connection.call(args));
-            reply
-        } else {
-            connection.call(args).await
+        // Pipelined, in this order: ASKING, the write's tag, the command.
+        let mut commands = Vec::with_capacity(3);
+        if asking {
+            commands.push(vec![Bytes::from_static(b"ASKING")]);
+        }
+        if let Some(tag) = tag {
+            commands.push(tag.to_vec());
+        }
+        commands.push(args.to_vec());
+        let replies = connection.call_many(&commands).await;
+        let retry_safe = read_only || (tag.is_some() && self.tags_accepted.load(Ordering::Relaxed));
+        let reply = match replies {
+            Ok(mut replies) => {
+                if tag.is_some() && replies.get(replies.len().wrapping_sub(2)) == Some(&Frame::OK) {
+                    self.tags_accepted.store(true, Ordering::Relaxed);
+                }
+                Ok(replies.pop().expect("one reply per command"))
+            }
+            Err(e) => Err(e),
         };
         match reply {
+            // The outcome is unknown; with a tag, retrying is how to learn it.
+            Ok(Frame::Error(e)) if e.starts_with(b"UNCERTAIN") && retry_safe => {
+                Ok(Next::Backoff(String::from_utf8_lossy(&e).into_owned()))
+            }
             Ok(Frame::Error(e)) => Ok(self.on_error(&e)),
             Ok(frame) => Ok(Next::Done(frame)),
             Err(CallError::NotSent(e)) => Ok(Next::Backoff(e)),
-            Err(CallError::Lost(e)) if read_only => Ok(Next::Backoff(e)),
+            Err(CallError::Lost(e)) if retry_safe => Ok(Next::Backoff(e)),
             Err(CallError::Lost(_)) => Err(ClientError::Uncertain { addr: addr.to_string() }),
         }
     }

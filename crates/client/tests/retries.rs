@@ -12,8 +12,28 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpListener;
 
 /// A server that answers each request with `reply(n, args)`, where `n`
-/// counts requests across all connections. Returns its address.
+/// counts requests across all connections, except `CLIENT SHOAL-TAG`,
+/// which it accepts (as shoal does) without counting. Returns its address.
 async fn scripted<F>(reply: F) -> String
+where
+    F: Fn(usize, &[Bytes]) -> Option<Frame> + Send + Sync + 'static,
+{
+    let count = AtomicUsize::new(0);
+    scripted_all(move |_, args| {
+        if is_tag(args) {
+            return Some(Frame::OK);
+        }
+        reply(count.fetch_add(1, Ordering::SeqCst), args)
+    })
+    .await
+}
+
+fn is_tag(args: &[Bytes]) -> bool {
+    args.len() == 4 && args[0].eq_ignore_ascii_case(b"CLIENT") && args[1].eq_ignore_ascii_case(b"SHOAL-TAG")
+}
+
+/// Like `scripted`, for every request, tags included.
+async fn scripted_all<F>(reply: F) -> String
 where
     F: Fn(usize, &[Bytes]) -> Option<Frame> + Send + Sync + 'static,
 {
@@ -224,4 +244,37 @@ async fn an_unreachable_seed_is_skipped() {
     assert_eq!(client.call(cmd(&["SET", "k", "v"])).await.unwrap(), Frame::OK);
     let none = ClusterClient::connect(&["127.0.0.1:1".to_string()], fast_policy()).await;
     assert!(matches!(none, Err(ClientError::Unreachable(_))));
+}
+
+#[tokio::test]
+async fn a_lost_tagged_write_is_retried_with_its_tag() {
+    let addr_cell = Arc::new(std::sync::Mutex::new(String::new()));
+    let cell = Arc::clone(&addr_cell);
+    let tags = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&tags);
+    let incrs = AtomicUsize::new(0);
+    let node = scripted_all(move |_, args| {
+        if is_cluster_slots(args) {
+            return Some(slots_reply(&cell.lock().unwrap()));
+        }
+        if is_tag(args) {
+            seen.lock().unwrap().push(args[3].clone());
+            return Some(Frame::OK);
+        }
+        // The second INCR's connection dies before its reply.
+        match incrs.fetch_add(1, Ordering::SeqCst) {
+            1 => None,
+            n => Some(Frame::Integer(n as i64)),
+        }
+    })
+    .await;
+    *addr_cell.lock().unwrap() = node.clone();
+    let client = ClusterClient::connect(&[node], fast_policy()).await.unwrap();
+    assert_eq!(client.call(cmd(&["INCR", "c"])).await.unwrap(), Frame::Integer(0));
+    // The server accepted a tag, so the lost write is retried, tag and all.
+    assert_eq!(client.call(cmd(&["INCR", "c"])).await.unwrap(), Frame::Integer(2));
+    let tags = tags.lock().unwrap().clone();
+    assert_eq!(tags.len(), 3, "{tags:?}");
+    assert_ne!(tags[0], tags[1], "each write has its own sequence number");
+    assert_eq!(tags[1], tags[2], "the retry carries the lost write's tag");
 }

@@ -5,6 +5,7 @@
 //! - [`state_machine`]: applies committed `WriteOp`s to a `shoal_engine::Db`.
 //! - [`network`]: an in-memory router that calls the target `Raft` directly
 //!   (for tests of the glue without sockets).
+//! - [`sessions`]: the last reply per tagged client (exactly-once retries).
 //! - [`replicas`]: `Replicas`, the node-level API the server uses (no
 //!   openraft types in it): open every group, propose, read barriers.
 //! - [`transport`]: Raft RPCs over TCP, every group's traffic to a peer on
@@ -21,6 +22,7 @@ use shoal_engine::WriteResult;
 pub mod log_store;
 pub mod network;
 pub mod replicas;
+pub mod sessions;
 pub mod state_machine;
 pub mod transport;
 
@@ -55,6 +57,16 @@ pub struct Proposal {
     /// serde impls for the engine's types.
     pub op: Vec<u8>,
     pub now_ms: u64,
+    /// The client's id and sequence number, when it tags its writes: a
+    /// second entry with the same tag is answered, not applied.
+    pub tag: Option<WriteTag>,
+}
+
+/// Identifies one write of one client across retries (`CLIENT SHOAL-TAG`).
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
+pub struct WriteTag {
+    pub client: u64,
+    pub seq: u64,
 }
 
 // openraft logs entries with Display; the op bytes are not worth printing.

@@ -28,7 +28,7 @@ use shoal_wal::{Wal, WalOptions};
 use tokio::net::TcpStream;
 
 use crate::transport::{serve_connection, GroupId, Groups, Peers, TcpNetworkFactory};
-use crate::{LogStore, Proposal, Reply, ShoalNode, ShoalRaft, StateMachine};
+use crate::{LogStore, Proposal, Reply, ShoalNode, ShoalRaft, StateMachine, WriteTag};
 
 /// One group this node holds a replica of.
 #[derive(Debug, Clone)]
@@ -302,12 +302,18 @@ impl Replicas {
     /// Hands a write to the group's Raft and returns at once (after a
     /// bounded channel send); writes submitted one after another are
     /// appended in that order. Errors here mean it was never handed over.
-    pub async fn submit(&self, group: GroupId, op: WriteOp, now: Millis) -> Result<PendingWrite, ReplicaError> {
+    pub async fn submit(
+        &self,
+        group: GroupId,
+        op: WriteOp,
+        now: Millis,
+        tag: Option<WriteTag>,
+    ) -> Result<PendingWrite, ReplicaError> {
         let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
         let (responder, rx) = ProgressResponder::complete_only();
         replica
             .raft
-            .client_write_ff(Proposal { op: op.encode(), now_ms: now }, Some(responder))
+            .client_write_ff(Proposal { op: op.encode(), now_ms: now, tag }, Some(responder))
             .await
             .map_err(|e| ReplicaError::Unavailable(e.to_string()))?;
         Ok(PendingWrite { rx })
@@ -315,7 +321,7 @@ impl Replicas {
 
     /// Replicates a write and returns its result once applied here.
     pub async fn propose(&self, group: GroupId, op: WriteOp, now: Millis) -> Result<Reply, ReplicaError> {
-        self.submit(group, op, now).await?.outcome().await
+        self.submit(group, op, now, None).await?.outcome().await
     }
 
     /// Whether this node leads the group under a lease that is still valid,

@@ -4,9 +4,11 @@
 //! this type only adds what Raft needs beside it: the last applied log id,
 //! the membership, and the latest snapshot.
 //!
-//! Snapshots are `Db::dump` bytes taken and restored with `now = 0`, so they
-//! copy the keyspace exactly (keys past their expiry but not yet swept
-//! included) and do not depend on any node's clock.
+//! Snapshots are `u32 BE length | Sessions::encode | Db::dump` bytes, the
+//! dump taken and restored with `now = 0`, so they copy the keyspace exactly
+//! (keys past their expiry but not yet swept included) and do not depend on
+//! any node's clock; the sessions make retried tagged writes exactly-once
+//! across snapshot installs too.
 
 use std::io::{self, Cursor};
 use std::path::{Path, PathBuf};
@@ -18,6 +20,7 @@ use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMe
 use openraft::{EntryPayload, RaftSnapshotBuilder, StoredMembership};
 use shoal_engine::{Db, WriteOp};
 
+use crate::sessions::Sessions;
 use crate::{io_err, Reply, TypeConfig};
 
 type Snapshot = SnapshotOf<TypeConfig, Cursor<Vec<u8>>>;
@@ -26,7 +29,30 @@ type Snapshot = SnapshotOf<TypeConfig, Cursor<Vec<u8>>>;
 struct Inner {
     last_applied: Option<LogIdOf<TypeConfig>>,
     membership: StoredMembershipOf<TypeConfig>,
+    sessions: Sessions,
     snapshot: Option<(SnapshotMetaOf<TypeConfig>, Vec<u8>)>,
+}
+
+/// A snapshot's bytes: the sessions, then the keyspace dump.
+fn snapshot_bytes(sessions: &Sessions, db: &Db) -> Vec<u8> {
+    let sessions = sessions.encode();
+    let dump = db.dump(0);
+    let mut data = Vec::with_capacity(4 + sessions.len() + dump.len());
+    data.extend_from_slice(&(sessions.len() as u32).to_be_bytes());
+    data.extend_from_slice(&sessions);
+    data.extend_from_slice(&dump);
+    data
+}
+
+/// Splits a snapshot into its sessions and its dump.
+fn split_snapshot(data: &[u8]) -> io::Result<(Sessions, &[u8])> {
+    let (len, rest) = data.split_first_chunk::<4>().ok_or_else(|| io_err("snapshot is truncated"))?;
+    let len = u32::from_be_bytes(*len) as usize;
+    if len > rest.len() {
+        return Err(io_err("snapshot is truncated"));
+    }
+    let sessions = Sessions::decode(&rest[..len]).map_err(io_err)?;
+    Ok((sessions, &rest[len..]))
 }
 
 /// Also its own snapshot builder: a clone shares the same state.
@@ -55,7 +81,9 @@ impl StateMachine {
         std::fs::create_dir_all(dir)?;
         let mut inner = Inner::default();
         if let Some((meta, data)) = snapshot_file::load(dir)? {
-            db.replace(&data, 0).map_err(io_err)?;
+            let (sessions, dump) = split_snapshot(&data)?;
+            db.replace(dump, 0).map_err(io_err)?;
+            inner.sessions = sessions;
             inner.last_applied = meta.last_log_id;
             inner.membership = meta.last_membership.clone();
             inner.snapshot = Some((meta, data));
@@ -105,7 +133,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 inner.last_applied = Some(entry.log_id);
                 match &entry.payload {
                     EntryPayload::Blank => Reply::Done,
-                    EntryPayload::Normal(proposal) => self.apply_proposal(proposal),
+                    EntryPayload::Normal(proposal) => match proposal.tag {
+                        None => self.apply_proposal(proposal),
+                        Some(tag) => match inner.sessions.replay(tag) {
+                            Some(reply) => reply,
+                            None => {
+                                let reply = self.apply_proposal(proposal);
+                                inner.sessions.record(tag, entry.log_id.index, &reply);
+                                reply
+                            }
+                        },
+                    },
                     EntryPayload::Membership(m) => {
                         inner.membership = StoredMembership::new(Some(entry.log_id), m.clone());
                         Reply::Done
@@ -136,8 +174,10 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         // `replace` checks the whole snapshot first and swaps atomically,
         // so a bad one leaves the keyspace as it was and readers never see
         // a half-installed one.
-        self.db.replace(&data, 0).map_err(io_err)?;
+        let (sessions, dump) = split_snapshot(&data)?;
+        self.db.replace(dump, 0).map_err(io_err)?;
         self.persist(meta, &data)?;
+        inner.sessions = sessions;
         inner.last_applied = meta.last_log_id;
         inner.membership = meta.last_membership.clone();
         inner.snapshot = Some((meta.clone(), data));
@@ -158,7 +198,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
         let mut inner = self.inner.lock().unwrap();
-        let data = self.db.dump(0);
+        let data = snapshot_bytes(&inner.sessions, &self.db);
         let meta =
             SnapshotMetaOf::<TypeConfig> { last_log_id: inner.last_applied, last_membership: inner.membership.clone() };
         // On disk (when a directory was given) before openraft learns of it,

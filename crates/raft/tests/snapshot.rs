@@ -141,7 +141,7 @@ async fn write_keys(nodes: &BTreeMap<u64, Node>, range: std::ops::Range<u32>) ->
             value: Bytes::from(format!("value{i}")),
             options: SetOptions::default(),
         };
-        let resp = write(nodes, Proposal { op: op.encode(), now_ms: NOW }).await;
+        let resp = write(nodes, Proposal { op: op.encode(), now_ms: NOW, tag: None }).await;
         assert_eq!(resp.data, Reply::Set { written: true, old: None });
         last = Some(resp.log_id);
     }
@@ -225,13 +225,15 @@ async fn snapshot_is_built_and_log_purged_behind_it() {
     }
 
     // The state machine hands out the snapshot it built, and its bytes are
-    // the keyspace.
+    // the client sessions (length-prefixed) then the keyspace.
     let mut sm = leader.sm.clone();
     let snapshot = sm.get_current_snapshot().await.unwrap().expect("a current snapshot");
     assert_eq!(snapshot.meta.last_log_id, Some(last));
     assert_eq!(snapshot.meta.last_membership.membership().voter_ids().collect::<Vec<_>>(), vec![1, 2, 3]);
     let copy = Db::new();
-    copy.restore(&snapshot.snapshot.into_inner(), 0).expect("restore snapshot bytes");
+    let data = snapshot.snapshot.into_inner();
+    let sessions = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
+    copy.restore(&data[4 + sessions..], 0).expect("restore snapshot bytes");
     assert_eq!(copy.digest(NOW), leader.db.digest(NOW));
     assert_eq!(copy.len(), 200);
     let (applied, membership) = sm.applied_state().await.unwrap();

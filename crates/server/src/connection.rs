@@ -126,6 +126,9 @@ impl Connection {
                     executed += 1;
                     let ready = match exec::prepare(&self.shared, &self.session, args) {
                         Prepared::Reply(frame) => {
+                            // A redirected or refused command consumes the
+                            // tag meant for it, like one that ran.
+                            self.session.tag = None;
                             if let Some(ended) = self.reply(frame).await {
                                 break Some(ended);
                             }
@@ -192,12 +195,13 @@ impl Connection {
         let pending = match outcome {
             Outcome::Reply(frame) => return self.reply(frame).await,
             Outcome::Write(w) => {
-                Pending::Write { write: replicas.submit(w.group, w.op, now).await, shape: w.shape, slot: w.slot }
+                let write = replicas.submit(w.group, w.op, now, w.tag).await;
+                Pending::Write { write, shape: w.shape, slot: w.slot }
             }
             Outcome::WriteAll(ops) => {
                 let mut writes = Vec::with_capacity(ops.len());
                 for (group, op) in ops {
-                    writes.push(replicas.submit(group, op, now).await);
+                    writes.push(replicas.submit(group, op, now, None).await);
                 }
                 Pending::All(writes)
             }

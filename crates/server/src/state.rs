@@ -103,6 +103,8 @@ pub struct Session {
     /// READONLY: keyed reads may be served by a follower replica here,
     /// possibly stale, instead of redirecting to the leader.
     pub readonly: bool,
+    /// CLIENT SHOAL-TAG: the tag the next command carries if it writes.
+    pub tag: Option<shoal_raft::WriteTag>,
     /// GET hits and misses since the last flush into `Stats`: counted here
     /// and added once per batch so connections on different cores do not
     /// bounce a shared cache line on every GET.
@@ -112,7 +114,16 @@ pub struct Session {
 
 impl Session {
     pub fn new(id: u64) -> Session {
-        Session { id, name: None, protocol: Protocol::Resp2, closing: Closing::No, readonly: false, hits: 0, misses: 0 }
+        Session {
+            id,
+            name: None,
+            protocol: Protocol::Resp2,
+            closing: Closing::No,
+            readonly: false,
+            tag: None,
+            hits: 0,
+            misses: 0,
+        }
     }
 }
 

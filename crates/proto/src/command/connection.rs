@@ -14,6 +14,7 @@ pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
         "client|getname" => Ok(Command::ClientGetName),
         "client|id" => Ok(Command::ClientId),
         "client|setinfo" => client_setinfo(a),
+        "client|shoal-tag" => client_shoal_tag(a),
         _ => return Err(a),
     };
     Ok(cmd)
@@ -50,4 +51,13 @@ fn client_setinfo(mut a: Args) -> Result<Command, CommandError> {
         let attr = String::from_utf8_lossy(&attr);
         Err(CommandError(format!("ERR Unrecognized option '{attr}'")))
     }
+}
+
+fn client_shoal_tag(mut a: Args) -> Result<Command, CommandError> {
+    let mut number = || -> Result<u64, CommandError> {
+        let n = a.next_i64()?;
+        u64::try_from(n).map_err(|_| CommandError("ERR client id and sequence must not be negative".into()))
+    };
+    let (client, seq) = (number()?, number()?);
+    Ok(Command::ClientShoalTag { client, seq })
 }

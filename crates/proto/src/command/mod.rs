@@ -32,6 +32,12 @@ pub enum Command {
     ClientGetName,
     ClientId,
     ClientSetInfo,
+    /// `CLIENT SHOAL-TAG client seq`: the connection's next write carries
+    /// this tag, so a retry of it (same tag) is applied at most once.
+    ClientShoalTag {
+        client: u64,
+        seq: u64,
+    },
     // server
     CommandCount,
     CommandList,

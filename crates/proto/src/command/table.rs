@@ -159,6 +159,16 @@ const CLIENT_SUBS: &[CommandSpec] = &[
         "7.2.0",
         "Sets information specific to the client or connection.",
     ),
+    spec(
+        "client|shoal-tag",
+        4,
+        CONN,
+        NO_KEYS,
+        CONN_ACL,
+        "connection",
+        "shoal",
+        "Tags the connection's next write with a client id and sequence number, so that a retry of it applies once.",
+    ),
 ];
 
 const COMMAND_SUBS: &[CommandSpec] = &[

@@ -25,6 +25,10 @@ pub(super) fn run(session: &mut Session, cmd: Command, cluster: bool) -> Result<
         Command::ClientGetName => Frame::optional_bulk(session.name.clone()),
         Command::ClientId => Frame::Integer(session.id as i64),
         Command::ClientSetInfo => Frame::OK,
+        Command::ClientShoalTag { client, seq } => {
+            session.tag = Some(shoal_raft::WriteTag { client, seq });
+            Frame::OK
+        }
         other => unreachable!("not a connection command: {other:?}"),
     })
 }

@@ -84,6 +84,8 @@ fn keyed(shared: &Shared, target: Option<Target>) -> (&Db, Target) {
 /// Runs a prepared request at time `now`.
 pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) -> Outcome {
     let Ready { cmd, target, .. } = ready;
+    // A tag applies to the command right after CLIENT SHOAL-TAG only.
+    let tag = if matches!(cmd, Command::ClientShoalTag { .. }) { None } else { session.tag.take() };
     let result = match cmd {
         Command::Ping(_)
         | Command::Echo(_)
@@ -93,7 +95,10 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::ClientSetName(_)
         | Command::ClientGetName
         | Command::ClientId
-        | Command::ClientSetInfo => connection::run(session, cmd, shared.config.cluster.is_some()).map(Outcome::Reply),
+        | Command::ClientSetInfo
+        | Command::ClientShoalTag { .. } => {
+            connection::run(session, cmd, shared.config.cluster.is_some()).map(Outcome::Reply)
+        }
         Command::CommandCount
         | Command::CommandList
         | Command::CommandInfo(_)
@@ -125,5 +130,9 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::Asking => cluster::run(shared, session, cmd, now).map(Outcome::Reply),
         _ => string::run(shared, session, keyed(shared, target), cmd, now),
     };
-    result.unwrap_or_else(|e| Outcome::Reply(error(e)))
+    match result {
+        Ok(Outcome::Write(write)) => Outcome::Write(Write { tag, ..write }),
+        Ok(outcome) => outcome,
+        Err(e) => Outcome::Reply(error(e)),
+    }
 }

@@ -9,7 +9,7 @@ use shoal_engine::slot::Slot;
 use shoal_engine::WriteOp;
 use shoal_proto::Frame;
 use shoal_raft::transport::GroupId;
-use shoal_raft::Reply;
+use shoal_raft::{Reply, WriteTag};
 
 use super::Outcome;
 use crate::route::Target;
@@ -37,11 +37,13 @@ pub struct Write {
     pub slot: Option<Slot>,
     pub op: WriteOp,
     pub shape: Shape,
+    /// The client's tag (CLIENT SHOAL-TAG), for exactly-once retries.
+    pub tag: Option<WriteTag>,
 }
 
 /// The write of a keyed command to its target's group.
 pub(super) fn keyed(target: Target, op: WriteOp, shape: Shape) -> Outcome {
-    Outcome::Write(Write { group: target.group, slot: Some(target.slot), op, shape })
+    Outcome::Write(Write { group: target.group, slot: Some(target.slot), op, shape, tag: None })
 }
 
 const PROTO_MAX_BULK: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";

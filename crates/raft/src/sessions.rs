@@ -1,0 +1,114 @@
+//! Exactly-once writes for tagged clients: the replies of each client's
+//! recent writes by sequence number, kept in the state machine so that a
+//! retry of a write that was applied (its reply lost with a connection, or
+//! `-UNCERTAIN`) is answered from here instead of being applied again.
+//!
+//! Part of the replicated state: updated only by applying entries, carried
+//! in snapshots, and bounded by evicting the client whose last write is
+//! oldest in the log, which every replica does alike.
+
+use std::collections::{BTreeMap, BTreeSet, HashMap};
+
+use serde::{Deserialize, Serialize};
+
+use crate::{Reply, WriteTag};
+
+/// Clients remembered per group; the one idle longest is forgotten first.
+pub const MAX_SESSIONS: usize = 10_000;
+/// Writes remembered per client and group: a retry is recognised while its
+/// write is among the client's last `WINDOW` tagged writes to the group.
+/// (A window, not only the last write, because a client used from many
+/// tasks has several writes in flight, and they may apply out of order.)
+pub const WINDOW: usize = 256;
+
+#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+struct Client {
+    /// seq → reply of the client's most recent writes.
+    replies: BTreeMap<u64, Reply>,
+    /// Log index of the client's last write here, for eviction.
+    index: u64,
+}
+
+#[derive(Debug, Default, Clone, PartialEq, Eq)]
+pub struct Sessions {
+    clients: HashMap<u64, Client>,
+    /// `(log index of the client's last write, client)`, for eviction.
+    by_age: BTreeSet<(u64, u64)>,
+}
+
+impl Sessions {
+    /// The reply of a write already applied, or `None` to apply it.
+    pub fn replay(&self, tag: WriteTag) -> Option<Reply> {
+        self.clients.get(&tag.client)?.replies.get(&tag.seq).cloned()
+    }
+
+    /// Records the reply of a tagged write applied at `index`.
+    pub fn record(&mut self, tag: WriteTag, index: u64, reply: &Reply) {
+        let client = self.clients.entry(tag.client).or_default();
+        self.by_age.remove(&(client.index, tag.client));
+        client.index = index;
+        client.replies.insert(tag.seq, reply.clone());
+        while client.replies.len() > WINDOW {
+            client.replies.pop_first();
+        }
+        self.by_age.insert((index, tag.client));
+        while self.clients.len() > MAX_SESSIONS {
+            let (_, oldest) = self.by_age.pop_first().expect("by_age indexes every client");
+            self.clients.remove(&oldest);
+        }
+        debug_assert_eq!(self.clients.len(), self.by_age.len());
+    }
+
+    pub fn encode(&self) -> Vec<u8> {
+        let mut clients: Vec<(&u64, &Client)> = self.clients.iter().collect();
+        clients.sort_by_key(|(id, _)| **id);
+        postcard::to_allocvec(&clients).expect("sessions serialise")
+    }
+
+    pub fn decode(bytes: &[u8]) -> Result<Sessions, postcard::Error> {
+        let clients: Vec<(u64, Client)> = postcard::from_bytes(bytes)?;
+        let mut sessions = Sessions::default();
+        for (id, client) in clients {
+            sessions.by_age.insert((client.index, id));
+            sessions.clients.insert(id, client);
+        }
+        Ok(sessions)
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    #[test]
+    fn a_retry_gets_the_first_reply_and_later_writes_apply() {
+        let mut s = Sessions::default();
+        let tag = |seq| WriteTag { client: 7, seq };
+        assert_eq!(s.replay(tag(1)), None);
+        s.record(tag(1), 10, &Reply::Int(1));
+        assert_eq!(s.replay(tag(1)), Some(Reply::Int(1)));
+        assert_eq!(s.replay(tag(3)), None);
+        s.record(tag(3), 11, &Reply::Int(3));
+        // Writes in flight together may apply out of order: 2 after 3.
+        assert_eq!(s.replay(tag(2)), None);
+        s.record(tag(2), 12, &Reply::Int(2));
+        assert_eq!(s.replay(tag(1)), Some(Reply::Int(1)), "an earlier write is still recognised");
+        let copy = Sessions::decode(&s.encode()).unwrap();
+        assert_eq!(copy, s);
+        for seq in 4..4 + WINDOW as u64 {
+            s.record(tag(seq), 12 + seq, &Reply::Done);
+        }
+        assert_eq!(s.replay(tag(1)), None, "beyond the window");
+    }
+
+    #[test]
+    fn the_oldest_client_is_forgotten_first() {
+        let mut s = Sessions::default();
+        for client in 0..=MAX_SESSIONS as u64 {
+            s.record(WriteTag { client, seq: 1 }, client + 1, &Reply::Done);
+        }
+        assert_eq!(s.clients.len(), MAX_SESSIONS);
+        assert_eq!(s.replay(WriteTag { client: 0, seq: 1 }), None, "client 0 was evicted");
+        assert_eq!(s.replay(WriteTag { client: 1, seq: 1 }), Some(Reply::Done));
+    }
+}
