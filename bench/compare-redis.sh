@@ -10,7 +10,10 @@
 #
 # Environment: ROUNDS (default 3), REQUESTS (100000), CLIENTS (50),
 # SHOAL_FLAGS (extra `shoal server` flags, e.g. "--threads 1": on a 2-core
-# machine redis-benchmark needs one core, and redis-server uses one thread).
+# machine redis-benchmark needs one core, and redis-server uses one thread),
+# REDIS_FLAGS (default "--save '' --appendonly no"; shoal fsyncs every write
+# before answering, so "--appendonly yes --appendfsync always" is Redis at
+# the same durability).
 # Needs redis-server, redis-benchmark, redis-cli and python3 on PATH.
 # Shared helpers live in bench/lib.sh.
 set -euo pipefail
@@ -42,7 +45,8 @@ trap cleanup EXIT
 trap 'exit 130' INT TERM
 
 redis_port=$(free_port)
-redis-server --port "$redis_port" --bind 127.0.0.1 --save '' --appendonly no \
+# shellcheck disable=SC2086 # REDIS_FLAGS is a list of words
+redis-server --port "$redis_port" --bind 127.0.0.1 ${REDIS_FLAGS:---save '' --appendonly no} \
     --dir "$work" >"$work/redis.log" 2>&1 &
 redis_pid=$!
 wait_ping redis "$redis_port" "$redis_pid" "$work/redis.log"
