@@ -3,13 +3,15 @@
 //! - [`log_store`]: the group's Raft log, a view over the node-wide
 //!   `shoal_wal::Wal` (entries in memory, durability from the WAL).
 //! - [`state_machine`]: applies committed `WriteOp`s to a `shoal_engine::Db`.
+//! - [`memory`]: an in-process `Transport` with chosen faults (down nodes,
+//!   cut links, delays), for running several nodes' `Replicas` in a test.
 //! - [`network`]: an in-memory router that calls the target `Raft` directly
 //!   (for tests of the glue without sockets).
 //! - [`sessions`]: the last reply per tagged client (exactly-once retries).
 //! - [`replicas`]: `Replicas`, the node-level API the server uses (no
 //!   openraft types in it): open every group, propose, read barriers.
-//! - [`transport`]: Raft RPCs over TCP, every group's traffic to a peer on
-//!   one multiplexed connection.
+//! - [`transport`]: the `Transport` trait and Raft RPCs over TCP, every
+//!   group's traffic to a peer on one multiplexed connection.
 //!
 //! The types openraft is parameterised over are declared here: a log entry's
 //! application data is a [`Proposal`], its result a [`Reply`].
@@ -20,6 +22,7 @@ use serde::{Deserialize, Serialize};
 use shoal_engine::WriteResult;
 
 pub mod log_store;
+pub mod memory;
 pub mod network;
 pub mod replicas;
 pub mod sessions;

@@ -27,7 +27,7 @@ use shoal_engine::{Db, Millis, WriteOp};
 use shoal_wal::{Wal, WalOptions};
 use tokio::net::TcpStream;
 
-use crate::transport::{serve_connection, GroupId, Groups, Peers, TcpNetworkFactory};
+use crate::transport::{serve_connection, GroupId, Groups, NetworkFactory, Transport};
 use crate::{LogStore, Proposal, Reply, ShoalNode, ShoalRaft, StateMachine, WriteTag};
 
 /// One group this node holds a replica of.
@@ -89,8 +89,6 @@ pub enum ReadMode {
 pub struct ReplicaConfig {
     pub dir: PathBuf,
     pub me: u64,
-    /// Every node's peer address (`host:port`).
-    pub peer_addrs: HashMap<u64, String>,
     /// Every node's client address, recorded in membership so a redirect
     /// can name the leader.
     pub client_addrs: HashMap<u64, String>,
@@ -201,14 +199,14 @@ pub struct Replicas {
 }
 
 impl Replicas {
-    /// Opens the WAL and every group this node holds, and bootstraps the
-    /// groups this node is the preferred leader of.
-    pub async fn open(config: ReplicaConfig) -> Result<Replicas, String> {
+    /// Opens the WAL and every group this node holds, talking to peers over
+    /// `transport` (`transport::Peers` for TCP), and bootstraps the groups
+    /// this node is the preferred leader of.
+    pub async fn open<T: Transport>(config: ReplicaConfig, transport: T) -> Result<Replicas, String> {
         let wal_dir = config.dir.join("wal");
         let (wal, recovered) =
             Wal::open(&wal_dir, config.wal).map_err(|e| format!("WAL in {}: {e}", wal_dir.display()))?;
         let wal = Arc::new(wal);
-        let peers = Peers::new(config.peer_addrs.clone());
         let raft_config = Arc::new(
             Config {
                 cluster_name: "shoal".into(),
@@ -238,7 +236,7 @@ impl Replicas {
             let sm_dir = config.dir.join(format!("group-{}", spec.id));
             let sm = StateMachine::open(Arc::clone(&db), &sm_dir)
                 .map_err(|e| format!("snapshot in {}: {e}", sm_dir.display()))?;
-            let network = TcpNetworkFactory { group: spec.id, peers: peers.clone() };
+            let network = NetworkFactory { group: spec.id, transport: transport.clone() };
             let raft = ShoalRaft::new(config.me, Arc::clone(&raft_config), network, log, sm)
                 .await
                 .map_err(|e| format!("group {}: {e}", spec.id))?;
@@ -265,6 +263,12 @@ impl Replicas {
         }
         let lease = Duration::from_millis(config.timing.election_timeout_min_ms);
         Ok(Replicas { me: config.me, read_mode: config.read_mode, lease, wal, replicas, groups })
+    }
+
+    /// The groups held here, by id: what a transport's receiving side hands
+    /// requests to.
+    pub fn groups(&self) -> Groups {
+        self.groups.clone()
     }
 
     /// Serves a peer connection (after the peer port's preamble).

@@ -52,8 +52,9 @@ const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Frames queued for one connection's writer.
 const WRITE_QUEUE: usize = 1024;
 
+/// A Raft RPC as it travels between nodes (over TCP, postcard-encoded).
 #[derive(Serialize, Deserialize)]
-enum Request {
+pub enum Request {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<TypeConfig>),
     PreVote(VoteRequest<TypeConfig>),
@@ -61,8 +62,9 @@ enum Request {
     TransferLeader(TransferLeaderRequest<TypeConfig>),
 }
 
+/// The answer to a [`Request`].
 #[derive(Serialize, Deserialize)]
-enum Response {
+pub enum Response {
     Append(AppendEntriesResponse<TypeConfig>),
     Vote(VoteResponse<TypeConfig>),
     Snapshot(SnapshotResponse<TypeConfig>),
@@ -186,7 +188,9 @@ pub async fn serve_connection(stream: TcpStream, groups: Groups) {
     }
 }
 
-async fn handle(groups: &Groups, group: GroupId, request: Request) -> Response {
+/// Hands a request to the group's `Raft` here and returns its answer: the
+/// receiving side of every transport.
+pub async fn handle(groups: &Groups, group: GroupId, request: Request) -> Response {
     let Some(raft) = groups.get(group) else {
         return Response::Error(format!("group {group} is not served here"));
     };
@@ -281,24 +285,24 @@ pub struct Peers {
     connections: Arc<tokio::sync::Mutex<HashMap<u64, Arc<PeerConnection>>>>,
 }
 
-impl Peers {
-    pub fn new(addrs: HashMap<u64, String>) -> Peers {
-        Peers { addrs: Arc::new(addrs), connections: Arc::default() }
-    }
+/// How a node's groups send RPCs to other nodes. [`Peers`] is TCP (one
+/// multiplexed connection per peer); `memory::MemoryTransport` calls the
+/// target's groups in-process, with faults a test chooses. Both carry the
+/// same `Request`s to the same `handle`.
+pub trait Transport: Clone + Send + Sync + 'static {
+    /// One RPC to `target`'s `group`, bounded by `ttl`. A target that cannot
+    /// be reached is `Unreachable` (openraft backs off); a slow answer is a
+    /// `NetworkError` (retried soon).
+    fn call(
+        &self,
+        target: u64,
+        group: GroupId,
+        body: Request,
+        ttl: Duration,
+    ) -> impl Future<Output = Result<Response, RPCError<TypeConfig>>> + Send;
+}
 
-    async fn connection(&self, target: u64) -> Result<Arc<PeerConnection>, String> {
-        let mut connections = self.connections.lock().await;
-        if let Some(c) = connections.get(&target).filter(|c| !c.dead.load(Ordering::Acquire)) {
-            return Ok(Arc::clone(c));
-        }
-        let addr = self.addrs.get(&target).ok_or_else(|| format!("node {target} has no peer address"))?;
-        let connection = PeerConnection::connect(addr).await.map_err(|e| format!("{addr}: {e}"))?;
-        connections.insert(target, Arc::clone(&connection));
-        Ok(connection)
-    }
-
-    /// One RPC, bounded by `ttl`. A connection failure is `Unreachable`
-    /// (openraft backs off); a slow answer is a `NetworkError` (retried).
+impl Transport for Peers {
     async fn call(
         &self,
         target: u64,
@@ -319,24 +323,44 @@ impl Peers {
     }
 }
 
-/// Gives each group's `Raft` its view of the peers.
-#[derive(Clone)]
-pub struct TcpNetworkFactory {
-    pub group: GroupId,
-    pub peers: Peers,
+impl Peers {
+    pub fn new(addrs: HashMap<u64, String>) -> Peers {
+        Peers { addrs: Arc::new(addrs), connections: Arc::default() }
+    }
+
+    async fn connection(&self, target: u64) -> Result<Arc<PeerConnection>, String> {
+        let mut connections = self.connections.lock().await;
+        if let Some(c) = connections.get(&target).filter(|c| !c.dead.load(Ordering::Acquire)) {
+            return Ok(Arc::clone(c));
+        }
+        let addr = self.addrs.get(&target).ok_or_else(|| format!("node {target} has no peer address"))?;
+        let connection = PeerConnection::connect(addr).await.map_err(|e| format!("{addr}: {e}"))?;
+        connections.insert(target, Arc::clone(&connection));
+        Ok(connection)
+    }
 }
 
-pub struct TcpNetwork {
+/// Gives each group's `Raft` its view of the peers, over transport `T`.
+#[derive(Clone)]
+pub struct NetworkFactory<T> {
+    pub group: GroupId,
+    pub transport: T,
+}
+
+/// Raft over TCP.
+pub type TcpNetworkFactory = NetworkFactory<Peers>;
+
+pub struct Network<T> {
     group: GroupId,
     target: u64,
-    peers: Peers,
+    transport: T,
 }
 
-impl RaftNetworkFactory<TypeConfig> for TcpNetworkFactory {
-    type Network = TcpNetwork;
+impl<T: Transport> RaftNetworkFactory<TypeConfig> for NetworkFactory<T> {
+    type Network = Network<T>;
 
-    async fn new_client(&mut self, target: u64, _node: &ShoalNode) -> TcpNetwork {
-        TcpNetwork { group: self.group, target, peers: self.peers.clone() }
+    async fn new_client(&mut self, target: u64, _node: &ShoalNode) -> Network<T> {
+        Network { group: self.group, target, transport: self.transport.clone() }
     }
 }
 
@@ -344,7 +368,7 @@ fn unexpected(what: &str) -> RPCError<TypeConfig> {
     RPCError::Network(NetworkError::from_string(format!("unexpected response to {what}")))
 }
 
-impl RaftNetworkV2<TypeConfig> for TcpNetwork {
+impl<T: Transport> RaftNetworkV2<TypeConfig> for Network<T> {
     type SnapshotData = Cursor<Vec<u8>>;
 
     async fn append_entries(
@@ -352,7 +376,7 @@ impl RaftNetworkV2<TypeConfig> for TcpNetwork {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
-        match self.peers.call(self.target, self.group, Request::Append(rpc), option.soft_ttl()).await? {
+        match self.transport.call(self.target, self.group, Request::Append(rpc), option.soft_ttl()).await? {
             Response::Append(r) => Ok(r),
             _ => Err(unexpected("append_entries")),
         }
@@ -363,7 +387,7 @@ impl RaftNetworkV2<TypeConfig> for TcpNetwork {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        match self.peers.call(self.target, self.group, Request::Vote(rpc), option.soft_ttl()).await? {
+        match self.transport.call(self.target, self.group, Request::Vote(rpc), option.soft_ttl()).await? {
             Response::Vote(r) => Ok(r),
             _ => Err(unexpected("vote")),
         }
@@ -374,7 +398,7 @@ impl RaftNetworkV2<TypeConfig> for TcpNetwork {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
-        match self.peers.call(self.target, self.group, Request::PreVote(rpc), option.soft_ttl()).await? {
+        match self.transport.call(self.target, self.group, Request::PreVote(rpc), option.soft_ttl()).await? {
             Response::Vote(r) => Ok(r),
             _ => Err(unexpected("pre_vote")),
         }
@@ -385,7 +409,7 @@ impl RaftNetworkV2<TypeConfig> for TcpNetwork {
         rpc: TransferLeaderRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<TransferLeaderResponse<TypeConfig>, RPCError<TypeConfig>> {
-        match self.peers.call(self.target, self.group, Request::TransferLeader(rpc), option.soft_ttl()).await? {
+        match self.transport.call(self.target, self.group, Request::TransferLeader(rpc), option.soft_ttl()).await? {
             Response::TransferLeader(r) => Ok(r),
             _ => Err(unexpected("transfer_leader")),
         }
@@ -404,7 +428,7 @@ impl RaftNetworkV2<TypeConfig> for TcpNetwork {
         let ttl = option.hard_ttl().max(Duration::from_secs(10));
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),
-            reply = self.peers.call(self.target, self.group, request, ttl) => match reply? {
+            reply = self.transport.call(self.target, self.group, request, ttl) => match reply? {
                 Response::Snapshot(r) => Ok(r),
                 _ => Err(unexpected("full_snapshot").into()),
             },

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use shoal_engine::{SetOptions, WriteOp};
-use shoal_raft::transport::read_preamble;
+use shoal_raft::transport::{read_preamble, Peers};
 use shoal_raft::{GroupSpec, ReplicaConfig, ReplicaError, Replicas, Reply, Timing};
 use shoal_wal::WalOptions;
 use tokio::net::TcpListener;
@@ -62,7 +62,6 @@ async fn three_nodes_three_groups_through_the_node_api() {
         let config = ReplicaConfig {
             dir: root.join(format!("node{id}")),
             me: id,
-            peer_addrs: peer_addrs.clone(),
             client_addrs: client_addrs.clone(),
             groups: groups.clone(),
             timing: Timing::default(),
@@ -70,7 +69,7 @@ async fn three_nodes_three_groups_through_the_node_api() {
             snapshots: Default::default(),
             wal: WalOptions::default(),
         };
-        let replicas = Arc::new(Replicas::open(config).await.expect("open replicas"));
+        let replicas = Arc::new(Replicas::open(config, Peers::new(peer_addrs.clone())).await.expect("open replicas"));
         let listener = listeners.remove(&id).unwrap();
         let serving = Arc::clone(&replicas);
         servers.push(tokio::spawn(async move {

@@ -14,7 +14,7 @@ use std::time::Duration;
 use shoal_cluster::{Layout, NodeAddr, NodeNumber};
 use shoal_engine::slot::Slot;
 use shoal_engine::Db;
-use shoal_raft::transport::GroupId;
+use shoal_raft::transport::{GroupId, Peers};
 use shoal_raft::{GroupSpec, ReplicaConfig, Replicas};
 
 use crate::config::Config;
@@ -57,7 +57,6 @@ impl Shards {
         let replica_config = ReplicaConfig {
             dir: config.dir.clone(),
             me: u64::from(me),
-            peer_addrs: addrs(|n| format!("{}:{}", n.host, n.peer_port)),
             client_addrs: addrs(|n| format!("{}:{}", n.host, n.port)),
             groups,
             timing: config.replication.timing,
@@ -65,7 +64,8 @@ impl Shards {
             snapshots: config.replication.snapshots,
             wal: config.replication.wal,
         };
-        let replicas = Replicas::open(replica_config).await?;
+        let peers = Peers::new(addrs(|n| format!("{}:{}", n.host, n.peer_port)));
+        let replicas = Replicas::open(replica_config, peers).await?;
         let held = replicas.group_ids().collect();
         Ok(Shards { replicas, layout, me, held })
     }

@@ -1,0 +1,119 @@
+//! Three nodes' `Replicas` in one process over the in-memory transport:
+//! writes through leaders, a partitioned node that catches up once healed,
+//! and a node restarted from its directory, every group converging to the
+//! same content digest on every node.
+
+use std::collections::HashMap;
+use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
+
+use bytes::Bytes;
+use shoal_engine::{SetOptions, WriteOp};
+use shoal_raft::memory::MemoryNet;
+use shoal_raft::{GroupSpec, ReplicaConfig, ReplicaError, Replicas, Reply};
+
+const WAIT: Duration = Duration::from_secs(20);
+const GROUPS: u32 = 3;
+
+fn now_ms() -> u64 {
+    SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
+}
+
+fn config(root: &std::path::Path, me: u64) -> ReplicaConfig {
+    ReplicaConfig {
+        dir: root.join(format!("node{me}")),
+        me,
+        client_addrs: (1..=3).map(|id| (id, format!("127.0.0.1:{}", 7000 + id))).collect(),
+        // Rotated like the layout: group g prefers node g + 1.
+        groups: (0..GROUPS)
+            .map(|g| GroupSpec { id: g, members: (0..3).map(|j| (u64::from(g) + j) % 3 + 1).collect() })
+            .collect(),
+        timing: Default::default(),
+        read_mode: Default::default(),
+        snapshots: Default::default(),
+        wal: Default::default(),
+    }
+}
+
+async fn open(net: &MemoryNet, root: &std::path::Path, me: u64) -> Replicas {
+    let replicas = Replicas::open(config(root, me), net.transport(me)).await.expect("open replicas");
+    net.register(me, replicas.groups());
+    replicas
+}
+
+/// Writes through whichever running node leads `group`, retrying (within
+/// `WAIT`) while there is none or leadership moves.
+async fn write(nodes: &HashMap<u64, Replicas>, group: u32, key: String) {
+    let op = WriteOp::Set { key: Bytes::from(key.clone()), value: Bytes::from(key), options: SetOptions::default() };
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let leader = nodes.values().find(|n| n.is_leader(group));
+        if let Some(leader) = leader {
+            match leader.propose(group, op.clone(), now_ms()).await {
+                Ok(reply) => return assert!(matches!(reply, Reply::Set { written: true, .. })),
+                Err(ReplicaError::NotLeader { .. } | ReplicaError::Unavailable(_)) => {}
+                Err(e) => panic!("write to group {group}: {e}"),
+            }
+        }
+        assert!(Instant::now() < deadline, "no leader took a write to group {group}");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+/// Waits until every node's copy of every group has the same digest.
+async fn converged(nodes: &HashMap<u64, Replicas>) {
+    let deadline = Instant::now() + WAIT;
+    loop {
+        let digests: Vec<Vec<_>> =
+            nodes.values().map(|n| (0..GROUPS).map(|g| n.db(g).expect("held").digest(now_ms())).collect()).collect();
+        if digests.iter().all(|d| *d == digests[0]) {
+            return;
+        }
+        assert!(Instant::now() < deadline, "replicas did not converge");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_heal_and_restart_converge_in_process() {
+    let root = std::env::temp_dir().join(format!("shoal-memory-{}-{}", std::process::id(), now_ms()));
+    let net = MemoryNet::default();
+    let mut nodes = HashMap::new();
+    for id in 1..=3 {
+        nodes.insert(id, open(&net, &root, id).await);
+    }
+    for n in nodes.values() {
+        n.wait_for_leaders(WAIT).await.expect("leaders");
+    }
+    for i in 0..30 {
+        write(&nodes, i % GROUPS, format!("before:{i}")).await;
+    }
+    converged(&nodes).await;
+
+    // Node 3 is cut off: the other two still form a majority of every group.
+    net.cut(3, 1);
+    net.cut(3, 2);
+    let node3 = nodes.remove(&3).unwrap();
+    for i in 0..30 {
+        write(&nodes, i % GROUPS, format!("cut:{i}")).await;
+    }
+    let behind: usize = (0..GROUPS).map(|g| node3.db(g).unwrap().len()).sum();
+    assert_eq!(behind, 30, "the cut-off node applied nothing new");
+    net.heal();
+    nodes.insert(3, node3);
+    converged(&nodes).await;
+
+    // Node 2 restarts from its directory (WAL and snapshots) and catches up.
+    let node2 = nodes.remove(&2).unwrap();
+    node2.shutdown().await;
+    drop(node2);
+    for i in 0..10 {
+        write(&nodes, i % GROUPS, format!("while-2-down:{i}")).await;
+    }
+    nodes.insert(2, open(&net, &root, 2).await);
+    converged(&nodes).await;
+    let keys: usize = (0..GROUPS).map(|g| nodes[&2].db(g).unwrap().len()).sum();
+    assert_eq!(keys, 70, "every write, once, on the restarted node");
+    for n in nodes.values() {
+        n.shutdown().await;
+    }
+}
