@@ -350,9 +350,12 @@ impl Client {
                 return Ok(Some(frame));
             }
             let mut chunk = [0u8; 64 * 1024];
-            match self.stream.read(&mut chunk)? {
-                0 => return Ok(None),
-                n => self.buf.extend_from_slice(&chunk[..n]),
+            match self.stream.read(&mut chunk) {
+                Ok(0) => return Ok(None),
+                Ok(n) => self.buf.extend_from_slice(&chunk[..n]),
+                // A signal (a child server exiting) interrupted the read.
+                Err(e) if e.kind() == std::io::ErrorKind::Interrupted => {}
+                Err(e) => return Err(e),
             }
         }
     }
