@@ -414,6 +414,15 @@ impl Replicas {
         replica.raft.trigger().transfer_leader(to).await.map_err(|e| ReplicaError::Unavailable(e.to_string()))
     }
 
+    /// openraft's runtime stats for the group (per-stage latency of log
+    /// entries, batch sizes), as text.
+    #[cfg(feature = "runtime-stats")]
+    pub async fn runtime_stats(&self, group: GroupId) -> Option<String> {
+        let mut stats = self.replicas.get(&group)?.raft.runtime_stats().await.ok()?;
+        stats.build_log_stage_histograms();
+        Some(stats.display().human_readable().to_string())
+    }
+
     /// Waits (bounded) until every group has a leader, as routing sees it
     /// (the cache `leader` reads, not only openraft's metrics).
     pub async fn wait_for_leaders(&self, timeout: Duration) -> Result<(), ReplicaError> {

@@ -141,6 +141,14 @@ impl Server {
         for task in self.tasks {
             let _ = task.await;
         }
+        #[cfg(feature = "raft-stats")]
+        for &group in self.shared.shards.held() {
+            if self.shared.shards.is_leader(group) {
+                if let Some(stats) = self.shared.shards.replicas().runtime_stats(group).await {
+                    eprintln!("group {group} runtime stats:\n{stats}");
+                }
+            }
+        }
         self.shared.shards.shutdown().await;
         tracing::info!(save, "stopped; every acknowledged write is in the WAL");
         Ok(())
