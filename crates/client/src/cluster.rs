@@ -121,7 +121,9 @@ impl ClusterClient {
         let slot = command_slot(spec, &args)?;
         let read_only = spec.flags.contains(&"readonly");
         // One tag for every attempt of this write: a retry is the same write.
-        let tag = spec.flags.contains(&"write").then(|| {
+        // Keyed writes only: a keyless one (FLUSHALL) spans groups, and the
+        // server does not deduplicate it.
+        let tag = (spec.flags.contains(&"write") && slot.is_some()).then(|| {
             let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
             [
                 Bytes::from_static(b"CLIENT"),

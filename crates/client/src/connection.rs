@@ -35,9 +35,13 @@ pub enum CallError {
 
 type ReplySender = oneshot::Sender<Result<Frame, CallError>>;
 
+/// One or more commands that go out together, back to back: nothing
+/// another caller sends can land between them (a `CLIENT SHOAL-TAG` must be
+/// followed by the very command it tags).
 struct Request {
     wire: Bytes,
-    reply: ReplySender,
+    /// One per command, in order.
+    replies: Vec<ReplySender>,
 }
 
 /// A pipelined connection. Cheap to share behind an `Arc`.
@@ -73,18 +77,22 @@ impl Connection {
         self.dead.load(Ordering::Acquire) || self.requests.is_closed()
     }
 
-    /// Queues every command before waiting for any reply, so they travel
-    /// together; replies come back in order.
+    /// Sends every command as one unit, back to back (no other caller's
+    /// command between them); replies come back in order.
     pub async fn call_many(&self, commands: &[Vec<Bytes>]) -> Result<Vec<Frame>, CallError> {
+        let mut wire = BytesMut::new();
+        let mut replies = Vec::with_capacity(commands.len());
         let mut answers = Vec::with_capacity(commands.len());
         for args in commands {
+            wire.extend_from_slice(&encode(args));
             let (reply, answer) = oneshot::channel();
-            self.requests
-                .send(Request { wire: encode(args), reply })
-                .await
-                .map_err(|_| CallError::NotSent(format!("{}: connection closed", self.addr)))?;
+            replies.push(reply);
             answers.push(answer);
         }
+        self.requests
+            .send(Request { wire: wire.freeze(), replies })
+            .await
+            .map_err(|_| CallError::NotSent(format!("{}: connection closed", self.addr)))?;
         let mut frames = Vec::with_capacity(answers.len());
         for answer in answers {
             frames.push(
@@ -97,7 +105,7 @@ impl Connection {
     /// Sends one command and waits for its reply.
     pub async fn call(&self, args: &[Bytes]) -> Result<Frame, CallError> {
         let (reply, answer) = oneshot::channel();
-        let request = Request { wire: encode(args), reply };
+        let request = Request { wire: encode(args), replies: vec![reply] };
         self.requests
             .send(request)
             .await
@@ -131,7 +139,7 @@ async fn write_loop(
             batch.extend_from_slice(&request.wire);
             // Registered before the bytes leave, so the reader always finds
             // the caller a reply belongs to.
-            waiting.lock().expect("waiting lock").push_back(request.reply);
+            waiting.lock().expect("waiting lock").extend(request.replies);
             if batch.len() < MAX_BATCH_BYTES {
                 next = queue.try_recv().ok();
             }

@@ -278,3 +278,38 @@ async fn a_lost_tagged_write_is_retried_with_its_tag() {
     assert_ne!(tags[0], tags[1], "each write has its own sequence number");
     assert_eq!(tags[1], tags[2], "the retry carries the lost write's tag");
 }
+
+#[tokio::test]
+async fn concurrent_tagged_writes_keep_each_tag_next_to_its_command() {
+    let addr_cell = Arc::new(std::sync::Mutex::new(String::new()));
+    let cell = Arc::clone(&addr_cell);
+    let log = Arc::new(std::sync::Mutex::new(Vec::new()));
+    let seen = Arc::clone(&log);
+    let node = scripted_all(move |_, args| {
+        if is_cluster_slots(args) {
+            return Some(slots_reply(&cell.lock().unwrap()));
+        }
+        seen.lock().unwrap().push(is_tag(args));
+        Some(if is_tag(args) { Frame::OK } else { Frame::Integer(1) })
+    })
+    .await;
+    *addr_cell.lock().unwrap() = node.clone();
+    let client = Arc::new(ClusterClient::connect(&[node], fast_policy()).await.unwrap());
+    let tasks: Vec<_> = (0..8)
+        .map(|t| {
+            let client = Arc::clone(&client);
+            tokio::spawn(async move {
+                for i in 0..50 {
+                    client.call(cmd(&["INCR", &format!("k{t}:{i}")])).await.unwrap();
+                }
+            })
+        })
+        .collect();
+    for t in tasks {
+        t.await.unwrap();
+    }
+    let log = log.lock().unwrap().clone();
+    assert_eq!(log.len(), 800);
+    // On the wire: tag, command, tag, command… never two tags in a row.
+    assert!(log.chunks(2).all(|pair| pair == [true, false]), "a tag was separated from its command");
+}
