@@ -230,6 +230,13 @@ impl ServerArgs {
         if self.max_clients == 0 {
             return Err("--max-clients must be at least 1".into());
         }
+        // A value travels in one replication message (and one WAL record).
+        const MAX_VALUE_BYTES: usize = 768 << 20;
+        if self.max_bulk_bytes > MAX_VALUE_BYTES {
+            return Err(format!(
+                "--max-bulk-bytes must be at most {MAX_VALUE_BYTES}: a value must fit one replication message"
+            ));
+        }
         if self.max_array_len == 0 || self.max_inline_bytes == 0 {
             return Err("--max-array-len and --max-inline-bytes must be at least 1".into());
         }

@@ -25,6 +25,7 @@ fn bad_flags_give_one_line() {
     assert!(fails_with(&["server", "--port", "70000"]).contains("70000"));
     assert!(fails_with(&["server", "--max-clients", "0"]).contains("--max-clients"));
     assert!(fails_with(&["server", "--threads", "0"]).contains("--threads"));
+    assert!(fails_with(&["server", "--max-bulk-bytes", "2000000000"]).contains("--max-bulk-bytes"));
     assert!(fails_with(&["server", "--log-level", "[bad"]).contains("--log-level"));
 }
 

@@ -228,6 +228,9 @@ impl Replicas {
             .map_err(|e| e.to_string())?,
         );
         let groups = Groups::default();
+        groups.refuse_votes_until(
+            std::time::Instant::now() + Duration::from_millis(config.timing.election_timeout_max_ms),
+        );
         let mut replicas = BTreeMap::new();
         for spec in config.groups.iter().filter(|g| g.members.contains(&config.me)) {
             let log =

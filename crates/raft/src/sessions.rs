@@ -20,11 +20,18 @@ pub const MAX_SESSIONS: usize = 10_000;
 /// (A window, not only the last write, because a client used from many
 /// tasks has several writes in flight, and they may apply out of order.)
 pub const WINDOW: usize = 256;
+/// Largest reply payload kept for a retry; a bigger one (SET … GET of a big
+/// value) is kept as a note that the write was applied.
+pub const MAX_KEPT_REPLY_BYTES: usize = 256;
 
 #[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
 struct Client {
     /// seq → reply of the client's most recent writes.
     replies: BTreeMap<u64, Reply>,
+    /// The highest sequence number that left the window: a tag at or below
+    /// it that is not in `replies` may have been applied, and is refused
+    /// rather than applied again.
+    floor: u64,
     /// Log index of the client's last write here, for eviction.
     index: u64,
 }
@@ -39,7 +46,12 @@ pub struct Sessions {
 impl Sessions {
     /// The reply of a write already applied, or `None` to apply it.
     pub fn replay(&self, tag: WriteTag) -> Option<Reply> {
-        self.clients.get(&tag.client)?.replies.get(&tag.seq).cloned()
+        let client = self.clients.get(&tag.client)?;
+        if let Some(reply) = client.replies.get(&tag.seq) {
+            return Some(reply.clone());
+        }
+        (tag.seq <= client.floor)
+            .then(|| Reply::Error("this write is too old to tell whether it was applied; read before retrying".into()))
     }
 
     /// Records the reply of a tagged write applied at `index`.
@@ -47,9 +59,10 @@ impl Sessions {
         let client = self.clients.entry(tag.client).or_default();
         self.by_age.remove(&(client.index, tag.client));
         client.index = index;
-        client.replies.insert(tag.seq, reply.clone());
+        client.replies.insert(tag.seq, kept(reply));
         while client.replies.len() > WINDOW {
-            client.replies.pop_first();
+            let (seq, _) = client.replies.pop_first().expect("over the window, so not empty");
+            client.floor = client.floor.max(seq);
         }
         self.by_age.insert((index, tag.client));
         while self.clients.len() > MAX_SESSIONS {
@@ -76,6 +89,17 @@ impl Sessions {
     }
 }
 
+/// The reply as kept for retries: large payloads are not kept.
+fn kept(reply: &Reply) -> Reply {
+    let large = |v: &Option<Vec<u8>>| v.as_ref().is_some_and(|v| v.len() > MAX_KEPT_REPLY_BYTES);
+    match reply {
+        Reply::Set { old, .. } | Reply::Value(old) if large(old) => {
+            Reply::Error("the write was applied; its reply was too large to keep for a retry".into())
+        }
+        other => other.clone(),
+    }
+}
+
 #[cfg(test)]
 mod tests {
     use super::*;
@@ -98,7 +122,10 @@ mod tests {
         for seq in 4..4 + WINDOW as u64 {
             s.record(tag(seq), 12 + seq, &Reply::Done);
         }
-        assert_eq!(s.replay(tag(1)), None, "beyond the window");
+        assert!(matches!(s.replay(tag(1)), Some(Reply::Error(_))), "beyond the window: refused, not applied");
+        assert_eq!(s.replay(tag(10_000)), None, "a new sequence number applies");
+        s.record(tag(10_000), 10_000, &Reply::Value(Some(vec![b'x'; MAX_KEPT_REPLY_BYTES + 1])));
+        assert!(matches!(s.replay(tag(10_000)), Some(Reply::Error(_))), "a large reply is not kept");
     }
 
     #[test]

@@ -34,14 +34,15 @@ struct Inner {
 }
 
 /// A snapshot's bytes: the sessions, then the keyspace dump.
-fn snapshot_bytes(sessions: &Sessions, db: &Db) -> Vec<u8> {
+fn snapshot_bytes(sessions: &Sessions, db: &Db) -> io::Result<Vec<u8>> {
     let sessions = sessions.encode();
+    let len = u32::try_from(sessions.len()).map_err(|_| io_err("client sessions over 4 GiB"))?;
     let dump = db.dump(0);
     let mut data = Vec::with_capacity(4 + sessions.len() + dump.len());
-    data.extend_from_slice(&(sessions.len() as u32).to_be_bytes());
+    data.extend_from_slice(&len.to_be_bytes());
     data.extend_from_slice(&sessions);
     data.extend_from_slice(&dump);
-    data
+    Ok(data)
 }
 
 /// Splits a snapshot into its sessions and its dump.
@@ -198,7 +199,7 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
         let mut inner = self.inner.lock().unwrap();
-        let data = snapshot_bytes(&inner.sessions, &self.db);
+        let data = snapshot_bytes(&inner.sessions, &self.db)?;
         let meta =
             SnapshotMetaOf::<TypeConfig> { last_log_id: inner.last_applied, last_membership: inner.membership.clone() };
         // On disk (when a directory was given) before openraft learns of it,

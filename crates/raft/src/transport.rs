@@ -40,7 +40,11 @@ use crate::{ShoalNode, ShoalRaft, TypeConfig};
 pub type GroupId = u32;
 
 /// Largest frame read; a bigger length is a broken or hostile peer.
-pub const MAX_FRAME_BYTES: u32 = 256 << 20;
+pub const MAX_FRAME_BYTES: u32 = 1 << 30;
+/// Entry bytes sent in one AppendEntries at most (the rest of the batch goes
+/// in the next call): keeps every frame under `MAX_FRAME_BYTES` whatever
+/// openraft batches, as long as one entry fits (the server caps values).
+pub const MAX_APPEND_BYTES: usize = 3 << 28;
 /// The first frame a dialler sends, so that a node's one peer port can
 /// tell Raft connections from other peer traffic (the server's hellos).
 pub const PREAMBLE: &[u8] = b"SHOAL/1 RAFT";
@@ -88,19 +92,36 @@ struct ResponseFrame {
 
 /// The groups this node serves, by id.
 #[derive(Clone, Default)]
-pub struct Groups(Arc<Mutex<HashMap<GroupId, ShoalRaft>>>);
+pub struct Groups {
+    rafts: Arc<Mutex<HashMap<GroupId, ShoalRaft>>>,
+    /// Vote requests are refused until then (see `refuse_votes_until`).
+    no_votes_until: Arc<Mutex<Option<std::time::Instant>>>,
+}
 
 impl Groups {
     pub fn insert(&self, group: GroupId, raft: ShoalRaft) {
-        self.0.lock().expect("groups lock").insert(group, raft);
+        self.rafts.lock().expect("groups lock").insert(group, raft);
     }
 
     pub fn remove(&self, group: GroupId) -> Option<ShoalRaft> {
-        self.0.lock().expect("groups lock").remove(&group)
+        self.rafts.lock().expect("groups lock").remove(&group)
     }
 
     fn get(&self, group: GroupId) -> Option<ShoalRaft> {
-        self.0.lock().expect("groups lock").get(&group).cloned()
+        self.rafts.lock().expect("groups lock").get(&group).cloned()
+    }
+
+    /// Refuses (pre-)vote requests until `until`. A node that restarts
+    /// forgets when it last heard from its leader, and would otherwise vote
+    /// at once, letting another leader be elected while the old one still
+    /// serves lease reads; refusing votes for the election timeout after a
+    /// start restores what the lease assumes.
+    pub fn refuse_votes_until(&self, until: std::time::Instant) {
+        *self.no_votes_until.lock().expect("groups lock") = Some(until);
+    }
+
+    fn votes_refused(&self) -> bool {
+        self.no_votes_until.lock().expect("groups lock").is_some_and(|until| std::time::Instant::now() < until)
     }
 }
 
@@ -116,13 +137,18 @@ async fn read_frame<T: for<'de> Deserialize<'de>>(read: &mut BufReader<OwnedRead
     postcard::from_bytes(&body).map_err(std::io::Error::other)
 }
 
-fn encode_frame<T: Serialize>(value: &T) -> Vec<u8> {
-    let body = postcard::to_allocvec(value).expect("raft messages serialise");
-    let len = u32::try_from(body.len()).ok().filter(|&l| l <= MAX_FRAME_BYTES).expect("frame within MAX_FRAME_BYTES");
+/// The framed bytes of `value`, or why it cannot be sent: a message over
+/// `MAX_FRAME_BYTES` (a huge value, a huge batch of entries, a huge
+/// snapshot) is refused here rather than crashing the sender.
+fn encode_frame<T: Serialize>(value: &T) -> Result<Vec<u8>, String> {
+    let body = postcard::to_allocvec(value).map_err(|e| format!("cannot encode a raft message: {e}"))?;
+    let len = u32::try_from(body.len()).ok().filter(|&l| l <= MAX_FRAME_BYTES).ok_or_else(|| {
+        format!("a raft message of {} bytes is over the {MAX_FRAME_BYTES}-byte frame limit", body.len())
+    })?;
     let mut frame = Vec::with_capacity(4 + body.len());
     frame.extend_from_slice(&len.to_be_bytes());
     frame.extend_from_slice(&body);
-    frame
+    Ok(frame)
 }
 
 /// Writes queued frames until the queue closes or the socket fails.
@@ -183,7 +209,11 @@ pub async fn serve_connection(stream: TcpStream, groups: Groups) {
         // hold up another group's heartbeats on the same connection.
         tokio::spawn(async move {
             let body = handle(&groups, frame.group, frame.body).await;
-            let _ = frames.send(encode_frame(&ResponseFrame { id: frame.id, body })).await;
+            let response = encode_frame(&ResponseFrame { id: frame.id, body })
+                .or_else(|e| encode_frame(&ResponseFrame { id: frame.id, body: Response::Error(e) }));
+            if let Ok(response) = response {
+                let _ = frames.send(response).await;
+            }
         });
     }
 }
@@ -195,6 +225,9 @@ pub async fn handle(groups: &Groups, group: GroupId, request: Request) -> Respon
         return Response::Error(format!("group {group} is not served here"));
     };
     let error = |e: &dyn std::fmt::Display| Response::Error(e.to_string());
+    if matches!(request, Request::Vote(_) | Request::PreVote(_)) && groups.votes_refused() {
+        return Response::Error("restarted moments ago: not voting yet".into());
+    }
     match request {
         Request::Append(rpc) => raft.append_entries(rpc).await.map_or_else(|e| error(&e), Response::Append),
         Request::Vote(rpc) => raft.vote(rpc).await.map_or_else(|e| error(&e), Response::Vote),
@@ -244,11 +277,13 @@ impl PeerConnection {
 
     async fn call(&self, group: GroupId, body: Request) -> Result<Response, String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
+        let frame = encode_frame(&RequestFrame { id, group, body })?;
         let (tx, rx) = oneshot::channel();
         self.waiting.lock().expect("waiting lock").insert(id, tx);
-        let frame = encode_frame(&RequestFrame { id, group, body });
+        // However this call ends (answered, failed, or dropped by the
+        // caller's timeout), its waiting entry goes with it.
+        let _forget = Forget { waiting: &self.waiting, id };
         if self.frames.send(frame).await.is_err() {
-            self.waiting.lock().expect("waiting lock").remove(&id);
             self.dead.store(true, Ordering::Release);
             return Err("connection closed".into());
         }
@@ -258,6 +293,18 @@ impl PeerConnection {
     /// Drops every waiting caller's sender: each sees the connection lost.
     fn fail_all(&self) {
         self.waiting.lock().expect("waiting lock").clear();
+    }
+}
+
+/// Removes a call's waiting entry when the call ends.
+struct Forget<'a> {
+    waiting: &'a Mutex<HashMap<u64, oneshot::Sender<Response>>>,
+    id: u64,
+}
+
+impl Drop for Forget<'_> {
+    fn drop(&mut self) {
+        self.waiting.lock().expect("waiting lock").remove(&self.id);
     }
 }
 
@@ -281,8 +328,7 @@ async fn read_responses(mut read: BufReader<OwnedReadHalf>, connection: std::syn
 /// connections.
 #[derive(Clone)]
 pub struct Peers {
-    addrs: Arc<HashMap<u64, String>>,
-    connections: Arc<tokio::sync::Mutex<HashMap<u64, Arc<PeerConnection>>>>,
+    connections: Arc<HashMap<u64, Arc<PeerSlot>>>,
 }
 
 /// How a node's groups send RPCs to other nodes. [`Peers`] is TCP (one
@@ -310,9 +356,12 @@ impl Transport for Peers {
         body: Request,
         ttl: Duration,
     ) -> Result<Response, RPCError<TypeConfig>> {
-        let connection =
-            self.connection(target).await.map_err(|e| RPCError::Unreachable(Unreachable::from_string(e)))?;
-        match tokio::time::timeout(ttl, connection.call(group, body)).await {
+        // The ttl covers getting a connection too (a dial may wait).
+        let call = async {
+            let connection = self.connection(target).await?;
+            connection.call(group, body).await
+        };
+        match tokio::time::timeout(ttl, call).await {
             Ok(Ok(Response::Error(e))) => Err(RPCError::Unreachable(Unreachable::from_string(e))),
             Ok(Ok(response)) => Ok(response),
             Ok(Err(e)) => Err(RPCError::Unreachable(Unreachable::from_string(e))),
@@ -325,18 +374,33 @@ impl Transport for Peers {
 
 impl Peers {
     pub fn new(addrs: HashMap<u64, String>) -> Peers {
-        Peers { addrs: Arc::new(addrs), connections: Arc::default() }
+        let connections = addrs.iter().map(|(id, addr)| (*id, Arc::new(PeerSlot::new(addr.clone())))).collect();
+        Peers { connections: Arc::new(connections) }
     }
 
     async fn connection(&self, target: u64) -> Result<Arc<PeerConnection>, String> {
-        let mut connections = self.connections.lock().await;
-        if let Some(c) = connections.get(&target).filter(|c| !c.dead.load(Ordering::Acquire)) {
+        let slot = self.connections.get(&target).ok_or_else(|| format!("node {target} has no peer address"))?;
+        // One lock per peer: dialling a dead peer (up to the connect
+        // timeout) must not hold up heartbeats to the live ones.
+        let mut current = slot.connection.lock().await;
+        if let Some(c) = current.as_ref().filter(|c| !c.dead.load(Ordering::Acquire)) {
             return Ok(Arc::clone(c));
         }
-        let addr = self.addrs.get(&target).ok_or_else(|| format!("node {target} has no peer address"))?;
-        let connection = PeerConnection::connect(addr).await.map_err(|e| format!("{addr}: {e}"))?;
-        connections.insert(target, Arc::clone(&connection));
+        let connection = PeerConnection::connect(&slot.addr).await.map_err(|e| format!("{}: {e}", slot.addr))?;
+        *current = Some(Arc::clone(&connection));
         Ok(connection)
+    }
+}
+
+/// One peer's address and its live connection, if any.
+struct PeerSlot {
+    addr: String,
+    connection: tokio::sync::Mutex<Option<Arc<PeerConnection>>>,
+}
+
+impl PeerSlot {
+    fn new(addr: String) -> PeerSlot {
+        PeerSlot { addr, connection: tokio::sync::Mutex::new(None) }
     }
 }
 
@@ -364,6 +428,27 @@ impl<T: Transport> RaftNetworkFactory<TypeConfig> for NetworkFactory<T> {
     }
 }
 
+/// Cuts `rpc`'s entries to a prefix of at most `MAX_APPEND_BYTES` (at least
+/// one entry); false when it cut.
+fn fit_append(rpc: &mut AppendEntriesRequest<TypeConfig>) -> bool {
+    let size = |e: &openraft::type_config::alias::EntryOf<TypeConfig>| match &e.payload {
+        openraft::EntryPayload::Normal(p) => p.op.len() + 64,
+        _ => 1024,
+    };
+    let mut total = 0;
+    let keep = rpc
+        .entries
+        .iter()
+        .position(|e| {
+            total += size(e);
+            total > MAX_APPEND_BYTES
+        })
+        .map_or(rpc.entries.len(), |over| over.max(1));
+    let all = keep == rpc.entries.len();
+    rpc.entries.truncate(keep);
+    all
+}
+
 fn unexpected(what: &str) -> RPCError<TypeConfig> {
     RPCError::Network(NetworkError::from_string(format!("unexpected response to {what}")))
 }
@@ -376,7 +461,14 @@ impl<T: Transport> RaftNetworkV2<TypeConfig> for Network<T> {
         rpc: AppendEntriesRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<AppendEntriesResponse<TypeConfig>, RPCError<TypeConfig>> {
+        let mut rpc = rpc;
+        let sent_all = fit_append(&mut rpc);
+        let last = rpc.entries.last().map(|e| e.log_id);
         match self.transport.call(self.target, self.group, Request::Append(rpc), option.soft_ttl()).await? {
+            // Only a prefix went: openraft sends the rest next.
+            Response::Append(AppendEntriesResponse::Success) if !sent_all => {
+                Ok(AppendEntriesResponse::PartialSuccess(last))
+            }
             Response::Append(r) => Ok(r),
             _ => Err(unexpected("append_entries")),
         }

@@ -136,7 +136,7 @@ impl Connection {
                         }
                         Prepared::Ready(ready) => ready,
                     };
-                    if !ready.write {
+                    if ready.settles() {
                         let waited = !self.pending.is_empty();
                         if let Some(ended) = self.settle().await {
                             break Some(ended);
@@ -145,6 +145,7 @@ impl Connection {
                         if let Some(target) = barrier {
                             let replicas = self.shared.shards.replicas();
                             if let Err(e) = replicas.read_barrier(target.group).await {
+                                self.session.tag = None;
                                 let frame = self.replica_error(e, Some(target.slot));
                                 if let Some(ended) = self.reply(frame).await {
                                     break Some(ended);

@@ -64,7 +64,13 @@ pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Mil
 /// The shard's master: its group's leader as known here, else the
 /// preferred primary.
 fn master(shared: &Shared, shard: &Shard) -> NodeNumber {
-    shared.shards.leader(GroupId::from(shard.id)).unwrap_or(shard.primary())
+    // A leader the layout does not know (membership changed by hand) is
+    // not something clients could reach: name the preferred primary.
+    shared
+        .shards
+        .leader(GroupId::from(shard.id))
+        .filter(|&leader| shared.shards.layout().node(leader).is_ok())
+        .unwrap_or(shard.primary())
 }
 
 /// Whether `number` answers: this node always; others while our dials reach them.

@@ -34,6 +34,14 @@ pub struct Ready {
     pub write: bool,
 }
 
+impl Ready {
+    /// Whether the connection's pending writes must be applied first: for
+    /// everything but writes and the tag that precedes a write.
+    pub fn settles(&self) -> bool {
+        !self.write && !matches!(self.cmd, Command::ClientShoalTag { .. })
+    }
+}
+
 pub enum Prepared {
     /// Answered already: an unknown command, a parse error, a redirect.
     Reply(Frame),
