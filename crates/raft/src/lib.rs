@@ -32,7 +32,8 @@ pub mod transport;
 pub use log_store::LogStore;
 pub use network::Router;
 pub use replicas::{
-    GroupSpec, GroupStatus, PendingWrite, ReadMode, ReplicaConfig, ReplicaError, Replicas, Role, Snapshots, Timing,
+    GroupSpec, GroupStatus, PendingBatch, PendingWrite, ReadMode, ReplicaConfig, ReplicaError, Replicas, Role,
+    Snapshots, Timing,
 };
 pub use state_machine::StateMachine;
 

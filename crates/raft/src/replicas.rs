@@ -157,6 +157,30 @@ impl PendingWrite {
     }
 }
 
+/// Several writes to one group handed to its Raft in one message (in
+/// order); `next` gives their outcomes in that order.
+pub struct PendingBatch {
+    results: Result<futures_util::stream::BoxStream<'static, ClientWriteOutcome>, ReplicaError>,
+}
+
+type ClientWriteOutcome =
+    Result<openraft::raft::WriteResult<crate::TypeConfig>, openraft::error::Fatal<crate::TypeConfig>>;
+
+impl PendingBatch {
+    /// The next write's result, in submission order.
+    pub async fn next(&mut self) -> Result<Reply, ReplicaError> {
+        use futures_util::StreamExt;
+        let stream = self.results.as_mut().map_err(|e| e.clone())?;
+        match stream.next().await {
+            Some(Ok(Ok(response))) => Ok(response.response),
+            Some(Ok(Err(ClientWriteError::ForwardToLeader(f)))) => Err(ReplicaError::NotLeader { leader: f.leader_id }),
+            Some(Ok(Err(e))) => Err(ReplicaError::Uncertain(e.to_string())),
+            Some(Err(e)) => Err(ReplicaError::Uncertain(e.to_string())),
+            None => Err(ReplicaError::Uncertain("the group stopped before answering".into())),
+        }
+    }
+}
+
 /// One group's replication state on this node, for INFO.
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub struct GroupStatus {
@@ -324,6 +348,23 @@ impl Replicas {
             .await
             .map_err(|e| ReplicaError::Unavailable(e.to_string()))?;
         Ok(PendingWrite { rx })
+    }
+
+    /// Hands several writes to the group's Raft in one message, in order:
+    /// one wake-up of the Raft core for a whole pipelined batch.
+    pub async fn submit_many(
+        &self,
+        group: GroupId,
+        writes: impl IntoIterator<Item = (WriteOp, Option<WriteTag>)>,
+        now: Millis,
+    ) -> PendingBatch {
+        let Some(replica) = self.replicas.get(&group) else {
+            return PendingBatch { results: Err(ReplicaError::NoSuchGroup(group)) };
+        };
+        let proposals = writes.into_iter().map(|(op, tag)| Proposal { op: op.encode(), now_ms: now, tag });
+        let results =
+            replica.raft.client_write_many(proposals).await.map_err(|e| ReplicaError::Unavailable(e.to_string()));
+        PendingBatch { results }
     }
 
     /// Replicates a write and returns its result once applied here.

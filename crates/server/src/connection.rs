@@ -4,11 +4,13 @@
 //! batch costs one flush (more only when the output passes
 //! `output_flush_bytes`).
 //!
-//! Writes are replicated, so their replies come later: each is submitted to
-//! its group's Raft at once (consecutive writes of a batch are appended
-//! together and share one fsync) and queued, with any reply after it, in
-//! `pending`. The queue is drained, in order, at the end of the batch and
-//! before any read, so a read sees this connection's earlier writes. A read
+//! Writes are replicated, so their replies come later: each is queued, with
+//! any reply after it, in `pending`. When the queue is drained (at the end
+//! of the batch, before any read, or when it is full) the queued writes are
+//! handed to Raft first, one message per group with that group's writes in
+//! order, so a pipelined batch costs one wake-up of each Raft core and its
+//! writes share appends and fsyncs. Draining in order means a read sees
+//! this connection's earlier writes. A read
 //! on a group's leader first takes a ReadIndex barrier, once per group per
 //! batch: every request of the batch arrived before it, so one barrier
 //! makes all of them linearizable.
@@ -16,14 +18,15 @@
 //! Backpressure is natural: while the socket will not take our output, we do
 //! not read more requests, and at most `MAX_PENDING` replies wait at once.
 
-use std::collections::VecDeque;
+use std::collections::{HashMap, VecDeque};
 use std::sync::Arc;
 
 use bytes::{Bytes, BytesMut};
 use shoal_engine::slot::Slot;
+use shoal_engine::WriteOp;
 use shoal_proto::{Frame, ProtocolError, RequestDecoder};
 use shoal_raft::transport::GroupId;
-use shoal_raft::{PendingWrite, ReplicaError};
+use shoal_raft::{PendingBatch, PendingWrite, ReplicaError, WriteTag};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -39,11 +42,16 @@ const READ_CHUNK: usize = 16 * 1024;
 /// Replies waiting on writes before the batch stops to drain them.
 const MAX_PENDING: usize = 1024;
 
+/// A write as handed to its group: the op and the client's tag.
+type TaggedOp = (WriteOp, Option<WriteTag>);
+
 /// A reply in the ordered queue.
 enum Pending {
     Ready(Frame),
+    /// The next result of `group`'s batch (writes are submitted per group,
+    /// in order, when the queue is settled).
     Write {
-        write: Result<PendingWrite, ReplicaError>,
+        group: GroupId,
         shape: Shape,
         slot: Option<Slot>,
     },
@@ -70,6 +78,10 @@ pub struct Connection {
     input: BytesMut,
     output: BytesMut,
     pending: VecDeque<Pending>,
+    /// Writes queued in `pending` and not yet handed to Raft, in order.
+    unsubmitted: Vec<(GroupId, WriteOp, Option<WriteTag>)>,
+    /// Each group's submitted batch, answering its `Pending::Write`s in order.
+    batches: HashMap<GroupId, PendingBatch>,
     /// Groups whose ReadIndex barrier this batch already took.
     barriers: Vec<GroupId>,
 }
@@ -86,6 +98,8 @@ impl Connection {
             input: BytesMut::with_capacity(READ_CHUNK),
             output: BytesMut::with_capacity(READ_CHUNK),
             pending: VecDeque::new(),
+            unsubmitted: Vec::new(),
+            batches: HashMap::new(),
             barriers: Vec::new(),
         }
     }
@@ -190,16 +204,18 @@ impl Connection {
         }
     }
 
-    /// Submits a command's writes, or queues/encodes its reply.
+    /// Queues a command's writes, or queues/encodes its reply.
     async fn outcome(&mut self, outcome: Outcome, now: shoal_engine::Millis) -> Option<Ended> {
-        let replicas = self.shared.shards.replicas();
         let pending = match outcome {
             Outcome::Reply(frame) => return self.reply(frame).await,
             Outcome::Write(w) => {
-                let write = replicas.submit(w.group, w.op, now, w.tag).await;
-                Pending::Write { write, shape: w.shape, slot: w.slot }
+                self.unsubmitted.push((w.group, w.op, w.tag));
+                Pending::Write { group: w.group, shape: w.shape, slot: w.slot }
             }
             Outcome::WriteAll(ops) => {
+                // Earlier writes of this connection go first.
+                self.submit(now).await;
+                let replicas = self.shared.shards.replicas();
                 let mut writes = Vec::with_capacity(ops.len());
                 for (group, op) in ops {
                     writes.push(replicas.submit(group, op, now, None).await);
@@ -227,18 +243,41 @@ impl Connection {
         None
     }
 
+    /// Hands the queued writes to their groups: one message per group, each
+    /// group's writes in order (writes to different groups touch different
+    /// keys, so their relative order does not matter).
+    async fn submit(&mut self, now: shoal_engine::Millis) {
+        if self.unsubmitted.is_empty() {
+            return;
+        }
+        debug_assert!(self.batches.is_empty(), "a batch is submitted only after the last was settled");
+        let mut by_group: Vec<(GroupId, Vec<TaggedOp>)> = Vec::new();
+        for (group, op, tag) in self.unsubmitted.drain(..) {
+            match by_group.iter_mut().find(|(g, _)| *g == group) {
+                Some((_, writes)) => writes.push((op, tag)),
+                None => by_group.push((group, vec![(op, tag)])),
+            }
+        }
+        let replicas = self.shared.shards.replicas();
+        for (group, writes) in by_group {
+            let batch = replicas.submit_many(group, writes, now).await;
+            self.batches.insert(group, batch);
+        }
+    }
+
     /// Waits for every queued write, in order, encoding each reply.
     async fn settle(&mut self) -> Option<Ended> {
+        self.submit(now_ms()).await;
         while let Some(pending) = self.pending.pop_front() {
             let frame = match pending {
                 Pending::Ready(frame) => frame,
-                Pending::Write { write, shape, slot } => match write {
-                    Ok(w) => match w.outcome().await {
+                Pending::Write { group, shape, slot } => {
+                    let batch = self.batches.get_mut(&group).expect("a queued write's group was submitted");
+                    match batch.next().await {
                         Ok(result) => exec::write::reply(shape, result),
                         Err(e) => self.replica_error(e, slot),
-                    },
-                    Err(e) => self.replica_error(e, slot),
-                },
+                    }
+                }
                 Pending::All(writes) => {
                     let mut frame = Frame::OK;
                     for write in writes {
@@ -257,9 +296,11 @@ impl Connection {
                 // The rest still must be awaited for their side effects
                 // to be known, but nobody will read their replies.
                 self.pending.clear();
+                self.batches.clear();
                 return Some(ended);
             }
         }
+        self.batches.clear();
         None
     }
 
