@@ -279,17 +279,14 @@ impl Connection {
                     }
                 }
                 Pending::All(writes) => {
-                    let mut frame = Frame::OK;
+                    let mut outcomes = Vec::with_capacity(writes.len());
                     for write in writes {
-                        let outcome = match write {
+                        outcomes.push(match write {
                             Ok(w) => w.outcome().await.map(|_| ()),
                             Err(e) => Err(e),
-                        };
-                        if let Err(e) = outcome {
-                            frame = self.replica_error(e, None);
-                        }
+                        });
                     }
-                    frame
+                    self.all_reply(outcomes)
                 }
             };
             if let Some(ended) = self.encode(frame) {
@@ -302,6 +299,20 @@ impl Connection {
         }
         self.batches.clear();
         None
+    }
+
+    /// FLUSHALL's reply from each group's outcome: `OK` when all applied;
+    /// a promise of "nothing applied" only when no group applied it.
+    fn all_reply(&self, outcomes: Vec<Result<(), ReplicaError>>) -> Frame {
+        let applied = outcomes.iter().filter(|o| o.is_ok()).count();
+        match outcomes.into_iter().find_map(Result::err) {
+            None => Frame::OK,
+            Some(e @ ReplicaError::Uncertain(_)) => self.replica_error(e, None),
+            Some(_) if applied > 0 => Frame::error(format!(
+                "UNCERTAIN applied in {applied} of the groups led here, not in the others; retry to finish"
+            )),
+            Some(e) => self.replica_error(e, None),
+        }
     }
 
     /// The reply for a write or read the group could not take.

@@ -31,14 +31,25 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             .map(|(group, db)| (group, db.expired_keys(now, budget)))
             .filter(|(_, keys)| !keys.is_empty())
             .collect();
+        // Concurrently: a group that lost its quorum must not hold up the
+        // others' sweeps.
+        let mut proposals = tokio::task::JoinSet::new();
         for (group, keys) in work {
-            // A failure (leadership moved) is harmless: the keys stay hidden
-            // and the next leader lists them again.
-            if let Ok(Reply::Count(removed)) =
-                shared.shards.replicas().propose(group, WriteOp::PurgeExpired { keys }, now).await
-            {
-                Stats::add(&shared.stats.expired_keys, removed);
-            }
+            let shared = Arc::clone(&shared);
+            proposals.spawn(async move {
+                // A failure (leadership moved) is harmless: the keys stay
+                // hidden and the next leader lists them again.
+                let op = WriteOp::PurgeExpired { keys };
+                if let Ok(Reply::Count(removed)) = shared.shards.replicas().propose(group, op, now).await {
+                    Stats::add(&shared.stats.expired_keys, removed);
+                }
+            });
+        }
+        // A proposal to a group without a quorum may wait indefinitely:
+        // stopping must not (dropping the set aborts them).
+        tokio::select! {
+            _ = async { while proposals.join_next().await.is_some() {} } => {}
+            _ = shutdown.wait_for(|stop| *stop) => return,
         }
     }
 }
