@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -27,10 +27,10 @@ pub struct ClusterClient {
     client_id: u64,
     /// The next write's sequence number.
     next_seq: AtomicU64,
-    /// Set once a server accepted a tag: from then on a write whose reply
-    /// was lost can be retried with the same tag and applies at most once.
+    /// Nodes that accepted a tag: a write to one of them whose reply was
+    /// lost can be retried with the same tag and applies at most once.
     /// Plain Redis refuses the tag, and such writes stay `Uncertain`.
-    tags_accepted: AtomicBool,
+    tags_accepted: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What to do after one attempt.
@@ -58,7 +58,7 @@ impl ClusterClient {
             connections: tokio::sync::Mutex::new(HashMap::new()),
             client_id: std::collections::hash_map::RandomState::new().build_hasher().finish(),
             next_seq: AtomicU64::new(1),
-            tags_accepted: AtomicBool::new(false),
+            tags_accepted: Mutex::new(std::collections::HashSet::new()),
         };
         client.refresh_slots().await?;
         Ok(client)
@@ -192,11 +192,12 @@ impl ClusterClient {
         }
         commands.push(args.to_vec());
         let replies = connection.call_many(&commands).await;
-        let retry_safe = read_only || (tag.is_some() && self.tags_accepted.load(Ordering::Relaxed));
+        let tags_accepted = || self.tags_accepted.lock().expect("tags lock").contains(addr);
+        let retry_safe = read_only || (tag.is_some() && tags_accepted());
         let reply = match replies {
             Ok(mut replies) => {
                 if tag.is_some() && replies.get(replies.len().wrapping_sub(2)) == Some(&Frame::OK) {
-                    self.tags_accepted.store(true, Ordering::Relaxed);
+                    self.tags_accepted.lock().expect("tags lock").insert(addr.to_string());
                 }
                 Ok(replies.pop().expect("one reply per command"))
             }
