@@ -1,16 +1,20 @@
 //! Segment files: `wal-<16-digit sequence>.log` in the WAL directory, written
 //! in sequence order, each a run of framed records.
 //!
-//! Reading back: a segment that ends inside a frame was being written when
-//! the process stopped (a torn write); that tail is cut off, and only the
-//! newest segment may have one. A whole frame that fails its checksum is
+//! The writer zero-fills a segment ahead of the log, so a segment may end in
+//! zeros: an all-zero frame header is the end of its records.
+//!
+//! Reading back: a segment that ends inside a frame, or whose last frame is
+//! bad and followed only by zeros, was being written when the process
+//! stopped (a torn write); that tail is cut off, and only the newest segment
+//! may have one. A whole frame that fails its checksum with data after it is
 //! corruption: the WAL refuses to open rather than guess.
 
 use std::fs::{self, File, OpenOptions};
 use std::io::{self, Read};
 use std::path::{Path, PathBuf};
 
-use crate::record::Record;
+use crate::record::{Record, FRAME_HEADER_BYTES};
 use crate::WalError;
 
 pub fn segment_path(dir: &Path, sequence: u64) -> PathBuf {
@@ -45,19 +49,44 @@ pub fn read(path: &Path) -> Result<SegmentContents, WalError> {
     File::open(path)?.read_to_end(&mut data)?;
     let mut records = Vec::new();
     let mut offset = 0usize;
+    let zeros_from = |at: usize| data.get(at..).is_none_or(|rest| rest.iter().all(|&b| b == 0));
     while offset < data.len() {
+        // Segments are zero-filled ahead of the log: an all-zero header is
+        // where the records end. Anything but zeros after it was never
+        // fsynced (a later write reached the disk out of order): torn.
+        if data[offset..].iter().take(FRAME_HEADER_BYTES).all(|&b| b == 0) {
+            let torn = !zeros_from(offset);
+            return Ok(SegmentContents { records, valid_len: offset as u64, torn });
+        }
         match Record::decode(&data[offset..]) {
             Ok(Some((record, used))) => {
                 records.push(record);
                 offset += used;
             }
             Ok(None) => return Ok(SegmentContents { records, valid_len: offset as u64, torn: true }),
+            // A bad record with zero padding after its frame is the last
+            // write, cut short by a crash inside zero-filled space: torn,
+            // like a record cut short at the end of the file. (A bad record
+            // that ends the file is not: a clean close removes the padding,
+            // so that is corruption of something acknowledged.)
+            Err(_)
+                if offset + frame_len(&data[offset..]) < data.len()
+                    && zeros_from(offset + frame_len(&data[offset..])) =>
+            {
+                return Ok(SegmentContents { records, valid_len: offset as u64, torn: true })
+            }
             Err(reason) => {
                 return Err(WalError::Corrupt { segment: path.display().to_string(), offset: offset as u64, reason })
             }
         }
     }
     Ok(SegmentContents { records, valid_len: offset as u64, torn: false })
+}
+
+/// The length a frame's header declares (header included).
+fn frame_len(data: &[u8]) -> usize {
+    let len = data.get(..4).map_or(0, |b| u32::from_le_bytes(b.try_into().expect("4 bytes")) as usize);
+    FRAME_HEADER_BYTES.saturating_add(len)
 }
 
 /// Cuts a torn tail off, durably.

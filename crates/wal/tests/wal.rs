@@ -74,6 +74,52 @@ fn torn_tail_is_cut_and_the_log_goes_on() {
 }
 
 #[test]
+fn zero_padding_ends_a_segment_and_a_torn_record_in_it_is_cut() {
+    // What a crash leaves: the segment zero-filled past its last record.
+    let d = dir("padding");
+    let (wal, _) = Wal::open(&d, options()).unwrap();
+    wal.append_sync(vec![entry(1, 1, 1), entry(1, 2, 1)]).unwrap();
+    drop(wal);
+    let newest = *list(&d).unwrap().last().unwrap();
+    let path = segment_path(&d, newest);
+    let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+    file.write_all(&[0u8; 4096]).unwrap();
+    drop(file);
+    let (wal, recovered) = Wal::open(&d, options()).unwrap();
+    assert_eq!(recovered.torn_bytes, 0, "padding is not a torn write");
+    assert_eq!(recovered.group(1).entries.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+    drop(wal);
+
+    // A record cut short inside the padding: torn, cut, and the log goes on.
+    let newest = *list(&d).unwrap().last().unwrap();
+    let path = segment_path(&d, newest);
+    let mut partial = bytes::BytesMut::new();
+    entry(1, 3, 1).encode(&mut partial);
+    let cut = partial.len() / 2;
+    let mut file = OpenOptions::new().append(true).open(&path).unwrap();
+    file.write_all(&partial[..cut]).unwrap();
+    file.write_all(&vec![0u8; partial.len() - cut + 4096]).unwrap();
+    drop(file);
+    let (wal, recovered) = Wal::open(&d, options()).unwrap();
+    assert!(recovered.torn_bytes > 0);
+    assert_eq!(recovered.group(1).entries.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+    wal.append_sync(vec![entry(1, 3, 1)]).unwrap();
+    drop(wal);
+    let (_wal, recovered) = Wal::open(&d, options()).unwrap();
+    assert_eq!(recovered.group(1).entries.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+
+    // Data after zeros was never acknowledged in order: torn, not padding.
+    let newest = *list(&d).unwrap().last().unwrap();
+    let mut file = OpenOptions::new().append(true).open(segment_path(&d, newest)).unwrap();
+    file.write_all(&[0u8; 64]).unwrap();
+    file.write_all(b"late sector").unwrap();
+    drop(file);
+    let (_wal, recovered) = Wal::open(&d, options()).unwrap();
+    assert!(recovered.torn_bytes > 0);
+    assert_eq!(recovered.group(1).entries.keys().copied().collect::<Vec<_>>(), vec![1, 2, 3]);
+}
+
+#[test]
 fn a_corrupt_frame_refuses_to_open() {
     let d = dir("corrupt");
     let (wal, _) = Wal::open(&d, options()).unwrap();
