@@ -288,3 +288,22 @@ fn a_tagged_write_retried_anywhere_applies_once() {
     assert_eq!(tagged_incr(&mut c, "2"), Frame::Integer(2), "retried after failover: answered, not applied");
     assert_eq!(c.call(&["GET", &key]), bulk("4"));
 }
+
+#[test]
+fn a_minority_never_redirects_to_a_dead_leader() {
+    let mut cluster = Cluster::start("repl-minority", 3, &["--peer-check-interval-ms", "100"]);
+    let owners = cluster.slot_owners(1);
+    let key = Cluster::key_on(&owners, 2, "m");
+    let mut survivor = cluster.client(1);
+    let moved = format!("MOVED {} 127.0.0.1:{}", shoal_engine::slot::key_slot(key.as_bytes()), cluster.port(2));
+    assert_eq!(survivor.call(&["SET", &key, "v"]), common::err(&moved), "node 2 leads the key's shard");
+    cluster.kill(2);
+    cluster.kill(3);
+    // No quorum for node 2's shard: nothing can be applied, and node 2 is
+    // gone, so node 1 says "try again", not "go to node 2".
+    wait_for("node 1 to stop redirecting to the dead leader", || match survivor.call(&["SET", &key, "v"]) {
+        Frame::Error(e) if e.starts_with(b"TRYAGAIN") => Some(()),
+        _ => None,
+    });
+    assert!(matches!(survivor.call(&["GET", &key]), Frame::Error(e) if e.starts_with(b"TRYAGAIN")));
+}

@@ -31,13 +31,17 @@ pub struct Target {
 }
 
 /// `Ok(Some(target))` for a keyed command served here, `Ok(None)` for a
-/// keyless one, `Err(reply)` when it must go elsewhere.
+/// keyless one, `Err(reply)` when it must go elsewhere. `reachable` says
+/// whether this node can reach another: a leader it cannot reach (dead, or
+/// cut off) gets no redirect, only `-TRYAGAIN`, since a client could not
+/// reach it either and a new leader may be elected meanwhile.
 pub fn route(
     shards: &Shards,
     cluster: bool,
     spec: &CommandSpec,
     args: &[Bytes],
     readonly: bool,
+    reachable: impl Fn(shoal_cluster::NodeNumber) -> bool,
 ) -> Result<Option<Target>, Frame> {
     let mut positions = spec.key_positions(args.len());
     let Some(first) = positions.next() else {
@@ -58,8 +62,8 @@ pub fn route(
             Ok(Some(Target { slot, group, leader: true }))
         }
         _ if readonly && !is_write(spec) => Ok(Some(Target { slot, group, leader: false })),
-        Some(leader) => Err(moved(shards, slot, leader)),
-        None => Err(no_leader(slot)),
+        Some(leader) if reachable(leader) => Err(moved(shards, slot, leader)),
+        _ => Err(no_leader(slot)),
     }
 }
 

@@ -66,7 +66,8 @@ pub fn prepare(shared: &Shared, session: &Session, args: Vec<Bytes>) -> Prepared
         Err(e) => return Prepared::Reply(error(e)),
     };
     let cluster = shared.config.cluster.is_some();
-    let target = match route::route(&shared.shards, cluster, spec, &args, session.readonly) {
+    let reachable = |node| shared.peers.is_connected(node);
+    let target = match route::route(&shared.shards, cluster, spec, &args, session.readonly, reachable) {
         Ok(target) => target,
         Err(redirect) => return Prepared::Reply(redirect),
     };
