@@ -100,6 +100,10 @@ pub struct ReplicationArgs {
     /// one further behind is sent the snapshot.
     #[arg(long, default_value_t = 1000)]
     pub snapshot_keep_entries: u64,
+    /// A write not committed within this many milliseconds (its shard lost
+    /// its quorum) is answered -UNCERTAIN.
+    #[arg(long, default_value_t = 10_000)]
+    pub write_timeout_ms: u64,
     /// Appends queued for the WAL writer before proposals wait.
     #[arg(long, default_value_t = 4096)]
     pub wal_queue_depth: usize,
@@ -245,6 +249,7 @@ impl ServerArgs {
         let mut config = Config::new(SocketAddr::new(self.bind, port), self.dir.clone());
         config.cluster = cluster.map(|(c, _)| c);
         config.replication = self.replication.to_config()?;
+        config.write_timeout = Duration::from_millis(self.replication.write_timeout_ms.max(1));
         config.limits.max_clients = self.max_clients;
         config.limits.decode.max_bulk_bytes = self.max_bulk_bytes;
         config.limits.decode.max_array_len = self.max_array_len;

@@ -291,7 +291,8 @@ fn a_tagged_write_retried_anywhere_applies_once() {
 
 #[test]
 fn a_minority_never_redirects_to_a_dead_leader() {
-    let mut cluster = Cluster::start("repl-minority", 3, &["--peer-check-interval-ms", "100"]);
+    let flags = ["--peer-check-interval-ms", "100", "--write-timeout-ms", "500"];
+    let mut cluster = Cluster::start("repl-minority", 3, &flags);
     let owners = cluster.slot_owners(1);
     let key = Cluster::key_on(&owners, 2, "m");
     let mut survivor = cluster.client(1);
@@ -306,4 +307,16 @@ fn a_minority_never_redirects_to_a_dead_leader() {
         _ => None,
     });
     assert!(matches!(survivor.call(&["GET", &key]), Frame::Error(e) if e.starts_with(b"TRYAGAIN")));
+
+    // Node 1's own shards lost their quorum too: a write there is proposed
+    // but cannot commit, and after --write-timeout-ms it is reported as
+    // uncertain rather than left hanging (or called "not applied").
+    let own = Cluster::key_on(&owners, 1, "own");
+    let started = std::time::Instant::now();
+    let reply = survivor.call(&["SET", &own, "v"]);
+    assert!(
+        matches!(&reply, Frame::Error(e) if e.starts_with(b"UNCERTAIN") || e.starts_with(b"TRYAGAIN")),
+        "{reply:?}"
+    );
+    assert!(started.elapsed() < std::time::Duration::from_secs(10), "answered within the write timeout");
 }

@@ -27,6 +27,9 @@ pub struct Config {
     pub sweep_keys_per_tick: usize,
     /// How long shutdown waits for connections to finish their batch.
     pub shutdown_grace: Duration,
+    /// How long a connection waits for its writes to commit before
+    /// answering `-UNCERTAIN` (a shard that lost its quorum).
+    pub write_timeout: Duration,
     /// Event-loop threads serving clients, each a single-threaded runtime
     /// with its own accept loop; `None` serves clients on the caller's
     /// runtime instead.
@@ -104,6 +107,7 @@ impl Config {
             sweep_interval: Duration::from_millis(100),
             sweep_keys_per_tick: 2000,
             shutdown_grace: Duration::from_secs(2),
+            write_timeout: Duration::from_secs(10),
             cluster: None,
             io_threads: None,
             replication: ReplicationConfig::default(),

@@ -268,12 +268,17 @@ impl Connection {
     /// Waits for every queued write, in order, encoding each reply.
     async fn settle(&mut self) -> Option<Ended> {
         self.submit(now_ms()).await;
+        // A group that lost its quorum would keep these waiting forever: past
+        // the deadline each is answered as uncertain (it was proposed).
+        let deadline = tokio::time::Instant::now() + self.shared.config.write_timeout;
+        let late = || ReplicaError::Uncertain("not committed within --write-timeout-ms".into());
         while let Some(pending) = self.pending.pop_front() {
             let frame = match pending {
                 Pending::Ready(frame) => frame,
                 Pending::Write { group, shape, slot } => {
                     let batch = self.batches.get_mut(&group).expect("a queued write's group was submitted");
-                    match batch.next().await {
+                    let outcome = tokio::time::timeout_at(deadline, batch.next()).await.unwrap_or_else(|_| Err(late()));
+                    match outcome {
                         Ok(result) => exec::write::reply(shape, result),
                         Err(e) => self.replica_error(e, slot),
                     }
@@ -282,7 +287,10 @@ impl Connection {
                     let mut outcomes = Vec::with_capacity(writes.len());
                     for write in writes {
                         outcomes.push(match write {
-                            Ok(w) => w.outcome().await.map(|_| ()),
+                            Ok(w) => tokio::time::timeout_at(deadline, w.outcome())
+                                .await
+                                .unwrap_or_else(|_| Err(late()))
+                                .map(|_| ()),
                             Err(e) => Err(e),
                         });
                     }
