@@ -1,13 +1,12 @@
-//! shoal's openraft glue, proven in-process for one Raft group.
+//! shoal's openraft glue: every shard a Raft group, all of a node's groups
+//! on one WAL and one connection per peer, behind `Replicas`.
 //!
 //! - [`log_store`]: the group's Raft log, a view over the node-wide
 //!   `shoal_wal::Wal` (entries in memory, durability from the WAL).
 //! - [`state_machine`]: applies committed `WriteOp`s to a `shoal_engine::Db`.
 //! - [`memory`]: an in-process `Transport` with chosen faults (down nodes,
-//!   cut links, delays), for running several nodes' `Replicas` in a test.
-//! - [`network`]: an in-memory router that calls the target `Raft` directly
-//!   (for tests of the glue without sockets).
-//! - [`sessions`]: the last reply per tagged client (exactly-once retries).
+//!   cut links, delays), for running several nodes in one test.
+//! - [`sessions`]: recent replies per tagged client (exactly-once retries).
 //! - [`replicas`]: `Replicas`, the node-level API the server uses (no
 //!   openraft types in it): open every group, propose, read barriers.
 //! - [`transport`]: the `Transport` trait and Raft RPCs over TCP, every
@@ -23,14 +22,12 @@ use shoal_engine::WriteResult;
 
 pub mod log_store;
 pub mod memory;
-pub mod network;
 pub mod replicas;
 pub mod sessions;
 pub mod state_machine;
 pub mod transport;
 
 pub use log_store::LogStore;
-pub use network::Router;
 pub use replicas::{
     GroupSpec, GroupStatus, PendingBatch, PendingWrite, ReadMode, ReplicaConfig, ReplicaError, Replicas, Role,
     Snapshots, Timing,

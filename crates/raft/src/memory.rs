@@ -7,10 +7,10 @@ use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use openraft::error::{NetworkError, RPCError, Unreachable};
+use openraft::error::RPCError;
 
-use crate::transport::{handle, GroupId, Groups, Request, Response, Transport};
-use crate::TypeConfig;
+use crate::transport::{handle, rpc_result, GroupId, Groups, NetworkFactory, Request, Response, Transport};
+use crate::{ShoalRaft, TypeConfig};
 
 #[derive(Default)]
 struct State {
@@ -33,6 +33,25 @@ impl MemoryNet {
     /// Makes `node`'s groups reachable (again, after a restart).
     pub fn register(&self, node: u64, groups: Groups) {
         self.state.lock().unwrap().nodes.insert(node, groups);
+    }
+
+    /// Registers one group's `Raft` as `node`'s only group (tests of a
+    /// single group built by hand).
+    pub fn add(&self, node: u64, group: GroupId, raft: ShoalRaft) {
+        let groups = Groups::default();
+        groups.insert(group, raft);
+        self.register(node, groups);
+    }
+
+    /// Takes `node` off the network, as a crash does: it is unreachable
+    /// until registered again.
+    pub fn remove(&self, node: u64) {
+        self.state.lock().unwrap().nodes.remove(&node);
+    }
+
+    /// The network factory for `node`'s `group`.
+    pub fn factory(&self, node: u64, group: GroupId) -> NetworkFactory<MemoryTransport> {
+        NetworkFactory { group, transport: self.transport(node) }
     }
 
     /// The transport `node` sends with.
@@ -93,15 +112,14 @@ impl Transport for MemoryTransport {
         body: Request,
         ttl: Duration,
     ) -> Result<Response, RPCError<TypeConfig>> {
-        let unreachable = |e: String| RPCError::Unreachable(Unreachable::from_string(e));
-        let (groups, delay) = self.net.route(self.from, target).map_err(unreachable)?;
+        let (groups, delay) = match self.net.route(self.from, target) {
+            Ok(route) => route,
+            Err(e) => return rpc_result(target, ttl, Some(Err(e))),
+        };
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        match tokio::time::timeout(ttl, handle(&groups, group, body)).await {
-            Ok(Response::Error(e)) => Err(unreachable(e)),
-            Ok(response) => Ok(response),
-            Err(_) => Err(RPCError::Network(NetworkError::from_string(format!("no answer from {target} in {ttl:?}")))),
-        }
+        let answer = tokio::time::timeout(ttl, handle(&groups, group, body)).await.ok().map(Ok);
+        rpc_result(target, ttl, answer)
     }
 }

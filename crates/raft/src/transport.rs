@@ -361,14 +361,23 @@ impl Transport for Peers {
             let connection = self.connection(target).await?;
             connection.call(group, body).await
         };
-        match tokio::time::timeout(ttl, call).await {
-            Ok(Ok(Response::Error(e))) => Err(RPCError::Unreachable(Unreachable::from_string(e))),
-            Ok(Ok(response)) => Ok(response),
-            Ok(Err(e)) => Err(RPCError::Unreachable(Unreachable::from_string(e))),
-            Err(_) => {
-                Err(RPCError::Network(NetworkError::from_string(format!("no answer from node {target} in {ttl:?}"))))
-            }
-        }
+        rpc_result(target, ttl, tokio::time::timeout(ttl, call).await.ok())
+    }
+}
+
+/// What a transport's call came to, in openraft's terms: an answer within
+/// the ttl (`Some`) or none. A target that could not be reached, or whose
+/// group refused (`Response::Error`), is `Unreachable` (openraft backs off);
+/// no answer in time is a `NetworkError` (retried soon).
+pub fn rpc_result(
+    target: u64,
+    ttl: Duration,
+    answer: Option<Result<Response, String>>,
+) -> Result<Response, RPCError<TypeConfig>> {
+    match answer {
+        Some(Ok(Response::Error(e)) | Err(e)) => Err(RPCError::Unreachable(Unreachable::from_string(e))),
+        Some(Ok(response)) => Ok(response),
+        None => Err(RPCError::Network(NetworkError::from_string(format!("no answer from node {target} in {ttl:?}")))),
     }
 }
 

@@ -12,7 +12,8 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::raft::ClientWriteResponse;
 use openraft::{Config, TokioInstant};
 use shoal_engine::{Db, SetOptions, WriteOp};
-use shoal_raft::{LogStore, Proposal, Reply, Router, ShoalNode, ShoalRaft, StateMachine, TypeConfig};
+use shoal_raft::memory::MemoryNet;
+use shoal_raft::{LogStore, Proposal, Reply, ShoalNode, ShoalRaft, StateMachine, TypeConfig};
 use shoal_wal::{Wal, WalOptions};
 
 const GROUP: u32 = 7;
@@ -31,13 +32,13 @@ fn config() -> Arc<Config> {
 
 /// Opens the node's WAL, rebuilds its log from it, and starts Raft on a fresh
 /// keyspace (the keyspace is rebuilt by re-applying committed entries).
-async fn start(id: u64, dir: &Path, router: &Router) -> Node {
+async fn start(id: u64, dir: &Path, net: &MemoryNet) -> Node {
     let (wal, recovered) = Wal::open(dir, WalOptions::default()).expect("open wal");
     let log = LogStore::open(Arc::new(wal), GROUP, &recovered.group(GROUP)).expect("rebuild log");
     let db = Arc::new(Db::new());
     let sm = StateMachine::new(Arc::clone(&db));
-    let raft = ShoalRaft::new(id, config(), router.clone(), log.clone(), sm).await.expect("start raft");
-    router.add(id, raft.clone());
+    let raft = ShoalRaft::new(id, config(), net.factory(id, GROUP), log.clone(), sm).await.expect("start raft");
+    net.add(id, GROUP, raft.clone());
     Node { raft, db, log }
 }
 
@@ -79,10 +80,10 @@ fn temp_dir(name: &str) -> PathBuf {
 async fn three_nodes_replicate_and_node_recovers_from_wal() {
     let root = temp_dir("replicate");
     let dir = |id: u64| root.join(format!("node{id}"));
-    let router = Router::default();
+    let net = MemoryNet::default();
     let mut nodes = BTreeMap::new();
     for id in 1..=3 {
-        nodes.insert(id, start(id, &dir(id), &router).await);
+        nodes.insert(id, start(id, &dir(id), &net).await);
     }
 
     let members: BTreeMap<u64, ShoalNode> =
@@ -123,7 +124,7 @@ async fn three_nodes_replicate_and_node_recovers_from_wal() {
 
     // Restart node 1 from its WAL alone.
     let old = nodes.remove(&1).unwrap();
-    router.remove(1);
+    net.remove(1);
     old.raft.shutdown().await.expect("shutdown");
     // Shutdown must release every storage handle, or the old WAL writer
     // would still be running when the new one opens the same directory.
@@ -139,7 +140,7 @@ async fn three_nodes_replicate_and_node_recovers_from_wal() {
     .await;
     assert!(released.is_ok(), "raft still holds node 1's wal 10 s after shutdown");
 
-    let node1 = start(1, &dir(1), &router).await;
+    let node1 = start(1, &dir(1), &net).await;
     // `committed` came back from the WAL, so node 1 re-applies by itself.
     assert!(node1.log.saved_committed().is_some_and(|c| c.index >= last_index));
     let indexes = node1.log.indexes();
@@ -160,7 +161,7 @@ async fn three_nodes_replicate_and_node_recovers_from_wal() {
     }
 
     for (id, node) in nodes {
-        router.remove(id);
+        net.remove(id);
         node.raft.shutdown().await.expect("shutdown");
     }
     let _ = std::fs::remove_dir_all(&root);

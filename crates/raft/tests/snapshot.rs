@@ -20,7 +20,8 @@ use openraft::storage::{RaftLogStorage, RaftStateMachine};
 use openraft::type_config::alias::LogIdOf;
 use openraft::{Config, RaftLogReader, ServerState, SnapshotPolicy, TokioInstant};
 use shoal_engine::{Db, SetOptions, WriteOp};
-use shoal_raft::{LogStore, Proposal, Reply, Router, ShoalNode, ShoalRaft, StateMachine, TypeConfig};
+use shoal_raft::memory::MemoryNet;
+use shoal_raft::{LogStore, Proposal, Reply, ShoalNode, ShoalRaft, StateMachine, TypeConfig};
 use shoal_wal::{Wal, WalOptions};
 
 type LogId = LogIdOf<TypeConfig>;
@@ -62,20 +63,20 @@ fn member(id: u64) -> ShoalNode {
     ShoalNode { client_addr: format!("127.0.0.1:{}", 7000 + id) }
 }
 
-async fn start(id: u64, dir: &Path, router: &Router, config: Arc<Config>) -> Node {
+async fn start(id: u64, dir: &Path, net: &MemoryNet, config: Arc<Config>) -> Node {
     let (wal, recovered) = Wal::open(dir, WalOptions::default()).expect("open wal");
     let log = LogStore::open(Arc::new(wal), GROUP, &recovered.group(GROUP)).expect("rebuild log");
     let db = Arc::new(Db::new());
     let sm = StateMachine::open(Arc::clone(&db), &dir.join("sm")).expect("open state machine");
-    let raft = ShoalRaft::new(id, config, router.clone(), log.clone(), sm.clone()).await.expect("start raft");
-    router.add(id, raft.clone());
+    let raft = ShoalRaft::new(id, config, net.factory(id, GROUP), log.clone(), sm.clone()).await.expect("start raft");
+    net.add(id, GROUP, raft.clone());
     Node { raft, db, log, sm }
 }
 
-/// Takes the node off the router, shuts Raft down and waits (bounded) until
+/// Takes the node off the network, shuts Raft down and waits (bounded) until
 /// openraft's tasks have dropped their handles on the node's WAL.
-async fn stop(id: u64, node: Node, router: &Router) {
-    router.remove(id);
+async fn stop(id: u64, node: Node, net: &MemoryNet) {
+    net.remove(id);
     node.raft.shutdown().await.expect("shutdown");
     let wal = Arc::downgrade(node.log.wal());
     drop(node);
@@ -89,10 +90,10 @@ async fn stop(id: u64, node: Node, router: &Router) {
 }
 
 /// Three voters, initialised, with an agreed leader.
-async fn three_nodes(root: &Path, router: &Router, config: &Arc<Config>) -> BTreeMap<u64, Node> {
+async fn three_nodes(root: &Path, net: &MemoryNet, config: &Arc<Config>) -> BTreeMap<u64, Node> {
     let mut nodes = BTreeMap::new();
     for id in 1..=3 {
-        nodes.insert(id, start(id, &root.join(format!("node{id}")), router, Arc::clone(config)).await);
+        nodes.insert(id, start(id, &root.join(format!("node{id}")), net, Arc::clone(config)).await);
     }
     let members: BTreeMap<u64, ShoalNode> = (1..=3).map(|id| (id, member(id))).collect();
     nodes[&1].raft.initialize(members).await.expect("initialize");
@@ -183,9 +184,9 @@ fn temp_dir(name: &str) -> PathBuf {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn snapshot_is_built_and_log_purged_behind_it() {
     let root = temp_dir("snapshot-purge");
-    let router = Router::default();
+    let net = MemoryNet::default();
     let config = config(false);
-    let mut nodes = three_nodes(&root, &router, &config).await;
+    let mut nodes = three_nodes(&root, &net, &config).await;
 
     let last = write_keys(&nodes, 0..200).await;
     for node in nodes.values() {
@@ -260,7 +261,7 @@ async fn snapshot_is_built_and_log_purged_behind_it() {
     // The purge point survives in the WAL: reopen it after shutdown.
     let leader = nodes.remove(&leader_id).unwrap();
     let purged = leader.log.clone().get_log_state().await.unwrap().last_purged_log_id.unwrap();
-    stop(leader_id, leader, &router).await;
+    stop(leader_id, leader, &net).await;
     let (wal, recovered) = Wal::open(&root.join(format!("node{leader_id}")), WalOptions::default()).unwrap();
     let group = recovered.group(GROUP);
     assert_eq!(group.purged, purged.index + 1, "WAL index = Raft index + 1");
@@ -276,10 +277,11 @@ async fn snapshot_is_built_and_log_purged_behind_it() {
     let db = Arc::new(Db::new());
     let sm = StateMachine::open(Arc::clone(&db), &root.join(format!("node{leader_id}")).join("sm")).unwrap();
     assert!(!db.is_empty(), "the snapshot on disk was loaded");
-    let raft = ShoalRaft::new(leader_id, Arc::clone(&config), router.clone(), reopened.clone(), sm.clone())
-        .await
-        .expect("restart after purge, from the snapshot on disk");
-    router.add(leader_id, raft.clone());
+    let raft =
+        ShoalRaft::new(leader_id, Arc::clone(&config), net.factory(leader_id, GROUP), reopened.clone(), sm.clone())
+            .await
+            .expect("restart after purge, from the snapshot on disk");
+    net.add(leader_id, GROUP, raft.clone());
     raft.wait(WAIT).applied_index_at_least(Some(more.index), "re-applied after restart").await.unwrap();
     let other = nodes.values().next().unwrap();
     other.raft.wait(WAIT).applied_index_at_least(Some(more.index), "applied").await.unwrap();
@@ -287,7 +289,7 @@ async fn snapshot_is_built_and_log_purged_behind_it() {
     nodes.insert(leader_id, Node { raft, db, log: reopened, sm });
 
     for (id, node) in nodes {
-        stop(id, node, &router).await;
+        stop(id, node, &net).await;
     }
     let _ = std::fs::remove_dir_all(&root);
 }
@@ -313,15 +315,15 @@ async fn assert_installed(id: u64, node: &Node, snap: LogId) {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn new_learner_catches_up_by_snapshot() {
     let root = temp_dir("snapshot-learner");
-    let router = Router::default();
+    let net = MemoryNet::default();
     let config = config(false);
-    let mut nodes = three_nodes(&root, &router, &config).await;
+    let mut nodes = three_nodes(&root, &net, &config).await;
 
     let last = write_keys(&nodes, 0..200).await;
     let leader_id = leader_of(&nodes).await;
     snapshot_and_purge(&nodes[&leader_id].raft, last).await;
 
-    nodes.insert(4, start(4, &root.join("node4"), &router, Arc::clone(&config)).await);
+    nodes.insert(4, start(4, &root.join("node4"), &net, Arc::clone(&config)).await);
     // `blocking`: returns once the learner has caught up to the membership
     // entry, which lies beyond the purge point, so via the snapshot.
     let deadline = Instant::now() + Duration::from_secs(20);
@@ -356,7 +358,7 @@ async fn new_learner_catches_up_by_snapshot() {
     assert!(learner_log.last() == Some(&tail.index), "learner log ends at {:?}", learner_log.last());
 
     for (id, node) in nodes {
-        stop(id, node, &router).await;
+        stop(id, node, &net).await;
     }
     let _ = std::fs::remove_dir_all(&root);
 }
@@ -368,9 +370,9 @@ async fn new_learner_catches_up_by_snapshot() {
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn wiped_follower_rejoins_by_snapshot() {
     let root = temp_dir("snapshot-wiped");
-    let router = Router::default();
+    let net = MemoryNet::default();
     let config = config(true);
-    let mut nodes = three_nodes(&root, &router, &config).await;
+    let mut nodes = three_nodes(&root, &net, &config).await;
 
     let first = write_keys(&nodes, 0..100).await;
     for node in nodes.values() {
@@ -379,7 +381,7 @@ async fn wiped_follower_rejoins_by_snapshot() {
     let leader_id = leader_of(&nodes).await;
     let down = *nodes.keys().find(|&&id| id != leader_id).unwrap();
     let node = nodes.remove(&down).unwrap();
-    stop(down, node, &router).await;
+    stop(down, node, &net).await;
 
     // More than the log kept after a purge (none): the follower's next entry
     // is gone from the leader.
@@ -389,7 +391,7 @@ async fn wiped_follower_rejoins_by_snapshot() {
     assert!(nodes[&leader_id].log.indexes().is_empty());
 
     let wiped = root.join(format!("node{down}-wiped"));
-    nodes.insert(down, start(down, &wiped, &router, Arc::clone(&config)).await);
+    nodes.insert(down, start(down, &wiped, &net, Arc::clone(&config)).await);
     let rejoined = &nodes[&down];
     assert_installed(down, rejoined, last).await;
     rejoined.raft.wait(WAIT).applied_index_at_least(Some(last.index), "rejoined applied").await.unwrap();
@@ -409,7 +411,7 @@ async fn wiped_follower_rejoins_by_snapshot() {
     assert_eq!(nodes[&down].raft.metrics().borrow_watched().membership_config.membership().voter_ids().count(), 3);
 
     for (id, node) in nodes {
-        stop(id, node, &router).await;
+        stop(id, node, &net).await;
     }
     let _ = std::fs::remove_dir_all(&root);
 }
