@@ -29,8 +29,7 @@ pub mod transport;
 
 pub use log_store::LogStore;
 pub use replicas::{
-    GroupSpec, GroupStatus, PendingBatch, PendingWrite, ReadMode, ReplicaConfig, ReplicaError, Replicas, Role,
-    Snapshots, Timing,
+    GroupSpec, GroupStatus, PendingBatch, ReadMode, ReplicaConfig, ReplicaError, Replicas, Role, Snapshots, Timing,
 };
 pub use state_machine::StateMachine;
 

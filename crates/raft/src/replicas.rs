@@ -20,8 +20,6 @@ use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
-use openraft::impls::ProgressResponder;
-use openraft::raft::ClientWriteResult;
 use openraft::{Config, Instant as _, ReadPolicy, ServerState, SnapshotPolicy};
 use shoal_engine::{Db, Millis, WriteOp};
 use shoal_wal::{Wal, WalOptions};
@@ -133,28 +131,6 @@ struct Replica {
     /// leader changes: a transfer lets the target be elected before the
     /// lease would have run out, so lease reads must stop at once.
     transferring: Arc<AtomicBool>,
-}
-
-/// A write handed to its group's Raft, in the order `submit` was called.
-/// Await `outcome` for the result.
-pub struct PendingWrite {
-    rx: tokio::sync::oneshot::Receiver<ClientWriteResult<crate::TypeConfig>>,
-}
-
-impl PendingWrite {
-    /// The write's result once applied on this node, or why not.
-    pub async fn outcome(self) -> Result<Reply, ReplicaError> {
-        match self.rx.await {
-            Ok(Ok(response)) => Ok(response.data),
-            Ok(Err(ClientWriteError::ForwardToLeader(f))) => Err(ReplicaError::NotLeader { leader: f.leader_id }),
-            // Appended, then truncated (LogEntryDiscarded), or a membership
-            // error that a data write cannot produce: the entry may still
-            // commit under another leader.
-            Ok(Err(e)) => Err(ReplicaError::Uncertain(e.to_string())),
-            // The core dropped the responder (shut down or failed).
-            Err(_) => Err(ReplicaError::Uncertain("the group stopped before answering".into())),
-        }
-    }
 }
 
 /// Several writes to one group handed to its Raft in one message (in
@@ -330,28 +306,9 @@ impl Replicas {
         self.leader(group) == Some(self.me)
     }
 
-    /// Hands a write to the group's Raft and returns at once (after a
-    /// bounded channel send); writes submitted one after another are
-    /// appended in that order. Errors here mean it was never handed over.
-    pub async fn submit(
-        &self,
-        group: GroupId,
-        op: WriteOp,
-        now: Millis,
-        tag: Option<WriteTag>,
-    ) -> Result<PendingWrite, ReplicaError> {
-        let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
-        let (responder, rx) = ProgressResponder::complete_only();
-        replica
-            .raft
-            .client_write_ff(Proposal { op: op.encode(), now_ms: now, tag }, Some(responder))
-            .await
-            .map_err(|e| ReplicaError::Unavailable(e.to_string()))?;
-        Ok(PendingWrite { rx })
-    }
-
-    /// Hands several writes to the group's Raft in one message, in order:
-    /// one wake-up of the Raft core for a whole pipelined batch.
+    /// Hands writes to the group's Raft in one message and returns at once
+    /// (after a bounded channel send): one wake-up of the Raft core for a
+    /// whole pipelined batch, appended in this order.
     pub async fn submit_many(
         &self,
         group: GroupId,
@@ -369,7 +326,7 @@ impl Replicas {
 
     /// Replicates a write and returns its result once applied here.
     pub async fn propose(&self, group: GroupId, op: WriteOp, now: Millis) -> Result<Reply, ReplicaError> {
-        self.submit(group, op, now, None).await?.outcome().await
+        self.submit_many(group, [(op, None)], now).await.next().await
     }
 
     /// Whether this node leads the group under a lease that is still valid,

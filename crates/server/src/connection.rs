@@ -26,7 +26,7 @@ use shoal_engine::slot::Slot;
 use shoal_engine::WriteOp;
 use shoal_proto::{Frame, ProtocolError, RequestDecoder};
 use shoal_raft::transport::GroupId;
-use shoal_raft::{PendingBatch, PendingWrite, ReplicaError, WriteTag};
+use shoal_raft::{PendingBatch, ReplicaError, WriteTag};
 use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
@@ -56,7 +56,7 @@ enum Pending {
         slot: Option<Slot>,
     },
     /// FLUSHALL: `OK` once every group's write is applied.
-    All(Vec<Result<PendingWrite, ReplicaError>>),
+    All(Vec<PendingBatch>),
 }
 
 /// Why a connection ended, for the log.
@@ -138,11 +138,8 @@ impl Connection {
             match self.decoder.decode(&mut self.input) {
                 Ok(Some(args)) => {
                     executed += 1;
-                    let ready = match exec::prepare(&self.shared, &self.session, args) {
+                    let ready = match exec::prepare(&self.shared, &mut self.session, args) {
                         Prepared::Reply(frame) => {
-                            // A redirected or refused command consumes the
-                            // tag meant for it, like one that ran.
-                            self.session.tag = None;
                             if let Some(ended) = self.reply(frame).await {
                                 break Some(ended);
                             }
@@ -159,7 +156,6 @@ impl Connection {
                         if let Some(target) = barrier {
                             let replicas = self.shared.shards.replicas();
                             if let Err(e) = replicas.read_barrier(target.group).await {
-                                self.session.tag = None;
                                 let frame = self.replica_error(e, Some(target.slot));
                                 if let Some(ended) = self.reply(frame).await {
                                     break Some(ended);
@@ -218,7 +214,7 @@ impl Connection {
                 let replicas = self.shared.shards.replicas();
                 let mut writes = Vec::with_capacity(ops.len());
                 for (group, op) in ops {
-                    writes.push(replicas.submit(group, op, now, None).await);
+                    writes.push(replicas.submit_many(group, [(op, None)], now).await);
                 }
                 Pending::All(writes)
             }
@@ -285,14 +281,9 @@ impl Connection {
                 }
                 Pending::All(writes) => {
                     let mut outcomes = Vec::with_capacity(writes.len());
-                    for write in writes {
-                        outcomes.push(match write {
-                            Ok(w) => tokio::time::timeout_at(deadline, w.outcome())
-                                .await
-                                .unwrap_or_else(|_| Err(late()))
-                                .map(|_| ()),
-                            Err(e) => Err(e),
-                        });
+                    for mut write in writes {
+                        let outcome = tokio::time::timeout_at(deadline, write.next()).await;
+                        outcomes.push(outcome.unwrap_or_else(|_| Err(late())).map(|_| ()));
                     }
                     self.all_reply(outcomes)
                 }

@@ -57,10 +57,7 @@ pub fn route(
         return Err(moved(shards, slot, primary));
     }
     match shards.leader(group) {
-        Some(leader) if shards.is_leader(group) => {
-            debug_assert_eq!(Some(leader), shards.leader(group));
-            Ok(Some(Target { slot, group, leader: true }))
-        }
+        Some(leader) if leader == shards.me() => Ok(Some(Target { slot, group, leader: true })),
         _ if readonly && !is_write(spec) => Ok(Some(Target { slot, group, leader: false })),
         Some(leader) if reachable(leader) => Err(moved(shards, slot, leader)),
         _ => Err(no_leader(slot)),

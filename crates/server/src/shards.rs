@@ -96,6 +96,11 @@ impl Shards {
         self.leader(group) == Some(self.me)
     }
 
+    /// This node's number in the layout.
+    pub fn me(&self) -> NodeNumber {
+        self.me
+    }
+
     /// Groups held here, ascending.
     pub fn held(&self) -> &[GroupId] {
         &self.held

@@ -17,6 +17,7 @@ use shoal_engine::{Db, Millis, WriteOp};
 use shoal_proto::command::resolve;
 use shoal_proto::{Command, CommandError, Frame};
 use shoal_raft::transport::GroupId;
+use shoal_raft::WriteTag;
 
 use crate::route::{self, Target};
 use crate::state::{Session, Shared};
@@ -32,6 +33,8 @@ pub struct Ready {
     /// earlier writes from this connection applied, and on a leader a
     /// ReadIndex barrier).
     pub write: bool,
+    /// The tag of a CLIENT SHOAL-TAG just before, for a write.
+    tag: Option<WriteTag>,
 }
 
 impl Ready {
@@ -60,8 +63,13 @@ pub enum Outcome {
 }
 
 /// Resolves, routes and parses one request.
-pub fn prepare(shared: &Shared, session: &Session, args: Vec<Bytes>) -> Prepared {
-    let spec = match resolve(&args) {
+pub fn prepare(shared: &Shared, session: &mut Session, args: Vec<Bytes>) -> Prepared {
+    let spec = resolve(&args);
+    // A tag covers the command right after CLIENT SHOAL-TAG, whatever
+    // becomes of it (run, redirected, refused).
+    let is_tag = spec.as_ref().is_ok_and(|s| s.name == "client|shoal-tag");
+    let tag = if is_tag { None } else { session.tag.take() };
+    let spec = match spec {
         Ok(spec) => spec,
         Err(e) => return Prepared::Reply(error(e)),
     };
@@ -73,7 +81,7 @@ pub fn prepare(shared: &Shared, session: &Session, args: Vec<Bytes>) -> Prepared
     };
     let write = route::is_write(spec);
     match Command::parse_resolved(spec, args) {
-        Ok(cmd) => Prepared::Ready(Ready { cmd, target, write }),
+        Ok(cmd) => Prepared::Ready(Ready { cmd, target, write, tag }),
         Err(e) => Prepared::Reply(error(e)),
     }
 }
@@ -92,9 +100,7 @@ fn keyed(shared: &Shared, target: Option<Target>) -> (&Db, Target) {
 
 /// Runs a prepared request at time `now`.
 pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) -> Outcome {
-    let Ready { cmd, target, .. } = ready;
-    // A tag applies to the command right after CLIENT SHOAL-TAG only.
-    let tag = if matches!(cmd, Command::ClientShoalTag { .. }) { None } else { session.tag.take() };
+    let Ready { cmd, target, tag, .. } = ready;
     let result = match cmd {
         Command::Ping(_)
         | Command::Echo(_)
