@@ -263,6 +263,12 @@ impl Connection {
 
     /// Waits for every queued write, in order, encoding each reply.
     async fn settle(&mut self) -> Option<Ended> {
+        if self.pending.is_empty() {
+            // Nothing queued (so nothing unsubmitted): the common case for
+            // a read, with no clock reading.
+            debug_assert!(self.unsubmitted.is_empty());
+            return None;
+        }
         self.submit(now_ms()).await;
         // A group that lost its quorum would keep these waiting forever: past
         // the deadline each is answered as uncertain (it was proposed).
