@@ -38,7 +38,11 @@ enum Step {
     Read(Option<u64>),
     Write(u64),
     /// `swapped` is `None` when the outcome is unknown.
-    Cas { expect: u64, new: u64, swapped: Option<bool> },
+    Cas {
+        expect: u64,
+        new: u64,
+        swapped: Option<bool>,
+    },
 }
 
 /// The register model: the value after `step`, or `None` if `step`'s

@@ -169,8 +169,7 @@ fn random_real_register_histories_pass_and_corrupted_ones_fail() {
         let mut ops = real_register_history(&mut rng, 40);
         assert_eq!(check_registers(&ops, limits()), Verdict::Valid, "round {round}, seed {seed}");
         // A read of a value nobody wrote must be caught.
-        let reads: Vec<usize> =
-            ops.iter().enumerate().filter(|(_, o)| o.call == Call::Read).map(|(i, _)| i).collect();
+        let reads: Vec<usize> = ops.iter().enumerate().filter(|(_, o)| o.call == Call::Read).map(|(i, _)| i).collect();
         if let Some(&i) = reads.get(rng.next(reads.len().max(1) as u64) as usize) {
             ops[i].outcome = Outcome::Ok(Ret::Value(Some(1_000_000)));
             assert!(matches!(check_registers(&ops, limits()), Verdict::Invalid(_)), "round {round}, seed {seed}");

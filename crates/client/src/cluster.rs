@@ -70,7 +70,12 @@ impl ClusterClient {
         candidates.extend(self.seeds.iter().cloned());
         let mut last = String::new();
         for addr in candidates {
-            match self.call_at(&addr, &[Bytes::from_static(b"CLUSTER"), Bytes::from_static(b"SLOTS")]).await {
+            let ask = [Bytes::from_static(b"CLUSTER"), Bytes::from_static(b"SLOTS")];
+            let reply = match self.connection(&addr).await {
+                Ok(c) => self.within_reply_timeout(&c, c.call(&ask)).await,
+                Err(e) => Err(e),
+            };
+            match reply {
                 // A standalone server (shoal or Redis) serves every slot.
                 Ok(Frame::Error(e)) if e.windows(15).any(|w| w == b"cluster support") => {
                     *self.slots.lock().expect("slots lock") = SlotMap::single(addr);
@@ -191,7 +196,7 @@ impl ClusterClient {
             commands.push(tag.to_vec());
         }
         commands.push(args.to_vec());
-        let replies = connection.call_many(&commands).await;
+        let replies = self.within_reply_timeout(&connection, connection.call_many(&commands)).await;
         let tags_accepted = || self.tags_accepted.lock().expect("tags lock").contains(addr);
         let retry_safe = read_only || (tag.is_some() && tags_accepted());
         let reply = match replies {
@@ -213,6 +218,22 @@ impl ClusterClient {
             Err(CallError::NotSent(e)) => Ok(Next::Backoff(e)),
             Err(CallError::Lost(e)) if retry_safe => Ok(Next::Backoff(e)),
             Err(CallError::Lost(_)) => Err(ClientError::Uncertain { addr: addr.to_string() }),
+        }
+    }
+
+    /// Waits for `reply` at most `reply_timeout`; past it the connection is
+    /// abandoned and the request counts as lost.
+    async fn within_reply_timeout<T>(
+        &self,
+        connection: &Connection,
+        reply: impl std::future::Future<Output = Result<T, CallError>>,
+    ) -> Result<T, CallError> {
+        match tokio::time::timeout(self.policy.reply_timeout, reply).await {
+            Ok(result) => result,
+            Err(_) => {
+                connection.abandon();
+                Err(CallError::Lost(format!("no reply within {} ms", self.policy.reply_timeout.as_millis())))
+            }
         }
     }
 

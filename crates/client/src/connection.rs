@@ -77,6 +77,12 @@ impl Connection {
         self.dead.load(Ordering::Acquire) || self.requests.is_closed()
     }
 
+    /// Gives the connection up: the next caller opens a new one. Replies
+    /// still owed to earlier callers are dropped when they arrive.
+    pub fn abandon(&self) {
+        self.dead.store(true, Ordering::Release);
+    }
+
     /// Sends every command as one unit, back to back (no other caller's
     /// command between them); replies come back in order.
     pub async fn call_many(&self, commands: &[Vec<Bytes>]) -> Result<Vec<Frame>, CallError> {

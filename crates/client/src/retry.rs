@@ -1,6 +1,7 @@
 //! Backoff for retried commands: exponential from `initial_backoff`,
 //! doubling up to `max_backoff`, within `deadline` per command and at most
-//! `max_attempts` tries, whichever ends first. Every loop is bounded.
+//! `max_attempts` tries, whichever ends first; each attempt waits at most
+//! `reply_timeout`. Every loop and every wait is bounded.
 
 use std::time::Duration;
 
@@ -12,6 +13,11 @@ pub struct RetryPolicy {
     pub max_attempts: u32,
     /// Timeout for opening a connection.
     pub connect_timeout: Duration,
+    /// How long one attempt waits for its reply. A node that stopped
+    /// answering (paused, partitioned away) keeps its connections open, so
+    /// without this an attempt would wait for it forever; after it, the
+    /// connection is abandoned and the attempt counts as lost.
+    pub reply_timeout: Duration,
 }
 
 impl Default for RetryPolicy {
@@ -22,6 +28,7 @@ impl Default for RetryPolicy {
             max_backoff: Duration::from_millis(500),
             max_attempts: 64,
             connect_timeout: Duration::from_secs(1),
+            reply_timeout: Duration::from_secs(1),
         }
     }
 }

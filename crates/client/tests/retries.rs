@@ -313,3 +313,54 @@ async fn concurrent_tagged_writes_keep_each_tag_next_to_its_command() {
     // On the wire: tag, command, tag, command… never two tags in a row.
     assert!(log.chunks(2).all(|pair| pair == [true, false]), "a tag was separated from its command");
 }
+
+/// A node that accepts connections and reads requests but never answers,
+/// as a paused (SIGSTOP) or partitioned-away node looks to a client.
+async fn silent() -> String {
+    let listener = TcpListener::bind("127.0.0.1:0").await.unwrap();
+    let addr = listener.local_addr().unwrap().to_string();
+    tokio::spawn(async move {
+        loop {
+            let (mut stream, _) = listener.accept().await.unwrap();
+            tokio::spawn(async move {
+                let mut buf = vec![0; 4096];
+                while stream.read(&mut buf).await.unwrap_or(0) > 0 {}
+            });
+        }
+    });
+    addr
+}
+
+#[tokio::test]
+async fn a_node_that_stops_answering_is_given_up_and_the_new_owner_found() {
+    let frozen = silent().await;
+    let frozen_map = slots_reply(&frozen);
+    let slots_asked = Arc::new(AtomicUsize::new(0));
+    let asked = Arc::clone(&slots_asked);
+    let seed = Arc::new(std::sync::OnceLock::<String>::new());
+    let me = Arc::clone(&seed);
+    let addr = scripted(move |_, args| {
+        Some(if is_cluster_slots(args) {
+            // First the frozen node owns everything, then this one does.
+            match asked.fetch_add(1, Ordering::SeqCst) {
+                0 => frozen_map.clone(),
+                _ => slots_reply(me.get().unwrap()),
+            }
+        } else {
+            Frame::Bulk(Bytes::from_static(b"value"))
+        })
+    })
+    .await;
+    seed.set(addr.clone()).unwrap();
+    let policy =
+        RetryPolicy { reply_timeout: Duration::from_millis(200), deadline: Duration::from_secs(5), ..fast_policy() };
+    let client = ClusterClient::connect(&[addr], policy).await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(20), client.call(cmd(&["GET", "foo"])))
+        .await
+        .expect("the call returns instead of waiting on the silent node");
+    assert_eq!(reply.unwrap(), Frame::Bulk(Bytes::from_static(b"value")));
+    assert!(slots_asked.load(Ordering::SeqCst) >= 2, "the map was refreshed");
+    // Nor does connecting wait forever on a silent seed.
+    let client = ClusterClient::connect(&[frozen.clone()], policy).await;
+    assert!(client.is_err(), "a silent seed cannot serve the map");
+}
