@@ -12,10 +12,10 @@ use std::process::ExitCode;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use shoal_cluster::{parse_initial_cluster, Layout};
-use tokio::process::{Child, Command};
+use tokio::process::Child;
 use tokio::signal::unix::{signal, SignalKind};
 
+use crate::nodes::{self, LocalCluster};
 use crate::probe;
 
 #[derive(Debug, Args)]
@@ -71,44 +71,24 @@ fn fail(message: &str) -> ExitCode {
     ExitCode::FAILURE
 }
 
-fn initial_cluster(args: &LocalArgs) -> Result<(String, u16), String> {
-    if args.nodes == 0 {
-        return Err("--nodes must be at least 1".into());
-    }
-    let last = u32::from(args.port) + args.nodes - 1;
-    if last > u32::from(u16::MAX) {
-        return Err(format!("--port {} with --nodes {} runs past port 65535", args.port, args.nodes));
-    }
-    let list: Vec<String> =
-        (1..=args.nodes).map(|i| format!("{i}=127.0.0.1:{}", u32::from(args.port) + i - 1)).collect();
-    let list = list.join(",");
-    // Validate here so a bad combination fails once, not N times.
-    let nodes = parse_initial_cluster(&list).map_err(|e| e.to_string())?;
-    let replicas = args.replicas.unwrap_or(crate::cli::DEFAULT_REPLICAS.min(args.nodes as u16));
-    Layout::new(nodes, args.shards, replicas).map_err(|e| e.to_string())?;
-    Ok((list, replicas))
-}
-
 async fn supervise(args: LocalArgs) -> Result<(), String> {
-    let (cluster, replicas) = initial_cluster(&args)?;
-    let exe = std::env::current_exe().map_err(|e| format!("cannot find the shoal binary: {e}"))?;
+    let specs = LocalCluster {
+        nodes: args.nodes,
+        port: args.port,
+        dir: &args.dir,
+        shards: args.shards,
+        replicas: args.replicas,
+        fsync: args.fsync,
+        log_level: &args.log_level,
+    }
+    .specs()?;
     let mut term = signal(SignalKind::terminate()).map_err(|e| e.to_string())?;
     let mut int = signal(SignalKind::interrupt()).map_err(|e| e.to_string())?;
     let mut nodes = Vec::new();
-    for number in 1..=args.nodes {
-        let port = args.port + (number - 1) as u16;
-        let dir = args.dir.join(format!("node-{number}"));
-        let mut command = Command::new(&exe);
-        command.arg("server").args(["--id", &number.to_string(), "--port", &port.to_string()]);
-        command.arg("--dir").arg(&dir).args(["--initial-cluster", &cluster]);
-        command.args(["--shards", &args.shards.to_string(), "--replicas", &replicas.to_string()]);
-        let fsync = clap::ValueEnum::to_possible_value(&args.fsync).expect("no skipped variants");
-        command.args(["--fsync", fsync.get_name()]);
-        command.args(["--log-level", &args.log_level]).kill_on_drop(true);
-        let line = format!("{} {}", exe.display(), quoted_args(&command));
-        let child = command.spawn().map_err(|e| format!("cannot start node {number}: {e}"))?;
-        println!("node {number} pid {}: {line}", child.id().unwrap_or(0));
-        nodes.push(Node { number, port, child, exited: false });
+    for spec in specs {
+        let (child, line) = spec.spawn()?;
+        println!("node {} pid {}: {line}", spec.number, child.id().unwrap_or(0));
+        nodes.push(Node { number: spec.number, port: spec.port, child, exited: false });
     }
     let ports: Vec<u16> = nodes.iter().map(|n| n.port).collect();
     let deadline = Instant::now() + Duration::from_millis(args.ready_timeout_ms);
@@ -145,10 +125,7 @@ async fn supervise(args: LocalArgs) -> Result<(), String> {
 /// the grace period.
 async fn stop_all(nodes: &mut [Node]) {
     for node in nodes.iter().filter(|n| !n.exited) {
-        if let Some(pid) = node.child.id() {
-            // SAFETY: signalling our own child process.
-            unsafe { libc::kill(pid as i32, libc::SIGTERM) };
-        }
+        nodes::signal(&node.child, libc::SIGTERM);
     }
     for node in nodes.iter_mut().filter(|n| !n.exited) {
         match tokio::time::timeout(Duration::from_secs(10), node.child.wait()).await {
@@ -160,20 +137,4 @@ async fn stop_all(nodes: &mut [Node]) {
         }
         node.exited = true;
     }
-}
-
-fn quoted_args(command: &Command) -> String {
-    command
-        .as_std()
-        .get_args()
-        .map(|a| {
-            let a = a.to_string_lossy();
-            if a.contains(|c: char| c.is_whitespace() || c == '\'') {
-                format!("'{}'", a.replace('\'', "'\\''"))
-            } else {
-                a.into_owned()
-            }
-        })
-        .collect::<Vec<_>>()
-        .join(" ")
 }

@@ -4,6 +4,7 @@
 
 mod cli;
 mod local;
+mod nodes;
 mod probe;
 mod status;
 mod tools;
