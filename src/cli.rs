@@ -25,6 +25,10 @@ pub enum Commands {
     Server(ServerArgs),
     /// Run a cluster of N nodes on this machine, as child processes.
     Local(crate::local::LocalArgs),
+    /// Run concurrent clients against a cluster (one it starts and injects
+    /// faults into, or --cluster) and check their history: registers
+    /// linearizable, no acknowledged write lost.
+    Check(crate::check::CheckArgs),
     #[command(flatten)]
     Tool(crate::tools::Tool),
 }

@@ -2,6 +2,7 @@
 //! a bad flag, a port in use or an unusable data directory ends the process
 //! with one line on stderr and a non-zero exit code.
 
+mod check;
 mod cli;
 mod local;
 mod nodes;
@@ -29,6 +30,7 @@ fn main() -> ExitCode {
     match cli.command {
         cli::Commands::Server(args) => run_server(args),
         cli::Commands::Local(args) => local::run(args),
+        cli::Commands::Check(args) => check::run(args),
         cli::Commands::Tool(tool) => tools::run(tool),
     }
 }

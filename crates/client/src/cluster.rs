@@ -3,7 +3,7 @@
 
 use std::collections::HashMap;
 use std::hash::{BuildHasher, Hasher};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Instant;
 
@@ -27,10 +27,13 @@ pub struct ClusterClient {
     client_id: u64,
     /// The next write's sequence number.
     next_seq: AtomicU64,
-    /// Nodes that accepted a tag: a write to one of them whose reply was
+    /// Whether a node of this cluster accepted a tag: a shoal cluster, all
+    /// of whose nodes deduplicate tagged writes, so a write whose reply was
     /// lost can be retried with the same tag and applies at most once.
-    /// Plain Redis refuses the tag, and such writes stay `Uncertain`.
-    tags_accepted: Mutex<std::collections::HashSet<String>>,
+    /// Cluster-wide rather than per node: after a failover the retry goes to
+    /// a node this client may never have written to. Plain Redis refuses
+    /// the tag, and such writes stay `Uncertain`.
+    tags_accepted: AtomicBool,
 }
 
 /// What to do after one attempt.
@@ -58,7 +61,7 @@ impl ClusterClient {
             connections: tokio::sync::Mutex::new(HashMap::new()),
             client_id: std::collections::hash_map::RandomState::new().build_hasher().finish(),
             next_seq: AtomicU64::new(1),
-            tags_accepted: Mutex::new(std::collections::HashSet::new()),
+            tags_accepted: AtomicBool::new(false),
         };
         client.refresh_slots().await?;
         Ok(client)
@@ -197,12 +200,11 @@ impl ClusterClient {
         }
         commands.push(args.to_vec());
         let replies = self.within_reply_timeout(&connection, connection.call_many(&commands)).await;
-        let tags_accepted = || self.tags_accepted.lock().expect("tags lock").contains(addr);
-        let retry_safe = read_only || (tag.is_some() && tags_accepted());
+        let retry_safe = read_only || (tag.is_some() && self.tags_accepted.load(Ordering::Acquire));
         let reply = match replies {
             Ok(mut replies) => {
                 if tag.is_some() && replies.get(replies.len().wrapping_sub(2)) == Some(&Frame::OK) {
-                    self.tags_accepted.lock().expect("tags lock").insert(addr.to_string());
+                    self.tags_accepted.store(true, Ordering::Release);
                 }
                 Ok(replies.pop().expect("one reply per command"))
             }

@@ -54,9 +54,14 @@ fn client_setinfo(mut a: Args) -> Result<Command, CommandError> {
 }
 
 fn client_shoal_tag(mut a: Args) -> Result<Command, CommandError> {
+    // Ids are random u64s: the full range, not only i64's.
     let mut number = || -> Result<u64, CommandError> {
-        let n = a.next_i64()?;
-        u64::try_from(n).map_err(|_| CommandError("ERR client id and sequence must not be negative".into()))
+        let arg = a.take()?;
+        std::str::from_utf8(&arg)
+            .ok()
+            .filter(|s| s.bytes().all(|b| b.is_ascii_digit()))
+            .and_then(|s| s.parse().ok())
+            .ok_or_else(|| CommandError("ERR client id and sequence must be integers from 0 to 2^64-1".into()))
     };
     let (client, seq) = (number()?, number()?);
     Ok(Command::ClientShoalTag { client, seq })

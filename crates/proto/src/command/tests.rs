@@ -118,3 +118,16 @@ fn every_table_entry_parses_with_minimal_arguments() {
         assert!(parsed.is_ok(), "{}: {:?}", spec.name, parsed);
     }
 }
+
+#[test]
+fn shoal_tags_take_the_whole_u64_range() {
+    // Our client picks its id at random from all of u64.
+    let max = u64::MAX.to_string();
+    assert!(matches!(
+        parse(&["CLIENT", "SHOAL-TAG", &max, "0"]).unwrap(),
+        Command::ClientShoalTag { client: u64::MAX, seq: 0 }
+    ));
+    for bad in ["-1", "+5", "18446744073709551616", "1.5", ""] {
+        assert!(err(&["CLIENT", "SHOAL-TAG", bad, "1"]).contains("2^64-1"), "{bad}");
+    }
+}

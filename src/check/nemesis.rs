@@ -1,0 +1,125 @@
+//! The nemesis of `shoal check`: faults injected into the nodes it started.
+//! One fault at a time, so a majority of every shard stays up: a node is
+//! killed (SIGKILL, then restarted from its data directory) or paused
+//! (SIGSTOP, then SIGCONT: a leader that wakes up must not serve a stale
+//! read or acknowledge a write it cannot commit). Which node, which fault
+//! and for how long come from the seed.
+
+use std::time::{Duration, Instant};
+
+use rand::rngs::StdRng;
+use rand::{Rng, SeedableRng};
+use tokio::process::Child;
+use tokio::sync::watch;
+
+use crate::nodes::{self, NodeSpec};
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum Fault {
+    /// SIGKILL a node, then restart it.
+    Kill,
+    /// SIGSTOP a node, then SIGCONT it.
+    Pause,
+    /// No faults.
+    None,
+}
+
+/// A node `shoal check` started, and whether it is up.
+pub struct Managed {
+    pub spec: NodeSpec,
+    pub child: Option<Child>,
+}
+
+impl Managed {
+    pub fn start(spec: NodeSpec) -> Result<Managed, String> {
+        let (child, _) = spec.spawn()?;
+        Ok(Managed { spec, child: Some(child) })
+    }
+
+    async fn kill(&mut self) {
+        if let Some(mut child) = self.child.take() {
+            let _ = child.kill().await;
+        }
+    }
+
+    fn restart(&mut self) -> Result<(), String> {
+        self.child = Some(self.spec.spawn()?.0);
+        Ok(())
+    }
+
+    fn signal(&self, signal: libc::c_int) {
+        if let Some(child) = &self.child {
+            nodes::signal(child, signal);
+        }
+    }
+
+    /// SIGTERM, then SIGKILL if it has not stopped within `grace`.
+    pub async fn stop(&mut self, grace: Duration) {
+        if let Some(mut child) = self.child.take() {
+            nodes::signal(&child, libc::SIGCONT);
+            nodes::signal(&child, libc::SIGTERM);
+            if tokio::time::timeout(grace, child.wait()).await.is_err() {
+                let _ = child.kill().await;
+            }
+        }
+    }
+}
+
+/// Injects faults until `stop` turns true, then heals whatever it broke.
+/// Returns the nodes (all up) and a line per fault for the report.
+pub async fn run(
+    mut nodes: Vec<Managed>,
+    faults: Vec<Fault>,
+    interval: Duration,
+    seed: u64,
+    started: Instant,
+    mut stop: watch::Receiver<bool>,
+) -> (Vec<Managed>, Vec<String>) {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let faults: Vec<Fault> = faults.into_iter().filter(|f| *f != Fault::None).collect();
+    let mut log = Vec::new();
+    let at = || format!("{:.1} s", started.elapsed().as_secs_f64());
+    while !faults.is_empty() && !nodes.is_empty() {
+        if wait(&mut stop, interval).await {
+            break;
+        }
+        let fault = faults[rng.random_range(0..faults.len())];
+        let victim = rng.random_range(0..nodes.len());
+        // Long enough for an election (and for the node to miss writes),
+        // short enough to leave time between faults.
+        let hold = interval.mul_f64(rng.random_range(0.3..0.9));
+        let node = &mut nodes[victim];
+        let number = node.spec.number;
+        let began = at();
+        match fault {
+            Fault::Kill => node.kill().await,
+            Fault::Pause => node.signal(libc::SIGSTOP),
+            Fault::None => unreachable!("filtered out"),
+        }
+        let stopping = wait(&mut stop, hold).await;
+        let healed = match fault {
+            Fault::Kill => node.restart().map_err(|e| format!("; restart failed: {e}")),
+            _ => {
+                node.signal(libc::SIGCONT);
+                Ok(())
+            }
+        };
+        let word = if fault == Fault::Kill { "killed" } else { "paused" };
+        log.push(format!("node {number} {word} at {began}, back at {}{}", at(), healed.err().unwrap_or_default()));
+        if stopping {
+            break;
+        }
+    }
+    (nodes, log)
+}
+
+/// Sleeps for `d` or until told to stop; true if told to stop.
+async fn wait(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
+    if *stop.borrow() {
+        return true;
+    }
+    tokio::select! {
+        _ = tokio::time::sleep(d) => *stop.borrow(),
+        _ = stop.changed() => true,
+    }
+}
