@@ -4,24 +4,10 @@
 
 mod common;
 
-use common::{free_ports, temp_dir, wait_for, BIN, TIMEOUT};
+use common::{free_base_port, temp_dir, wait_for, BIN, TIMEOUT};
 use std::io::{BufRead, BufReader};
 use std::process::{Child, ChildStdout, Command, Stdio};
 use std::sync::mpsc;
-
-/// Ports P..P+2 and their peer ports P+10000.. all free.
-fn free_base_port(nodes: u16) -> u16 {
-    wait_for("a free block of ports", || {
-        let base = free_ports(1)[0];
-        if base > 55_000 {
-            return None;
-        }
-        let all_free = (0..nodes).all(|i| {
-            [base + i, base + i + 10_000].iter().all(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
-        });
-        all_free.then_some(base)
-    })
-}
 
 /// Reads `shoal local`'s stdout on a thread, line by line.
 fn lines(stdout: ChildStdout) -> mpsc::Receiver<String> {

@@ -137,6 +137,21 @@ pub fn free_ports(count: usize) -> Vec<u16> {
     ports
 }
 
+/// A port P such that P..P+nodes and their peer ports P+10000.. are all
+/// free (`shoal local` and `shoal check` number their nodes' ports so).
+pub fn free_base_port(nodes: u16) -> u16 {
+    wait_for("a free block of ports", || {
+        let base = free_ports(1)[0];
+        if base > 55_000 {
+            return None;
+        }
+        let all_free = (0..nodes).all(|i| {
+            [base + i, base + i + 10_000].iter().all(|&p| std::net::TcpListener::bind(("127.0.0.1", p)).is_ok())
+        });
+        all_free.then_some(base)
+    })
+}
+
 /// A cluster of `shoal server` processes sharing one `--initial-cluster`,
 /// each with an explicit `@PEERPORT`. Nodes are named by their number,
 /// 1..=N, as in `--id` and the list. Dropping the cluster kills every node
