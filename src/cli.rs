@@ -108,6 +108,10 @@ pub struct ReplicationArgs {
     /// its quorum) is answered -UNCERTAIN.
     #[arg(long, default_value_t = 10_000)]
     pub write_timeout_ms: u64,
+    /// A shard without a usable leader answers -TRYAGAIN for this many
+    /// milliseconds, then -CLUSTERDOWN (both: not applied, retry).
+    #[arg(long, default_value_t = 3000)]
+    pub cluster_down_after_ms: u64,
     /// Appends queued for the WAL writer before proposals wait.
     #[arg(long, default_value_t = 4096)]
     pub wal_queue_depth: usize,
@@ -254,6 +258,7 @@ impl ServerArgs {
         config.cluster = cluster.map(|(c, _)| c);
         config.replication = self.replication.to_config()?;
         config.write_timeout = Duration::from_millis(self.replication.write_timeout_ms.max(1));
+        config.cluster_down_after = Duration::from_millis(self.replication.cluster_down_after_ms);
         config.limits.max_clients = self.max_clients;
         config.limits.decode.max_bulk_bytes = self.max_bulk_bytes;
         config.limits.decode.max_array_len = self.max_array_len;

@@ -193,6 +193,9 @@ pub struct Replicas {
     /// How long after a quorum-acknowledged heartbeat was sent a leader
     /// may serve reads locally (`ReadMode::Lease`).
     lease: Duration,
+    /// A leader that has not heard from a quorum for this long (the longest
+    /// election timeout) has probably been deposed or cut off.
+    quorum_timeout: Duration,
     wal: Arc<Wal>,
     replicas: BTreeMap<GroupId, Replica>,
     groups: Groups,
@@ -265,7 +268,8 @@ impl Replicas {
             replicas.insert(spec.id, Replica { raft, db, leader, voters, transferring });
         }
         let lease = Duration::from_millis(config.timing.election_timeout_min_ms);
-        Ok(Replicas { me: config.me, read_mode: config.read_mode, lease, wal, replicas, groups })
+        let quorum_timeout = Duration::from_millis(config.timing.election_timeout_max_ms);
+        Ok(Replicas { me: config.me, read_mode: config.read_mode, lease, quorum_timeout, wal, replicas, groups })
     }
 
     /// The groups held here, by id: what a transport's receiving side hands
@@ -304,6 +308,21 @@ impl Replicas {
 
     pub fn is_leader(&self, group: GroupId) -> bool {
         self.leader(group) == Some(self.me)
+    }
+
+    /// Whether this node leads `group` but no quorum has acknowledged it for
+    /// longer than an election timeout: it is cut off from the majority (or
+    /// already replaced), so what it is sent now would not commit. A leader
+    /// that has not yet heard from a quorum in its term was just elected by
+    /// one and is not counted as cut off.
+    pub fn quorum_lost(&self, group: GroupId) -> bool {
+        let Some(replica) = self.replicas.get(&group) else { return false };
+        if replica.voters.load(Ordering::Relaxed) == 1 || replica.leader.load(Ordering::Relaxed) != self.me {
+            return false;
+        }
+        let metrics = replica.raft.metrics();
+        let m = metrics.borrow_watched();
+        m.last_quorum_acked.as_ref().is_some_and(|sent| sent.elapsed() > self.quorum_timeout)
     }
 
     /// Hands writes to the group's Raft in one message and returns at once

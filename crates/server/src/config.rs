@@ -30,6 +30,9 @@ pub struct Config {
     /// How long a connection waits for its writes to commit before
     /// answering `-UNCERTAIN` (a shard that lost its quorum).
     pub write_timeout: Duration,
+    /// How long a shard may be without a leader this node can use before
+    /// its slots answer `-CLUSTERDOWN` instead of `-TRYAGAIN`.
+    pub cluster_down_after: Duration,
     /// Event-loop threads serving clients, each a single-threaded runtime
     /// with its own accept loop; `None` serves clients on the caller's
     /// runtime instead.
@@ -108,6 +111,7 @@ impl Config {
             sweep_keys_per_tick: 2000,
             shutdown_grace: Duration::from_secs(2),
             write_timeout: Duration::from_secs(10),
+            cluster_down_after: Duration::from_secs(3),
             cluster: None,
             io_threads: None,
             replication: ReplicationConfig::default(),

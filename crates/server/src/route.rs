@@ -3,9 +3,11 @@
 //! A command's keys must share one slot (`-CROSSSLOT` otherwise, cluster
 //! mode only). The slot's group must be held here and led here; otherwise:
 //! a follower names the leader (`-MOVED <slot> <host>:<port>`), a group with
-//! no leader yet answers `-TRYAGAIN`, and a group this node holds no replica
-//! of is sent to its preferred primary, which knows the leader. After
-//! READONLY, a follower serves keyed reads itself (possibly stale).
+//! no leader it can use (none elected, one it cannot reach, or this node a
+//! leader cut off from its quorum) answers `-TRYAGAIN`, then `-CLUSTERDOWN`
+//! once that has lasted `cluster_down_after`, and a group this node holds
+//! no replica of is sent to its preferred primary, which knows the leader.
+//! After READONLY, a follower serves keyed reads itself (possibly stale).
 //!
 //! Key positions come from the command table, the same data COMMAND gives to
 //! cluster clients, so the server and its clients agree on what a key is.
@@ -16,7 +18,7 @@ use shoal_engine::slot::{key_slot, Slot};
 use shoal_proto::{CommandSpec, Frame};
 use shoal_raft::transport::GroupId;
 
-use crate::shards::Shards;
+use crate::shards::{Outage, Shards};
 
 const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 
@@ -56,11 +58,34 @@ pub fn route(
         let primary = shards.layout().shard_of_slot(slot).primary();
         return Err(moved(shards, slot, primary));
     }
-    match shards.leader(group) {
-        Some(leader) if leader == shards.me() => Ok(Some(Target { slot, group, leader: true })),
-        _ if readonly && !is_write(spec) => Ok(Some(Target { slot, group, leader: false })),
-        Some(leader) if reachable(leader) => Err(moved(shards, slot, leader)),
-        _ => Err(no_leader(slot)),
+    let leader = shards.leader(group);
+    if readonly && !is_write(spec) && leader != Some(shards.me()) {
+        return Ok(Some(Target { slot, group, leader: false }));
+    }
+    match leader {
+        Some(leader) if leader == shards.me() && shards.quorum_lost(group) => Err(unavailable(shards, group, slot)),
+        Some(leader) if leader == shards.me() => {
+            shards.outage_over(group);
+            Ok(Some(Target { slot, group, leader: true }))
+        }
+        Some(leader) if reachable(leader) => {
+            shards.outage_over(group);
+            Err(moved(shards, slot, leader))
+        }
+        _ => Err(unavailable(shards, group, slot)),
+    }
+}
+
+/// The answer for a slot whose group has no leader this node can use (none
+/// elected, one it cannot reach, or itself cut off from the quorum):
+/// `-TRYAGAIN` while that is recent, `-CLUSTERDOWN` once it has lasted
+/// past the bound. Both promise nothing was applied.
+fn unavailable(shards: &Shards, group: GroupId, slot: Slot) -> Frame {
+    match shards.outage(group) {
+        Outage::Brief => no_leader(slot),
+        Outage::Down(ms) => {
+            Frame::error(format!("CLUSTERDOWN The cluster is down: slot {slot} has had no usable leader for {ms} ms"))
+        }
     }
 }
 

@@ -8,8 +8,9 @@
 //! answered and a restart replays them.
 
 use std::collections::HashMap;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
-use std::time::Duration;
+use std::time::{Duration, Instant};
 
 use shoal_cluster::{Layout, NodeAddr, NodeNumber};
 use shoal_engine::slot::Slot;
@@ -28,6 +29,29 @@ pub struct Shards {
     me: NodeNumber,
     /// The groups this node holds, ascending, for keyless commands.
     held: Vec<GroupId>,
+    outages: Outages,
+}
+
+/// Since when each held group has been without a leader this node can use,
+/// as seen by the requests routed here: a request that finds none answers
+/// `-TRYAGAIN` at first and `-CLUSTERDOWN` once the outage is older than
+/// `down_after`. Kept by the requests themselves (lock-free), so an outage
+/// starts when the first request meets it.
+struct Outages {
+    epoch: Instant,
+    down_after: Duration,
+    /// Per held group: milliseconds since `epoch` + 1 when its outage
+    /// began, 0 while it has a leader.
+    since: HashMap<GroupId, AtomicU64>,
+}
+
+/// What a request for a group without a usable leader is answered.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Outage {
+    /// Recent: an election is probably under way.
+    Brief,
+    /// Older than the bound, this many milliseconds.
+    Down(u64),
 }
 
 impl Shards {
@@ -66,8 +90,13 @@ impl Shards {
         };
         let peers = Peers::new(addrs(|n| format!("{}:{}", n.host, n.peer_port)));
         let replicas = Replicas::open(replica_config, peers).await?;
-        let held = replicas.group_ids().collect();
-        Ok(Shards { replicas, layout, me, held })
+        let held: Vec<GroupId> = replicas.group_ids().collect();
+        let outages = Outages {
+            epoch: Instant::now(),
+            down_after: config.cluster_down_after,
+            since: held.iter().map(|&g| (g, AtomicU64::new(0))).collect(),
+        };
+        Ok(Shards { replicas, layout, me, held, outages })
     }
 
     pub fn replicas(&self) -> &Replicas {
@@ -111,6 +140,39 @@ impl Shards {
     /// master's cover its own slots.
     pub fn led(&self) -> impl Iterator<Item = (GroupId, &Db)> + '_ {
         self.held.iter().filter(|g| self.is_leader(**g)).filter_map(|&g| Some((g, self.db(g)?)))
+    }
+
+    /// Whether this node leads `group` but has been cut off from its
+    /// quorum for longer than an election timeout.
+    pub fn quorum_lost(&self, group: GroupId) -> bool {
+        self.replicas.quorum_lost(group)
+    }
+
+    /// Records that a request found `group` without a usable leader; says
+    /// how long that has been so.
+    pub fn outage(&self, group: GroupId) -> Outage {
+        let Some(since) = self.outages.since.get(&group) else { return Outage::Brief };
+        let now = self.outages.epoch.elapsed().as_millis() as u64 + 1;
+        let began = match since.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed) {
+            Ok(_) => now,
+            Err(began) => began,
+        };
+        let lasted = now.saturating_sub(began);
+        if lasted >= self.outages.down_after.as_millis() as u64 {
+            Outage::Down(lasted)
+        } else {
+            Outage::Brief
+        }
+    }
+
+    /// Records that `group` has a usable leader again.
+    pub fn outage_over(&self, group: GroupId) {
+        if let Some(since) = self.outages.since.get(&group) {
+            // A load first: the common case (no outage) writes nothing.
+            if since.load(Ordering::Relaxed) != 0 {
+                since.store(0, Ordering::Relaxed);
+            }
+        }
     }
 
     /// `host:port` clients use to reach `node`.
