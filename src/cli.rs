@@ -90,11 +90,12 @@ pub struct ReplicationArgs {
     #[arg(long, value_enum, default_value = "lease")]
     pub read_mode: ReadModeArg,
     /// How often a Raft leader heartbeats its followers, in milliseconds.
-    #[arg(long, default_value_t = 100)]
+    #[arg(long, default_value_t = 50)]
     pub heartbeat_interval_ms: u64,
     /// A follower that hears no leader for a random time between this and
-    /// twice this many milliseconds starts an election.
-    #[arg(long, default_value_t = 300)]
+    /// twice this many milliseconds starts an election. A failover takes
+    /// about three times this (docs/failures.md).
+    #[arg(long, default_value_t = 200)]
     pub election_timeout_ms: u64,
     /// A shard group snapshots its keyspace after this many writes (and
     /// the WAL behind the snapshot can then be deleted).

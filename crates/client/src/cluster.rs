@@ -71,6 +71,16 @@ impl ClusterClient {
     pub async fn refresh_slots(&self) -> Result<(), ClientError> {
         let mut candidates: Vec<String> = self.slots.lock().expect("slots lock").nodes().to_vec();
         candidates.extend(self.seeds.iter().cloned());
+        // Nodes whose connection just failed (dead, or silent past the reply
+        // timeout) are asked last: the map is usually being refreshed
+        // because one of them stopped answering.
+        let failed: std::collections::HashSet<String> = {
+            let connections = self.connections.lock().await;
+            connections.iter().filter(|(_, c)| c.is_dead()).map(|(a, _)| a.clone()).collect()
+        };
+        let mut seen = std::collections::HashSet::new();
+        candidates.retain(|addr| seen.insert(addr.clone()));
+        candidates.sort_by_key(|addr| failed.contains(addr));
         let mut last = String::new();
         for addr in candidates {
             let ask = [Bytes::from_static(b"CLUSTER"), Bytes::from_static(b"SLOTS")];

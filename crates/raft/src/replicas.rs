@@ -46,7 +46,7 @@ pub struct Timing {
 
 impl Default for Timing {
     fn default() -> Self {
-        Timing { heartbeat_interval_ms: 100, election_timeout_min_ms: 300, election_timeout_max_ms: 600 }
+        Timing { heartbeat_interval_ms: 50, election_timeout_min_ms: 200, election_timeout_max_ms: 400 }
     }
 }
 
