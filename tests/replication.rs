@@ -345,3 +345,49 @@ fn a_minority_never_redirects_to_a_dead_leader() {
     );
     assert_eq!(routed.call(&["SET", &own, "after"]), Some(Frame::OK));
 }
+
+#[test]
+fn a_paused_leader_that_resumes_serves_no_stale_read_and_acknowledges_no_lost_write() {
+    let mut cluster = Cluster::start("repl-pause", 3, &["--peer-check-interval-ms", "100"]);
+    let owners = cluster.slot_owners(1);
+    let key = Cluster::key_on(&owners, 2, "p");
+    let mut reader = cluster.client(2);
+    let mut writer = cluster.client(2);
+    assert_eq!(reader.call(&["SET", &key, "old"]), Frame::OK, "node 2 leads the key's shard");
+
+    cluster.server(2).signal(libc::SIGSTOP);
+    // Sent to the frozen leader: it reads it only when it wakes up.
+    writer.send(&[b"SET", key.as_bytes(), b"from-the-past"]);
+    let mut others = Routed::new(&[cluster.port(1), cluster.port(3)]);
+    wait_for("the others to elect a leader and take a write", || {
+        (others.call(&["SET", &key, "new"]) == Some(Frame::OK)).then_some(())
+    });
+    cluster.server(2).signal(libc::SIGCONT);
+
+    // Woken up, node 2 still believes it leads until it hears the new term,
+    // but its lease is long gone: no stale "old".
+    let read = reader.call(&["GET", &key]);
+    assert_ne!(read, bulk("old"), "a stale read from the resumed ex-leader");
+    assert!(
+        read == bulk("new")
+            || matches!(&read, Frame::Error(e) if e.starts_with(b"MOVED") || e.starts_with(b"TRYAGAIN")),
+        "{read:?}"
+    );
+    // The write it found on waking was refused, or is uncertain; an OK
+    // would have to be true.
+    let written = writer.read().expect("a reply to the write sent while frozen");
+    cluster.wait_all_reachable();
+    let mut all = Routed::new(&cluster.ports);
+    let value = all.call(&["GET", &key]);
+    match &written {
+        Frame::Error(e) if e.starts_with(b"MOVED") || e.starts_with(b"TRYAGAIN") => {
+            assert_eq!(value, Some(bulk("new")), "a refused write was applied")
+        }
+        Frame::Error(e) if e.starts_with(b"UNCERTAIN") => {
+            assert!(value == Some(bulk("new")) || value == Some(bulk("from-the-past")), "{value:?}")
+        }
+        Frame::Simple(_) => assert_eq!(value, Some(bulk("from-the-past")), "acknowledged but not applied"),
+        other => panic!("unexpected reply {other:?}"),
+    }
+    println!("resumed ex-leader answered the read with {read:?} and the write with {written:?}");
+}
