@@ -1,7 +1,13 @@
 //! An in-process [`Transport`]: an RPC goes straight to the target node's
 //! groups through the same `transport::handle` the TCP server uses, so a
 //! test can run several nodes' `Replicas` in one process and choose the
-//! faults: a node down, a link cut, a delay on every message.
+//! faults: a node down, a link cut, a delay on every message, and, drawn
+//! from a seeded generator, lost requests and replies and a random delay
+//! per message (which reorders messages in flight).
+//!
+//! The draws happen in the order messages are sent, which depends on how
+//! tasks and the WAL threads interleave: a seed fixes the fault rates and
+//! the generator, not one exact interleaving.
 
 use std::collections::{HashMap, HashSet};
 use std::sync::{Arc, Mutex};
@@ -19,6 +25,30 @@ struct State {
     /// Cut links, stored with the smaller node first.
     cut: HashSet<(u64, u64)>,
     delay: Duration,
+    /// Each request, and each reply, is lost with this probability.
+    loss: f64,
+    /// Each message is delayed by a uniform draw from 0..=jitter on top.
+    jitter: Duration,
+    rng: Rng,
+}
+
+/// A small seeded generator (SplitMix64): enough for fault draws, and the
+/// same sequence for the same seed on every platform.
+#[derive(Default)]
+struct Rng(u64);
+
+impl Rng {
+    fn next(&mut self) -> u64 {
+        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
+        let mut z = self.0;
+        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
+        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
+        z ^ (z >> 31)
+    }
+    /// Uniform in [0, 1).
+    fn fraction(&mut self) -> f64 {
+        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
 }
 
 /// The in-process network every node of a test shares.
@@ -30,6 +60,36 @@ pub struct MemoryNet {
 }
 
 impl MemoryNet {
+    /// A network whose random faults (see `set_loss`, `set_jitter`) are
+    /// drawn from `seed`.
+    pub fn seeded(seed: u64) -> MemoryNet {
+        let net = MemoryNet::default();
+        net.state.lock().unwrap().rng = Rng(seed);
+        net
+    }
+
+    /// Loses each request and each reply with probability `loss` (0..=1).
+    pub fn set_loss(&self, loss: f64) {
+        assert!((0.0..=1.0).contains(&loss), "a probability");
+        self.state.lock().unwrap().loss = loss;
+    }
+
+    /// Delays each message by a random time up to `jitter`, on top of the
+    /// fixed delay: messages overtake each other.
+    pub fn set_jitter(&self, jitter: Duration) {
+        self.state.lock().unwrap().jitter = jitter;
+    }
+
+    /// Restores every link and clears loss and jitter (nodes stay down or
+    /// removed as they are).
+    pub fn calm(&self) {
+        let mut state = self.state.lock().unwrap();
+        state.cut.clear();
+        state.loss = 0.0;
+        state.jitter = Duration::ZERO;
+        state.delay = Duration::ZERO;
+    }
+
     /// Makes `node`'s groups reachable (again, after a restart).
     pub fn register(&self, node: u64, groups: Groups) {
         self.state.lock().unwrap().nodes.insert(node, groups);
@@ -85,7 +145,7 @@ impl MemoryNet {
     }
 
     fn route(&self, from: u64, to: u64) -> Result<(Groups, Duration), String> {
-        let state = self.state.lock().unwrap();
+        let mut state = self.state.lock().unwrap();
         if state.down.contains(&from) || state.down.contains(&to) {
             return Err(format!("node {} is down", if state.down.contains(&to) { to } else { from }));
         }
@@ -93,7 +153,17 @@ impl MemoryNet {
             return Err(format!("link {from}-{to} is cut"));
         }
         let groups = state.nodes.get(&to).cloned().ok_or_else(|| format!("node {to} is not registered"))?;
-        Ok((groups, state.delay))
+        if state.loss > 0.0 && state.rng.fraction() < state.loss {
+            return Err(format!("request {from}->{to} lost"));
+        }
+        let jitter = state.jitter.mul_f64(state.rng.fraction());
+        Ok((groups, state.delay + jitter))
+    }
+
+    /// Whether the reply on its way back is lost.
+    fn reply_lost(&self) -> bool {
+        let mut state = self.state.lock().unwrap();
+        state.loss > 0.0 && state.rng.fraction() < state.loss
     }
 }
 
@@ -120,6 +190,9 @@ impl Transport for MemoryTransport {
             tokio::time::sleep(delay).await;
         }
         let answer = tokio::time::timeout(ttl, handle(&groups, group, body)).await.ok().map(Ok);
+        if answer.is_some() && self.net.reply_lost() {
+            return rpc_result(target, ttl, Some(Err(format!("reply {target}->{} lost", self.from))));
+        }
         rpc_result(target, ttl, answer)
     }
 }
