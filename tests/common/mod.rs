@@ -333,7 +333,13 @@ pub struct Client {
 
 impl Client {
     pub fn try_connect(port: u16) -> Option<Client> {
-        let stream = TcpStream::connect(("127.0.0.1", port)).ok()?;
+        Client::try_connect_to(&format!("127.0.0.1:{port}"))
+    }
+
+    /// Connects to `host:port` (a node in a network namespace).
+    pub fn try_connect_to(addr: &str) -> Option<Client> {
+        let addr: std::net::SocketAddr = addr.parse().ok()?;
+        let stream = TcpStream::connect_timeout(&addr, Duration::from_secs(2)).ok()?;
         stream.set_read_timeout(Some(TIMEOUT)).unwrap();
         Some(Client { stream, buf: BytesMut::new() })
     }
