@@ -201,6 +201,11 @@ pub struct ClusterArgs {
     /// its preferred primary, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub balance_interval_ms: u64,
+    /// Let a node whose data directory was wiped vote again at once instead
+    /// of stopping: it may help elect a leader missing acknowledged writes
+    /// (docs/failures.md).
+    #[arg(long)]
+    pub unsafe_rejoin_after_data_loss: bool,
 }
 
 impl ClusterArgs {
@@ -260,6 +265,7 @@ impl ServerArgs {
         config.replication = self.replication.to_config()?;
         config.write_timeout = Duration::from_millis(self.replication.write_timeout_ms.max(1));
         config.cluster_down_after = Duration::from_millis(self.replication.cluster_down_after_ms);
+        config.unsafe_rejoin_after_data_loss = self.cluster.unsafe_rejoin_after_data_loss;
         config.limits.max_clients = self.max_clients;
         config.limits.decode.max_bulk_bytes = self.max_bulk_bytes;
         config.limits.decode.max_array_len = self.max_array_len;

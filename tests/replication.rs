@@ -391,3 +391,46 @@ fn a_paused_leader_that_resumes_serves_no_stale_read_and_acknowledges_no_lost_wr
     }
     println!("resumed ex-leader answered the read with {read:?} and the write with {written:?}");
 }
+
+#[test]
+fn a_node_whose_data_was_wiped_stops_instead_of_voting() {
+    let mut cluster = Cluster::start("repl-wiped", 3, &["--peer-check-interval-ms", "100"]);
+    let peers_with_data = |node: usize| std::fs::read_to_string(cluster.dirs[node - 1].join("peers-with-data"));
+    wait_for("nodes 1 and 2 to have seen node 3 holding data", || {
+        (peers_with_data(1).ok()?.lines().any(|l| l.starts_with("3 "))
+            && peers_with_data(2).ok()?.lines().any(|l| l.starts_with("3 ")))
+        .then_some(())
+    });
+    let mut routed = Routed::new(&cluster.ports);
+    assert_eq!(routed.call(&["SET", "before-the-wipe", "v"]), Some(Frame::OK));
+    cluster.kill(3);
+    std::fs::remove_dir_all(&cluster.dirs[2]).unwrap();
+    std::fs::create_dir_all(&cluster.dirs[2]).unwrap();
+
+    // Started again with its old identity and an empty directory, node 3
+    // learns from its peers that it lost its data, and stops.
+    let out = std::process::Command::new(common::BIN)
+        .args(["server", "--port", &cluster.ports[2].to_string(), "--id", "3", "--initial-cluster", &cluster.spec])
+        .args(["--peer-check-interval-ms", "100", "--log-level", "error"])
+        .arg("--dir")
+        .arg(&cluster.dirs[2])
+        .stdin(std::process::Stdio::null())
+        .output()
+        .unwrap();
+    let stderr = String::from_utf8_lossy(&out.stderr);
+    assert!(!out.status.success(), "a wiped node kept running");
+    assert!(stderr.contains("its data was lost") && stderr.contains("node 3"), "{stderr}");
+    // The two others kept serving meanwhile (a fresh client: the old one's
+    // connection to node 3 died with it).
+    let reply = Routed::new(&cluster.ports[..2]).call(&["SET", "while-3-refused", "v"]);
+    assert_eq!(reply, Some(Frame::OK), "{reply:?}");
+
+    // The operator can insist; it then follows the log like any replica.
+    cluster.restart_with(3, &["--unsafe-rejoin-after-data-loss"]);
+    let mut three = cluster.client(3);
+    assert_eq!(three.call(&["READONLY"]), Frame::OK);
+    for key in ["before-the-wipe", "while-3-refused"] {
+        let slot_key = key.to_string();
+        wait_for("the rejoined node to catch up", || (three.call(&["GET", &slot_key]) == bulk("v")).then_some(()));
+    }
+}

@@ -200,10 +200,16 @@ impl Cluster {
     /// Starts a node that is not running, with its original command line
     /// (so it recovers from its data directory); waits for PING only.
     pub fn restart(&mut self, node: usize) {
+        self.restart_with(node, &[]);
+    }
+
+    /// Restarts `node` with `more` flags after the cluster's own.
+    pub fn restart_with(&mut self, node: usize, more: &[&str]) {
         assert!(self.nodes[node - 1].is_none(), "node {node} is running");
         let id = node.to_string();
         let mut args = vec!["--id", &id, "--initial-cluster", &self.spec];
         args.extend(self.extra.iter().map(String::as_str));
+        args.extend(more);
         self.nodes[node - 1] = Some(Server::start_with_args(self.ports[node - 1], &self.dirs[node - 1], &args));
     }
 
@@ -467,8 +473,9 @@ pub fn benchmark_results(out: &str) -> Vec<(String, f64)> {
 
 /// A client for a cluster that sends each keyed command to the node
 /// leading the key's slot: it follows `-MOVED` (to the nodes it was given; a
-/// redirect elsewhere is waited out) and waits out `-TRYAGAIN`
-/// (both promise nothing was applied). Anything else is returned as is.
+/// redirect elsewhere is waited out) and waits out `-TRYAGAIN` and
+/// `-CLUSTERDOWN` (all promise nothing was applied). Anything else is
+/// returned as is.
 pub struct Routed {
     ports: Vec<u16>,
     connections: std::collections::HashMap<u16, Client>,
@@ -517,7 +524,9 @@ impl Routed {
                         std::thread::sleep(Duration::from_millis(20));
                     }
                 }
-                Frame::Error(e) if e.starts_with(b"TRYAGAIN") => std::thread::sleep(Duration::from_millis(20)),
+                Frame::Error(e) if e.starts_with(b"TRYAGAIN") || e.starts_with(b"CLUSTERDOWN") => {
+                    std::thread::sleep(Duration::from_millis(20))
+                }
                 _ => return Some(reply),
             }
         }

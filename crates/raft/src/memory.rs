@@ -111,7 +111,7 @@ impl MemoryNet {
 
     /// The network factory for `node`'s `group`.
     pub fn factory(&self, node: u64, group: GroupId) -> NetworkFactory<MemoryTransport> {
-        NetworkFactory { group, transport: self.transport(node) }
+        NetworkFactory { group, transport: self.transport(node), quarantine: Default::default() }
     }
 
     /// The transport `node` sends with.

@@ -25,7 +25,7 @@ use shoal_engine::{Db, Millis, WriteOp};
 use shoal_wal::{Wal, WalOptions};
 use tokio::net::TcpStream;
 
-use crate::transport::{serve_connection, GroupId, Groups, NetworkFactory, Transport};
+use crate::transport::{serve_connection, GroupId, Groups, NetworkFactory, Quarantine, Transport};
 use crate::{LogStore, Proposal, Reply, ShoalNode, ShoalRaft, StateMachine, WriteTag};
 
 /// One group this node holds a replica of.
@@ -97,6 +97,9 @@ pub struct ReplicaConfig {
     pub read_mode: ReadMode,
     pub snapshots: Snapshots,
     pub wal: WalOptions,
+    /// Whether a node that opens with an empty WAL starts in quarantine
+    /// (see `transport::Quarantine`) until `Replicas::end_quarantine`.
+    pub quarantine_when_fresh: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -199,6 +202,9 @@ pub struct Replicas {
     wal: Arc<Wal>,
     replicas: BTreeMap<GroupId, Replica>,
     groups: Groups,
+    /// The WAL was empty when this node opened.
+    fresh: bool,
+    quarantine: Quarantine,
 }
 
 impl Replicas {
@@ -225,12 +231,24 @@ impl Replicas {
                 // the WAL, so the leader's fsync and the followers' overlap
                 // (commit still needs a majority of fsynced copies).
                 broadcast_submitted_on_append: Some(true),
+                // A follower whose log went backwards lost its data (its
+                // directory was wiped); the server's data-loss guard keeps
+                // such a node out of elections, and a leader that meets one
+                // (it rejoined with --unsafe-rejoin-after-data-loss) must
+                // send it the log again rather than fail an assertion.
+                allow_log_reversion: Some(true),
                 ..Default::default()
             }
             .validate()
             .map_err(|e| e.to_string())?,
         );
-        let groups = Groups::default();
+        // Fresh: the WAL held nothing (a non-empty WAL always holds at least
+        // every group's vote, even after rotation).
+        let fresh = recovered.records == 0;
+        let quarantine = Quarantine::default();
+        quarantine.set(fresh && config.quarantine_when_fresh);
+        let mut groups = Groups::default();
+        groups.set_quarantine(quarantine.clone());
         groups.refuse_votes_until(
             std::time::Instant::now() + Duration::from_millis(config.timing.election_timeout_max_ms),
         );
@@ -242,7 +260,8 @@ impl Replicas {
             let sm_dir = config.dir.join(format!("group-{}", spec.id));
             let sm = StateMachine::open(Arc::clone(&db), &sm_dir)
                 .map_err(|e| format!("snapshot in {}: {e}", sm_dir.display()))?;
-            let network = NetworkFactory { group: spec.id, transport: transport.clone() };
+            let network =
+                NetworkFactory { group: spec.id, transport: transport.clone(), quarantine: quarantine.clone() };
             let raft = ShoalRaft::new(config.me, Arc::clone(&raft_config), network, log, sm)
                 .await
                 .map_err(|e| format!("group {}: {e}", spec.id))?;
@@ -269,7 +288,38 @@ impl Replicas {
         }
         let lease = Duration::from_millis(config.timing.election_timeout_min_ms);
         let quorum_timeout = Duration::from_millis(config.timing.election_timeout_max_ms);
-        Ok(Replicas { me: config.me, read_mode: config.read_mode, lease, quorum_timeout, wal, replicas, groups })
+        Ok(Replicas {
+            me: config.me,
+            read_mode: config.read_mode,
+            lease,
+            quorum_timeout,
+            wal,
+            replicas,
+            groups,
+            fresh,
+            quarantine,
+        })
+    }
+
+    /// Whether the WAL was empty when this node opened (a first start, or a
+    /// data directory that was wiped).
+    pub fn opened_fresh(&self) -> bool {
+        self.fresh
+    }
+
+    /// Whether this node holds anything durable: it opened with data, or
+    /// has appended to its WAL since.
+    pub fn holds_data(&self) -> bool {
+        !self.fresh || self.wal.stats().appends.load(Ordering::Relaxed) > 0
+    }
+
+    pub fn in_quarantine(&self) -> bool {
+        self.quarantine.is_on()
+    }
+
+    /// Lets this node vote and campaign again.
+    pub fn end_quarantine(&self) {
+        self.quarantine.set(false);
     }
 
     /// The groups held here, by id: what a transport's receiving side hands

@@ -96,6 +96,8 @@ pub struct Groups {
     rafts: Arc<Mutex<HashMap<GroupId, ShoalRaft>>>,
     /// Vote requests are refused until then (see `refuse_votes_until`).
     no_votes_until: Arc<Mutex<Option<std::time::Instant>>>,
+    /// While on, vote requests are refused (see `Quarantine`).
+    quarantine: Quarantine,
 }
 
 impl Groups {
@@ -118,6 +120,11 @@ impl Groups {
     /// start restores what the lease assumes.
     pub fn refuse_votes_until(&self, until: std::time::Instant) {
         *self.no_votes_until.lock().expect("groups lock") = Some(until);
+    }
+
+    /// Shares `quarantine`: while it is on, this node grants no votes.
+    pub fn set_quarantine(&mut self, quarantine: Quarantine) {
+        self.quarantine = quarantine;
     }
 
     fn votes_refused(&self) -> bool {
@@ -225,6 +232,12 @@ pub async fn handle(groups: &Groups, group: GroupId, request: Request) -> Respon
         return Response::Error(format!("group {group} is not served here"));
     };
     let error = |e: &dyn std::fmt::Display| Response::Error(e.to_string());
+    // A node in quarantine takes no Raft traffic at all: a wiped node that
+    // answered AppendEntries would show its leaders a log gone backwards
+    // before its peer checks stop it.
+    if groups.quarantine.is_on() {
+        return Response::Error("in quarantine: not taking part yet".into());
+    }
     if matches!(request, Request::Vote(_) | Request::PreVote(_)) && groups.votes_refused() {
         return Response::Error("restarted moments ago: not voting yet".into());
     }
@@ -418,6 +431,26 @@ impl PeerSlot {
 pub struct NetworkFactory<T> {
     pub group: GroupId,
     pub transport: T,
+    /// While set, this node asks nobody for votes.
+    pub quarantine: Quarantine,
+}
+
+/// A node in quarantine takes no part in its groups: it sends no vote
+/// requests and answers no Raft request (so it neither votes nor shows a
+/// leader a log gone backwards). A node whose data directory was wiped is put in
+/// quarantine until its peers confirm it never held data (see the server's
+/// peer checks): it has forgotten its votes and the entries it
+/// acknowledged, so its vote could elect a leader missing committed writes.
+#[derive(Clone, Debug, Default)]
+pub struct Quarantine(Arc<std::sync::atomic::AtomicBool>);
+
+impl Quarantine {
+    pub fn set(&self, on: bool) {
+        self.0.store(on, std::sync::atomic::Ordering::SeqCst);
+    }
+    pub fn is_on(&self) -> bool {
+        self.0.load(std::sync::atomic::Ordering::SeqCst)
+    }
 }
 
 /// Raft over TCP.
@@ -427,13 +460,14 @@ pub struct Network<T> {
     group: GroupId,
     target: u64,
     transport: T,
+    quarantine: Quarantine,
 }
 
 impl<T: Transport> RaftNetworkFactory<TypeConfig> for NetworkFactory<T> {
     type Network = Network<T>;
 
     async fn new_client(&mut self, target: u64, _node: &ShoalNode) -> Network<T> {
-        Network { group: self.group, target, transport: self.transport.clone() }
+        Network { group: self.group, target, transport: self.transport.clone(), quarantine: self.quarantine.clone() }
     }
 }
 
@@ -462,6 +496,18 @@ fn unexpected(what: &str) -> RPCError<TypeConfig> {
     RPCError::Network(NetworkError::from_string(format!("unexpected response to {what}")))
 }
 
+impl<T> Network<T> {
+    /// A quarantined node's vote requests fail before they leave, as if
+    /// the peer were unreachable.
+    fn refuse_if_quarantined(&self) -> Result<(), RPCError<TypeConfig>> {
+        if self.quarantine.is_on() {
+            return rpc_result(self.target, Duration::ZERO, Some(Err("in quarantine: not campaigning".into())))
+                .map(|_| ());
+        }
+        Ok(())
+    }
+}
+
 impl<T: Transport> RaftNetworkV2<TypeConfig> for Network<T> {
     type SnapshotData = Cursor<Vec<u8>>;
 
@@ -488,6 +534,7 @@ impl<T: Transport> RaftNetworkV2<TypeConfig> for Network<T> {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.refuse_if_quarantined()?;
         match self.transport.call(self.target, self.group, Request::Vote(rpc), option.soft_ttl()).await? {
             Response::Vote(r) => Ok(r),
             _ => Err(unexpected("vote")),
@@ -499,6 +546,7 @@ impl<T: Transport> RaftNetworkV2<TypeConfig> for Network<T> {
         rpc: VoteRequest<TypeConfig>,
         option: RPCOption,
     ) -> Result<VoteResponse<TypeConfig>, RPCError<TypeConfig>> {
+        self.refuse_if_quarantined()?;
         match self.transport.call(self.target, self.group, Request::PreVote(rpc), option.soft_ttl()).await? {
             Response::Vote(r) => Ok(r),
             _ => Err(unexpected("pre_vote")),

@@ -31,6 +31,7 @@ fn config(root: &std::path::Path, me: u64) -> ReplicaConfig {
         read_mode: Default::default(),
         snapshots: Default::default(),
         wal: Default::default(),
+        quarantine_when_fresh: false,
     }
 }
 

@@ -64,6 +64,7 @@ fn config(root: &std::path::Path, me: u64) -> ReplicaConfig {
         read_mode: Default::default(),
         snapshots: shoal_raft::Snapshots { every_entries: 40, keep_entries: 10 },
         wal: Default::default(),
+        quarantine_when_fresh: false,
     }
 }
 

@@ -79,7 +79,7 @@ async fn two_groups_replicate_over_tcp_and_survive_a_node_down() {
         for group in GROUPS {
             let log = LogStore::open(Arc::clone(&wal), group, &recovered.group(group)).unwrap();
             let db = Arc::new(Db::new());
-            let network = TcpNetworkFactory { group, transport: peers.clone() };
+            let network = TcpNetworkFactory { group, transport: peers.clone(), quarantine: Default::default() };
             let raft = ShoalRaft::new(id, config(), network, log, StateMachine::new(Arc::clone(&db))).await.unwrap();
             served.insert(group, raft.clone());
             groups.entry(group).or_default().insert(id, Replica { raft, db });

@@ -33,6 +33,10 @@ pub struct Config {
     /// How long a shard may be without a leader this node can use before
     /// its slots answer `-CLUSTERDOWN` instead of `-TRYAGAIN`.
     pub cluster_down_after: Duration,
+    /// Lets a node whose data directory was wiped vote again at once
+    /// instead of stopping (see `witness`): it may help elect a leader that
+    /// is missing acknowledged writes.
+    pub unsafe_rejoin_after_data_loss: bool,
     /// Event-loop threads serving clients, each a single-threaded runtime
     /// with its own accept loop; `None` serves clients on the caller's
     /// runtime instead.
@@ -112,6 +116,7 @@ impl Config {
             shutdown_grace: Duration::from_secs(2),
             write_timeout: Duration::from_secs(10),
             cluster_down_after: Duration::from_secs(3),
+            unsafe_rejoin_after_data_loss: false,
             cluster: None,
             io_threads: None,
             replication: ReplicationConfig::default(),

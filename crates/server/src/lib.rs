@@ -24,6 +24,7 @@
 //! - `peer`: the peer port (layout hellos, and Raft traffic handed over).
 //! - `balance`: hands leadership back to a shard's preferred primary.
 //! - `sweeper`: leaders propose the deletion of expired keys, bounded.
+//! - `witness`: the data-loss guard (a wiped node must not vote as before).
 //! - `state`: `Shared` (per server) and `Session` (per connection).
 //! - `stats`, `clock`: counters and the wall clock.
 
@@ -41,6 +42,7 @@ mod shards;
 mod state;
 mod stats;
 mod sweeper;
+mod witness;
 
 use std::net::SocketAddr;
 use std::sync::Arc;
@@ -107,7 +109,16 @@ impl Server {
         if config.cluster.is_none() {
             shards.wait_for_leaders(STANDALONE_LEADER_WAIT).await.map_err(recover)?;
         }
-        let shared = Arc::new(Shared::new(config.clone(), shards));
+        let witness = witness::Witness::open(data.path(), shards.replicas().opened_fresh()).map_err(recover)?;
+        if shards.replicas().in_quarantine() {
+            // Every first start passes here: not worth a warning.
+            tracing::info!(
+                "the data directory was empty: not voting until enough peers confirm this node never held data before"
+            );
+        } else if shards.replicas().opened_fresh() && config.unsafe_rejoin_after_data_loss {
+            tracing::warn!("--unsafe-rejoin-after-data-loss: voting at once although this node may have lost data");
+        }
+        let shared = Arc::new(Shared::new(config.clone(), shards, witness));
         let (stop, stopped) = watch::channel(false);
         let mut tasks = listener::spawn_accept_loops(listener, &shared, &stopped, config.io_threads)
             .map_err(|e| StartError::Listen(config.listen, e))?;

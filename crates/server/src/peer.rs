@@ -7,10 +7,14 @@
 //!
 //! Frames are length-delimited (u32 big-endian length, then the payload) and
 //! at most `MAX_FRAME_BYTES`; a hello is text:
-//! `SHOAL/1 HELLO <node> <fingerprint> <uptime_ms>`, answered by
-//! `SHOAL/1 WELCOME …` with the same fields (whether or not the
-//! fingerprints agree: each side compares), or `SHOAL/1 REFUSE <reason>`
-//! for a malformed hello.
+//! `SHOAL/1 HELLO <node> <fingerprint> <uptime_ms> <holds_data> <incarnation>
+//! <saw_you_in>`, answered by `SHOAL/1 WELCOME …` with the same fields
+//! (whether or not the fingerprints agree: each side compares), or
+//! `SHOAL/1 REFUSE <reason>` for a malformed hello. For the data-loss guard
+//! (`witness`): `holds_data` (0/1) says whether the sender has anything
+//! durable, `incarnation` (hex) which incarnation of its data, and
+//! `saw_you_in` (hex, 0 for never; only meaningful in a WELCOME) in which
+//! incarnation it last saw the other node holding data.
 //!
 //! When two nodes disagree on the layout, the one that has been up for less
 //! time is the newcomer: it stops with a clear error, so a node started with
@@ -28,6 +32,7 @@ use tokio::sync::watch;
 use crate::clock::now_ms;
 use crate::config::ClusterConfig;
 use crate::state::Shared;
+use crate::witness::{data_lost_message, Answer, Verdict};
 
 const MAX_FRAME_BYTES: u32 = 4096;
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
@@ -80,19 +85,34 @@ struct Hello {
     node: NodeNumber,
     fingerprint: String,
     uptime_ms: u64,
+    holds_data: bool,
+    incarnation: u64,
+    saw_you_in: u64,
 }
 
 impl Hello {
-    fn mine(shared: &Shared, cluster: &ClusterConfig) -> Hello {
+    /// This node's hello to (or answer to) `to`, if known.
+    fn mine(shared: &Shared, cluster: &ClusterConfig, to: Option<NodeNumber>) -> Hello {
         Hello {
             node: cluster.me,
             fingerprint: cluster.layout.fingerprint().to_string(),
             uptime_ms: shared.started.elapsed().as_millis() as u64,
+            holds_data: shared.shards.replicas().holds_data(),
+            incarnation: shared.witness.incarnation(),
+            saw_you_in: to.map_or(0, |n| shared.witness.saw(n)),
         }
     }
 
     fn encode(&self, verb: &str) -> String {
-        format!("{PROTOCOL} {verb} {} {} {}", self.node, self.fingerprint, self.uptime_ms)
+        format!(
+            "{PROTOCOL} {verb} {} {} {} {} {:x} {:x}",
+            self.node,
+            self.fingerprint,
+            self.uptime_ms,
+            u8::from(self.holds_data),
+            self.incarnation,
+            self.saw_you_in
+        )
     }
 
     fn decode(text: &str, verb: &str) -> Option<Hello> {
@@ -100,10 +120,18 @@ impl Hello {
         if parts.next()? != PROTOCOL || parts.next()? != verb {
             return None;
         }
+        let flag = |p: Option<&str>| match p? {
+            "0" => Some(false),
+            "1" => Some(true),
+            _ => None,
+        };
         let hello = Hello {
             node: parts.next()?.parse().ok()?,
             fingerprint: parts.next()?.to_string(),
             uptime_ms: parts.next()?.parse().ok()?,
+            holds_data: flag(parts.next())?,
+            incarnation: u64::from_str_radix(parts.next()?, 16).ok()?,
+            saw_you_in: u64::from_str_radix(parts.next()?, 16).ok()?,
         };
         parts.next().is_none().then_some(hello)
     }
@@ -174,10 +202,10 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
 
 async fn answer(mut stream: TcpStream, text: &str, shared: &Shared) {
     let cluster = shared.config.cluster.as_ref().expect("peer listener runs in cluster mode");
-    let mine = Hello::mine(shared, cluster);
     let reply = match Hello::decode(text, "HELLO") {
         None => format!("{PROTOCOL} REFUSE malformed hello"),
         Some(theirs) => {
+            let mine = Hello::mine(shared, cluster, Some(theirs.node));
             // An incoming hello is only logged, never acted on: anyone can
             // claim a node number, a fingerprint and an uptime. Liveness and
             // the newcomer rule come from our own dials to the layout's
@@ -217,20 +245,39 @@ pub async fn check_peers(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool
 
 async fn greet(addr: &str, shared: &Shared, cluster: &ClusterConfig) -> std::io::Result<()> {
     let mut stream = TcpStream::connect(addr).await?;
-    let mine = Hello::mine(shared, cluster);
+    let mine = Hello::mine(shared, cluster, None);
     write_frame(&mut stream, &mine.encode("HELLO")).await?;
     let reply = read_frame(&mut stream).await?;
     if let Some(theirs) = Hello::decode(&reply, "WELCOME") {
-        return if compare(shared, &mine, &theirs) {
-            Ok(())
-        } else {
-            Err(std::io::Error::other("peer has a different layout"))
-        };
+        if !compare(shared, &mine, &theirs) {
+            return Err(std::io::Error::other("peer has a different layout"));
+        }
+        guard_against_data_loss(shared, cluster, &theirs);
+        return Ok(());
     }
     if let Some(reason) = reply.strip_prefix(&format!("{PROTOCOL} REFUSE ")) {
         return Err(std::io::Error::other(format!("refused: {reason}")));
     }
     Err(std::io::Error::other(format!("unexpected peer reply: {reply}")))
+}
+
+/// Feeds a peer's answer to the data-loss guard and acts on its verdict.
+/// Only our own dials get here: a hello anyone sends is never acted on.
+fn guard_against_data_loss(shared: &Shared, cluster: &ClusterConfig, theirs: &Hello) {
+    let replicas = shared.shards.replicas();
+    let others = cluster.layout.nodes.len() - 1;
+    let answer =
+        Answer { holds_data: theirs.holds_data, incarnation: theirs.incarnation, saw_us_in: theirs.saw_you_in };
+    match shared.witness.on_answer(theirs.node, answer, replicas.in_quarantine(), others) {
+        Verdict::Carry => {}
+        Verdict::EndQuarantine => {
+            replicas.end_quarantine();
+            tracing::info!("a majority confirmed this node never held data before: voting");
+        }
+        Verdict::DataLost(peer) => {
+            shared.shutdown.fail(data_lost_message(&shared.config.dir, cluster.me, peer));
+        }
+    }
 }
 
 async fn read_frame(stream: &mut TcpStream) -> std::io::Result<String> {
@@ -256,11 +303,21 @@ mod tests {
 
     #[test]
     fn hello_round_trips_and_rejects_junk() {
-        let h = Hello { node: 2, fingerprint: "abc".into(), uptime_ms: 5 };
+        let h = Hello {
+            node: 2,
+            fingerprint: "abc".into(),
+            uptime_ms: 5,
+            holds_data: true,
+            incarnation: 255,
+            saw_you_in: 0,
+        };
+        assert_eq!(h.encode("HELLO"), "SHOAL/1 HELLO 2 abc 5 1 ff 0");
         assert_eq!(Hello::decode(&h.encode("HELLO"), "HELLO"), Some(h));
-        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc", "HELLO"), None);
-        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 extra", "HELLO"), None);
-        assert_eq!(Hello::decode("SHOAL/2 HELLO 2 abc 5", "HELLO"), None);
-        assert_eq!(Hello::decode("SHOAL/1 HELLO x abc 5", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 1 ff", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 1 ff 0 extra", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 2 ff 0", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 1 zz 0", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/2 HELLO 2 abc 5 0 1 0", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/1 HELLO x abc 5 0 1 0", "HELLO"), None);
     }
 }

@@ -43,6 +43,10 @@ struct Outages {
     /// Per held group: milliseconds since `epoch` + 1 when its outage
     /// began, 0 while it has a leader.
     since: HashMap<GroupId, AtomicU64>,
+    /// Per held group: when a request last met its outage. An outage no
+    /// request met for `down_after` is over, whether or not a request here
+    /// saw the leader come back (clients may have gone to it directly).
+    last: HashMap<GroupId, AtomicU64>,
 }
 
 /// What a request for a group without a usable leader is answered.
@@ -87,6 +91,10 @@ impl Shards {
             read_mode: config.replication.read_mode,
             snapshots: config.replication.snapshots,
             wal: config.replication.wal,
+            // A wiped node must not vote until its peers cleared it; one
+            // replica per shard has nobody to ask and nothing to protect.
+            quarantine_when_fresh: layout.shards.iter().any(|s| s.replicas.len() > 1)
+                && !config.unsafe_rejoin_after_data_loss,
         };
         let peers = Peers::new(addrs(|n| format!("{}:{}", n.host, n.peer_port)));
         let replicas = Replicas::open(replica_config, peers).await?;
@@ -95,6 +103,7 @@ impl Shards {
             epoch: Instant::now(),
             down_after: config.cluster_down_after,
             since: held.iter().map(|&g| (g, AtomicU64::new(0))).collect(),
+            last: held.iter().map(|&g| (g, AtomicU64::new(0))).collect(),
         };
         Ok(Shards { replicas, layout, me, held, outages })
     }
@@ -151,14 +160,21 @@ impl Shards {
     /// Records that a request found `group` without a usable leader; says
     /// how long that has been so.
     pub fn outage(&self, group: GroupId) -> Outage {
-        let Some(since) = self.outages.since.get(&group) else { return Outage::Brief };
+        let (Some(since), Some(last)) = (self.outages.since.get(&group), self.outages.last.get(&group)) else {
+            return Outage::Brief;
+        };
         let now = self.outages.epoch.elapsed().as_millis() as u64 + 1;
+        let bound = self.outages.down_after.as_millis() as u64;
+        if now.saturating_sub(last.swap(now, Ordering::Relaxed)) > bound {
+            // Nobody met this group's outage for a while: a new one.
+            since.store(0, Ordering::Relaxed);
+        }
         let began = match since.compare_exchange(0, now, Ordering::Relaxed, Ordering::Relaxed) {
             Ok(_) => now,
             Err(began) => began,
         };
         let lasted = now.saturating_sub(began);
-        if lasted >= self.outages.down_after.as_millis() as u64 {
+        if lasted >= bound {
             Outage::Down(lasted)
         } else {
             Outage::Brief

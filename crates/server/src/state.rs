@@ -11,6 +11,7 @@ use crate::config::Config;
 use crate::peer::Peers;
 use crate::shards::Shards;
 use crate::stats::Stats;
+use crate::witness::Witness;
 
 /// Server-wide state, behind one `Arc`.
 pub struct Shared {
@@ -22,6 +23,8 @@ pub struct Shared {
     next_client_id: AtomicU64,
     /// SHUTDOWN asks the process to stop through this.
     pub shutdown: ShutdownRequest,
+    /// Which peers this node has seen holding data (the data-loss guard).
+    pub witness: Witness,
 }
 
 /// Why the server asks its process to stop.
@@ -74,7 +77,7 @@ impl ShutdownRequest {
 }
 
 impl Shared {
-    pub fn new(config: Config, shards: Shards) -> Shared {
+    pub fn new(config: Config, shards: Shards, witness: Witness) -> Shared {
         let numbers = config.cluster.as_ref().map(|c| c.layout.nodes.iter().map(|n| n.number).collect());
         Shared {
             shards,
@@ -84,6 +87,7 @@ impl Shared {
             started: Instant::now(),
             next_client_id: AtomicU64::new(1),
             shutdown: ShutdownRequest::default(),
+            witness,
         }
     }
 
