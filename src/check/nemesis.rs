@@ -42,9 +42,26 @@ impl Managed {
         }
     }
 
-    fn restart(&mut self) -> Result<(), String> {
-        self.child = Some(self.spec.spawn()?.0);
-        Ok(())
+    /// Starts the node again and waits (bounded) until it answers PING, so
+    /// a node that cannot start (its port still taken) is reported, not
+    /// left down while the next fault takes a second node.
+    async fn restart(&mut self) -> Result<(), String> {
+        let mut child = self.spec.spawn()?.0;
+        let deadline = Instant::now() + Duration::from_secs(10);
+        loop {
+            if let Ok(Some(status)) = child.try_wait() {
+                return Err(format!("it exited at once ({status})"));
+            }
+            if crate::probe::call(self.spec.port, &["PING"]).await.is_some() {
+                self.child = Some(child);
+                return Ok(());
+            }
+            if Instant::now() > deadline {
+                self.child = Some(child);
+                return Err("it did not answer PING within 10 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
     }
 
     fn signal(&self, signal: libc::c_int) {
@@ -98,7 +115,7 @@ pub async fn run(
         }
         let stopping = wait(&mut stop, hold).await;
         let healed = match fault {
-            Fault::Kill => node.restart().map_err(|e| format!("; restart failed: {e}")),
+            Fault::Kill => node.restart().await.map_err(|e| format!("; restart failed: {e}")),
             _ => {
                 node.signal(libc::SIGCONT);
                 Ok(())

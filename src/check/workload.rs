@@ -63,7 +63,10 @@ impl Shared {
             Err(_) => Outcome::Info(format!("no answer within {} ms", self.op_timeout.as_millis())),
             Ok(Err(e)) => failed(e),
             Ok(Ok(Frame::Error(e))) => Outcome::Info(String::from_utf8_lossy(&e).into_owned()),
-            Ok(Ok(frame)) => Outcome::Ok(result(&call, frame)),
+            Ok(Ok(frame)) => {
+                let shown = format!("unexpected reply {frame:?}");
+                result(&call, frame).map_or(Outcome::Info(shown), Outcome::Ok)
+            }
         };
         Op { process, key, call, invoke_ns, complete_ns, outcome }
     }
@@ -74,36 +77,42 @@ impl Shared {
     }
 }
 
-/// A client error is a certain failure only when the request never left.
-/// An error reply other than a redirect (which the client follows) is
-/// indeterminate: shoal's `-UNCERTAIN` says exactly that.
+/// A client error is a certain failure only when the request never left
+/// (a usage error, refused before sending). Anything else may have followed
+/// an attempt that was sent: indeterminate. An error reply other than a
+/// redirect (which the client follows) is indeterminate too: shoal's
+/// `-UNCERTAIN` says exactly that.
 fn failed(e: ClientError) -> Outcome {
     match e {
-        ClientError::NotSent { .. } | ClientError::Unreachable(_) | ClientError::Usage(_) => {
-            Outcome::Fail(e.to_string())
-        }
-        ClientError::Uncertain { .. } | ClientError::DeadlineExceeded { .. } => Outcome::Info(e.to_string()),
+        ClientError::Usage(_) => Outcome::Fail(e.to_string()),
+        _ => Outcome::Info(e.to_string()),
     }
 }
 
-/// What a successful reply means for `call`. A reply of the wrong shape
-/// becomes a value no write used, so the checker reports it.
-fn result(call: &Call, frame: Frame) -> Ret {
+/// What a successful reply means for `call`: `None` for a reply of a
+/// shape the command never gives (recorded as indeterminate). A read of
+/// something no client wrote becomes a value no write used, so the checker
+/// reports it.
+fn result(call: &Call, frame: Frame) -> Option<Ret> {
     /// Never written by any client: an impossible read.
     const GARBAGE: u64 = u64::MAX;
-    match (call, frame) {
+    Some(match (call, frame) {
         (Call::Read, Frame::Null) => Ret::Value(None),
         (Call::Read, Frame::Bulk(b)) => Ret::Value(Some(parse(&b).unwrap_or(GARBAGE))),
         (Call::Read, _) => Ret::Value(Some(GARBAGE)),
         (Call::Cas { .. }, Frame::Null) => Ret::Swapped(false),
-        (Call::Cas { .. }, _) => Ret::Swapped(true),
+        (Call::Cas { .. } | Call::Write(_), f) if f == Frame::OK => match call {
+            Call::Cas { .. } => Ret::Swapped(true),
+            _ => Ret::Done,
+        },
+        (Call::Add(_), Frame::Integer(_)) => Ret::Done,
         (Call::ReadAll, Frame::Null) => Ret::Elements(Vec::new()),
         (Call::ReadAll, Frame::Bulk(b)) => Ret::Elements(
             String::from_utf8_lossy(&b).split_whitespace().map(|e| e.parse().unwrap_or(GARBAGE)).collect(),
         ),
         (Call::ReadAll, _) => Ret::Elements(vec![GARBAGE]),
-        (Call::Write(_) | Call::Add(_), _) => Ret::Done,
-    }
+        _ => return None,
+    })
 }
 
 fn parse(b: &[u8]) -> Option<u64> {

@@ -135,6 +135,14 @@ pub fn from_json_lines(text: &str) -> Result<Vec<Op>, String> {
         let invoke = open.remove(&event.process).ok_or(format!("line {}: completion without invocation", n + 1))?;
         ops.push(op_of(&invoke, &event).map_err(|e| format!("line {}: {e}", n + 1))?);
     }
+    // Invoked and never completed (the run ended first): indeterminate.
+    let mut unfinished: Vec<Event> = open.into_values().collect();
+    unfinished.sort_by_key(|e| (e.time_ns, e.process));
+    for invoke in unfinished {
+        let info =
+            Event { kind: "info".into(), time_ns: u64::MAX, error: Some("never completed".into()), ..invoke.clone() };
+        ops.push(op_of(&invoke, &info)?);
+    }
     Ok(ops)
 }
 

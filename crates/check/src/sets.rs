@@ -56,16 +56,19 @@ pub fn check_sets(ops: &[Op]) -> (Verdict, SetSummary) {
             _ => {}
         }
     }
-    let mut summary = SetSummary { keys: adds.len(), ..SetSummary::default() };
-    let mut unread = Vec::new();
-    let mut keys: Vec<&str> = adds.keys().copied().collect();
+    // Every key with adds or a final read: elements in a key nobody added
+    // to are unexpected too.
+    let mut keys: Vec<&str> = adds.keys().chain(finals.keys()).copied().collect();
     keys.sort_unstable();
+    keys.dedup();
+    let mut summary = SetSummary { keys: keys.len(), ..SetSummary::default() };
+    let mut unread = Vec::new();
     for key in keys {
         let Some(read) = finals.get(key) else {
             unread.push(key);
             continue;
         };
-        check_key(&adds[key], read, &mut summary);
+        check_key(adds.get(key).map_or(&[], Vec::as_slice), read, &mut summary);
     }
     let verdict = summary.verdict();
     if verdict == Verdict::Valid && !unread.is_empty() {

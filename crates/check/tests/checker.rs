@@ -168,6 +168,26 @@ fn random_real_register_histories_pass_and_corrupted_ones_fail() {
     for round in 0..200 {
         let mut ops = real_register_history(&mut rng, 40);
         assert_eq!(check_registers(&ops, limits()), Verdict::Valid, "round {round}, seed {seed}");
+        // A stale read must be caught: one that returns a write's value
+        // after a later write (strictly after it in real time) completed.
+        let done = |o: &Op| matches!(o.outcome, Outcome::Ok(Ret::Done));
+        let stale = ops.iter().enumerate().find_map(|(r, read)| {
+            (read.call == Call::Read && matches!(read.outcome, Outcome::Ok(_))).then_some(())?;
+            let newer = ops.iter().filter(|w| done(w) && w.complete_ns < Some(read.invoke_ns));
+            newer.into_iter().find_map(|newer| {
+                let old = ops.iter().find(|w| done(w) && w.complete_ns < Some(newer.invoke_ns))?;
+                let Call::Write(v) = old.call else { return None };
+                Some((r, v))
+            })
+        });
+        if let Some((r, v)) = stale {
+            let mut stale_ops = ops.clone();
+            stale_ops[r].outcome = Outcome::Ok(Ret::Value(Some(v)));
+            assert!(
+                matches!(check_registers(&stale_ops, limits()), Verdict::Invalid(_)),
+                "round {round}, seed {seed}: a stale read passed"
+            );
+        }
         // A read of a value nobody wrote must be caught.
         let reads: Vec<usize> = ops.iter().enumerate().filter(|(_, o)| o.call == Call::Read).map(|(i, _)| i).collect();
         if let Some(&i) = reads.get(rng.next(reads.len().max(1) as u64) as usize) {
@@ -212,6 +232,8 @@ fn sets_lose_nothing_acknowledged_and_hold_each_element_once() {
     assert_eq!(check_sets(&history(&[1, 2, 9])).1.unexpected, vec![9]);
     let unread = vec![add(1, 1, ok())];
     assert!(matches!(check_sets(&unread).0, Verdict::Unknown(_)));
+    // A key nobody added to holds nothing.
+    assert_eq!(check_sets(&[final_read(&[5])]).1.unexpected, vec![5]);
 }
 
 #[test]
@@ -233,4 +255,9 @@ fn histories_round_trip_through_json_lines() {
     expected.sort_by_key(|o| (o.process, o.invoke_ns));
     assert_eq!(back, expected);
     assert!(from_json_lines("{\"not\": \"an event\"}").is_err());
+    // An invocation the run ended before completing is indeterminate.
+    let open_only: String = text.lines().take(1).map(|l| format!("{l}\n")).collect();
+    let back = from_json_lines(&open_only).unwrap();
+    assert_eq!(back.len(), 1);
+    assert!(matches!(back[0].outcome, Outcome::Info(_)) && back[0].complete_ns.is_none());
 }

@@ -210,11 +210,16 @@ impl ClusterClient {
         }
         commands.push(args.to_vec());
         let replies = self.within_reply_timeout(&connection, connection.call_many(&commands)).await;
+        // A lost reply may be retried once the cluster has accepted a tag;
+        // an UNCERTAIN one only if this very attempt's tag was accepted
+        // (otherwise the write ran untagged and a retry could apply twice).
         let retry_safe = read_only || (tag.is_some() && self.tags_accepted.load(Ordering::Acquire));
+        let mut tagged_here = false;
         let reply = match replies {
             Ok(mut replies) => {
                 if tag.is_some() && replies.get(replies.len().wrapping_sub(2)) == Some(&Frame::OK) {
                     self.tags_accepted.store(true, Ordering::Release);
+                    tagged_here = true;
                 }
                 Ok(replies.pop().expect("one reply per command"))
             }
@@ -222,7 +227,7 @@ impl ClusterClient {
         };
         match reply {
             // The outcome is unknown; with a tag, retrying is how to learn it.
-            Ok(Frame::Error(e)) if e.starts_with(b"UNCERTAIN") && retry_safe => {
+            Ok(Frame::Error(e)) if e.starts_with(b"UNCERTAIN") && (read_only || tagged_here) => {
                 Ok(Next::Backoff(String::from_utf8_lossy(&e).into_owned()))
             }
             Ok(Frame::Error(e)) => Ok(self.on_error(&e)),
