@@ -434,3 +434,51 @@ fn a_node_whose_data_was_wiped_stops_instead_of_voting() {
         wait_for("the rejoined node to catch up", || (three.call(&["GET", &slot_key]) == bulk("v")).then_some(()));
     }
 }
+
+#[test]
+fn a_shard_that_lost_its_majority_is_down_while_the_others_serve() {
+    let flags = ["--peer-check-interval-ms", "100", "--cluster-down-after-ms", "1000", "--write-timeout-ms", "1000"];
+    // Four nodes, three replicas per shard: shards live on different node sets.
+    let mut cluster = Cluster::start("repl-one-shard-down", 4, &flags);
+    let Frame::Array(entries) = cluster.client(1).call(&["CLUSTER", "SLOTS"]) else { panic!("CLUSTER SLOTS") };
+    let ranges: Vec<(u16, Vec<usize>)> = entries
+        .iter()
+        .map(|entry| {
+            let Frame::Array(parts) = entry else { panic!("{entry:?}") };
+            let Frame::Integer(start) = parts[0] else { panic!("{parts:?}") };
+            let nodes = parts[2..]
+                .iter()
+                .map(|n| match n {
+                    Frame::Array(n) => match n[1] {
+                        Frame::Integer(port) => cluster.node_of_port(port as u16),
+                        _ => panic!("{n:?}"),
+                    },
+                    _ => panic!("{n:?}"),
+                })
+                .collect();
+            (start as u16, nodes)
+        })
+        .collect();
+    let lost = |nodes: &[usize]| nodes.contains(&3) && nodes.contains(&4);
+    assert!(ranges.iter().any(|(_, n)| lost(n)) && ranges.iter().any(|(_, n)| !lost(n)), "{ranges:?}");
+    let key_in = |start: u16| {
+        (0..).map(|i| format!("k{i}")).find(|k| shoal_engine::slot::key_slot(k.as_bytes()) == start).unwrap()
+    };
+    cluster.kill(3);
+    cluster.kill(4);
+    let mut routed = Routed::new(&cluster.ports[..2]);
+    for (start, nodes) in &ranges {
+        let key = key_in(*start);
+        if lost(nodes) {
+            // The one surviving replica answers: down, not applied.
+            let survivor = *nodes.iter().find(|&&n| n <= 2).expect("a replica on node 1 or 2");
+            let mut c = cluster.client(survivor);
+            wait_for(&format!("CLUSTERDOWN for slot {start}"), || match c.call(&["SET", &key, "v"]) {
+                Frame::Error(e) if e.starts_with(b"CLUSTERDOWN") => Some(()),
+                _ => None,
+            });
+        } else {
+            assert_eq!(routed.call(&["SET", &key, "v"]), Some(Frame::OK), "slot {start} on {nodes:?}");
+        }
+    }
+}

@@ -210,7 +210,7 @@ pub fn check_key(key: &str, ops: &[&Op], limits: Limits) -> Verdict {
     let mut steps: u64 = 0;
     while line.first() != line.tail() {
         steps += 1;
-        if steps % 4096 == 0 && Instant::now() > limits.deadline {
+        if steps.is_multiple_of(4096) && Instant::now() > limits.deadline {
             return Verdict::Unknown(format!("key {key}: out of time after {steps} steps"));
         }
         assert!(cursor != line.tail(), "every call's return follows it in the list");

@@ -361,6 +361,6 @@ async fn a_node_that_stops_answering_is_given_up_and_the_new_owner_found() {
     assert_eq!(reply.unwrap(), Frame::Bulk(Bytes::from_static(b"value")));
     assert!(slots_asked.load(Ordering::SeqCst) >= 2, "the map was refreshed");
     // Nor does connecting wait forever on a silent seed.
-    let client = ClusterClient::connect(&[frozen.clone()], policy).await;
+    let client = ClusterClient::connect(std::slice::from_ref(&frozen), policy).await;
     assert!(client.is_err(), "a silent seed cannot serve the map");
 }

@@ -200,7 +200,7 @@ async fn client(nodes: Nodes, stop: Arc<AtomicBool>, record: Arc<Mutex<Record>>,
                 record.lock().unwrap().ops.push(op);
             }
         }
-        if !matches!(leader(&nodes, group), Some(_)) {
+        if leader(&nodes, group).is_none() {
             tokio::time::sleep(Duration::from_millis(10)).await;
         }
     }
