@@ -113,12 +113,21 @@ impl ClusterClient {
     }
 
     async fn connection(&self, addr: &str) -> Result<Arc<Connection>, CallError> {
-        let mut connections = self.connections.lock().await;
-        if let Some(c) = connections.get(addr).filter(|c| !c.is_dead()) {
+        if let Some(c) = self.connections.lock().await.get(addr).filter(|c| !c.is_dead()) {
             return Ok(Arc::clone(c));
         }
-        let c = Arc::new(Connection::connect(addr, self.policy.connect_timeout).await?);
-        connections.insert(addr.to_string(), Arc::clone(&c));
+        // Dialled without the lock: a slow connect to one node (cut off,
+        // up to `connect_timeout`) must not hold up calls to the others.
+        let fresh = Arc::new(Connection::connect(addr, self.policy.connect_timeout).await?);
+        let mut connections = self.connections.lock().await;
+        // Another caller may have connected meanwhile: one connection per node.
+        let c = match connections.get(addr).filter(|c| !c.is_dead()) {
+            Some(c) => Arc::clone(c),
+            None => {
+                connections.insert(addr.to_string(), Arc::clone(&fresh));
+                fresh
+            }
+        };
         Ok(c)
     }
 
@@ -153,15 +162,23 @@ impl ClusterClient {
         let started = Instant::now();
         let mut target: Option<(String, bool)> = None;
         let mut last = String::from("no attempt made");
+        // Every wait below is cut at the deadline, so a call never runs
+        // more than `deadline` (plus a scheduling tick).
+        let remaining = || self.policy.deadline.checked_sub(started.elapsed()).filter(|d| !d.is_zero());
         for attempt in 1..=self.policy.max_attempts {
-            if started.elapsed() > self.policy.deadline {
+            let Some(left) = remaining() else {
                 return Err(ClientError::DeadlineExceeded { attempts: attempt - 1, last });
-            }
+            };
             let (addr, asking) = match target.take() {
                 Some(t) => t,
                 None => (self.route(slot)?, false),
             };
-            match self.attempt(&addr, asking, &args, read_only, tag.as_ref()).await? {
+            let outcome = tokio::time::timeout(left, self.attempt(&addr, asking, &args, read_only, tag.as_ref()));
+            let Ok(outcome) = outcome.await else {
+                last = format!("no answer from {addr} by the deadline (a write may have been applied)");
+                return Err(ClientError::DeadlineExceeded { attempts: attempt, last });
+            };
+            match outcome? {
                 Next::Done(frame) => return Ok(frame),
                 Next::Redirect { addr, asking } => {
                     last = format!("redirected to {addr}");
@@ -169,8 +186,11 @@ impl ClusterClient {
                 }
                 Next::Backoff(reason) => {
                     last = reason;
-                    tokio::time::sleep(self.policy.backoff(attempt)).await;
-                    let _ = self.refresh_slots().await;
+                    let pause = self.policy.backoff(attempt).min(remaining().unwrap_or_default());
+                    tokio::time::sleep(pause).await;
+                    if let Some(left) = remaining() {
+                        let _ = tokio::time::timeout(left, self.refresh_slots()).await;
+                    }
                 }
             }
         }

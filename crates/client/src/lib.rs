@@ -35,6 +35,8 @@ pub enum ClientError {
     NotSent { addr: String, reason: String },
     #[error("connection to {addr} was lost after a write was sent; it may or may not have been applied")]
     Uncertain { addr: String },
+    /// For a write, the outcome is unknown: an attempt may have been
+    /// applied before the deadline ran out.
     #[error("gave up after {attempts} attempts within the deadline; last error: {last}")]
     DeadlineExceeded { attempts: u32, last: String },
     #[error("{0}")]

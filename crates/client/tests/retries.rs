@@ -360,6 +360,18 @@ async fn a_node_that_stops_answering_is_given_up_and_the_new_owner_found() {
         .expect("the call returns instead of waiting on the silent node");
     assert_eq!(reply.unwrap(), Frame::Bulk(Bytes::from_static(b"value")));
     assert!(slots_asked.load(Ordering::SeqCst) >= 2, "the map was refreshed");
+    // The deadline bounds a call even when one attempt alone would wait
+    // longer (here a 60 s reply timeout on a node that never answers).
+    let to_frozen = slots_reply(&frozen);
+    let seed =
+        scripted(move |_, args| Some(if is_cluster_slots(args) { to_frozen.clone() } else { Frame::Null })).await;
+    let patient =
+        RetryPolicy { reply_timeout: Duration::from_secs(60), deadline: Duration::from_millis(300), ..policy };
+    let client = ClusterClient::connect(&[seed], patient).await.unwrap();
+    let reply = tokio::time::timeout(Duration::from_secs(20), client.call(cmd(&["SET", "k", "v"])))
+        .await
+        .expect("the call ends at its deadline, not after the reply timeout");
+    assert!(matches!(reply, Err(ClientError::DeadlineExceeded { .. })), "{reply:?}");
     // Nor does connecting wait forever on a silent seed.
     let client = ClusterClient::connect(std::slice::from_ref(&frozen), policy).await;
     assert!(client.is_err(), "a silent seed cannot serve the map");

@@ -27,7 +27,13 @@ fn config(root: &std::path::Path, me: u64) -> ReplicaConfig {
         groups: (0..GROUPS)
             .map(|g| GroupSpec { id: g, members: (0..3).map(|j| (u64::from(g) + j) % 3 + 1).collect() })
             .collect(),
-        timing: Default::default(),
+        // Slower than the default (see replicas.rs): stable leaders in a
+        // debug build on a loaded machine.
+        timing: shoal_raft::Timing {
+            heartbeat_interval_ms: 100,
+            election_timeout_min_ms: 600,
+            election_timeout_max_ms: 1200,
+        },
         read_mode: Default::default(),
         snapshots: Default::default(),
         wal: Default::default(),

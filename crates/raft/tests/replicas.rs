@@ -64,7 +64,10 @@ async fn three_nodes_three_groups_through_the_node_api() {
             me: id,
             client_addrs: client_addrs.clone(),
             groups: groups.clone(),
-            timing: Timing::default(),
+            // Slower than the default: this test checks who leads between
+            // two steps, and a debug build on a loaded CI machine can miss
+            // a 200 ms election timeout.
+            timing: Timing { heartbeat_interval_ms: 100, election_timeout_min_ms: 600, election_timeout_max_ms: 1200 },
             read_mode: Default::default(),
             snapshots: Default::default(),
             wal: WalOptions::default(),
