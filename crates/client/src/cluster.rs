@@ -34,6 +34,10 @@ pub struct ClusterClient {
     /// a node this client may never have written to. Plain Redis refuses
     /// the tag, and such writes stay `Uncertain`.
     tags_accepted: AtomicBool,
+    /// Nodes whose last answer was `-TRYAGAIN` or `-CLUSTERDOWN`: asked
+    /// last for the slot map, since a node cut off from its shard's
+    /// majority keeps describing the map as it last knew it.
+    refused: Mutex<std::collections::HashSet<String>>,
 }
 
 /// What to do after one attempt.
@@ -62,6 +66,7 @@ impl ClusterClient {
             client_id: std::collections::hash_map::RandomState::new().build_hasher().finish(),
             next_seq: AtomicU64::new(1),
             tags_accepted: AtomicBool::new(false),
+            refused: Mutex::default(),
         };
         client.refresh_slots().await?;
         Ok(client)
@@ -72,15 +77,16 @@ impl ClusterClient {
         let mut candidates: Vec<String> = self.slots.lock().expect("slots lock").nodes().to_vec();
         candidates.extend(self.seeds.iter().cloned());
         // Nodes whose connection just failed (dead, or silent past the reply
-        // timeout) are asked last: the map is usually being refreshed
-        // because one of them stopped answering.
+        // timeout) are asked last, after those that just refused (TRYAGAIN):
+        // the map is usually being refreshed because of one of them.
         let failed: std::collections::HashSet<String> = {
             let connections = self.connections.lock().await;
             connections.iter().filter(|(_, c)| c.is_dead()).map(|(a, _)| a.clone()).collect()
         };
+        let refused = self.refused.lock().expect("refused lock").clone();
         let mut seen = std::collections::HashSet::new();
         candidates.retain(|addr| seen.insert(addr.clone()));
-        candidates.sort_by_key(|addr| failed.contains(addr));
+        candidates.sort_by_key(|addr| (failed.contains(addr), refused.contains(addr)));
         let mut last = String::new();
         for addr in candidates {
             let ask = [Bytes::from_static(b"CLUSTER"), Bytes::from_static(b"SLOTS")];
@@ -250,8 +256,11 @@ impl ClusterClient {
             Ok(Frame::Error(e)) if e.starts_with(b"UNCERTAIN") && (read_only || tagged_here) => {
                 Ok(Next::Backoff(String::from_utf8_lossy(&e).into_owned()))
             }
-            Ok(Frame::Error(e)) => Ok(self.on_error(&e)),
-            Ok(frame) => Ok(Next::Done(frame)),
+            Ok(Frame::Error(e)) => Ok(self.on_error(addr, &e)),
+            Ok(frame) => {
+                self.refused.lock().expect("refused lock").remove(addr);
+                Ok(Next::Done(frame))
+            }
             Err(CallError::NotSent(e)) => Ok(Next::Backoff(e)),
             Err(CallError::Lost(e)) if retry_safe => Ok(Next::Backoff(e)),
             Err(CallError::Lost(_)) => Err(ClientError::Uncertain { addr: addr.to_string() }),
@@ -276,7 +285,7 @@ impl ClusterClient {
 
     /// Redirects and transient cluster errors are retried; any other error
     /// is the command's answer.
-    fn on_error(&self, e: &[u8]) -> Next {
+    fn on_error(&self, addr: &str, e: &[u8]) -> Next {
         let text = String::from_utf8_lossy(e);
         let mut words = text.split_whitespace();
         match (words.next(), words.next(), words.next()) {
@@ -287,7 +296,10 @@ impl ClusterClient {
                 Next::Redirect { addr: addr.to_string(), asking: false }
             }
             (Some("ASK"), Some(_), Some(addr)) => Next::Redirect { addr: addr.to_string(), asking: true },
-            (Some("TRYAGAIN" | "CLUSTERDOWN"), _, _) => Next::Backoff(text.into_owned()),
+            (Some("TRYAGAIN" | "CLUSTERDOWN"), _, _) => {
+                self.refused.lock().expect("refused lock").insert(addr.to_string());
+                Next::Backoff(text.into_owned())
+            }
             _ => Next::Done(Frame::Error(Bytes::copy_from_slice(e))),
         }
     }

@@ -376,3 +376,35 @@ async fn a_node_that_stops_answering_is_given_up_and_the_new_owner_found() {
     let client = ClusterClient::connect(std::slice::from_ref(&frozen), policy).await;
     assert!(client.is_err(), "a silent seed cannot serve the map");
 }
+
+#[tokio::test]
+async fn a_node_that_keeps_refusing_is_not_asked_for_the_map_first() {
+    // A node cut off from its shard's majority: it claims every slot and
+    // answers TRYAGAIN. The healthy node owns them and answers.
+    let cut_off = Arc::new(std::sync::OnceLock::<String>::new());
+    let me = Arc::clone(&cut_off);
+    let stale = scripted(move |_, args| {
+        Some(if is_cluster_slots(args) {
+            slots_reply(me.get().unwrap())
+        } else {
+            Frame::error("TRYAGAIN slot 12182 has no leader yet, retry shortly")
+        })
+    })
+    .await;
+    cut_off.set(stale.clone()).unwrap();
+    let healthy = Arc::new(std::sync::OnceLock::<String>::new());
+    let me = Arc::clone(&healthy);
+    let good = scripted(move |_, args| {
+        Some(if is_cluster_slots(args) {
+            slots_reply(me.get().unwrap())
+        } else {
+            Frame::Bulk(Bytes::from_static(b"v"))
+        })
+    })
+    .await;
+    healthy.set(good.clone()).unwrap();
+    // The stale node is the first seed, so the first map comes from it.
+    let client = ClusterClient::connect(&[stale.clone(), good], fast_policy()).await.unwrap();
+    assert_eq!(client.slot_map().owner(12182), Some(stale.as_str()));
+    assert_eq!(client.call(cmd(&["GET", "foo"])).await.unwrap(), Frame::Bulk(Bytes::from_static(b"v")));
+}
