@@ -401,6 +401,13 @@ fn a_node_whose_data_was_wiped_stops_instead_of_voting() {
             && peers_with_data(2).ok()?.lines().any(|l| l.starts_with("3 ")))
         .then_some(())
     });
+    // INFO shows each node out of quarantine, with its data's incarnation.
+    for node in 1..=3 {
+        let info = frame_text(&cluster.client(node).call(&["INFO", "replication"])).unwrap();
+        let incarnation = std::fs::read_to_string(cluster.dirs[node - 1].join("incarnation")).unwrap();
+        assert_eq!(common::info_field(&info, "quarantine"), Some("0"), "{info}");
+        assert_eq!(common::info_field(&info, "data_incarnation"), Some(incarnation.trim()), "{info}");
+    }
     let mut routed = Routed::new(&cluster.ports);
     assert_eq!(routed.call(&["SET", "before-the-wipe", "v"]), Some(Frame::OK));
     cluster.kill(3);

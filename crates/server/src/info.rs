@@ -148,6 +148,10 @@ fn replication(shared: &Shared) -> String {
     let _ = write!(out, "wal_appends:{appends}\r\nwal_batches:{batches}\r\nwal_fsyncs:{}\r\n", load(&wal.fsyncs));
     let per_batch = if batches == 0 { 0.0 } else { appends as f64 / batches as f64 };
     let _ = write!(out, "wal_appends_per_batch:{per_batch:.2}\r\n");
+    // The data-loss guard: 1 while this node waits for its peers to confirm
+    // it never held data before (it takes no part in Raft meanwhile).
+    let _ = write!(out, "quarantine:{}\r\n", u8::from(replicas.in_quarantine()));
+    let _ = write!(out, "data_incarnation:{:016x}\r\n", shared.witness.incarnation());
     let index = |i: Option<u64>| i.map_or("-".to_string(), |i| i.to_string());
     for (group, s) in statuses {
         let role = format!("{:?}", s.role).to_ascii_lowercase();
