@@ -12,9 +12,8 @@
 mod common;
 
 use std::process::{Child, Command, Stdio};
-use std::time::Duration;
 
-use common::{frame_text, info_field, temp_dir, wait_for, Client, BIN};
+use common::{frame_text, info_field, temp_dir, wait_for, Client, Routed, BIN};
 use shoal_proto::Frame;
 
 const PORT: u16 = 7000;
@@ -140,29 +139,9 @@ fn connect(addr: &str) -> Option<Client> {
     Client::try_connect_to(addr)
 }
 
-/// Sends a keyed command to the node the cluster says leads the key,
-/// following -MOVED among `allowed` nodes and waiting out -TRYAGAIN.
-fn routed(net: &Net, allowed: &[u32], args: &[&str]) -> Option<Frame> {
-    let mut node = allowed[0];
-    for _ in 0..200 {
-        let reply = connect(&net.addr(node))?.try_call(args)?;
-        match &reply {
-            Frame::Error(e) if e.starts_with(b"MOVED") => {
-                let text = String::from_utf8_lossy(e);
-                let to = (1..=3).find(|&i| text.ends_with(&net.addr(i)))?;
-                if allowed.contains(&to) {
-                    node = to;
-                } else {
-                    std::thread::sleep(Duration::from_millis(20));
-                }
-            }
-            Frame::Error(e) if e.starts_with(b"TRYAGAIN") || e.starts_with(b"CLUSTERDOWN") => {
-                std::thread::sleep(Duration::from_millis(20))
-            }
-            _ => return Some(reply),
-        }
-    }
-    None
+/// A client that sends keyed commands to the leaders among `nodes` only.
+fn routed(net: &Net, nodes: &[u32]) -> Routed {
+    Routed::at(nodes.iter().map(|&i| net.addr(i)).collect())
 }
 
 /// A key whose shard node `i` leads now.
@@ -198,9 +177,10 @@ fn a_cut_off_minority_refuses_and_the_majority_carries_on() {
     assert_eq!(minority.call(&["SET", &key, "before"]), Frame::OK);
 
     net.cut(3);
+    let mut majority = routed(&net, &[1, 2]);
     // The majority elects a leader for node 3's shards and takes writes.
     wait_for("the majority to take a write to the cut-off node's shard", || {
-        (routed(&net, &[1, 2], &["SET", &key, "after"])? == Frame::OK).then_some(())
+        (majority.call(&["SET", &key, "after"])? == Frame::OK).then_some(())
     });
     // The minority never serves its stale value, and refuses writes:
     // TRYAGAIN first, CLUSTERDOWN once the outage is older than 1.5 s.
@@ -214,7 +194,7 @@ fn a_cut_off_minority_refuses_and_the_majority_carries_on() {
     // Every other shard keeps serving on the majority side.
     for n in 0..20 {
         let k = format!("majority:{n}");
-        assert_eq!(routed(&net, &[1, 2], &["SET", &k, "v"]), Some(Frame::OK), "{k}");
+        assert_eq!(majority.call(&["SET", &k, "v"]), Some(Frame::OK), "{k}");
     }
 
     net.heal(3);
@@ -223,5 +203,6 @@ fn a_cut_off_minority_refuses_and_the_majority_carries_on() {
         c.try_call(&["READONLY"])?;
         (c.try_call(&["GET", &key])? == common::bulk("after")).then_some(())
     });
-    assert_eq!(routed(&net, &[1, 2, 3], &["GET", &key]), Some(common::bulk("after")), "refused writes not applied");
+    let got = routed(&net, &[1, 2, 3]).call(&["GET", &key]);
+    assert_eq!(got, Some(common::bulk("after")), "refused writes not applied");
 }

@@ -477,14 +477,23 @@ pub fn benchmark_results(out: &str) -> Vec<(String, f64)> {
 /// `-CLUSTERDOWN` (all promise nothing was applied). Anything else is
 /// returned as is.
 pub struct Routed {
-    ports: Vec<u16>,
-    connections: std::collections::HashMap<u16, Client>,
-    leaders: std::collections::HashMap<u16, u16>,
+    /// `host:port` of the nodes this client may use.
+    addrs: Vec<String>,
+    connections: std::collections::HashMap<String, Client>,
+    /// Per slot, the index in `addrs` of its last known leader.
+    leaders: std::collections::HashMap<u16, usize>,
 }
 
 impl Routed {
+    /// Nodes on 127.0.0.1, by client port.
     pub fn new(ports: &[u16]) -> Routed {
-        Routed { ports: ports.to_vec(), connections: Default::default(), leaders: Default::default() }
+        Routed::at(ports.iter().map(|p| format!("127.0.0.1:{p}")).collect())
+    }
+
+    /// Nodes at any `host:port` (in network namespaces, say).
+    pub fn at(addrs: Vec<String>) -> Routed {
+        assert!(!addrs.is_empty());
+        Routed { addrs, connections: Default::default(), leaders: Default::default() }
     }
 
     /// `args[1]` is the key. `None` when no node gave an answer in `TIMEOUT`
@@ -492,36 +501,37 @@ impl Routed {
     pub fn call(&mut self, args: &[&str]) -> Option<Frame> {
         let slot = shoal_engine::slot::key_slot(args[1].as_bytes());
         let deadline = std::time::Instant::now() + TIMEOUT;
-        let mut port = self.leaders.get(&slot).copied().unwrap_or(self.ports[usize::from(slot) % self.ports.len()]);
+        let mut node = self.leaders.get(&slot).copied().unwrap_or(usize::from(slot) % self.addrs.len());
         while std::time::Instant::now() < deadline {
-            let client = match self.connections.entry(port) {
+            let addr = self.addrs[node].clone();
+            let client = match self.connections.entry(addr.clone()) {
                 std::collections::hash_map::Entry::Occupied(c) => c.into_mut(),
-                std::collections::hash_map::Entry::Vacant(v) => match Client::try_connect(port) {
+                std::collections::hash_map::Entry::Vacant(v) => match Client::try_connect_to(&addr) {
                     Some(c) => v.insert(c),
                     None => {
-                        // Down (or not ours to try): the next known node.
-                        let next = self.ports.iter().position(|p| *p == port).map_or(0, |i| i + 1);
-                        port = self.ports[next % self.ports.len()];
+                        // Down: the next known node.
+                        node = (node + 1) % self.addrs.len();
                         std::thread::sleep(Duration::from_millis(20));
                         continue;
                     }
                 },
             };
             let Some(reply) = client.try_call(args) else {
-                self.connections.remove(&port);
+                self.connections.remove(&addr);
                 return None;
             };
             match &reply {
                 Frame::Error(e) if e.starts_with(b"MOVED ") => {
                     let text = String::from_utf8_lossy(e);
-                    let to = text.rsplit(':').next().and_then(|p| p.parse().ok()).expect("MOVED names host:port");
-                    if self.ports.contains(&to) {
-                        port = to;
-                        self.leaders.insert(slot, port);
-                    } else {
-                        // A node this client does not use (one a test froze):
-                        // wait for the cluster to move on.
-                        std::thread::sleep(Duration::from_millis(20));
+                    let to = text.rsplit(' ').next().expect("MOVED names host:port");
+                    match self.addrs.iter().position(|a| a == to) {
+                        Some(i) => {
+                            node = i;
+                            self.leaders.insert(slot, i);
+                        }
+                        // A node this client does not use (one a test froze
+                        // or cut off): wait for the cluster to move on.
+                        None => std::thread::sleep(Duration::from_millis(20)),
                     }
                 }
                 Frame::Error(e) if e.starts_with(b"TRYAGAIN") || e.starts_with(b"CLUSTERDOWN") => {

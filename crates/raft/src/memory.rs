@@ -33,12 +33,13 @@ struct State {
 }
 
 /// A small seeded generator (SplitMix64): enough for fault draws, and the
-/// same sequence for the same seed on every platform.
-#[derive(Default)]
-struct Rng(u64);
+/// same sequence for the same seed on every platform. Public so that a
+/// simulation can draw its fault schedule from the same kind of seed.
+#[derive(Debug, Clone, Default)]
+pub struct Rng(pub u64);
 
 impl Rng {
-    fn next(&mut self) -> u64 {
+    pub fn next(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -46,8 +47,14 @@ impl Rng {
         z ^ (z >> 31)
     }
     /// Uniform in [0, 1).
-    fn fraction(&mut self) -> f64 {
+    pub fn fraction(&mut self) -> f64 {
         (self.next() >> 11) as f64 / (1u64 << 53) as f64
+    }
+
+    /// In 0..n (n > 0); the slight modulo bias does not matter for faults.
+    pub fn below(&mut self, n: u64) -> u64 {
+        assert!(n > 0, "an empty range");
+        self.next() % n
     }
 }
 

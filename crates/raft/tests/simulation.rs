@@ -22,7 +22,7 @@ use shoal_check::history::{Call, Op, Outcome, Ret};
 use shoal_check::linear::{check_registers, Limits};
 use shoal_check::Verdict;
 use shoal_engine::{SetOptions, WriteOp};
-use shoal_raft::memory::MemoryNet;
+use shoal_raft::memory::{MemoryNet, Rng};
 use shoal_raft::{GroupSpec, ReplicaConfig, ReplicaError, Replicas, Reply};
 
 const NODES: u64 = 3;
@@ -35,21 +35,6 @@ const DEFAULT_SEEDS: u64 = 5;
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
-}
-
-/// SplitMix64: the schedule's generator, identical for a seed everywhere.
-struct Rng(u64);
-impl Rng {
-    fn next(&mut self) -> u64 {
-        self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
-        let mut z = self.0;
-        z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
-        z = (z ^ (z >> 27)).wrapping_mul(0x94d0_49bb_1331_11eb);
-        z ^ (z >> 31)
-    }
-    fn below(&mut self, n: u64) -> u64 {
-        self.next() % n
-    }
 }
 
 fn config(root: &std::path::Path, me: u64) -> ReplicaConfig {
