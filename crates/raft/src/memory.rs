@@ -39,7 +39,7 @@ struct State {
 pub struct Rng(pub u64);
 
 impl Rng {
-    pub fn next(&mut self) -> u64 {
+    pub fn next_u64(&mut self) -> u64 {
         self.0 = self.0.wrapping_add(0x9e37_79b9_7f4a_7c15);
         let mut z = self.0;
         z = (z ^ (z >> 30)).wrapping_mul(0xbf58_476d_1ce4_e5b9);
@@ -48,13 +48,13 @@ impl Rng {
     }
     /// Uniform in [0, 1).
     pub fn fraction(&mut self) -> f64 {
-        (self.next() >> 11) as f64 / (1u64 << 53) as f64
+        (self.next_u64() >> 11) as f64 / (1u64 << 53) as f64
     }
 
     /// In 0..n (n > 0); the slight modulo bias does not matter for faults.
     pub fn below(&mut self, n: u64) -> u64 {
         assert!(n > 0, "an empty range");
-        self.next() % n
+        self.next_u64() % n
     }
 }
 

@@ -84,7 +84,7 @@ async fn crash(net: &MemoryNet, nodes: &Nodes, root: &std::path::Path, me: u64, 
         .expect("a WAL segment");
     let declared = 16 + rng.below(500) as u32;
     let mut torn = declared.to_le_bytes().to_vec();
-    torn.extend((0..4 + rng.below(u64::from(declared) - 8)).map(|_| (rng.next() as u8) | 1));
+    torn.extend((0..4 + rng.below(u64::from(declared) - 8)).map(|_| (rng.next_u64() as u8) | 1));
     torn.extend(std::iter::repeat_n(0u8, 4096));
     use std::io::Write;
     std::fs::OpenOptions::new().append(true).open(&newest).unwrap().write_all(&torn).unwrap();
