@@ -126,10 +126,8 @@ async fn trial(cluster: &mut Cluster, policy: RetryPolicy, fault: Fault, n: usiz
         }
     };
     cluster.wait_ready(&client).await;
-    // Let a leadership hand-back after the last trial's restart finish.
-    tokio::time::sleep(Duration::from_secs(3)).await;
+    wait_balanced(&client).await;
     let key = format!("failover-{n}");
-    client.refresh_slots().await.expect("slot map");
     let owner = client.slot_map().owner(key_slot(key.as_bytes())).expect("slot owner").to_string();
     let port: u16 = owner.rsplit(':').next().and_then(|p| p.parse().ok()).expect("owner port");
     let victim = port - cluster.base + 1;
@@ -150,7 +148,12 @@ async fn trial(cluster: &mut Cluster, policy: RetryPolicy, fault: Fault, n: usiz
             }
         })
     };
-    tokio::time::sleep(Duration::from_millis(500)).await;
+    // The writer is under way before the fault.
+    let ready_by = Instant::now() + Duration::from_secs(10);
+    while acks.lock().unwrap().is_empty() {
+        assert!(Instant::now() < ready_by, "no write acknowledged within 10 s before the fault");
+        tokio::time::sleep(Duration::from_millis(5)).await;
+    }
     let fault_at = Instant::now();
     match fault {
         Fault::Kill => cluster.kill(victim),
@@ -178,6 +181,30 @@ async fn trial(cluster: &mut Cluster, policy: RetryPolicy, fault: Fault, n: usiz
         resumed.map_or("more than 20 s".into(), |d| format!("{} ms", d.as_millis()))
     );
     resumed
+}
+
+/// Waits (up to 30 s) until every node leads its share of the slots, so a
+/// leadership hand-back after the last trial's restart does not land in the
+/// middle of this one.
+async fn wait_balanced(client: &ClusterClient) {
+    let fair = 16384 / usize::from(NODES);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    while Instant::now() < deadline {
+        if client.refresh_slots().await.is_ok() {
+            let map = client.slot_map();
+            let mut led: std::collections::HashMap<&str, usize> = std::collections::HashMap::new();
+            for slot in 0..16384u16 {
+                if let Some(owner) = map.owner(slot) {
+                    *led.entry(owner).or_default() += 1;
+                }
+            }
+            if led.len() == usize::from(NODES) && led.values().all(|&n| n + 100 >= fair) {
+                return;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(100)).await;
+    }
+    println!("leadership did not even out within 30 s; measuring anyway");
 }
 
 fn percentile(sorted: &[Duration], p: f64) -> Duration {

@@ -101,10 +101,8 @@ fn result(call: &Call, frame: Frame) -> Option<Ret> {
         (Call::Read, Frame::Bulk(b)) => Ret::Value(Some(parse(&b).unwrap_or(GARBAGE))),
         (Call::Read, _) => Ret::Value(Some(GARBAGE)),
         (Call::Cas { .. }, Frame::Null) => Ret::Swapped(false),
-        (Call::Cas { .. } | Call::Write(_), f) if f == Frame::OK => match call {
-            Call::Cas { .. } => Ret::Swapped(true),
-            _ => Ret::Done,
-        },
+        (Call::Cas { .. }, f) if f == Frame::OK => Ret::Swapped(true),
+        (Call::Write(_), f) if f == Frame::OK => Ret::Done,
         (Call::Add(_), Frame::Integer(_)) => Ret::Done,
         (Call::ReadAll, Frame::Null) => Ret::Elements(Vec::new()),
         (Call::ReadAll, Frame::Bulk(b)) => Ret::Elements(
