@@ -40,13 +40,18 @@ pub struct Shards {
 struct Outages {
     epoch: Instant,
     down_after: Duration,
-    /// Per held group: milliseconds since `epoch` + 1 when its outage
-    /// began, 0 while it has a leader.
-    since: HashMap<GroupId, AtomicU64>,
-    /// Per held group: when a request last met its outage. An outage no
-    /// request met for `down_after` is over, whether or not a request here
-    /// saw the leader come back (clients may have gone to it directly).
-    last: HashMap<GroupId, AtomicU64>,
+    groups: HashMap<GroupId, OutageClock>,
+}
+
+/// One held group's outage, in milliseconds since `Outages::epoch` + 1.
+#[derive(Default)]
+struct OutageClock {
+    /// When it began; 0 while the group has a leader.
+    since: AtomicU64,
+    /// When a request last met it. An outage no request met for
+    /// `down_after` is over, whether or not a request here saw the leader
+    /// come back (clients may have gone to it directly).
+    last: AtomicU64,
 }
 
 /// What a request for a group without a usable leader is answered.
@@ -102,8 +107,7 @@ impl Shards {
         let outages = Outages {
             epoch: Instant::now(),
             down_after: config.cluster_down_after,
-            since: held.iter().map(|&g| (g, AtomicU64::new(0))).collect(),
-            last: held.iter().map(|&g| (g, AtomicU64::new(0))).collect(),
+            groups: held.iter().map(|&g| (g, OutageClock::default())).collect(),
         };
         Ok(Shards { replicas, layout, me, held, outages })
     }
@@ -160,9 +164,7 @@ impl Shards {
     /// Records that a request found `group` without a usable leader; says
     /// how long that has been so.
     pub fn outage(&self, group: GroupId) -> Outage {
-        let (Some(since), Some(last)) = (self.outages.since.get(&group), self.outages.last.get(&group)) else {
-            return Outage::Brief;
-        };
+        let Some(OutageClock { since, last }) = self.outages.groups.get(&group) else { return Outage::Brief };
         let now = self.outages.epoch.elapsed().as_millis() as u64 + 1;
         let bound = self.outages.down_after.as_millis() as u64;
         if now.saturating_sub(last.swap(now, Ordering::Relaxed)) > bound {
@@ -183,7 +185,7 @@ impl Shards {
 
     /// Records that `group` has a usable leader again.
     pub fn outage_over(&self, group: GroupId) {
-        if let Some(since) = self.outages.since.get(&group) {
+        if let Some(OutageClock { since, .. }) = self.outages.groups.get(&group) {
             // A load first: the common case (no outage) writes nothing.
             if since.load(Ordering::Relaxed) != 0 {
                 since.store(0, Ordering::Relaxed);
