@@ -134,6 +134,11 @@ struct Replica {
     /// leader changes: a transfer lets the target be elected before the
     /// lease would have run out, so lease reads must stop at once.
     transferring: Arc<AtomicBool>,
+    /// Until when (ms since `Replicas::epoch`) the last quorum
+    /// acknowledgement seen keeps this leader from counting as cut off:
+    /// lets `quorum_lost`, asked on every routed command, skip openraft's
+    /// metrics watch (a lock shared by all threads) almost every time.
+    quorum_fresh_until_ms: AtomicU64,
 }
 
 /// Several writes to one group handed to its Raft in one message (in
@@ -199,6 +204,8 @@ pub struct Replicas {
     /// A leader that has not heard from a quorum for this long (the longest
     /// election timeout) has probably been deposed or cut off.
     quorum_timeout: Duration,
+    /// The origin of `Replica::quorum_fresh_until_ms`.
+    epoch: std::time::Instant,
     wal: Arc<Wal>,
     replicas: BTreeMap<GroupId, Replica>,
     groups: Groups,
@@ -284,7 +291,8 @@ impl Replicas {
                 transferring: Arc::clone(&transferring),
             };
             tokio::spawn(watch_leader(raft.clone(), cache));
-            replicas.insert(spec.id, Replica { raft, db, leader, voters, transferring });
+            let quorum_fresh_until_ms = AtomicU64::new(0);
+            replicas.insert(spec.id, Replica { raft, db, leader, voters, transferring, quorum_fresh_until_ms });
         }
         let lease = Duration::from_millis(config.timing.election_timeout_min_ms);
         let quorum_timeout = Duration::from_millis(config.timing.election_timeout_max_ms);
@@ -293,6 +301,7 @@ impl Replicas {
             read_mode: config.read_mode,
             lease,
             quorum_timeout,
+            epoch: std::time::Instant::now(),
             wal,
             replicas,
             groups,
@@ -370,9 +379,21 @@ impl Replicas {
         if replica.voters.load(Ordering::Relaxed) == 1 || replica.leader.load(Ordering::Relaxed) != self.me {
             return false;
         }
+        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        if now_ms < replica.quorum_fresh_until_ms.load(Ordering::Relaxed) {
+            return false;
+        }
         let metrics = replica.raft.metrics();
-        let m = metrics.borrow_watched();
-        m.last_quorum_acked.as_ref().is_some_and(|sent| sent.elapsed() > self.quorum_timeout)
+        let age = metrics.borrow_watched().last_quorum_acked.as_ref().map(|sent| sent.elapsed());
+        match age {
+            Some(age) if age > self.quorum_timeout => true,
+            Some(age) => {
+                let fresh_for = (self.quorum_timeout - age).as_millis() as u64;
+                replica.quorum_fresh_until_ms.store(now_ms + fresh_for, Ordering::Relaxed);
+                false
+            }
+            None => false,
+        }
     }
 
     /// Hands writes to the group's Raft in one message and returns at once
