@@ -198,12 +198,14 @@ pub struct ClusterArgs {
     #[arg(long, default_value_t = 500)]
     pub peer_check_interval_ms: u64,
     /// How often a node checks whether to hand leadership of a shard back to
-    /// its preferred primary, in milliseconds.
+    /// its preferred primary, and whether a replica that rejoined after
+    /// losing its data waits to be swapped in, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub balance_interval_ms: u64,
-    /// Let a node whose data directory was wiped vote again at once instead
-    /// of stopping: it may help elect a leader missing acknowledged writes
-    /// (docs/failures.md).
+    /// Let a node whose data directory was wiped vote again at once, as the
+    /// replica it was, instead of waiting for its peers and rejoining as a
+    /// new replica: it may help elect a leader missing acknowledged writes
+    /// (docs/failures.md). For when no majority of peers can be reached.
     #[arg(long)]
     pub unsafe_rejoin_after_data_loss: bool,
 }

@@ -61,39 +61,56 @@ fn run_server(args: cli::ServerArgs) -> ExitCode {
         }
     };
     runtime.block_on(async move {
-        let server = match shoal_server::Server::start(config).await {
-            Ok(server) => server,
-            Err(e) => {
-                eprintln!("shoal: {e}");
-                return ExitCode::FAILURE;
-            }
-        };
-        let reason = tokio::select! {
-            signalled = wait_for_signal() => match signalled {
-                Ok(()) => StopReason::Shutdown { save: true },
+        loop {
+            let server = match shoal_server::Server::start(config.clone()).await {
+                Ok(server) => server,
                 Err(e) => {
-                    eprintln!("shoal: cannot install signal handlers: {e}");
+                    eprintln!("shoal: {e}");
                     return ExitCode::FAILURE;
                 }
-            },
-            reason = server.stop_requested() => reason,
-        };
-        tracing::info!(?reason, "shutting down");
-        let (save, fatal) = match reason {
-            StopReason::Shutdown { save } => (save, None),
-            // Whatever stops the node, what it holds is still saved.
-            StopReason::Fatal(message) => (true, Some(message)),
-        };
-        match server.stop(save).await {
-            Ok(()) if fatal.is_some() => {
-                eprintln!("shoal: {}", fatal.unwrap_or_default());
-                ExitCode::FAILURE
-            }
-            Ok(()) => ExitCode::SUCCESS,
-            Err(e) => {
-                eprintln!("shoal: saving the snapshot failed: {e}");
-                ExitCode::FAILURE
-            }
+            };
+            let reason = tokio::select! {
+                signalled = wait_for_signal() => match signalled {
+                    Ok(()) => StopReason::Shutdown { save: true },
+                    Err(e) => {
+                        eprintln!("shoal: cannot install signal handlers: {e}");
+                        return ExitCode::FAILURE;
+                    }
+                },
+                reason = server.stop_requested() => reason,
+            };
+            tracing::info!(?reason, "shutting down");
+            let (save, fatal) = match reason {
+                StopReason::Shutdown { save } => (save, None),
+                // Whatever stops the node, what it holds is still saved.
+                StopReason::Fatal(message) => (true, Some(message)),
+                // The node lost its data: it starts again, in this process,
+                // as a new replica (see the server's `rejoin`).
+                StopReason::Rejoin { message } => {
+                    tracing::warn!("{message}");
+                    match server.rejoin().await {
+                        Ok(generation) => {
+                            tracing::warn!(generation = format_args!("{generation:08x}"), "starting as a new replica");
+                            continue;
+                        }
+                        Err(e) => {
+                            eprintln!("shoal: cannot rejoin as a new replica: {e}");
+                            return ExitCode::FAILURE;
+                        }
+                    }
+                }
+            };
+            return match server.stop(save).await {
+                Ok(()) if fatal.is_some() => {
+                    eprintln!("shoal: {}", fatal.unwrap_or_default());
+                    ExitCode::FAILURE
+                }
+                Ok(()) => ExitCode::SUCCESS,
+                Err(e) => {
+                    eprintln!("shoal: saving the snapshot failed: {e}");
+                    ExitCode::FAILURE
+                }
+            };
         }
     })
 }

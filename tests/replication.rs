@@ -392,53 +392,91 @@ fn a_paused_leader_that_resumes_serves_no_stale_read_and_acknowledges_no_lost_wr
     println!("resumed ex-leader answered the read with {read:?} and the write with {written:?}");
 }
 
+/// The voters of every `groupN:` line of an INFO replication text.
+fn voters_per_group(info: &str) -> Vec<Vec<String>> {
+    info.lines()
+        .filter(|l| l.starts_with("group"))
+        .map(|l| {
+            let voters = l.split(',').find_map(|f| f.strip_prefix("voters=")).unwrap_or_else(|| panic!("{l}"));
+            voters.trim().split('|').map(str::to_string).collect()
+        })
+        .collect()
+}
+
 #[test]
-fn a_node_whose_data_was_wiped_stops_instead_of_voting() {
-    let mut cluster = Cluster::start("repl-wiped", 3, &["--peer-check-interval-ms", "100"]);
+fn a_node_whose_data_was_wiped_rejoins_as_a_new_replica() {
+    let flags = ["--peer-check-interval-ms", "100", "--balance-interval-ms", "200"];
+    let mut cluster = Cluster::start("repl-wiped", 3, &flags);
     let peers_with_data = |node: usize| std::fs::read_to_string(cluster.dirs[node - 1].join("peers-with-data"));
     wait_for("nodes 1 and 2 to have seen node 3 holding data", || {
         (peers_with_data(1).ok()?.lines().any(|l| l.starts_with("3 "))
             && peers_with_data(2).ok()?.lines().any(|l| l.starts_with("3 ")))
         .then_some(())
     });
-    // INFO shows each node out of quarantine, with its data's incarnation.
+    // INFO shows each node out of quarantine, with its data's incarnation
+    // and its first Raft identity.
     for node in 1..=3 {
         let info = frame_text(&cluster.client(node).call(&["INFO", "replication"])).unwrap();
         let incarnation = std::fs::read_to_string(cluster.dirs[node - 1].join("incarnation")).unwrap();
         assert_eq!(common::info_field(&info, "quarantine"), Some("0"), "{info}");
         assert_eq!(common::info_field(&info, "data_incarnation"), Some(incarnation.trim()), "{info}");
+        assert_eq!(common::info_field(&info, "raft_id"), Some(node.to_string().as_str()), "{info}");
     }
     let mut routed = Routed::new(&cluster.ports);
     assert_eq!(routed.call(&["SET", "before-the-wipe", "v"]), Some(Frame::OK));
-    cluster.kill(3);
-    std::fs::remove_dir_all(&cluster.dirs[2]).unwrap();
-    std::fs::create_dir_all(&cluster.dirs[2]).unwrap();
+    let wipe = |cluster: &mut Cluster| {
+        cluster.kill(3);
+        std::fs::remove_dir_all(&cluster.dirs[2]).unwrap();
+        std::fs::create_dir_all(&cluster.dirs[2]).unwrap();
+    };
 
-    // Started again with its old identity and an empty directory, node 3
-    // learns from its peers that it lost its data, and stops.
-    let out = std::process::Command::new(common::BIN)
-        .args(["server", "--port", &cluster.ports[2].to_string(), "--id", "3", "--initial-cluster", &cluster.spec])
-        .args(["--peer-check-interval-ms", "100", "--log-level", "error"])
-        .arg("--dir")
-        .arg(&cluster.dirs[2])
-        .stdin(std::process::Stdio::null())
-        .output()
-        .unwrap();
-    let stderr = String::from_utf8_lossy(&out.stderr);
-    assert!(!out.status.success(), "a wiped node kept running");
-    assert!(stderr.contains("its data was lost") && stderr.contains("node 3"), "{stderr}");
-    // The two others kept serving meanwhile (a fresh client: the old one's
-    // connection to node 3 died with it).
-    let reply = Routed::new(&cluster.ports[..2]).call(&["SET", "while-3-refused", "v"]);
-    assert_eq!(reply, Some(Frame::OK), "{reply:?}");
-
-    // The operator can insist; it then follows the log like any replica.
+    // The operator can insist that a wiped node vote as before; it then
+    // follows the log like any replica (what that risks: docs/failures.md).
+    wipe(&mut cluster);
     cluster.restart_with(3, &["--unsafe-rejoin-after-data-loss"]);
     let mut three = cluster.client(3);
     assert_eq!(three.call(&["READONLY"]), Frame::OK);
-    for key in ["before-the-wipe", "while-3-refused"] {
-        let slot_key = key.to_string();
-        wait_for("the rejoined node to catch up", || (three.call(&["GET", &slot_key]) == bulk("v")).then_some(()));
+    wait_for("the unsafely rejoined node to catch up", || {
+        (three.call(&["GET", "before-the-wipe"]) == bulk("v")).then_some(())
+    });
+
+    // Wiped again and started as usual, node 3 learns from its peers that
+    // it lost its data and comes back, in the same process, under a new
+    // Raft identity, which each group's leader swaps in for the old one.
+    wipe(&mut cluster);
+    let reply = Routed::new(&cluster.ports[..2]).call(&["SET", "while-3-was-gone", "v"]);
+    assert_eq!(reply, Some(Frame::OK), "{reply:?}");
+    cluster.restart(3);
+    let new_id = wait_for("node 3 to take a new Raft identity", || {
+        let info = frame_text(&Client::try_connect(cluster.port(3))?.try_call(&["INFO", "replication"])?)?;
+        let id = common::info_field(&info, "raft_id")?.to_string();
+        id.starts_with("3/").then_some(id)
+    });
+    assert!(cluster.is_running(3));
+    for node in 1..=3 {
+        wait_for("every group to have node 3's new identity as a voter in place of the old one", || {
+            let info = frame_text(&Client::try_connect(cluster.port(node))?.try_call(&["INFO", "replication"])?)?;
+            let groups = voters_per_group(&info);
+            let swapped = groups.iter().all(|v| v.contains(&new_id) && !v.iter().any(|id| id == "3") && v.len() == 3);
+            (!groups.is_empty() && swapped).then_some(())
+        });
+    }
+    let mut three = cluster.client(3);
+    assert_eq!(three.call(&["READONLY"]), Frame::OK);
+    for key in ["before-the-wipe", "while-3-was-gone"] {
+        wait_for("the new replica to catch up", || (three.call(&["GET", key]) == bulk("v")).then_some(()));
+    }
+
+    // The new identity counts in its groups' majorities: without node 1,
+    // nodes 2 and 3 take writes for every slot.
+    cluster.kill(1);
+    let mut survivors = Routed::new(&cluster.ports[1..]);
+    for i in 0..30 {
+        let key = format!("without-node-1:{i}");
+        assert_eq!(survivors.call(&["SET", &key, "v"]), Some(Frame::OK), "{key}");
+    }
+    for key in ["before-the-wipe", "while-3-was-gone", "without-node-1:7"] {
+        assert_eq!(survivors.call(&["GET", key]), Some(bulk("v")), "{key}");
     }
 }
 

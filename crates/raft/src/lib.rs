@@ -124,6 +124,42 @@ impl fmt::Display for ShoalNode {
     }
 }
 
+/// A replica's Raft id: its node's number in the low 32 bits, the
+/// generation of the node's data in the high 32. A cluster starts with
+/// every node at generation 0 (Raft id = node number). A node whose data
+/// was lost comes back under a new generation, a new Raft identity: it
+/// never voted or acknowledged anything under it, so it is added as a
+/// learner and swapped in for its old identity by a membership change
+/// (docs/failures.md). Transport addresses, client addresses and the
+/// layout are per node, so they look at `node_of` only.
+pub fn raft_id(node: u64, generation: u32) -> u64 {
+    assert!(node <= u64::from(u32::MAX), "node numbers fit 32 bits");
+    node | (u64::from(generation) << 32)
+}
+
+/// The node a Raft id belongs to.
+pub fn node_of(id: u64) -> u64 {
+    id & u64::from(u32::MAX)
+}
+
+/// The generation of a Raft id (0: the node's first identity).
+pub fn generation_of(id: u64) -> u32 {
+    (id >> 32) as u32
+}
+
+/// A Raft id as people read it: `3` for node 3's first identity,
+/// `3/1f2e3d4c` for a later one.
+pub struct ShowId(pub u64);
+
+impl fmt::Display for ShowId {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        match generation_of(self.0) {
+            0 => write!(f, "{}", node_of(self.0)),
+            g => write!(f, "{}/{g:08x}", node_of(self.0)),
+        }
+    }
+}
+
 /// `std::io::Error` from anything displayable: openraft's storage traits
 /// all speak `io::Error`.
 pub(crate) fn io_err(e: impl fmt::Display) -> std::io::Error {

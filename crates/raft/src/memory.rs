@@ -151,7 +151,9 @@ impl MemoryNet {
         self.state.lock().unwrap().delay = delay;
     }
 
+    /// `to` is a Raft id: links and nodes are per node (`crate::node_of`).
     fn route(&self, from: u64, to: u64) -> Result<(Groups, Duration), String> {
+        let to = crate::node_of(to);
         let mut state = self.state.lock().unwrap();
         if state.down.contains(&from) || state.down.contains(&to) {
             return Err(format!("node {} is down", if state.down.contains(&to) { to } else { from }));
@@ -196,7 +198,7 @@ impl Transport for MemoryTransport {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let answer = tokio::time::timeout(ttl, handle(&groups, group, body)).await.ok().map(Ok);
+        let answer = tokio::time::timeout(ttl, handle(&groups, target, group, body)).await.ok().map(Ok);
         if answer.is_some() && self.net.reply_lost() {
             return rpc_result(target, ttl, Some(Err(format!("reply {target}->{} lost", self.from))));
         }

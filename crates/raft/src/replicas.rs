@@ -12,7 +12,7 @@
 //! whose fate is unknown ([`ReplicaError::Uncertain`]) must be reported as
 //! such, never as "not applied".
 
-use std::collections::{BTreeMap, HashMap};
+use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
 use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
-use openraft::{Config, Instant as _, ReadPolicy, ServerState, SnapshotPolicy};
+use openraft::{ChangeMembers, Config, Instant as _, ReadPolicy, ServerState, SnapshotPolicy};
 use shoal_engine::{Db, Millis, WriteOp};
 use shoal_wal::{Wal, WalOptions};
 use tokio::net::TcpStream;
@@ -86,7 +86,12 @@ pub enum ReadMode {
 #[derive(Debug, Clone)]
 pub struct ReplicaConfig {
     pub dir: PathBuf,
+    /// This node's number (the layout's).
     pub me: u64,
+    /// The generation of this node's data (`crate::raft_id`): 0 unless the
+    /// node lost its data and came back as a new replica. A node at a
+    /// later generation never bootstraps a group: it waits to be added.
+    pub generation: u32,
     /// Every node's client address, recorded in membership so a redirect
     /// can name the leader.
     pub client_addrs: HashMap<u64, String>,
@@ -183,6 +188,9 @@ pub struct GroupStatus {
     pub keys: usize,
     /// On a leader: each other member and how many entries it lags.
     pub followers: Vec<(u64, u64)>,
+    /// The group's membership as this node knows it (Raft ids).
+    pub voters: Vec<u64>,
+    pub learners: Vec<u64>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -196,7 +204,10 @@ pub enum Role {
 
 /// The node's replicas. Dropping it does not stop Raft: call `shutdown`.
 pub struct Replicas {
+    /// This node's Raft id.
     me: u64,
+    /// Every node's client address (by node number), for the membership.
+    client_addrs: HashMap<u64, String>,
     read_mode: ReadMode,
     /// How long after a quorum-acknowledged heartbeat was sent a leader
     /// may serve reads locally (`ReadMode::Lease`).
@@ -254,8 +265,10 @@ impl Replicas {
         let fresh = recovered.records == 0;
         let quarantine = Quarantine::default();
         quarantine.set(fresh && config.quarantine_when_fresh);
+        let me = crate::raft_id(config.me, config.generation);
         let mut groups = Groups::default();
         groups.set_quarantine(quarantine.clone());
+        groups.set_me(me);
         groups.refuse_votes_until(
             std::time::Instant::now() + Duration::from_millis(config.timing.election_timeout_max_ms),
         );
@@ -269,18 +282,14 @@ impl Replicas {
                 .map_err(|e| format!("snapshot in {}: {e}", sm_dir.display()))?;
             let network =
                 NetworkFactory { group: spec.id, transport: transport.clone(), quarantine: quarantine.clone() };
-            let raft = ShoalRaft::new(config.me, Arc::clone(&raft_config), network, log, sm)
+            let raft = ShoalRaft::new(me, Arc::clone(&raft_config), network, log, sm)
                 .await
                 .map_err(|e| format!("group {}: {e}", spec.id))?;
             groups.insert(spec.id, raft.clone());
-            if spec.members.first() == Some(&config.me) && !raft.is_initialized().await.map_err(|e| e.to_string())? {
-                let members: BTreeMap<u64, ShoalNode> = spec
-                    .members
-                    .iter()
-                    .map(|id| {
-                        (*id, ShoalNode { client_addr: config.client_addrs.get(id).cloned().unwrap_or_default() })
-                    })
-                    .collect();
+            let bootstraps = spec.members.first() == Some(&config.me) && config.generation == 0;
+            if bootstraps && !raft.is_initialized().await.map_err(|e| e.to_string())? {
+                let members: BTreeMap<u64, ShoalNode> =
+                    spec.members.iter().map(|&n| (crate::raft_id(n, 0), node_info(&config.client_addrs, n))).collect();
                 raft.initialize(members).await.map_err(|e| format!("group {}: {e}", spec.id))?;
             }
             let (leader, voters) = (Arc::new(AtomicU64::new(NO_LEADER)), Arc::new(AtomicUsize::new(0)));
@@ -297,7 +306,8 @@ impl Replicas {
         let lease = Duration::from_millis(config.timing.election_timeout_min_ms);
         let quorum_timeout = Duration::from_millis(config.timing.election_timeout_max_ms);
         Ok(Replicas {
-            me: config.me,
+            me,
+            client_addrs: config.client_addrs,
             read_mode: config.read_mode,
             lease,
             quorum_timeout,
@@ -351,8 +361,14 @@ impl Replicas {
         self.replicas.keys().copied()
     }
 
+    /// This node's Raft id (`crate::raft_id`).
     pub fn me(&self) -> u64 {
         self.me
+    }
+
+    /// The generation of this node's data (`crate::raft_id`).
+    pub fn generation(&self) -> u32 {
+        crate::generation_of(self.me)
     }
 
     pub fn holds(&self, group: GroupId) -> bool {
@@ -493,6 +509,8 @@ impl Replicas {
             purged_index: m.purged.as_ref().map(|l| l.index),
             keys: replica.db.len(),
             followers,
+            voters: m.membership_config.membership().voter_ids().collect(),
+            learners: m.membership_config.membership().learner_ids().collect(),
         })
     }
 
@@ -503,6 +521,43 @@ impl Replicas {
         // Before the transfer starts: no lease read may run once it has.
         replica.transferring.store(true, Ordering::SeqCst);
         replica.raft.trigger().transfer_leader(to).await.map_err(|e| ReplicaError::Unavailable(e.to_string()))
+    }
+
+    /// On the group's leader: makes `new`, a node's new Raft identity after
+    /// it lost its data, a voter in place of every other identity of that
+    /// node. Adds it as a learner, waits (at most `catch_up`) until it holds
+    /// the log as it was then, and changes the voters (joint consensus); the
+    /// node's other identities leave the group. Idempotent: a retry after a
+    /// failure (leadership lost, catch-up too slow) goes on from where this
+    /// one stopped.
+    pub async fn replace_member(&self, group: GroupId, new: u64, catch_up: Duration) -> Result<(), ReplicaError> {
+        let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        let node = crate::node_of(new);
+        assert_ne!(node, crate::node_of(self.me), "a leader never replaces itself");
+        let membership = || replica.raft.metrics().borrow_watched().membership_config.membership().clone();
+        if membership().get_node(&new).is_none() {
+            let info = node_info(&self.client_addrs, node);
+            replica.raft.add_learner(new, info, false).await.map_err(membership_error)?;
+        }
+        let target = replica.raft.metrics().borrow_watched().last_log_index;
+        replica
+            .raft
+            .wait(Some(catch_up))
+            .metrics(|m| matched(m, new) >= target, "the new replica caught up")
+            .await
+            .map_err(|e| ReplicaError::Unavailable(format!("{} did not catch up: {e}", crate::ShowId(new))))?;
+        let voters: BTreeSet<u64> =
+            membership().voter_ids().filter(|&v| crate::node_of(v) != node).chain([new]).collect();
+        if membership().voter_ids().collect::<BTreeSet<_>>() != voters {
+            let change = ChangeMembers::ReplaceAllVoters(voters);
+            replica.raft.change_membership(change, false).await.map_err(membership_error)?;
+        }
+        let stale: BTreeSet<u64> =
+            membership().learner_ids().filter(|&l| crate::node_of(l) == node && l != new).collect();
+        if !stale.is_empty() {
+            replica.raft.change_membership(ChangeMembers::RemoveNodes(stale), false).await.map_err(membership_error)?;
+        }
+        Ok(())
     }
 
     /// openraft's runtime stats for the group (per-stage latency of log
@@ -535,12 +590,32 @@ impl Replicas {
         Ok(())
     }
 
-    /// Stops every group's Raft (they answer peers with errors afterwards).
+    /// Stops every group's Raft and ends the peer connections serving them.
     pub async fn shutdown(&self) {
         for replica in self.replicas.values() {
             let _ = replica.raft.shutdown().await;
         }
+        self.groups.close();
     }
+}
+
+/// The last log index the leader knows `id` holds (None: nothing yet, or
+/// not a leader).
+fn matched(m: &openraft::RaftMetrics<crate::TypeConfig>, id: u64) -> Option<u64> {
+    m.replication.as_ref()?.get(&id)?.as_ref().map(|l| l.index)
+}
+
+/// A failed membership change, as routing understands it.
+fn membership_error(e: RaftError<crate::TypeConfig, ClientWriteError<crate::TypeConfig>>) -> ReplicaError {
+    match e {
+        RaftError::APIError(ClientWriteError::ForwardToLeader(f)) => ReplicaError::NotLeader { leader: f.leader_id },
+        e => ReplicaError::Unavailable(e.to_string()),
+    }
+}
+
+/// A member's node record: where clients reach it.
+fn node_info(client_addrs: &HashMap<u64, String>, node: u64) -> ShoalNode {
+    ShoalNode { client_addr: client_addrs.get(&node).cloned().unwrap_or_default() }
 }
 
 /// The atomics `watch_leader` keeps current.

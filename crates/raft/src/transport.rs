@@ -80,6 +80,9 @@ pub enum Response {
 #[derive(Serialize, Deserialize)]
 struct RequestFrame {
     id: u64,
+    /// The Raft id the sender means (see `crate::raft_id`): a node answers
+    /// only to its current identity.
+    to: u64,
     group: GroupId,
     body: Request,
 }
@@ -98,6 +101,13 @@ pub struct Groups {
     no_votes_until: Arc<Mutex<Option<std::time::Instant>>>,
     /// While on, vote requests are refused (see `Quarantine`).
     quarantine: Quarantine,
+    /// This node's Raft id, when known (hand-built groups in tests leave it
+    /// unset and answer to any).
+    me: Option<u64>,
+    /// Set once the groups are shut down: connections serving them end, so
+    /// peers dial again and reach whatever serves the node next (a server
+    /// restarted in the same process).
+    closed: Arc<tokio::sync::watch::Sender<bool>>,
 }
 
 impl Groups {
@@ -125,6 +135,16 @@ impl Groups {
     /// Shares `quarantine`: while it is on, this node grants no votes.
     pub fn set_quarantine(&mut self, quarantine: Quarantine) {
         self.quarantine = quarantine;
+    }
+
+    /// Ends every connection serving these groups (see `closed`).
+    pub fn close(&self) {
+        self.closed.send_replace(true);
+    }
+
+    /// The Raft id requests must be addressed to.
+    pub fn set_me(&mut self, me: u64) {
+        self.me = Some(me);
     }
 
     fn votes_refused(&self) -> bool {
@@ -210,12 +230,20 @@ pub async fn serve_connection(stream: TcpStream, groups: Groups) {
     let mut read = BufReader::with_capacity(READ_BUFFER_BYTES, read);
     let (frames, queue) = mpsc::channel(WRITE_QUEUE);
     tokio::spawn(write_loop(write, queue));
-    while let Ok(frame) = read_frame::<RequestFrame>(&mut read).await {
+    let mut closed = groups.closed.subscribe();
+    loop {
+        let frame = tokio::select! {
+            frame = read_frame::<RequestFrame>(&mut read) => match frame {
+                Ok(frame) => frame,
+                Err(_) => return,
+            },
+            _ = closed.wait_for(|closed| *closed) => return,
+        };
         let (groups, frames) = (groups.clone(), frames.clone());
         // Each request runs on its own: a slow snapshot install must not
         // hold up another group's heartbeats on the same connection.
         tokio::spawn(async move {
-            let body = handle(&groups, frame.group, frame.body).await;
+            let body = handle(&groups, frame.to, frame.group, frame.body).await;
             let response = encode_frame(&ResponseFrame { id: frame.id, body })
                 .or_else(|e| encode_frame(&ResponseFrame { id: frame.id, body: Response::Error(e) }));
             if let Ok(response) = response {
@@ -225,9 +253,20 @@ pub async fn serve_connection(stream: TcpStream, groups: Groups) {
     }
 }
 
-/// Hands a request to the group's `Raft` here and returns its answer: the
-/// receiving side of every transport.
-pub async fn handle(groups: &Groups, group: GroupId, request: Request) -> Response {
+/// Hands a request for Raft id `to` to the group's `Raft` here and
+/// returns its answer: the receiving side of every transport.
+pub async fn handle(groups: &Groups, to: u64, group: GroupId, request: Request) -> Response {
+    // A request for this node's earlier identity (its leaders have not yet
+    // swapped it out) must not be answered by the new one: that identity's
+    // votes and acknowledgements were lost with its data.
+    if let Some(me) = groups.me.filter(|&me| me != to) {
+        return Response::Error(format!(
+            "node {} is now raft id {}; {} is gone with the data it had",
+            crate::node_of(me),
+            crate::ShowId(me),
+            crate::ShowId(to)
+        ));
+    }
     let Some(raft) = groups.get(group) else {
         return Response::Error(format!("group {group} is not served here"));
     };
@@ -288,9 +327,9 @@ impl PeerConnection {
         Ok(connection)
     }
 
-    async fn call(&self, group: GroupId, body: Request) -> Result<Response, String> {
+    async fn call(&self, to: u64, group: GroupId, body: Request) -> Result<Response, String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = encode_frame(&RequestFrame { id, group, body })?;
+        let frame = encode_frame(&RequestFrame { id, to, group, body })?;
         let (tx, rx) = oneshot::channel();
         self.waiting.lock().expect("waiting lock").insert(id, tx);
         // However this call ends (answered, failed, or dropped by the
@@ -337,8 +376,8 @@ async fn read_responses(mut read: BufReader<OwnedReadHalf>, connection: std::syn
     }
 }
 
-/// The peers this node talks to: node id → peer address, and the live
-/// connections.
+/// The peers this node talks to: node number → peer address, and the live
+/// connections (a target's Raft id is mapped to its node).
 #[derive(Clone)]
 pub struct Peers {
     connections: Arc<HashMap<u64, Arc<PeerSlot>>>,
@@ -372,7 +411,7 @@ impl Transport for Peers {
         // The ttl covers getting a connection too (a dial may wait).
         let call = async {
             let connection = self.connection(target).await?;
-            connection.call(group, body).await
+            connection.call(target, group, body).await
         };
         rpc_result(target, ttl, tokio::time::timeout(ttl, call).await.ok())
     }
@@ -401,7 +440,8 @@ impl Peers {
     }
 
     async fn connection(&self, target: u64) -> Result<Arc<PeerConnection>, String> {
-        let slot = self.connections.get(&target).ok_or_else(|| format!("node {target} has no peer address"))?;
+        let node = crate::node_of(target);
+        let slot = self.connections.get(&node).ok_or_else(|| format!("node {node} has no peer address"))?;
         // One lock per peer: dialling a dead peer (up to the connect
         // timeout) must not hold up heartbeats to the live ones.
         let mut current = slot.connection.lock().await;

@@ -1,15 +1,18 @@
 //! Three nodes' `Replicas` in one process over the in-memory transport:
 //! writes through leaders, a partitioned node that catches up once healed,
-//! and a node restarted from its directory, every group converging to the
-//! same content digest on every node.
+//! a node restarted from its directory, and a wiped node rejoining under a
+//! new identity, every group converging to the same content digest on
+//! every node.
 
 use std::collections::HashMap;
 use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
+use openraft::raft::VoteRequest;
 use shoal_engine::{SetOptions, WriteOp};
 use shoal_raft::memory::MemoryNet;
-use shoal_raft::{GroupSpec, ReplicaConfig, ReplicaError, Replicas, Reply};
+use shoal_raft::transport::{handle, Request, Response};
+use shoal_raft::{raft_id, GroupSpec, ReplicaConfig, ReplicaError, Replicas, Reply, TypeConfig};
 
 const WAIT: Duration = Duration::from_secs(20);
 const GROUPS: u32 = 3;
@@ -38,6 +41,7 @@ fn config(root: &std::path::Path, me: u64) -> ReplicaConfig {
         snapshots: Default::default(),
         wal: Default::default(),
         quarantine_when_fresh: false,
+        generation: 0,
     }
 }
 
@@ -120,6 +124,86 @@ async fn partition_heal_and_restart_converge_in_process() {
     converged(&nodes).await;
     let keys: usize = (0..GROUPS).map(|g| nodes[&2].db(g).unwrap().len()).sum();
     assert_eq!(keys, 70, "every write, once, on the restarted node");
+    for n in nodes.values() {
+        n.shutdown().await;
+    }
+}
+
+/// A node whose directory was wiped comes back under a new Raft identity
+/// (generation 7): requests for its old identity are refused, each group's
+/// leader adds it as a learner and swaps it in for the old one, it ends up
+/// with every write, and it counts towards quorum in its old place.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_wiped_node_rejoins_under_a_new_identity_in_process() {
+    let root = std::env::temp_dir().join(format!("shoal-rejoin-{}-{}", std::process::id(), now_ms()));
+    let net = MemoryNet::default();
+    let mut nodes = HashMap::new();
+    for id in 1..=3 {
+        nodes.insert(id, open(&net, &root, id).await);
+    }
+    for n in nodes.values() {
+        n.wait_for_leaders(WAIT).await.expect("leaders");
+    }
+    for i in 0..30 {
+        write(&nodes, i % GROUPS, format!("before:{i}")).await;
+    }
+    converged(&nodes).await;
+
+    let node3 = nodes.remove(&3).unwrap();
+    node3.shutdown().await;
+    drop(node3);
+    net.remove(3);
+    std::fs::remove_dir_all(root.join("node3")).expect("wipe node 3");
+    for i in 0..15 {
+        write(&nodes, i % GROUPS, format!("while-3-gone:{i}")).await;
+    }
+
+    let reborn = Replicas::open(ReplicaConfig { generation: 7, ..config(&root, 3) }, net.transport(3))
+        .await
+        .expect("open the new identity");
+    let new_id = raft_id(3, 7);
+    assert_eq!((reborn.me(), reborn.generation()), (new_id, 7));
+    let old_vote = VoteRequest::<TypeConfig>::new(openraft::Vote::new(99, 1), None);
+    let answer = handle(&reborn.groups(), 3, 0, Request::Vote(old_vote)).await;
+    assert!(matches!(answer, Response::Error(ref e) if e.contains("gone")), "the old identity answered");
+    net.register(3, reborn.groups());
+    nodes.insert(3, reborn);
+
+    for group in 0..GROUPS {
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let leader = nodes.values().find(|n| n.is_leader(group) && n.me() != new_id);
+            if let Some(leader) = leader {
+                if leader.replace_member(group, new_id, WAIT).await.is_ok() {
+                    break;
+                }
+            }
+            assert!(Instant::now() < deadline, "group {group} did not take node 3's new identity");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+        let status = nodes[&1].status(group).expect("held");
+        let members = |s: &shoal_raft::GroupStatus| (s.voters.clone(), s.learners.clone());
+        let deadline = Instant::now() + WAIT;
+        while members(&nodes[&1].status(group).unwrap()) != (vec![1, 2, new_id], vec![]) {
+            assert!(Instant::now() < deadline, "group {group}'s membership: {:?}", members(&status));
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    converged(&nodes).await;
+    let keys: usize = (0..GROUPS).map(|g| nodes[&3].db(g).unwrap().len()).sum();
+    assert_eq!(keys, 45, "the new identity holds every write");
+
+    // Node 1 goes: node 2 and node 3's new identity are a majority of
+    // every group, which they would not be had node 3 stayed a learner.
+    let node1 = nodes.remove(&1).unwrap();
+    node1.shutdown().await;
+    net.set_down(1, true);
+    for i in 0..6 {
+        write(&nodes, i % GROUPS, format!("without-1:{i}")).await;
+    }
+    converged(&nodes).await;
+    let keys: usize = (0..GROUPS).map(|g| nodes[&3].db(g).unwrap().len()).sum();
+    assert_eq!(keys, 51);
     for n in nodes.values() {
         n.shutdown().await;
     }

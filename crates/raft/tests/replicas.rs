@@ -72,6 +72,7 @@ async fn three_nodes_three_groups_through_the_node_api() {
             snapshots: Default::default(),
             wal: WalOptions::default(),
             quarantine_when_fresh: false,
+            generation: 0,
         };
         let replicas = Arc::new(Replicas::open(config, Peers::new(peer_addrs.clone())).await.expect("open replicas"));
         let listener = listeners.remove(&id).unwrap();

@@ -50,6 +50,7 @@ fn config(root: &std::path::Path, me: u64) -> ReplicaConfig {
         snapshots: shoal_raft::Snapshots { every_entries: 40, keep_entries: 10 },
         wal: Default::default(),
         quarantine_when_fresh: false,
+        generation: 0,
     }
 }
 

@@ -9,6 +9,7 @@
 use std::sync::Arc;
 
 use shoal_raft::transport::GroupId;
+use shoal_raft::{node_of, ShowId};
 use tokio::sync::watch;
 
 use crate::state::Shared;
@@ -28,13 +29,16 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
             if preferred == cluster.me || !shared.shards.is_leader(group) || !shared.peers.is_connected(preferred) {
                 continue;
             }
-            let caught_up =
-                shared.shards.replicas().status(group).is_some_and(|status| {
-                    status.followers.iter().any(|&(id, lag)| id == u64::from(preferred) && lag == 0)
-                });
-            if caught_up {
-                tracing::info!(group, to = preferred, "handing leadership back to the preferred primary");
-                let _ = shared.shards.replicas().transfer_leader(group, u64::from(preferred)).await;
+            // The preferred node's current identity in the group (it may
+            // have rejoined under a new one), once it is a caught-up voter.
+            let caught_up = shared.shards.replicas().status(group).and_then(|status| {
+                let is_preferred = |id: u64| node_of(id) == u64::from(preferred);
+                let voter = status.voters.iter().copied().find(|&id| is_preferred(id))?;
+                status.followers.iter().any(|&(id, lag)| id == voter && lag == 0).then_some(voter)
+            });
+            if let Some(to) = caught_up {
+                tracing::info!(group, to = %ShowId(to), "handing leadership back to the preferred primary");
+                let _ = shared.shards.replicas().transfer_leader(group, to).await;
             }
         }
     }

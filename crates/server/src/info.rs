@@ -6,7 +6,7 @@ use std::fmt::Write;
 
 use bytes::Bytes;
 
-use shoal_raft::Role;
+use shoal_raft::{Role, ShowId};
 
 use crate::state::Shared;
 use crate::stats::Stats;
@@ -152,14 +152,21 @@ fn replication(shared: &Shared) -> String {
     // it never held data before (it takes no part in Raft meanwhile).
     let _ = write!(out, "quarantine:{}\r\n", u8::from(replicas.in_quarantine()));
     let _ = write!(out, "data_incarnation:{:016x}\r\n", shared.witness.incarnation());
+    // This node's Raft identity: `node` at first, `node/generation` once it
+    // rejoined after losing its data (see docs/failures.md).
+    let _ = write!(out, "raft_id:{}\r\n", ShowId(replicas.me()));
     let index = |i: Option<u64>| i.map_or("-".to_string(), |i| i.to_string());
     for (group, s) in statuses {
         let role = format!("{:?}", s.role).to_ascii_lowercase();
-        let lag: Vec<String> = s.followers.iter().map(|(id, lag)| format!("{id}:{lag}")).collect();
+        let lag: Vec<String> = s.followers.iter().map(|&(id, lag)| format!("{}:{lag}", ShowId(id))).collect();
+        let ids = |ids: &[u64]| match ids {
+            [] => "-".to_string(),
+            ids => ids.iter().map(|&id| ShowId(id).to_string()).collect::<Vec<_>>().join("|"),
+        };
         let _ = write!(
             out,
-            "group{group}:role={role},leader={},term={},last_log={},commit={},applied={},snapshot={},purged={},keys={},lag={}\r\n",
-            s.leader.map_or("-".to_string(), |l| l.to_string()),
+            "group{group}:role={role},leader={},term={},last_log={},commit={},applied={},snapshot={},purged={},keys={},lag={},voters={},learners={}\r\n",
+            s.leader.map_or("-".to_string(), |l| ShowId(l).to_string()),
             s.term,
             index(s.last_log_index),
             index(s.committed_index),
@@ -168,6 +175,8 @@ fn replication(shared: &Shared) -> String {
             index(s.purged_index),
             s.keys,
             if lag.is_empty() { "-".to_string() } else { lag.join("|") },
+            ids(&s.voters),
+            ids(&s.learners),
         );
     }
     out

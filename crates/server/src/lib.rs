@@ -25,6 +25,8 @@
 //! - `balance`: hands leadership back to a shard's preferred primary.
 //! - `sweeper`: leaders propose the deletion of expired keys, bounded.
 //! - `witness`: the data-loss guard (a wiped node must not vote as before).
+//! - `rejoin`: a node that lost its data comes back as a new replica;
+//!   leaders swap such replicas in for their old identities.
 //! - `state`: `Shared` (per server) and `Session` (per connection).
 //! - `stats`, `clock`: counters and the wall clock.
 
@@ -37,6 +39,7 @@ mod info;
 mod listener;
 mod peer;
 pub mod persist;
+mod rejoin;
 mod route;
 mod shards;
 mod state;
@@ -115,6 +118,11 @@ impl Server {
             tracing::info!(
                 "the data directory was empty: not voting until enough peers confirm this node never held data before"
             );
+        } else if shards.replicas().generation() != 0 && shards.replicas().opened_fresh() {
+            tracing::info!(
+                raft_id = %shoal_raft::ShowId(shards.replicas().me()),
+                "a new replica after data loss: waiting for each group's leader to add it"
+            );
         } else if shards.replicas().opened_fresh() && config.unsafe_rejoin_after_data_loss {
             tracing::warn!("--unsafe-rejoin-after-data-loss: voting at once although this node may have lost data");
         }
@@ -126,6 +134,7 @@ impl Server {
         if let Some(peers) = peer_listener {
             tasks.push(tokio::spawn(peer::listen(peers, Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(peer::check_peers(Arc::clone(&shared), stopped.clone())));
+            tasks.push(tokio::spawn(rejoin::repair(Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(balance::run(Arc::clone(&shared), stopped)));
         }
         let keys: usize = shared.shards.held().iter().filter_map(|g| shared.shards.db(*g)).map(|db| db.len()).sum();
@@ -141,6 +150,20 @@ impl Server {
     /// SHUTDOWN, or the node found it cannot run (see `StopReason`).
     pub async fn stop_requested(&self) -> StopReason {
         self.shared.shutdown.wait().await
+    }
+
+    /// After `StopReason::Rejoin`: stops, then prepares the data directory
+    /// for a start as a new replica (see `rejoin`); the caller starts the
+    /// server again with the same config. Returns the new generation.
+    pub async fn rejoin(self) -> Result<u32, String> {
+        // Only a node that never left quarantine holds nothing anyone
+        // relies on: its log may be thrown away.
+        if !self.shared.shards.replicas().in_quarantine() {
+            return Err("asked to rejoin as a new replica outside quarantine".into());
+        }
+        let dir = self.shared.config.dir.clone();
+        self.stop(false).await.map_err(|e| e.to_string())?;
+        rejoin::start_afresh(&dir)
     }
 
     /// Stops accepting, lets connections finish their current batch, then

@@ -8,13 +8,14 @@
 //! Frames are length-delimited (u32 big-endian length, then the payload) and
 //! at most `MAX_FRAME_BYTES`; a hello is text:
 //! `SHOAL/1 HELLO <node> <fingerprint> <uptime_ms> <holds_data> <incarnation>
-//! <saw_you_in>`, answered by `SHOAL/1 WELCOME …` with the same fields
+//! <saw_you_in> <generation>`, answered by `SHOAL/1 WELCOME …` with the same fields
 //! (whether or not the fingerprints agree: each side compares), or
 //! `SHOAL/1 REFUSE <reason>` for a malformed hello. For the data-loss guard
 //! (`witness`): `holds_data` (0/1) says whether the sender has anything
 //! durable, `incarnation` (hex) which incarnation of its data, and
 //! `saw_you_in` (hex, 0 for never; only meaningful in a WELCOME) in which
-//! incarnation it last saw the other node holding data.
+//! incarnation it first saw the other node holding data; `generation` (hex)
+//! is the sender's Raft generation (`rejoin`: what a leader swaps in).
 //!
 //! When two nodes disagree on the layout, the one that has been up for less
 //! time is the newcomer: it stops with a clear error, so a node started with
@@ -46,10 +47,24 @@ pub struct Peers {
     numbers: Vec<NodeNumber>,
 }
 
-#[derive(Debug, Default)]
+#[derive(Debug)]
 struct PeerState {
     connected: AtomicBool,
     last_seen_ms: AtomicU64,
+    /// The Raft generation its last answer reported (`UNKNOWN`: none yet).
+    generation: AtomicU64,
+}
+
+const UNKNOWN: u64 = u64::MAX;
+
+impl Default for PeerState {
+    fn default() -> Self {
+        PeerState {
+            connected: AtomicBool::new(false),
+            last_seen_ms: AtomicU64::new(0),
+            generation: AtomicU64::new(UNKNOWN),
+        }
+    }
 }
 
 impl Peers {
@@ -70,6 +85,18 @@ impl Peers {
         self.state(number).map_or(0, |s| s.last_seen_ms.load(Ordering::Relaxed))
     }
 
+    /// The Raft generation `number` reported last, from our own dials.
+    pub fn generation(&self, number: NodeNumber) -> Option<u32> {
+        let g = self.state(number)?.generation.load(Ordering::Relaxed);
+        u32::try_from(g).ok()
+    }
+
+    fn record_generation(&self, number: NodeNumber, generation: u32) {
+        if let Some(s) = self.state(number) {
+            s.generation.store(u64::from(generation), Ordering::Relaxed);
+        }
+    }
+
     fn record(&self, number: NodeNumber, up: bool) {
         if let Some(s) = self.state(number) {
             s.connected.store(up, Ordering::Relaxed);
@@ -88,6 +115,7 @@ struct Hello {
     holds_data: bool,
     incarnation: u64,
     saw_you_in: u64,
+    generation: u32,
 }
 
 impl Hello {
@@ -100,18 +128,20 @@ impl Hello {
             holds_data: shared.shards.replicas().holds_data(),
             incarnation: shared.witness.incarnation(),
             saw_you_in: to.map_or(0, |n| shared.witness.saw(n)),
+            generation: shared.shards.replicas().generation(),
         }
     }
 
     fn encode(&self, verb: &str) -> String {
         format!(
-            "{PROTOCOL} {verb} {} {} {} {} {:x} {:x}",
+            "{PROTOCOL} {verb} {} {} {} {} {:x} {:x} {:x}",
             self.node,
             self.fingerprint,
             self.uptime_ms,
             u8::from(self.holds_data),
             self.incarnation,
-            self.saw_you_in
+            self.saw_you_in,
+            self.generation
         )
     }
 
@@ -132,6 +162,7 @@ impl Hello {
             holds_data: flag(parts.next())?,
             incarnation: u64::from_str_radix(parts.next()?, 16).ok()?,
             saw_you_in: u64::from_str_radix(parts.next()?, 16).ok()?,
+            generation: u32::from_str_radix(parts.next()?, 16).ok()?,
         };
         parts.next().is_none().then_some(hello)
     }
@@ -252,6 +283,7 @@ async fn greet(addr: &str, shared: &Shared, cluster: &ClusterConfig) -> std::io:
         if !compare(shared, &mine, &theirs) {
             return Err(std::io::Error::other("peer has a different layout"));
         }
+        shared.peers.record_generation(theirs.node, theirs.generation);
         guard_against_data_loss(shared, cluster, &theirs);
         return Ok(());
     }
@@ -275,7 +307,7 @@ fn guard_against_data_loss(shared: &Shared, cluster: &ClusterConfig, theirs: &He
             tracing::info!("a majority confirmed this node never held data before: voting");
         }
         Verdict::DataLost(peer) => {
-            shared.shutdown.fail(data_lost_message(&shared.config.dir, cluster.me, peer));
+            shared.shutdown.rejoin(data_lost_message(&shared.config.dir, cluster.me, peer));
         }
     }
 }
@@ -310,14 +342,16 @@ mod tests {
             holds_data: true,
             incarnation: 255,
             saw_you_in: 0,
+            generation: 0x1f,
         };
-        assert_eq!(h.encode("HELLO"), "SHOAL/1 HELLO 2 abc 5 1 ff 0");
+        assert_eq!(h.encode("HELLO"), "SHOAL/1 HELLO 2 abc 5 1 ff 0 1f");
         assert_eq!(Hello::decode(&h.encode("HELLO"), "HELLO"), Some(h));
-        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 1 ff", "HELLO"), None);
-        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 1 ff 0 extra", "HELLO"), None);
-        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 2 ff 0", "HELLO"), None);
-        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 1 zz 0", "HELLO"), None);
-        assert_eq!(Hello::decode("SHOAL/2 HELLO 2 abc 5 0 1 0", "HELLO"), None);
-        assert_eq!(Hello::decode("SHOAL/1 HELLO x abc 5 0 1 0", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 1 ff 0", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 1 ff 0 0 extra", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 2 ff 0 0", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 1 zz 0 0", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/1 HELLO 2 abc 5 1 ff 0 100000000", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/2 HELLO 2 abc 5 0 1 0 0", "HELLO"), None);
+        assert_eq!(Hello::decode("SHOAL/1 HELLO x abc 5 0 1 0 0", "HELLO"), None);
     }
 }

@@ -87,9 +87,11 @@ impl Shards {
             .iter()
             .map(|s| GroupSpec { id: GroupId::from(s.id), members: s.replicas.iter().map(|&n| u64::from(n)).collect() })
             .collect();
+        let generation = crate::rejoin::generation(&config.dir)?;
         let replica_config = ReplicaConfig {
             dir: config.dir.clone(),
             me: u64::from(me),
+            generation,
             client_addrs: addrs(|n| format!("{}:{}", n.host, n.port)),
             groups,
             timing: config.replication.timing,
@@ -97,9 +99,12 @@ impl Shards {
             snapshots: config.replication.snapshots,
             wal: config.replication.wal,
             // A wiped node must not vote until its peers cleared it; one
-            // replica per shard has nobody to ask and nothing to protect.
+            // replica per shard has nobody to ask and nothing to protect; a
+            // node under a later generation is a new identity that never
+            // voted (see `rejoin`).
             quarantine_when_fresh: layout.shards.iter().any(|s| s.replicas.len() > 1)
-                && !config.unsafe_rejoin_after_data_loss,
+                && !config.unsafe_rejoin_after_data_loss
+                && generation == 0,
         };
         let peers = Peers::new(addrs(|n| format!("{}:{}", n.host, n.peer_port)));
         let replicas = Replicas::open(replica_config, peers).await?;
@@ -131,11 +136,12 @@ impl Shards {
 
     /// The node leading `group`, as far as this node knows.
     pub fn leader(&self, group: GroupId) -> Option<NodeNumber> {
-        self.replicas.leader(group).and_then(|id| NodeNumber::try_from(id).ok())
+        self.replicas.leader(group).and_then(|id| NodeNumber::try_from(shoal_raft::node_of(id)).ok())
     }
 
+    /// Whether this node, under its current Raft identity, leads `group`.
     pub fn is_leader(&self, group: GroupId) -> bool {
-        self.leader(group) == Some(self.me)
+        self.replicas.is_leader(group)
     }
 
     /// This node's number in the layout.

@@ -34,6 +34,9 @@ pub enum StopReason {
     Shutdown { save: bool },
     /// Something this node cannot run with (a peer with another layout).
     Fatal(String),
+    /// This node lost its data (`message` says how it knows): it must start
+    /// again as a new replica (`Server::rejoin`).
+    Rejoin { message: String },
 }
 
 /// A request, from inside the server, for the process to stop. The first
@@ -56,6 +59,10 @@ impl ShutdownRequest {
 
     pub fn fail(&self, message: String) {
         self.set(StopReason::Fatal(message));
+    }
+
+    pub fn rejoin(&self, message: String) {
+        self.set(StopReason::Rejoin { message });
     }
 
     fn set(&self, reason: StopReason) {

@@ -17,11 +17,11 @@
 //! that they never saw this one holding data in another incarnation, which
 //! ends the quarantine: a first start (a majority can start without the
 //! rest), or a node added late. If any peer saw it holding data in an
-//! earlier incarnation, the node lost its data: it stops with an error rather than rejoin
-//! (rejoining as a new replica through a membership change is not built;
-//! `--unsafe-rejoin-after-data-loss` rejoins anyway, and says what that
-//! risks). A node that cannot reach enough peers waits in quarantine,
-//! taking no Raft traffic.
+//! earlier incarnation, the node lost its data: it comes back as a new
+//! replica under a new Raft identity (`rejoin`), never as the voter it was.
+//! (`--unsafe-rejoin-after-data-loss` skips the quarantine and votes as
+//! before at once, and says what that risks.) A node that cannot reach
+//! enough peers waits in quarantine, taking no Raft traffic.
 //!
 //! What this misses: a node wiped less than one peer check interval after
 //! it first held data, before any peer recorded it.
@@ -60,7 +60,7 @@ pub struct Answer {
 
 /// A random non-zero number, from the standard library's per-process
 /// random hash keys and the clock (no dependency for one draw).
-fn random_nonzero() -> u64 {
+pub(crate) fn random_nonzero() -> u64 {
     use std::hash::{BuildHasher, Hasher};
     let mut h = std::collections::hash_map::RandomState::new().build_hasher();
     h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
@@ -161,7 +161,7 @@ impl Witness {
 
 /// Writes a temporary file, fsyncs it, renames it over `path`, fsyncs the
 /// directory.
-fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
+pub(crate) fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     let tmp = path.with_extension("tmp");
     let mut file = std::fs::File::create(&tmp)?;
     file.write_all(bytes)?;
@@ -173,13 +173,13 @@ fn write_durably(path: &std::path::Path, bytes: &[u8]) -> std::io::Result<()> {
     Ok(())
 }
 
-/// The error a node that lost its data stops with.
+/// What a node that lost its data logs before it rejoins as a new replica.
 pub fn data_lost_message(dir: &std::path::Path, me: NodeNumber, peer: NodeNumber) -> String {
     format!(
         "node {me}'s data directory {} was empty at start, but node {peer} has seen this node holding data: \
-         its data was lost. A node that lost its data must not rejoin as the replica it was (it forgot its votes \
-         and the writes it acknowledged, and could help elect a leader missing them); rejoining as a new replica \
-         is not supported yet. --unsafe-rejoin-after-data-loss rejoins anyway (see docs/failures.md for the risk)",
+         its data was lost. It must not rejoin as the replica it was (it forgot its votes and the writes it \
+         acknowledged, and could help elect a leader missing them): restarting as a new replica, which each \
+         group's leader swaps in for the old one once it has caught up",
         dir.display()
     )
 }
