@@ -112,7 +112,9 @@ pub async fn repair(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
 /// take in as a voter (and make its only one for that node), if any.
 fn missing(shared: &Shared, group: GroupId, node: shoal_cluster::NodeNumber) -> Option<u64> {
     let replicas = shared.shards.replicas();
-    if !replicas.is_leader(group) || u64::from(node) == node_of(replicas.me()) {
+    // A node not answering our peer checks now would only make the
+    // catch-up wait its full bound.
+    if !replicas.is_leader(group) || u64::from(node) == node_of(replicas.me()) || !shared.peers.is_connected(node) {
         return None;
     }
     let generation = shared.peers.generation(node).filter(|&g| g != 0)?;
