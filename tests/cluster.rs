@@ -421,7 +421,7 @@ fn refused_impostor_leaves_the_real_node_connected() {
 fn forged_hello_on_the_peer_port_changes_nothing() {
     use std::io::{Read, Write};
     let mut cluster = Cluster::start("cluster-forged-hello", 2, &[]);
-    let hello = "SHOAL/1 HELLO 2 deadbeefdeadbeef 18446744073709551615 1 1 1";
+    let hello = "SHOAL/1 HELLO 2 deadbeefdeadbeef 18446744073709551615 1 1 1 5";
     let mut peer = std::net::TcpStream::connect(("127.0.0.1", cluster.peer_ports[0])).unwrap();
     peer.write_all(&(hello.len() as u32).to_be_bytes()).unwrap();
     peer.write_all(hello.as_bytes()).unwrap();
