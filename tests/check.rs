@@ -14,7 +14,7 @@ fn shoal_check_finds_no_violation_under_kills_and_pauses() {
     let port = free_base_port(3);
     let history = dir.join("history.jsonl");
     let out = Command::new(common::BIN)
-        .args(["check", "--port", &port.to_string(), "--duration-s", "40", "--nemesis", "kill,pause"])
+        .args(["check", "--port", &port.to_string(), "--duration-s", "40", "--nemesis", "kill,pause,wipe"])
         .args(["--nemesis-interval-ms", "2500", "--rate", "300"])
         .arg("--dir")
         .arg(dir.join("cluster"))

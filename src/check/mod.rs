@@ -2,8 +2,8 @@
 //!
 //! Concurrent clients run a register workload (GET, SET, `SET … IFEQ`) and
 //! a set workload (APPEND of unique elements, then one final read per key)
-//! while, on a cluster this command started itself, a nemesis kills and
-//! pauses nodes. Every operation is recorded (invoke, then ok / fail /
+//! while, on a cluster this command started itself, a nemesis kills,
+//! pauses and wipes nodes. Every operation is recorded (invoke, then ok / fail /
 //! info), the history is written to a file, and shoal-check decides:
 //! registers linearizable per key, no acknowledged element lost or
 //! duplicated. Exit status: 0 valid, 1 a violation, 3 unknown (the search
@@ -48,8 +48,8 @@ pub struct CheckArgs {
     /// How long the workload runs, in seconds.
     #[arg(long, default_value_t = 60)]
     pub duration_s: u64,
-    /// Faults to inject into the started cluster: kill, pause, none.
-    #[arg(long, value_enum, value_delimiter = ',', default_value = "kill,pause")]
+    /// Faults to inject into the started cluster: kill, pause, wipe, none.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "kill,pause,wipe")]
     pub nemesis: Vec<Fault>,
     /// Time between faults, in milliseconds (a fault lasts 30-90% of it).
     #[arg(long, default_value_t = 4000)]

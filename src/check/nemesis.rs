@@ -2,13 +2,17 @@
 //! One fault at a time, so a majority of every shard stays up: a node is
 //! killed (SIGKILL, then restarted from its data directory) or paused
 //! (SIGSTOP, then SIGCONT: a leader that wakes up must not serve a stale
-//! read or acknowledge a write it cannot commit). Which node, which fault
-//! and for how long come from the seed.
+//! read or acknowledge a write it cannot commit), or wiped (SIGKILL, its
+//! data directory emptied, restarted: it must rejoin as a new replica, and
+//! the next fault waits until every group has swapped it in, since a second
+//! lost disk before that would leave a group without a majority). Which
+//! node, which fault and for how long come from the seed.
 
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use shoal_proto::Frame;
 use tokio::process::Child;
 use tokio::sync::watch;
 
@@ -20,6 +24,8 @@ pub enum Fault {
     Kill,
     /// SIGSTOP a node, then SIGCONT it.
     Pause,
+    /// SIGKILL a node, empty its data directory, restart it.
+    Wipe,
     /// No faults.
     None,
 }
@@ -59,6 +65,31 @@ impl Managed {
             if Instant::now() > deadline {
                 self.child = Some(child);
                 return Err("it did not answer PING within 10 s".into());
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+    }
+
+    /// Empties the (killed) node's data directory.
+    fn wipe(&self) -> Result<(), String> {
+        let dir = &self.spec.dir;
+        std::fs::remove_dir_all(dir)
+            .and_then(|()| std::fs::create_dir_all(dir))
+            .map_err(|e| format!("cannot wipe {}: {e}", dir.display()))
+    }
+
+    /// Waits (bounded) until the node runs under a new Raft identity that
+    /// every group it holds lists as a voter.
+    async fn rejoined(&self) -> Result<(), String> {
+        let deadline = Instant::now() + REJOIN_TIMEOUT;
+        loop {
+            if let Some(Frame::Bulk(info)) = crate::probe::call(self.spec.port, &["INFO", "replication"]).await {
+                if swapped_in(&String::from_utf8_lossy(&info)) {
+                    return Ok(());
+                }
+            }
+            if Instant::now() > deadline {
+                return Err(format!("not swapped in as a new replica within {REJOIN_TIMEOUT:?}"));
             }
             tokio::time::sleep(Duration::from_millis(50)).await;
         }
@@ -108,26 +139,58 @@ pub async fn run(
         let node = &mut nodes[victim];
         let number = node.spec.number;
         let began = at();
+        let mut broken = Ok(());
         match fault {
             Fault::Kill => node.kill().await,
             Fault::Pause => node.signal(libc::SIGSTOP),
+            Fault::Wipe => {
+                node.kill().await;
+                broken = node.wipe();
+            }
             Fault::None => unreachable!("filtered out"),
         }
         let stopping = wait(&mut stop, hold).await;
         let healed = match fault {
-            Fault::Kill => node.restart().await.map_err(|e| format!("; restart failed: {e}")),
+            Fault::Kill => node.restart().await,
+            Fault::Wipe => match broken {
+                Ok(()) => match node.restart().await {
+                    Ok(()) => node.rejoined().await,
+                    Err(e) => Err(e),
+                },
+                Err(e) => node.restart().await.and(Err(e)),
+            },
             _ => {
                 node.signal(libc::SIGCONT);
                 Ok(())
             }
         };
-        let word = if fault == Fault::Kill { "killed" } else { "paused" };
+        let healed = healed.map_err(|e| format!("; healing failed: {e}"));
+        let word = match fault {
+            Fault::Kill => "killed",
+            Fault::Wipe => "wiped",
+            _ => "paused",
+        };
         log.push(format!("node {number} {word} at {began}, back at {}{}", at(), healed.err().unwrap_or_default()));
         if stopping {
             break;
         }
     }
     (nodes, log)
+}
+
+/// How long a wiped node may take to be swapped in as a new replica.
+const REJOIN_TIMEOUT: Duration = Duration::from_secs(30);
+
+/// Whether an INFO replication text shows a node under a new Raft identity
+/// (`raft_id:N/generation`) that is a voter of every group it holds.
+fn swapped_in(info: &str) -> bool {
+    let Some(id) = info.lines().find_map(|l| l.trim().strip_prefix("raft_id:")) else { return false };
+    let groups: Vec<&str> = info.lines().filter(|l| l.starts_with("group")).collect();
+    id.contains('/')
+        && !groups.is_empty()
+        && groups.iter().all(|l| {
+            l.trim().split(',').find_map(|f| f.strip_prefix("voters=")).is_some_and(|v| v.split('|').any(|m| m == id))
+        })
 }
 
 /// Sleeps for `d` or until told to stop; true if told to stop.
@@ -138,5 +201,24 @@ async fn wait(stop: &mut watch::Receiver<bool>, d: Duration) -> bool {
     tokio::select! {
         _ = tokio::time::sleep(d) => *stop.borrow(),
         _ = stop.changed() => true,
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::swapped_in;
+
+    #[test]
+    fn a_node_counts_as_swapped_in_once_every_group_has_its_new_identity() {
+        let info = |id: &str, voters: [&str; 2]| {
+            format!(
+                "# Replication\r\nraft_id:{id}\r\ngroup0:role=follower,lag=-,voters={},learners=-\r\ngroup1:role=leader,voters={},learners=-\r\n",
+                voters[0], voters[1]
+            )
+        };
+        assert!(swapped_in(&info("3/0a", ["1|2|3/0a", "3/0a|1|2"])));
+        assert!(!swapped_in(&info("3/0a", ["1|2|3/0a", "1|2|3"])), "group 1 still has the old identity");
+        assert!(!swapped_in(&info("3", ["1|2|3", "1|2|3"])), "not a new identity");
+        assert!(!swapped_in("# Replication\r\nraft_id:3/0a\r\n"), "no group listed yet");
     }
 }
