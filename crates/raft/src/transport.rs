@@ -159,8 +159,14 @@ async fn read_frame<T: for<'de> Deserialize<'de>>(read: &mut BufReader<OwnedRead
     if len > MAX_FRAME_BYTES {
         return Err(std::io::Error::other(format!("peer frame of {len} bytes is over {MAX_FRAME_BYTES}")));
     }
-    let mut body = vec![0; len as usize];
-    read.read_exact(&mut body).await?;
+    // The buffer grows as bytes arrive, never to the declared length up
+    // front: a stranger on the peer port declaring a 1 GiB frame and
+    // sending nothing costs a small buffer, not a gigabyte.
+    let mut body = Vec::with_capacity((len as usize).min(READ_BUFFER_BYTES));
+    let got = read.take(u64::from(len)).read_to_end(&mut body).await?;
+    if got != len as usize {
+        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    }
     postcard::from_bytes(&body).map_err(std::io::Error::other)
 }
 
