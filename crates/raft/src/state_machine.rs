@@ -64,14 +64,19 @@ pub struct StateMachine {
     /// only (then a node whose log was purged cannot restart from disk).
     dir: Option<Arc<PathBuf>>,
     /// Held while applying an entry and while dumping, so a snapshot's bytes
-    /// and its `last_log_id` always agree.
+    /// and its `last_log_id` always agree; not while a built snapshot is
+    /// written and fsynced, which would stall every write to the group.
     inner: Arc<Mutex<Inner>>,
+    /// The last entry of the newest snapshot on disk. Held while a snapshot
+    /// is written, so writes never interleave and a snapshot built
+    /// concurrently with a newer install never replaces it on disk.
+    persisted: Arc<Mutex<Option<LogIdOf<TypeConfig>>>>,
 }
 
 impl StateMachine {
     /// A state machine whose snapshots live in memory only.
     pub fn new(db: Arc<Db>) -> StateMachine {
-        StateMachine { db, dir: None, inner: Arc::default() }
+        StateMachine { db, dir: None, inner: Arc::default(), persisted: Arc::default() }
     }
 
     /// A state machine whose latest snapshot is persisted in `dir`. If one
@@ -81,7 +86,9 @@ impl StateMachine {
     pub fn open(db: Arc<Db>, dir: &Path) -> io::Result<StateMachine> {
         std::fs::create_dir_all(dir)?;
         let mut inner = Inner::default();
+        let mut persisted = None;
         if let Some((meta, data)) = snapshot_file::load(dir)? {
+            persisted = meta.last_log_id;
             let (sessions, dump) = split_snapshot(&data)?;
             db.replace(dump, 0).map_err(io_err)?;
             inner.sessions = sessions;
@@ -89,15 +96,25 @@ impl StateMachine {
             inner.membership = meta.last_membership.clone();
             inner.snapshot = Some((meta, data));
         }
-        Ok(StateMachine { db, dir: Some(Arc::new(dir.to_path_buf())), inner: Arc::new(Mutex::new(inner)) })
+        Ok(StateMachine {
+            db,
+            dir: Some(Arc::new(dir.to_path_buf())),
+            inner: Arc::new(Mutex::new(inner)),
+            persisted: Arc::new(Mutex::new(persisted)),
+        })
     }
 
-    /// Makes a snapshot durable before Raft may purge the log behind it.
+    /// Makes a snapshot durable before Raft may purge the log behind it,
+    /// unless a newer one is already on disk (which covers that log too).
     fn persist(&self, meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> io::Result<()> {
-        match &self.dir {
-            Some(dir) => snapshot_file::save(dir, meta, data),
-            None => Ok(()),
+        let Some(dir) = &self.dir else { return Ok(()) };
+        let mut persisted = self.persisted.lock().unwrap();
+        if *persisted > meta.last_log_id {
+            return Ok(());
         }
+        snapshot_file::save(dir, meta, data)?;
+        *persisted = meta.last_log_id;
+        Ok(())
     }
 
     pub fn db(&self) -> &Arc<Db> {
@@ -198,14 +215,20 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
     type SnapshotData = Cursor<Vec<u8>>;
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
-        let mut inner = self.inner.lock().unwrap();
-        let data = snapshot_bytes(&inner.sessions, &self.db)?;
-        let meta =
-            SnapshotMetaOf::<TypeConfig> { last_log_id: inner.last_applied, last_membership: inner.membership.clone() };
+        let (meta, data) = {
+            let inner = self.inner.lock().unwrap();
+            let data = snapshot_bytes(&inner.sessions, &self.db)?;
+            let last_membership = inner.membership.clone();
+            (SnapshotMetaOf::<TypeConfig> { last_log_id: inner.last_applied, last_membership }, data)
+        };
         // On disk (when a directory was given) before openraft learns of it,
-        // since it may then purge the log the snapshot replaces.
+        // since it may then purge the log the snapshot replaces; entries go
+        // on being applied meanwhile.
         self.persist(&meta, &data)?;
-        inner.snapshot = Some((meta.clone(), data.clone()));
+        let mut inner = self.inner.lock().unwrap();
+        if inner.snapshot.as_ref().is_none_or(|(current, _)| current.last_log_id <= meta.last_log_id) {
+            inner.snapshot = Some((meta.clone(), data.clone()));
+        }
         Ok(Snapshot { meta, snapshot: Cursor::new(data) })
     }
 }
@@ -252,5 +275,36 @@ mod snapshot_file {
         }
         let meta = serde_json::from_slice(&rest[..len]).map_err(io_err)?;
         Ok(Some((meta, rest[len..].to_vec())))
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn meta(index: u64) -> SnapshotMetaOf<TypeConfig> {
+        let leader = openraft::vote::leader_id_adv::LeaderId { term: 1, node_id: 1 };
+        SnapshotMetaOf::<TypeConfig> {
+            last_log_id: Some(LogIdOf::<TypeConfig>::new(leader, index)),
+            last_membership: Default::default(),
+        }
+    }
+
+    /// A snapshot built before a newer one was installed may reach the disk
+    /// after it (it is written outside the state machine's lock): it must
+    /// not replace the newer one, or a restart would miss entries the log no
+    /// longer holds.
+    #[test]
+    fn an_older_snapshot_never_replaces_a_newer_one_on_disk() {
+        let dir = std::env::temp_dir().join(format!("shoal-sm-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let sm = StateMachine::open(Arc::new(Db::new()), &dir).unwrap();
+        sm.persist(&meta(10), b"ten").unwrap();
+        sm.persist(&meta(5), b"five").unwrap();
+        let (on_disk, data) = snapshot_file::load(&dir).unwrap().unwrap();
+        assert_eq!((on_disk.last_log_id, data.as_slice()), (meta(10).last_log_id, &b"ten"[..]));
+        sm.persist(&meta(12), b"twelve").unwrap();
+        assert_eq!(snapshot_file::load(&dir).unwrap().unwrap().1, b"twelve");
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 }
