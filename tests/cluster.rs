@@ -14,7 +14,8 @@ use std::path::PathBuf;
 use std::process::{Command, Stdio};
 
 use common::{
-    assert_benchmarked, bulk, err, frame_text, free_ports, info_field, run_tool, temp_dir, tool, wait_for, Cluster, BIN,
+    assert_benchmarked, bulk, err, frame_text, free_ports, info_field, run_tool, temp_dir, tool, wait_for, Cluster,
+    Routed, BIN,
 };
 use shoal_engine::slot::key_slot;
 use shoal_proto::Frame;
@@ -412,6 +413,28 @@ fn refused_impostor_leaves_the_real_node_connected() {
             text(&cluster.client(node).call(&["CLUSTER", "NODES"]))
         );
     }
+}
+
+/// Raft traffic opened with another cluster's layout fingerprint (a node
+/// started with other flags, or an old cluster's node dialling a reused
+/// address) is refused at its first frame: it could otherwise make
+/// followers adopt its term and cut their logs to its own.
+#[test]
+fn raft_traffic_from_another_cluster_is_refused() {
+    use std::io::{Read, Write};
+    let cluster = Cluster::start("cluster-foreign-raft", 2, &[]);
+    let info = text(&cluster.client(1).call(&["CLUSTER", "INFO"]));
+    let ours = info.lines().find_map(|l| l.trim().strip_prefix("cluster_layout_fingerprint:")).unwrap().to_string();
+    let mut foreign = std::net::TcpStream::connect(("127.0.0.1", cluster.peer_ports[0])).unwrap();
+    let preamble =
+        format!("SHOAL/1 RAFT {}", if ours == "0123456789abcdef" { "fedcba9876543210" } else { "0123456789abcdef" });
+    foreign.write_all(&(preamble.len() as u32).to_be_bytes()).unwrap();
+    foreign.write_all(preamble.as_bytes()).unwrap();
+    foreign.set_read_timeout(Some(std::time::Duration::from_secs(10))).unwrap();
+    let mut byte = [0u8; 1];
+    assert_eq!(foreign.read(&mut byte).unwrap(), 0, "a foreign cluster's Raft connection was kept open");
+    assert_eq!(cluster.reachable_nodes(1), Some(2));
+    assert_eq!(Routed::new(&cluster.ports).call(&["SET", "k", "v"]), Some(Frame::OK));
 }
 
 /// A stranger on the peer port claiming a node number, another layout and

@@ -45,9 +45,20 @@ pub const MAX_FRAME_BYTES: u32 = 1 << 30;
 /// in the next call): keeps every frame under `MAX_FRAME_BYTES` whatever
 /// openraft batches, as long as one entry fits (the server caps values).
 pub const MAX_APPEND_BYTES: usize = 3 << 28;
-/// The first frame a dialler sends, so that a node's one peer port can
-/// tell Raft connections from other peer traffic (the server's hellos).
-pub const PREAMBLE: &[u8] = b"SHOAL/1 RAFT";
+/// What the first frame a dialler sends starts with, so that a node's one
+/// peer port can tell Raft connections from other peer traffic (the
+/// server's hellos). See [`preamble`].
+pub const PREAMBLE_PREFIX: &str = "SHOAL/1 RAFT";
+
+/// The whole first frame of a Raft connection within `cluster` (an opaque
+/// name every node of one cluster shares; the server uses its layout
+/// fingerprint). A node takes Raft traffic only from its own cluster: a
+/// node of another one (started with other flags, or dialling a reused
+/// address) could otherwise make followers adopt its term and truncate
+/// their logs to its own.
+pub fn preamble(cluster: &str) -> Vec<u8> {
+    format!("{PREAMBLE_PREFIX} {cluster}").into_bytes()
+}
 
 /// Most bytes gathered from the queue into one socket write.
 const WRITE_BATCH_BYTES: usize = 256 * 1024;
@@ -208,26 +219,28 @@ async fn write_loop(mut write: OwnedWriteHalf, mut frames: mpsc::Receiver<Vec<u8
 
 // ---- server side ----------------------------------------------------------
 
-/// Accepts peer connections forever, serving `groups` (a listener of
-/// its own; the server shares its peer port and checks the preamble itself).
-pub async fn serve(listener: TcpListener, groups: Groups) {
+/// Accepts peer connections of `cluster` forever, serving `groups` (a
+/// listener of its own; the server shares its peer port and checks the
+/// preamble itself).
+pub async fn serve(listener: TcpListener, groups: Groups, cluster: String) {
+    let expected: Arc<[u8]> = preamble(&cluster).into();
     loop {
         let Ok((mut stream, _)) = listener.accept().await else { continue };
         let _ = stream.set_nodelay(true);
-        let groups = groups.clone();
+        let (groups, expected) = (groups.clone(), Arc::clone(&expected));
         tokio::spawn(async move {
-            if read_preamble(&mut stream).await {
+            if read_preamble(&mut stream, &expected).await {
                 serve_connection(stream, groups).await;
             }
         });
     }
 }
 
-/// Reads a connection's first frame; true when it is [`PREAMBLE`].
-pub async fn read_preamble(stream: &mut TcpStream) -> bool {
+/// Reads a connection's first frame; true when it is `expected`.
+pub async fn read_preamble(stream: &mut TcpStream, expected: &[u8]) -> bool {
     let Ok(len) = stream.read_u32().await else { return false };
-    let mut preamble = vec![0; PREAMBLE.len()];
-    len as usize == PREAMBLE.len() && stream.read_exact(&mut preamble).await.is_ok() && preamble == PREAMBLE
+    let mut preamble = vec![0; expected.len()];
+    len as usize == expected.len() && stream.read_exact(&mut preamble).await.is_ok() && preamble == expected
 }
 
 /// Serves one accepted peer connection, after its preamble, until it closes.
@@ -313,13 +326,13 @@ struct PeerConnection {
 }
 
 impl PeerConnection {
-    async fn connect(addr: &str) -> std::io::Result<Arc<PeerConnection>> {
+    async fn connect(addr: &str, preamble: &[u8]) -> std::io::Result<Arc<PeerConnection>> {
         let mut stream = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr))
             .await
             .map_err(|_| std::io::Error::other(format!("connecting to {addr} timed out")))??;
         let _ = stream.set_nodelay(true);
-        stream.write_u32(PREAMBLE.len() as u32).await?;
-        stream.write_all(PREAMBLE).await?;
+        stream.write_u32(preamble.len() as u32).await?;
+        stream.write_all(preamble).await?;
         let (read, write) = stream.into_split();
         let (frames, queue) = mpsc::channel(WRITE_QUEUE);
         tokio::spawn(write_loop(write, queue));
@@ -387,6 +400,8 @@ async fn read_responses(mut read: BufReader<OwnedReadHalf>, connection: std::syn
 #[derive(Clone)]
 pub struct Peers {
     connections: Arc<HashMap<u64, Arc<PeerSlot>>>,
+    /// Every connection's first frame (`preamble`).
+    preamble: Arc<[u8]>,
 }
 
 /// How a node's groups send RPCs to other nodes. [`Peers`] is TCP (one
@@ -440,9 +455,10 @@ pub fn rpc_result(
 }
 
 impl Peers {
-    pub fn new(addrs: HashMap<u64, String>) -> Peers {
+    /// Peers at `addrs` (by node number), all of `cluster` (see `preamble`).
+    pub fn new(addrs: HashMap<u64, String>, cluster: &str) -> Peers {
         let connections = addrs.iter().map(|(id, addr)| (*id, Arc::new(PeerSlot::new(addr.clone())))).collect();
-        Peers { connections: Arc::new(connections) }
+        Peers { connections: Arc::new(connections), preamble: preamble(cluster).into() }
     }
 
     async fn connection(&self, target: u64) -> Result<Arc<PeerConnection>, String> {
@@ -454,7 +470,8 @@ impl Peers {
         if let Some(c) = current.as_ref().filter(|c| !c.dead.load(Ordering::Acquire)) {
             return Ok(Arc::clone(c));
         }
-        let connection = PeerConnection::connect(&slot.addr).await.map_err(|e| format!("{}: {e}", slot.addr))?;
+        let connection =
+            PeerConnection::connect(&slot.addr, &self.preamble).await.map_err(|e| format!("{}: {e}", slot.addr))?;
         *current = Some(Arc::clone(&connection));
         Ok(connection)
     }

@@ -9,7 +9,7 @@ use std::time::{Duration, Instant, SystemTime, UNIX_EPOCH};
 
 use bytes::Bytes;
 use shoal_engine::{SetOptions, WriteOp};
-use shoal_raft::transport::{read_preamble, Peers};
+use shoal_raft::transport::{preamble, read_preamble, Peers};
 use shoal_raft::{GroupSpec, ReplicaConfig, ReplicaError, Replicas, Reply, Timing};
 use shoal_wal::WalOptions;
 use tokio::net::TcpListener;
@@ -74,7 +74,9 @@ async fn three_nodes_three_groups_through_the_node_api() {
             quarantine_when_fresh: false,
             generation: 0,
         };
-        let replicas = Arc::new(Replicas::open(config, Peers::new(peer_addrs.clone())).await.expect("open replicas"));
+        let replicas = Arc::new(
+            Replicas::open(config, Peers::new(peer_addrs.clone(), "test-cluster")).await.expect("open replicas"),
+        );
         let listener = listeners.remove(&id).unwrap();
         let serving = Arc::clone(&replicas);
         servers.push(tokio::spawn(async move {
@@ -82,7 +84,10 @@ async fn three_nodes_three_groups_through_the_node_api() {
                 let Ok((mut stream, _)) = listener.accept().await else { continue };
                 let serving = Arc::clone(&serving);
                 tokio::spawn(async move {
-                    assert!(read_preamble(&mut stream).await, "peers open with the Raft preamble");
+                    assert!(
+                        read_preamble(&mut stream, &preamble("test-cluster")).await,
+                        "peers open with the cluster's Raft preamble"
+                    );
                     serving.serve_peer(stream).await
                 });
             }

@@ -67,7 +67,7 @@ async fn two_groups_replicate_over_tcp_and_survive_a_node_down() {
         addrs.insert(id, listener.local_addr().unwrap().to_string());
         listeners.insert(id, listener);
     }
-    let peers = Peers::new(addrs);
+    let peers = Peers::new(addrs, "tcp-test");
 
     // by group, then by node
     let mut groups: BTreeMap<u32, BTreeMap<u64, Replica>> = BTreeMap::new();
@@ -84,7 +84,7 @@ async fn two_groups_replicate_over_tcp_and_survive_a_node_down() {
             served.insert(group, raft.clone());
             groups.entry(group).or_default().insert(id, Replica { raft, db });
         }
-        servers.push(tokio::spawn(serve(listeners.remove(&id).unwrap(), served)));
+        servers.push(tokio::spawn(serve(listeners.remove(&id).unwrap(), served, "tcp-test".into())));
     }
 
     let members: BTreeMap<u64, ShoalNode> =

@@ -1,7 +1,9 @@
 //! The peer port: where nodes meet. A connection's first frame says what
-//! it carries: `shoal_raft::transport::PREAMBLE` hands it to the Raft
-//! transport (every group's traffic between two nodes on one connection);
-//! anything else is a hello. A node dials every other node every
+//! it carries: `shoal_raft::transport::preamble` with this node's layout
+//! fingerprint hands it to the Raft transport (every group's traffic
+//! between two nodes on one connection); a Raft preamble with another
+//! fingerprint (a node of another cluster) is refused; anything else is a
+//! hello. A node dials every other node every
 //! `peer_check_interval` and the two exchange a hello carrying each side's
 //! layout fingerprint and uptime.
 //!
@@ -221,7 +223,16 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         Ok(Err(e)) => return tracing::debug!(error = %e, "peer connection closed before its first frame"),
         Err(_) => return tracing::debug!("peer connection sent no first frame in time"),
     };
-    if first.as_bytes() == shoal_raft::transport::PREAMBLE {
+    if let Some(cluster) = first.strip_prefix(shoal_raft::transport::PREAMBLE_PREFIX) {
+        let ours = shared.shards.layout().fingerprint();
+        if cluster.strip_prefix(' ') != Some(ours) {
+            tracing::warn!(
+                theirs = cluster.trim(),
+                ours,
+                "refused Raft traffic from a node of another cluster (its layout fingerprint differs)"
+            );
+            return;
+        }
         let _ = stream.set_nodelay(true);
         shared.shards.replicas().serve_peer(stream).await;
         return;

@@ -106,7 +106,7 @@ impl Shards {
                 && !config.unsafe_rejoin_after_data_loss
                 && generation == 0,
         };
-        let peers = Peers::new(addrs(|n| format!("{}:{}", n.host, n.peer_port)));
+        let peers = Peers::new(addrs(|n| format!("{}:{}", n.host, n.peer_port)), layout.fingerprint());
         let replicas = Replicas::open(replica_config, peers).await?;
         let held: Vec<GroupId> = replicas.group_ids().collect();
         let outages = Outages {
