@@ -1,5 +1,9 @@
 //! Segment files: `wal-<16-digit sequence>.log` in the WAL directory, written
-//! in sequence order, each a run of framed records.
+//! in sequence order, each a [`HEADER`] (magic `SHOALWAL`, format version u32
+//! LE, 4 reserved zero bytes) then a run of framed records. The version
+//! covers the records and the encodings of what they carry (Raft entries
+//! and votes): a build that reads another version refuses to open rather
+//! than misread an acknowledged write.
 //!
 //! The writer zero-fills a segment ahead of the log, so a segment may end in
 //! zeros: an all-zero frame header is the end of its records.
@@ -16,6 +20,19 @@ use std::path::{Path, PathBuf};
 
 use crate::record::{Record, FRAME_HEADER_BYTES};
 use crate::WalError;
+
+/// The format of the records this build writes and reads.
+pub const FORMAT_VERSION: u32 = 1;
+const MAGIC: &[u8; 8] = b"SHOALWAL";
+pub const HEADER_BYTES: usize = 16;
+
+/// The first bytes of every segment.
+pub fn header() -> [u8; HEADER_BYTES] {
+    let mut header = [0; HEADER_BYTES];
+    header[..8].copy_from_slice(MAGIC);
+    header[8..12].copy_from_slice(&FORMAT_VERSION.to_le_bytes());
+    header
+}
 
 pub fn segment_path(dir: &Path, sequence: u64) -> PathBuf {
     dir.join(format!("wal-{sequence:016}.log"))
@@ -48,8 +65,30 @@ pub fn read(path: &Path) -> Result<SegmentContents, WalError> {
     let mut data = Vec::new();
     File::open(path)?.read_to_end(&mut data)?;
     let mut records = Vec::new();
-    let mut offset = 0usize;
     let zeros_from = |at: usize| data.get(at..).is_none_or(|rest| rest.iter().all(|&b| b == 0));
+    let bad = |offset: usize, reason: String| WalError::Corrupt {
+        segment: path.display().to_string(),
+        offset: offset as u64,
+        reason,
+    };
+    // A header cut short (a crash while the segment's first bytes were being
+    // written, nothing acknowledged in it yet) is a torn tail at 0.
+    let ours = header();
+    let head = &data[..data.len().min(HEADER_BYTES)];
+    if head != ours {
+        let kept = head.iter().zip(&ours).take_while(|(a, b)| a == b).count();
+        if zeros_from(kept) {
+            return Ok(SegmentContents { records, valid_len: 0, torn: !data.is_empty() });
+        }
+    }
+    if head.len() < HEADER_BYTES || head[..8] != MAGIC[..] {
+        return Err(bad(0, "not a shoal WAL segment (no SHOALWAL header)".into()));
+    }
+    let version = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes"));
+    if version != FORMAT_VERSION {
+        return Err(bad(8, format!("WAL format version {version}; this build reads version {FORMAT_VERSION}")));
+    }
+    let mut offset = HEADER_BYTES;
     while offset < data.len() {
         // Segments are zero-filled ahead of the log: an all-zero header is
         // where the records end. Anything but zeros after it was never
@@ -75,9 +114,7 @@ pub fn read(path: &Path) -> Result<SegmentContents, WalError> {
             {
                 return Ok(SegmentContents { records, valid_len: offset as u64, torn: true })
             }
-            Err(reason) => {
-                return Err(WalError::Corrupt { segment: path.display().to_string(), offset: offset as u64, reason })
-            }
+            Err(reason) => return Err(bad(offset, reason)),
         }
     }
     Ok(SegmentContents { records, valid_len: offset as u64, torn: false })

@@ -376,10 +376,12 @@ impl Writer {
         Ok(())
     }
 
-    /// Every group's latest vote and purge point, so older segments are not
-    /// needed for them.
+    /// The segment header, then every group's latest vote and purge point,
+    /// so older segments are not needed for them.
     fn write_checkpoint(&mut self) -> io::Result<()> {
+        assert_eq!(self.written, 0, "a checkpoint starts a segment");
         let mut buf = BytesMut::new();
+        buf.extend_from_slice(&segment::header());
         for (group, payload) in &self.votes {
             Record::Vote { group: *group, payload: payload.clone() }.encode(&mut buf);
         }

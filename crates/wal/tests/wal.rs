@@ -134,6 +134,39 @@ fn a_corrupt_frame_refuses_to_open() {
     assert!(matches!(Wal::open(&d, options()), Err(WalError::Corrupt { .. })));
 }
 
+/// Every segment starts with a versioned header: another format version, or
+/// a file that is not a segment, refuses to open with a clear reason; a
+/// header cut short (a crash as the newest segment was begun) is a torn
+/// tail like any other.
+#[test]
+fn segments_carry_a_format_version() {
+    let d = dir("format");
+    let (wal, _) = Wal::open(&d, options()).unwrap();
+    wal.append_sync(vec![entry(1, 1, 1)]).unwrap();
+    drop(wal);
+    let first = list(&d).unwrap()[0];
+    let path = segment_path(&d, first);
+    let good = std::fs::read(&path).unwrap();
+    assert_eq!(&good[..8], b"SHOALWAL");
+
+    let mut future = good.clone();
+    future[8] = 2;
+    std::fs::write(&path, &future).unwrap();
+    let refused = Wal::open(&d, options()).err().expect("another version must not open");
+    assert!(refused.to_string().contains("format version 2"), "{refused}");
+    std::fs::write(&path, b"not a wal segment at all").unwrap();
+    let refused = Wal::open(&d, options()).err().expect("a foreign file must not open");
+    assert!(refused.to_string().contains("not a shoal WAL segment"), "{refused}");
+    std::fs::write(&path, &good).unwrap();
+
+    // The newest segment holds only the first bytes of its header.
+    let next = first + 100;
+    std::fs::write(segment_path(&d, next), &good[..5]).unwrap();
+    let (_wal, recovered) = Wal::open(&d, options()).unwrap();
+    assert_eq!(recovered.torn_bytes, 5);
+    assert_eq!(recovered.group(1).entries.keys().copied().collect::<Vec<_>>(), vec![1]);
+}
+
 #[test]
 fn concurrent_appends_share_fsyncs() {
     let d = dir("group-commit");
