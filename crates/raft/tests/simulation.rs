@@ -1,8 +1,11 @@
 //! Seeded fault simulation: three nodes' `Replicas` in one process over
 //! `MemoryNet`, clients writing and reading through whichever node leads,
 //! while a schedule drawn from the seed cuts links, loses and delays
-//! messages (delays reorder them) and crashes nodes (their WAL left with a
-//! torn last write, as a crash mid-write leaves it) and restarts them.
+//! messages (delays reorder them), crashes nodes (their WAL left with a
+//! torn last write, as a crash mid-write leaves it) and restarts them, and
+//! wipes nodes, which come back under a new Raft identity that a repair
+//! task (what the server's `rejoin::repair` does) has each group's leader
+//! swap in.
 //! Then everything heals and every run must show: replicas converged, every
 //! acknowledged write present on every node, every counter between its
 //! acknowledged and attempted increments, and each register's history
@@ -23,7 +26,7 @@ use shoal_check::linear::{check_registers, Limits};
 use shoal_check::Verdict;
 use shoal_engine::{SetOptions, WriteOp};
 use shoal_raft::memory::{MemoryNet, Rng};
-use shoal_raft::{GroupSpec, ReplicaConfig, ReplicaError, Replicas, Reply};
+use shoal_raft::{generation_of, node_of, GroupSpec, ReplicaConfig, ReplicaError, Replicas, Reply};
 
 const NODES: u64 = 3;
 const GROUPS: u32 = 3;
@@ -37,7 +40,7 @@ fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
-fn config(root: &std::path::Path, me: u64) -> ReplicaConfig {
+fn config(root: &std::path::Path, me: u64, generation: u32) -> ReplicaConfig {
     ReplicaConfig {
         dir: root.join(format!("node{me}")),
         me,
@@ -50,15 +53,15 @@ fn config(root: &std::path::Path, me: u64) -> ReplicaConfig {
         snapshots: shoal_raft::Snapshots { every_entries: 40, keep_entries: 10 },
         wal: Default::default(),
         quarantine_when_fresh: false,
-        generation: 0,
+        generation,
     }
 }
 
 /// The running nodes; a crashed node is absent.
 type Nodes = Arc<RwLock<HashMap<u64, Arc<Replicas>>>>;
 
-async fn open(net: &MemoryNet, root: &std::path::Path, me: u64) -> Arc<Replicas> {
-    let replicas = Replicas::open(config(root, me), net.transport(me)).await.expect("open replicas");
+async fn open(net: &MemoryNet, root: &std::path::Path, me: u64, generation: u32) -> Arc<Replicas> {
+    let replicas = Replicas::open(config(root, me, generation), net.transport(me)).await.expect("open replicas");
     net.register(me, replicas.groups());
     net.set_down(me, false);
     Arc::new(replicas)
@@ -89,6 +92,36 @@ async fn crash(net: &MemoryNet, nodes: &Nodes, root: &std::path::Path, me: u64, 
     torn.extend(std::iter::repeat_n(0u8, 4096));
     use std::io::Write;
     std::fs::OpenOptions::new().append(true).open(&newest).unwrap().write_all(&torn).unwrap();
+}
+
+/// Whether every group's leader has exactly the running nodes' current
+/// identities as voters (a wiped node has been swapped in).
+fn swapped_in(nodes: &Nodes) -> bool {
+    let running: Vec<u64> = {
+        let mut ids: Vec<u64> = nodes.read().unwrap().values().map(|n| n.me()).collect();
+        ids.sort_unstable();
+        ids
+    };
+    (0..GROUPS).all(|g| leader(nodes, g).and_then(|l| l.status(g)).is_some_and(|s| s.voters == running))
+}
+
+/// What the server's `rejoin::repair` does: each group's leader swaps in
+/// running nodes at a later generation that its voters lack.
+async fn repair(nodes: Nodes, stop: Arc<AtomicBool>) {
+    while !stop.load(Ordering::Relaxed) {
+        for group in 0..GROUPS {
+            let Some(leader) = leader(&nodes, group) else { continue };
+            let Some(status) = leader.status(group) else { continue };
+            let rejoined: Vec<u64> =
+                nodes.read().unwrap().values().map(|n| n.me()).filter(|&id| generation_of(id) != 0).collect();
+            let stale =
+                |id: u64| status.voters.iter().chain(&status.learners).any(|&m| node_of(m) == node_of(id) && m != id);
+            for id in rejoined.into_iter().filter(|&id| !status.voters.contains(&id) || stale(id)) {
+                let _ = leader.replace_member(group, id, Duration::from_secs(5)).await;
+            }
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
 }
 
 /// What the clients learned: acknowledged keys, counters, and the
@@ -218,9 +251,13 @@ async fn simulate(seed: u64) {
     let net = MemoryNet::seeded(seed);
     let nodes: Nodes = Arc::default();
     for id in 1..=NODES {
-        let node = open(&net, &root, id).await;
+        let node = open(&net, &root, id, 0).await;
         nodes.write().unwrap().insert(id, node);
     }
+    // Each node's data generation: bumped when it is wiped.
+    let mut generations: HashMap<u64, u32> = (1..=NODES).map(|id| (id, 0)).collect();
+    let stop_repair = Arc::new(AtomicBool::new(false));
+    let repairer = tokio::spawn(repair(Arc::clone(&nodes), Arc::clone(&stop_repair)));
     let first = nodes.read().unwrap()[&1].clone();
     first.wait_for_leaders(WAIT).await.expect("leaders");
 
@@ -237,7 +274,7 @@ async fn simulate(seed: u64) {
     while begin.elapsed() < FAULT_TIME {
         tokio::time::sleep(Duration::from_millis(150 + rng.below(350))).await;
         let (a, b) = (1 + rng.below(NODES), 1 + rng.below(NODES));
-        let step = match rng.below(6) {
+        let step = match rng.below(7) {
             0 if a != b => {
                 net.cut(a, b);
                 format!("cut {a}-{b}")
@@ -262,9 +299,19 @@ async fn simulate(seed: u64) {
                 down.push(a);
                 format!("crash {a}")
             }
+            // A lost disk, only once every earlier one was swapped in: two
+            // lost replicas of a group before that would leave it without
+            // a majority for good.
+            5 if down.is_empty() && swapped_in(&nodes) => {
+                crash(&net, &nodes, &root, a, &mut rng).await;
+                std::fs::remove_dir_all(root.join(format!("node{a}"))).expect("wipe");
+                *generations.get_mut(&a).unwrap() += 1;
+                down.push(a);
+                format!("wipe {a}")
+            }
             _ => match down.pop() {
                 Some(n) => {
-                    let node = open(&net, &root, n).await;
+                    let node = open(&net, &root, n, generations[&n]).await;
                     nodes.write().unwrap().insert(n, node);
                     format!("restart {n}")
                 }
@@ -280,10 +327,17 @@ async fn simulate(seed: u64) {
     }
     net.calm();
     for n in down.drain(..) {
-        let node = open(&net, &root, n).await;
+        let node = open(&net, &root, n, generations[&n]).await;
         nodes.write().unwrap().insert(n, node);
     }
     converged(&nodes, seed).await;
+    let deadline = Instant::now() + WAIT;
+    while !swapped_in(&nodes) {
+        assert!(Instant::now() < deadline, "seed {seed}: a wiped node was not swapped in");
+        tokio::time::sleep(Duration::from_millis(20)).await;
+    }
+    stop_repair.store(true, Ordering::Relaxed);
+    repairer.await.expect("repair task");
 
     let record = std::mem::take(&mut *record.lock().unwrap());
     let running: Vec<Arc<Replicas>> = nodes.read().unwrap().values().cloned().collect();
