@@ -84,13 +84,11 @@ async fn converged(nodes: &HashMap<u64, Replicas>) {
     }
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn partition_heal_and_restart_converge_in_process() {
-    let root = std::env::temp_dir().join(format!("shoal-memory-{}-{}", std::process::id(), now_ms()));
-    let net = MemoryNet::default();
+/// Three nodes with leaders elected, 30 keys written and every copy equal.
+async fn three_nodes_with_writes(net: &MemoryNet, root: &std::path::Path) -> HashMap<u64, Replicas> {
     let mut nodes = HashMap::new();
     for id in 1..=3 {
-        nodes.insert(id, open(&net, &root, id).await);
+        nodes.insert(id, open(net, root, id).await);
     }
     for n in nodes.values() {
         n.wait_for_leaders(WAIT).await.expect("leaders");
@@ -99,6 +97,14 @@ async fn partition_heal_and_restart_converge_in_process() {
         write(&nodes, i % GROUPS, format!("before:{i}")).await;
     }
     converged(&nodes).await;
+    nodes
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn partition_heal_and_restart_converge_in_process() {
+    let root = std::env::temp_dir().join(format!("shoal-memory-{}-{}", std::process::id(), now_ms()));
+    let net = MemoryNet::default();
+    let mut nodes = three_nodes_with_writes(&net, &root).await;
 
     // Node 3 is cut off: the other two still form a majority of every group.
     net.cut(3, 1);
@@ -137,17 +143,7 @@ async fn partition_heal_and_restart_converge_in_process() {
 async fn a_wiped_node_rejoins_under_a_new_identity_in_process() {
     let root = std::env::temp_dir().join(format!("shoal-rejoin-{}-{}", std::process::id(), now_ms()));
     let net = MemoryNet::default();
-    let mut nodes = HashMap::new();
-    for id in 1..=3 {
-        nodes.insert(id, open(&net, &root, id).await);
-    }
-    for n in nodes.values() {
-        n.wait_for_leaders(WAIT).await.expect("leaders");
-    }
-    for i in 0..30 {
-        write(&nodes, i % GROUPS, format!("before:{i}")).await;
-    }
-    converged(&nodes).await;
+    let mut nodes = three_nodes_with_writes(&net, &root).await;
 
     let node3 = nodes.remove(&3).unwrap();
     node3.shutdown().await;

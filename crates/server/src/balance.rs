@@ -12,17 +12,13 @@ use shoal_raft::transport::GroupId;
 use shoal_raft::{node_of, ShowId};
 use tokio::sync::watch;
 
+use crate::periodic::Periodic;
 use crate::state::Shared;
 
-pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let Some(cluster) = shared.config.cluster.clone() else { return };
-    let mut tick = tokio::time::interval(cluster.balance_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
+    let mut periodic = Periodic::new(cluster.balance_interval, shutdown);
+    while periodic.next().await {
         for shard in &cluster.layout.shards {
             let group = GroupId::from(shard.id);
             let preferred = shard.primary();

@@ -24,6 +24,7 @@
 //! - `peer`: the peer port (layout hellos, and Raft traffic handed over).
 //! - `balance`: hands leadership back to a shard's preferred primary.
 //! - `sweeper`: leaders propose the deletion of expired keys, bounded.
+//! - `periodic`: the tick-until-stopped loop every background task runs.
 //! - `witness`: the data-loss guard (a wiped node must not vote as before).
 //! - `rejoin`: a node that lost its data comes back as a new replica;
 //!   leaders swap such replicas in for their old identities.
@@ -38,6 +39,7 @@ mod exec;
 mod info;
 mod listener;
 mod peer;
+mod periodic;
 pub mod persist;
 mod rejoin;
 mod route;

@@ -34,6 +34,7 @@ use tokio::sync::watch;
 
 use crate::clock::now_ms;
 use crate::config::ClusterConfig;
+use crate::periodic::Periodic;
 use crate::state::Shared;
 use crate::witness::{data_lost_message, Answer, Verdict};
 
@@ -264,15 +265,10 @@ async fn answer(mut stream: TcpStream, text: &str, shared: &Shared) {
 }
 
 /// Dials every other node periodically until shutdown.
-pub async fn check_peers(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+pub async fn check_peers(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let cluster = shared.config.cluster.clone().expect("peer checks run in cluster mode");
-    let mut tick = tokio::time::interval(cluster.peer_check_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
+    let mut periodic = Periodic::new(cluster.peer_check_interval, shutdown);
+    while periodic.next().await {
         for node in cluster.layout.nodes.iter().filter(|n| n.number != cluster.me) {
             let addr = format!("{}:{}", node.host, node.peer_port);
             let outcome = tokio::time::timeout(IO_TIMEOUT, greet(&addr, &shared, &cluster)).await;

@@ -31,6 +31,7 @@ use shoal_raft::transport::GroupId;
 use shoal_raft::{node_of, raft_id, ShowId};
 use tokio::sync::watch;
 
+use crate::periodic::Periodic;
 use crate::state::Shared;
 use crate::witness::{random_nonzero, write_durably};
 
@@ -84,25 +85,20 @@ pub fn start_afresh(dir: &Path) -> Result<u32, String> {
 
 /// On every node: swaps rejoined replicas into the groups it leads, until
 /// shutdown.
-pub async fn repair(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+pub async fn repair(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let Some(cluster) = shared.config.cluster.clone() else { return };
-    let mut tick = tokio::time::interval(cluster.balance_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
+    let mut periodic = Periodic::new(cluster.balance_interval, shutdown);
+    while periodic.next().await {
         for shard in &cluster.layout.shards {
             let group = GroupId::from(shard.id);
             let Some(new) = shard.replicas.iter().find_map(|&node| missing(&shared, group, node)) else { continue };
             tracing::info!(group, replica = %ShowId(new), "adding a rejoined replica in place of its lost one");
-            tokio::select! {
-                done = shared.shards.replicas().replace_member(group, new, CATCH_UP) => match done {
-                    Ok(()) => tracing::info!(group, replica = %ShowId(new), "the rejoined replica is a voter"),
-                    Err(e) => tracing::warn!(group, replica = %ShowId(new), error = %e, "rejoin not finished; will retry"),
-                },
-                _ = shutdown.wait_for(|stop| *stop) => return,
+            match periodic.unless_stopped(shared.shards.replicas().replace_member(group, new, CATCH_UP)).await {
+                Some(Ok(())) => tracing::info!(group, replica = %ShowId(new), "the rejoined replica is a voter"),
+                Some(Err(e)) => {
+                    tracing::warn!(group, replica = %ShowId(new), error = %e, "rejoin not finished; will retry")
+                }
+                None => return,
             }
         }
     }

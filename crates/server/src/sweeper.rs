@@ -12,17 +12,13 @@ use shoal_raft::Reply;
 use tokio::sync::watch;
 
 use crate::clock::now_ms;
+use crate::periodic::Periodic;
 use crate::state::Shared;
 use crate::stats::Stats;
 
-pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
-    let mut tick = tokio::time::interval(shared.config.sweep_interval);
-    tick.set_missed_tick_behavior(tokio::time::MissedTickBehavior::Delay);
-    loop {
-        tokio::select! {
-            _ = tick.tick() => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
-        }
+pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let mut periodic = Periodic::new(shared.config.sweep_interval, shutdown);
+    while periodic.next().await {
         let now = now_ms();
         let budget = shared.config.sweep_keys_per_tick;
         let work: Vec<_> = shared
@@ -47,9 +43,8 @@ pub async fn run(shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
         }
         // A proposal to a group without a quorum may wait indefinitely:
         // stopping must not (dropping the set aborts them).
-        tokio::select! {
-            _ = async { while proposals.join_next().await.is_some() {} } => {}
-            _ = shutdown.wait_for(|stop| *stop) => return,
+        if periodic.unless_stopped(async { while proposals.join_next().await.is_some() {} }).await.is_none() {
+            return;
         }
     }
 }
