@@ -218,6 +218,7 @@ pub struct Replicas {
     /// The origin of `Replica::quorum_fresh_until_ms`.
     epoch: std::time::Instant,
     wal: Arc<Wal>,
+    wal_dir: PathBuf,
     replicas: BTreeMap<GroupId, Replica>,
     groups: Groups,
     /// The WAL was empty when this node opened.
@@ -313,6 +314,7 @@ impl Replicas {
             quorum_timeout,
             epoch: std::time::Instant::now(),
             wal,
+            wal_dir,
             replicas,
             groups,
             fresh,
@@ -588,6 +590,17 @@ impl Replicas {
             }
         }
         Ok(())
+    }
+
+    /// Stops this node as a power cut would, for fault tests: the WAL stops
+    /// at once (`Wal::crash`: nothing queued is written or answered), then
+    /// every group. Returns the newest WAL segment and how many of its bytes
+    /// were fsynced; what follows them was only in the page cache, and a
+    /// test that cuts it off loses what a machine crash would.
+    pub async fn crash(&self) -> (PathBuf, u64) {
+        let point = self.wal.crash();
+        self.shutdown().await;
+        (shoal_wal::segment::segment_path(&self.wal_dir, point.segment), point.synced_len)
     }
 
     /// Stops every group's Raft and ends the peer connections serving them.

@@ -51,7 +51,8 @@ fn config(root: &std::path::Path, me: u64, generation: u32) -> ReplicaConfig {
         timing: Default::default(),
         read_mode: Default::default(),
         snapshots: shoal_raft::Snapshots { every_entries: 40, keep_entries: 10 },
-        wal: Default::default(),
+        // A slow disk: a crash often finds a batch written but not fsynced.
+        wal: shoal_wal::WalOptions { fsync_delay: Duration::from_millis(2), ..Default::default() },
         quarantine_when_fresh: false,
         generation,
     }
@@ -67,31 +68,30 @@ async fn open(net: &MemoryNet, root: &std::path::Path, me: u64, generation: u32)
     Arc::new(replicas)
 }
 
-/// A crash: the node leaves the network and stops (its WAL is closed
-/// cleanly: with `fsync always` nothing unsynced was acknowledged, so what
-/// a crash can add is a torn write); its newest WAL segment then gets a
-/// torn last write (a frame header promising more bytes than
-/// follow, then zero padding), which recovery must cut.
-async fn crash(net: &MemoryNet, nodes: &Nodes, root: &std::path::Path, me: u64, rng: &mut Rng) {
+/// A crash, as a power cut: the node leaves the network and its WAL stops
+/// at once (queued appends never written, a batch written but not fsynced
+/// never answered); everything its newest WAL segment holds past the last
+/// fsync is cut off (the page cache is lost), and a torn last write (a
+/// frame header promising more bytes than follow, then zero padding) is
+/// put in its place, which recovery must cut.
+/// Returns how many written but unsynced bytes were lost.
+async fn crash(net: &MemoryNet, nodes: &Nodes, me: u64, rng: &mut Rng) -> u64 {
     // Down first: from now on it neither sends nor receives.
     net.set_down(me, true);
     net.remove(me);
     let node = nodes.write().unwrap().remove(&me).expect("running");
-    node.shutdown().await;
+    let (newest, synced_len) = node.crash().await;
     drop(node);
-    let wal = root.join(format!("node{me}")).join("wal");
-    let newest = std::fs::read_dir(&wal)
-        .unwrap()
-        .filter_map(|e| e.ok().map(|e| e.path()))
-        .filter(|p| p.extension().is_some_and(|x| x == "log"))
-        .max()
-        .expect("a WAL segment");
+    let bytes = std::fs::read(&newest).unwrap();
+    let written = bytes.iter().rposition(|&b| b != 0).map_or(0, |last| last as u64 + 1);
+    std::fs::OpenOptions::new().write(true).open(&newest).unwrap().set_len(synced_len).unwrap();
     let declared = 16 + rng.below(500) as u32;
     let mut torn = declared.to_le_bytes().to_vec();
     torn.extend((0..4 + rng.below(u64::from(declared) - 8)).map(|_| (rng.next_u64() as u8) | 1));
     torn.extend(std::iter::repeat_n(0u8, 4096));
     use std::io::Write;
     std::fs::OpenOptions::new().append(true).open(&newest).unwrap().write_all(&torn).unwrap();
+    written.saturating_sub(synced_len)
 }
 
 /// Whether every group's leader has exactly the running nodes' current
@@ -295,15 +295,15 @@ async fn simulate(seed: u64) {
             }
             // At most one node down: a majority of every group stays.
             4 if down.is_empty() => {
-                crash(&net, &nodes, &root, a, &mut rng).await;
+                let lost = crash(&net, &nodes, a, &mut rng).await;
                 down.push(a);
-                format!("crash {a}")
+                format!("crash {a} (lost {lost} unsynced bytes)")
             }
             // A lost disk, only once every earlier one was swapped in: two
             // lost replicas of a group before that would leave it without
             // a majority for good.
             5 if down.is_empty() && swapped_in(&nodes) => {
-                crash(&net, &nodes, &root, a, &mut rng).await;
+                crash(&net, &nodes, a, &mut rng).await;
                 std::fs::remove_dir_all(root.join(format!("node{a}"))).expect("wipe");
                 *generations.get_mut(&a).unwrap() += 1;
                 down.push(a);

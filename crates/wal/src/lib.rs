@@ -24,7 +24,7 @@ pub mod writer;
 
 pub use record::{GroupId, Record};
 pub use recover::{GroupState, Recovered};
-pub use writer::{FsyncPolicy, Wal, WalOptions, WalStats};
+pub use writer::{CrashPoint, FsyncPolicy, Wal, WalOptions, WalStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {

@@ -12,6 +12,11 @@
 //! with a checkpoint (every group's latest vote and purge point), so a
 //! prefix of old segments can be deleted once every entry in it is purged.
 //!
+//! [`Wal::crash`] stops the writer the way a power cut would: queued appends
+//! are neither written nor answered, a batch written but not yet fsynced is
+//! not answered, and it reports how much of the newest segment was fsynced,
+//! so a test can cut the rest off (what the page cache held is lost).
+//!
 //! Why a thread and not a task: fsync blocks for milliseconds and must not
 //! stall an async runtime's workers; one dedicated thread is also what
 //! makes the batching natural.
@@ -21,9 +26,9 @@ use std::fs::{File, OpenOptions};
 use std::io;
 use std::os::unix::fs::FileExt;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU64, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::mpsc::{self, Receiver, RecvTimeoutError, SyncSender, TrySendError};
-use std::sync::Arc;
+use std::sync::{Arc, Mutex};
 use std::thread::JoinHandle;
 use std::time::{Duration, Instant};
 
@@ -56,11 +61,22 @@ pub struct WalOptions {
     pub max_batch_bytes: usize,
     /// Appends queued before `append` blocks.
     pub queue_depth: usize,
+    /// Fault injection for tests: a slow disk. Each batch waits this long
+    /// between its write and its fsync, which widens the window in which a
+    /// `Wal::crash` finds bytes written but not yet durable. Zero outside
+    /// tests.
+    pub fsync_delay: Duration,
 }
 
 impl Default for WalOptions {
     fn default() -> Self {
-        WalOptions { fsync: FsyncPolicy::Always, segment_bytes: 64 << 20, max_batch_bytes: 8 << 20, queue_depth: 4096 }
+        WalOptions {
+            fsync: FsyncPolicy::Always,
+            segment_bytes: 64 << 20,
+            max_batch_bytes: 8 << 20,
+            queue_depth: 4096,
+            fsync_delay: Duration::ZERO,
+        }
     }
 }
 
@@ -88,7 +104,28 @@ enum Request {
 pub struct Wal {
     requests: SyncSender<Request>,
     stats: Arc<WalStats>,
-    thread: Option<JoinHandle<()>>,
+    /// Taken by whoever stops the writer first (`crash` or drop). A std
+    /// Mutex: only locked to take the handle.
+    thread: Mutex<Option<JoinHandle<()>>>,
+    crash: Arc<Crash>,
+}
+
+/// Shared between `Wal::crash` and the writer thread.
+#[derive(Default)]
+struct Crash {
+    /// Set by `Wal::crash`: the writer stops at once.
+    now: AtomicBool,
+    /// The newest segment and how many of its bytes were fsynced.
+    segment: AtomicU64,
+    synced_len: AtomicU64,
+}
+
+/// What a crash left durable: the newest segment's bytes past `synced_len`
+/// were written but never fsynced.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub struct CrashPoint {
+    pub segment: u64,
+    pub synced_len: u64,
 }
 
 impl Wal {
@@ -125,11 +162,20 @@ impl Wal {
         }
         let next = sequences.last().map_or(1, |s| s + 1);
         let stats = Arc::new(WalStats::default());
-        let mut writer = Writer::start(dir.to_path_buf(), options, next, closed, &recovered, Arc::clone(&stats))?;
+        let crash = Arc::new(Crash::default());
+        let mut writer = Writer::start(
+            dir.to_path_buf(),
+            options,
+            next,
+            closed,
+            &recovered,
+            Arc::clone(&stats),
+            Arc::clone(&crash),
+        )?;
         writer.delete_purged_segments();
         let (requests, queue) = mpsc::sync_channel(options.queue_depth);
         let thread = std::thread::Builder::new().name("shoal-wal".into()).spawn(move || writer.run(queue))?;
-        Ok((Wal { requests, stats, thread: Some(thread) }, recovered))
+        Ok((Wal { requests, stats, thread: Mutex::new(Some(thread)), crash }, recovered))
     }
 
     /// Queues records; `done` runs on the writer thread once they are
@@ -155,20 +201,35 @@ impl Wal {
     pub fn stats(&self) -> &WalStats {
         &self.stats
     }
-}
 
-impl Drop for Wal {
-    fn drop(&mut self) {
-        // Queued appends are written first: Stop is behind them.
+    /// Stops the writer as a power cut would (see the module doc) and says
+    /// how much of the newest segment is durable. Appends after this fail.
+    pub fn crash(&self) -> CrashPoint {
+        self.crash.now.store(true, Ordering::SeqCst);
+        self.stop_writer();
+        CrashPoint {
+            segment: self.crash.segment.load(Ordering::SeqCst),
+            synced_len: self.crash.synced_len.load(Ordering::SeqCst),
+        }
+    }
+
+    fn stop_writer(&self) {
+        let Some(thread) = self.thread.lock().expect("wal thread lock").take() else { return };
+        // Queued appends are written first (unless crashing): Stop is
+        // behind them.
         match self.requests.try_send(Request::Stop) {
             Ok(()) | Err(TrySendError::Disconnected(_)) => {}
             Err(TrySendError::Full(stop)) => {
                 let _ = self.requests.send(stop);
             }
         }
-        if let Some(thread) = self.thread.take() {
-            let _ = thread.join();
-        }
+        let _ = thread.join();
+    }
+}
+
+impl Drop for Wal {
+    fn drop(&mut self) {
+        self.stop_writer();
     }
 }
 
@@ -206,6 +267,7 @@ struct Writer {
     last_sync: Instant,
     unsynced: bool,
     failed: Option<String>,
+    crash: Arc<Crash>,
 }
 
 impl Writer {
@@ -216,6 +278,7 @@ impl Writer {
         closed: VecDeque<SegmentInfo>,
         recovered: &Recovered,
         stats: Arc<WalStats>,
+        crash: Arc<Crash>,
     ) -> io::Result<Writer> {
         let votes = recovered.groups.iter().filter_map(|(g, s)| Some((*g, s.vote.clone()?))).collect();
         let purged = recovered.groups.iter().filter(|(_, s)| s.purged > 0).map(|(g, s)| (*g, s.purged)).collect();
@@ -234,14 +297,29 @@ impl Writer {
             last_sync: Instant::now(),
             unsynced: false,
             failed: None,
+            crash,
         };
         writer.write_checkpoint()?;
         Ok(writer)
     }
 
+    fn crashed(&self) -> bool {
+        self.crash.now.load(Ordering::SeqCst)
+    }
+
+    /// Records that the current segment is durable up to `written`.
+    fn synced(&self) {
+        self.crash.segment.store(self.current.sequence, Ordering::SeqCst);
+        self.crash.synced_len.store(self.written, Ordering::SeqCst);
+    }
+
     fn run(mut self, queue: Receiver<Request>) {
         let idle = Duration::from_millis(200);
         loop {
+            if self.crashed() {
+                // A power cut: nothing more is written, synced or answered.
+                return;
+            }
             let first = match queue.recv_timeout(idle) {
                 Ok(request) => request,
                 Err(RecvTimeoutError::Timeout) => {
@@ -271,6 +349,9 @@ impl Writer {
                 break;
             }
         }
+        if self.crashed() {
+            return;
+        }
         let _ = self.sync();
         // A clean close leaves no zero padding behind the last record.
         let _ = self.file.set_len(self.written);
@@ -291,6 +372,10 @@ impl Writer {
                 reason
             }),
         };
+        if self.crashed() {
+            // Written, perhaps not fsynced: a crashed process answers no one.
+            return;
+        }
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats.appends.fetch_add(batch.len() as u64, Ordering::Relaxed);
         for (_, done) in batch {
@@ -317,6 +402,12 @@ impl Writer {
         self.unsynced = true;
         self.stats.records.fetch_add(records, Ordering::Relaxed);
         self.stats.bytes.fetch_add(buf.len() as u64, Ordering::Relaxed);
+        if !self.options.fsync_delay.is_zero() {
+            std::thread::sleep(self.options.fsync_delay);
+        }
+        if self.crashed() {
+            return Ok(());
+        }
         match self.options.fsync {
             FsyncPolicy::Always => self.sync(),
             FsyncPolicy::EverySec => {
@@ -346,6 +437,7 @@ impl Writer {
             self.file.sync_data()?;
             self.stats.fsyncs.fetch_add(1, Ordering::Relaxed);
             self.unsynced = false;
+            self.synced();
         }
         self.last_sync = Instant::now();
         Ok(())
@@ -390,6 +482,7 @@ impl Writer {
         }
         self.put(&buf)?;
         self.file.sync_data()?;
+        self.synced();
         Ok(())
     }
 

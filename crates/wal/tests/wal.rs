@@ -167,6 +167,39 @@ fn segments_carry_a_format_version() {
     assert_eq!(recovered.group(1).entries.keys().copied().collect::<Vec<_>>(), vec![1]);
 }
 
+/// A crash (a power cut) answers nothing it did not fsync: after cutting
+/// the newest segment at the reported durable length, every acknowledged
+/// record is there, and an append is there only if it was acknowledged or
+/// never answered.
+#[test]
+fn a_crash_keeps_what_was_acknowledged_and_answers_nothing_else() {
+    let d = dir("crash");
+    let slow = WalOptions { fsync_delay: std::time::Duration::from_millis(50), ..options() };
+    let (wal, _) = Wal::open(&d, slow).unwrap();
+    wal.append_sync(vec![entry(1, 1, 1), entry(1, 2, 1)]).unwrap();
+    let (tx, rx) = std::sync::mpsc::channel();
+    wal.append(vec![entry(1, 3, 1)], move |r| {
+        let _ = tx.send(r.is_ok());
+    })
+    .unwrap();
+    // Entry 3 is written: the writer is inside its wait before the fsync.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while wal.stats().records.load(Ordering::Relaxed) < 3 {
+        assert!(std::time::Instant::now() < deadline, "entry 3 was never written");
+        std::thread::yield_now();
+    }
+    let point = wal.crash();
+    assert!(rx.recv().is_err(), "a write cut off before its fsync was answered");
+    assert!(wal.append_sync(vec![entry(1, 4, 1)]).is_err(), "the crashed log took an append");
+    drop(wal);
+    let path = segment_path(&d, point.segment);
+    let written = std::fs::read(&path).unwrap().iter().rposition(|&b| b != 0).unwrap() as u64 + 1;
+    assert!(written > point.synced_len, "entry 3 was written ({written} bytes) past the durable {}", point.synced_len);
+    OpenOptions::new().write(true).open(&path).unwrap().set_len(point.synced_len).unwrap();
+    let (_wal, recovered) = Wal::open(&d, options()).unwrap();
+    assert_eq!(recovered.group(1).entries.keys().copied().collect::<Vec<_>>(), vec![1, 2]);
+}
+
 #[test]
 fn concurrent_appends_share_fsyncs() {
     let d = dir("group-commit");
