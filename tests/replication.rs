@@ -480,6 +480,65 @@ fn a_node_whose_data_was_wiped_rejoins_as_a_new_replica() {
     }
 }
 
+/// Two of three disks lost at once: both nodes rejoin as new replicas, but
+/// the lone survivor cannot be elected to swap them in, so the cluster says
+/// CLUSTERDOWN rather than serve without the majority; the documented way
+/// back (wipe one again, start it with --unsafe-rejoin-after-data-loss)
+/// brings every slot back with the survivor's data and swaps the other in.
+#[test]
+fn a_majority_of_lost_disks_stays_down_until_the_operator_accepts_the_loss() {
+    let flags = ["--peer-check-interval-ms", "100", "--balance-interval-ms", "200", "--cluster-down-after-ms", "1000"];
+    let mut cluster = Cluster::start("repl-two-wiped", 3, &flags);
+    let mut routed = Routed::new(&cluster.ports);
+    for i in 0..20 {
+        assert_eq!(routed.call(&["SET", &format!("kept:{i}"), "v"]), Some(Frame::OK));
+    }
+    let peers_with_data = |node: usize| std::fs::read_to_string(cluster.dirs[node - 1].join("peers-with-data"));
+    wait_for("node 1 to have seen nodes 2 and 3 holding data", || {
+        let seen = peers_with_data(1).ok()?;
+        (seen.lines().any(|l| l.starts_with("2 ")) && seen.lines().any(|l| l.starts_with("3 "))).then_some(())
+    });
+    for node in [2, 3] {
+        cluster.kill(node);
+        std::fs::remove_dir_all(&cluster.dirs[node - 1]).unwrap();
+        std::fs::create_dir_all(&cluster.dirs[node - 1]).unwrap();
+    }
+    for node in [2, 3] {
+        cluster.restart(node);
+    }
+    for node in [2, 3] {
+        wait_for("the wiped node to take a new identity", || {
+            let info = frame_text(&Client::try_connect(cluster.port(node))?.try_call(&["INFO", "replication"])?)?;
+            common::info_field(&info, "raft_id")?.contains('/').then_some(())
+        });
+    }
+    let mut one = cluster.client(1);
+    wait_for("CLUSTERDOWN without a majority of intact replicas", || match one.call(&["SET", "kept:0", "x"]) {
+        Frame::Error(e) if e.starts_with(b"CLUSTERDOWN") => Some(()),
+        _ => None,
+    });
+
+    // The operator accepts the loss: node 3, wiped again, votes as before.
+    cluster.kill(3);
+    std::fs::remove_dir_all(&cluster.dirs[2]).unwrap();
+    std::fs::create_dir_all(&cluster.dirs[2]).unwrap();
+    cluster.restart_with(3, &["--unsafe-rejoin-after-data-loss"]);
+    let mut routed = Routed::new(&cluster.ports);
+    for i in 0..20 {
+        let key = format!("kept:{i}");
+        assert_eq!(routed.call(&["GET", &key]), Some(bulk("v")), "{key}");
+    }
+    assert_eq!(routed.call(&["SET", "after", "v"]), Some(Frame::OK));
+    wait_for("node 2's new identity to be swapped in everywhere", || {
+        let info = frame_text(&Client::try_connect(cluster.port(1))?.try_call(&["INFO", "replication"])?)?;
+        let id = {
+            let two = frame_text(&Client::try_connect(cluster.port(2))?.try_call(&["INFO", "replication"])?)?;
+            common::info_field(&two, "raft_id")?.to_string()
+        };
+        voters_per_group(&info).iter().all(|v| v.contains(&id) && !v.iter().any(|m| m == "2")).then_some(())
+    });
+}
+
 #[test]
 fn a_shard_that_lost_its_majority_is_down_while_the_others_serve() {
     let flags = ["--peer-check-interval-ms", "100", "--cluster-down-after-ms", "1000", "--write-timeout-ms", "1000"];

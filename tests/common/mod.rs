@@ -17,8 +17,20 @@ pub const BIN: &str = env!("CARGO_BIN_EXE_shoal");
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
 /// A port nobody listens on right now.
+/// A port nothing listens on now and that no other test in this process
+/// was given: tests run in parallel, and two servers handed the same port
+/// (the kernel may offer it again once released) would have one test's
+/// client talking to the other's server.
 pub fn free_port() -> u16 {
-    TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port()
+    static GIVEN: std::sync::Mutex<Vec<u16>> = std::sync::Mutex::new(Vec::new());
+    loop {
+        let port = TcpListener::bind("127.0.0.1:0").unwrap().local_addr().unwrap().port();
+        let mut given = GIVEN.lock().unwrap();
+        if !given.contains(&port) {
+            given.push(port);
+            return port;
+        }
+    }
 }
 
 /// A fresh directory under the target dir, unique to this test.

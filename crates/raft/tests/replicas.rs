@@ -115,8 +115,20 @@ async fn three_nodes_three_groups_through_the_node_api() {
         assert_eq!(refused, Err(ReplicaError::NotLeader { leader: Some(leader) }));
         assert_eq!(nodes[&follower].read_barrier(group).await, Err(ReplicaError::NotLeader { leader: Some(leader) }));
 
+        // Through whichever node leads: on a loaded machine an election may
+        // move leadership mid-test, and a refused write is safe to resend.
+        let mut leader = leader;
         for i in 0..20 {
-            let reply = nodes[&leader].propose(group, set(&format!("g{group}-k{i}")), now).await.expect("write");
+            let deadline = Instant::now() + WAIT;
+            let reply = loop {
+                match nodes[&leader].propose(group, set(&format!("g{group}-k{i}")), now).await {
+                    Err(ReplicaError::NotLeader { .. }) if Instant::now() < deadline => {
+                        leader = eventually("a leader", || nodes.values().find(|n| n.is_leader(group)).map(|n| n.me()))
+                            .await;
+                    }
+                    reply => break reply.expect("write"),
+                }
+            };
             assert_eq!(reply, Reply::Set { written: true, old: None });
         }
         nodes[&leader].read_barrier(group).await.expect("linearizable read on the leader");

@@ -33,17 +33,20 @@ pub struct Target {
 }
 
 /// `Ok(Some(target))` for a keyed command served here, `Ok(None)` for a
-/// keyless one, `Err(reply)` when it must go elsewhere. `reachable` says
-/// whether this node can reach another: a leader it cannot reach (dead, or
-/// cut off) gets no redirect, only `-TRYAGAIN`, since a client could not
-/// reach it either and a new leader may be elected meanwhile.
+/// keyless one, `Err(reply)` when it must go elsewhere. `usable(node,
+/// generation)` says whether this node can reach `node` and that node still
+/// runs under the Raft identity of that generation: a leader it cannot reach
+/// (dead, or cut off), or one whose node has since lost its data and come
+/// back as a new replica, gets no redirect, only `-TRYAGAIN`, since a
+/// client would find no leader there and a new one may be elected
+/// meanwhile.
 pub fn route(
     shards: &Shards,
     cluster: bool,
     spec: &CommandSpec,
     args: &[Bytes],
     readonly: bool,
-    reachable: impl Fn(shoal_cluster::NodeNumber) -> bool,
+    usable: impl Fn(shoal_cluster::NodeNumber, u32) -> bool,
 ) -> Result<Option<Target>, Frame> {
     let mut positions = spec.key_positions(args.len());
     let Some(first) = positions.next() else {
@@ -68,7 +71,7 @@ pub fn route(
             shards.outage_over(group);
             Ok(Some(Target { slot, group, leader: true }))
         }
-        Some(leader) if reachable(leader) => {
+        Some(leader) if usable(leader, shards.leader_generation(group)) => {
             shards.outage_over(group);
             Err(moved(shards, slot, leader))
         }

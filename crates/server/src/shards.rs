@@ -139,6 +139,12 @@ impl Shards {
         self.replicas.leader(group).and_then(|id| NodeNumber::try_from(shoal_raft::node_of(id)).ok())
     }
 
+    /// The generation of the Raft identity leading `group`, as this node
+    /// knows it (0 when none is known).
+    pub fn leader_generation(&self, group: GroupId) -> u32 {
+        self.replicas.leader(group).map_or(0, shoal_raft::generation_of)
+    }
+
     /// Whether this node, under its current Raft identity, leads `group`.
     pub fn is_leader(&self, group: GroupId) -> bool {
         self.replicas.is_leader(group)

@@ -74,8 +74,12 @@ pub fn prepare(shared: &Shared, session: &mut Session, args: Vec<Bytes>) -> Prep
         Err(e) => return Prepared::Reply(error(e)),
     };
     let cluster = shared.config.cluster.is_some();
-    let reachable = |node| shared.peers.is_connected(node);
-    let target = match route::route(&shared.shards, cluster, spec, &args, session.readonly, reachable) {
+    // Until our first peer check reports a node's generation, its leader
+    // identity is taken as current.
+    let usable = |node, generation| {
+        shared.peers.is_connected(node) && shared.peers.generation(node).is_none_or(|g| g == generation)
+    };
+    let target = match route::route(&shared.shards, cluster, spec, &args, session.readonly, usable) {
         Ok(target) => target,
         Err(redirect) => return Prepared::Reply(redirect),
     };
