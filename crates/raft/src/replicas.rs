@@ -256,6 +256,15 @@ impl Replicas {
                 // (it rejoined with --unsafe-rejoin-after-data-loss) must
                 // send it the log again rather than fail an assertion.
                 allow_log_reversion: Some(true),
+                // A restarted leader must win a new election, in a new term,
+                // and commit an entry of that term before it serves: its
+                // `committed` is saved without waiting for an fsync (see
+                // `LogStore::save_committed`), so after a crash it may be
+                // behind what the leader had acknowledged, and a restored
+                // leader would serve ReadIndex reads from that stale point
+                // (found by the simulation once crashes lost unsynced
+                // writes).
+                enable_leader_restore: Some(false),
                 ..Default::default()
             }
             .validate()
