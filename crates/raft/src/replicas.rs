@@ -612,12 +612,13 @@ impl Replicas {
         (shoal_wal::segment::segment_path(&self.wal_dir, point.segment), point.synced_len)
     }
 
-    /// Stops every group's Raft and ends the peer connections serving them.
+    /// Ends the peer connections serving this node's groups (peers' requests
+    /// are refused from now on), then stops every group's Raft.
     pub async fn shutdown(&self) {
+        self.groups.close();
         for replica in self.replicas.values() {
             let _ = replica.raft.shutdown().await;
         }
-        self.groups.close();
     }
 }
 

@@ -286,6 +286,11 @@ pub async fn handle(groups: &Groups, to: u64, group: GroupId, request: Request) 
             crate::ShowId(to)
         ));
     }
+    // Stopping: a stopped Raft would refuse too, but logs every refusal as
+    // an error.
+    if *groups.closed.borrow() {
+        return Response::Error("the node is stopping".into());
+    }
     let Some(raft) = groups.get(group) else {
         return Response::Error(format!("group {group} is not served here"));
     };
