@@ -428,15 +428,10 @@ fn a_node_whose_data_was_wiped_rejoins_as_a_new_replica() {
     }
     let mut routed = Routed::new(&cluster.ports);
     assert_eq!(routed.call(&["SET", "before-the-wipe", "v"]), Some(Frame::OK));
-    let wipe = |cluster: &mut Cluster| {
-        cluster.kill(3);
-        std::fs::remove_dir_all(&cluster.dirs[2]).unwrap();
-        std::fs::create_dir_all(&cluster.dirs[2]).unwrap();
-    };
 
     // The operator can insist that a wiped node vote as before; it then
     // follows the log like any replica (what that risks: docs/failures.md).
-    wipe(&mut cluster);
+    cluster.wipe(3);
     cluster.restart_with(3, &["--unsafe-rejoin-after-data-loss"]);
     let mut three = cluster.client(3);
     assert_eq!(three.call(&["READONLY"]), Frame::OK);
@@ -447,7 +442,7 @@ fn a_node_whose_data_was_wiped_rejoins_as_a_new_replica() {
     // Wiped again and started as usual, node 3 learns from its peers that
     // it lost its data and comes back, in the same process, under a new
     // Raft identity, which each group's leader swaps in for the old one.
-    wipe(&mut cluster);
+    cluster.wipe(3);
     let reply = Routed::new(&cluster.ports[..2]).call(&["SET", "while-3-was-gone", "v"]);
     assert_eq!(reply, Some(Frame::OK), "{reply:?}");
     cluster.restart(3);
@@ -503,9 +498,7 @@ fn a_majority_of_lost_disks_stays_down_until_the_operator_accepts_the_loss() {
         (seen.lines().any(|l| l.starts_with("2 ")) && seen.lines().any(|l| l.starts_with("3 "))).then_some(())
     });
     for node in [2, 3] {
-        cluster.kill(node);
-        std::fs::remove_dir_all(&cluster.dirs[node - 1]).unwrap();
-        std::fs::create_dir_all(&cluster.dirs[node - 1]).unwrap();
+        cluster.wipe(node);
     }
     for node in [2, 3] {
         cluster.restart(node);
@@ -523,9 +516,7 @@ fn a_majority_of_lost_disks_stays_down_until_the_operator_accepts_the_loss() {
     });
 
     // The operator accepts the loss: node 3, wiped again, votes as before.
-    cluster.kill(3);
-    std::fs::remove_dir_all(&cluster.dirs[2]).unwrap();
-    std::fs::create_dir_all(&cluster.dirs[2]).unwrap();
+    cluster.wipe(3);
     cluster.restart_with(3, &["--unsafe-rejoin-after-data-loss"]);
     let mut routed = Routed::new(&cluster.ports);
     for i in 0..20 {

@@ -16,7 +16,6 @@ use shoal_proto::{parse_frame, Frame};
 pub const BIN: &str = env!("CARGO_BIN_EXE_shoal");
 pub const TIMEOUT: Duration = Duration::from_secs(20);
 
-/// A port nobody listens on right now.
 /// A port nothing listens on now and that no other test in this process
 /// was given: tests run in parallel, and two servers handed the same port
 /// (the kernel may offer it again once released) would have one test's
@@ -213,6 +212,13 @@ impl Cluster {
     /// (so it recovers from its data directory); waits for PING only.
     pub fn restart(&mut self, node: usize) {
         self.restart_with(node, &[]);
+    }
+
+    /// Kills `node` and empties its data directory: a lost disk.
+    pub fn wipe(&mut self, node: usize) {
+        self.kill(node);
+        std::fs::remove_dir_all(&self.dirs[node - 1]).unwrap();
+        std::fs::create_dir_all(&self.dirs[node - 1]).unwrap();
     }
 
     /// Restarts `node` with `more` flags after the cluster's own.

@@ -557,14 +557,15 @@ impl Replicas {
             .metrics(|m| matched(m, new) >= target, "the new replica caught up")
             .await
             .map_err(|e| ReplicaError::Unavailable(format!("{} did not catch up: {e}", crate::ShowId(new))))?;
-        let voters: BTreeSet<u64> =
-            membership().voter_ids().filter(|&v| crate::node_of(v) != node).chain([new]).collect();
-        if membership().voter_ids().collect::<BTreeSet<_>>() != voters {
+        // Learners are left as they are by a change of voters, so both
+        // changes follow from the membership as it is now.
+        let current = membership();
+        let voters: BTreeSet<u64> = current.voter_ids().filter(|&v| crate::node_of(v) != node).chain([new]).collect();
+        let stale: BTreeSet<u64> = current.learner_ids().filter(|&l| crate::node_of(l) == node && l != new).collect();
+        if current.voter_ids().collect::<BTreeSet<_>>() != voters {
             let change = ChangeMembers::ReplaceAllVoters(voters);
             replica.raft.change_membership(change, false).await.map_err(membership_error)?;
         }
-        let stale: BTreeSet<u64> =
-            membership().learner_ids().filter(|&l| crate::node_of(l) == node && l != new).collect();
         if !stale.is_empty() {
             replica.raft.change_membership(ChangeMembers::RemoveNodes(stale), false).await.map_err(membership_error)?;
         }

@@ -170,13 +170,16 @@ async fn read_frame<T: for<'de> Deserialize<'de>>(read: &mut BufReader<OwnedRead
     if len > MAX_FRAME_BYTES {
         return Err(std::io::Error::other(format!("peer frame of {len} bytes is over {MAX_FRAME_BYTES}")));
     }
-    // The buffer grows as bytes arrive, never to the declared length up
-    // front: a stranger on the peer port declaring a 1 GiB frame and
-    // sending nothing costs a small buffer, not a gigabyte.
-    let mut body = Vec::with_capacity((len as usize).min(READ_BUFFER_BYTES));
-    let got = read.take(u64::from(len)).read_to_end(&mut body).await?;
-    if got != len as usize {
-        return Err(std::io::ErrorKind::UnexpectedEof.into());
+    // The buffer grows a chunk at a time as bytes arrive, never to the
+    // declared length up front: a stranger on the peer port declaring a
+    // 1 GiB frame and sending nothing costs one chunk, not a gigabyte. A
+    // frame within one chunk (almost all) is one exact allocation.
+    let len = len as usize;
+    let mut body = Vec::new();
+    while body.len() < len {
+        let start = body.len();
+        body.resize(start + (len - start).min(READ_BUFFER_BYTES), 0);
+        read.read_exact(&mut body[start..]).await?;
     }
     postcard::from_bytes(&body).map_err(std::io::Error::other)
 }
