@@ -70,6 +70,10 @@ pub struct ServerArgs {
     /// Largest single reply buffered for a client before it is disconnected.
     #[arg(long, default_value_t = 1024 * 1024 * 1024)]
     pub max_output_bytes: usize,
+    /// Largest write, encoded (one replicated log entry: all of an MSET's
+    /// keys and values); a bigger one is refused before it is proposed.
+    #[arg(long, default_value_t = shoal_server::config::MAX_WRITE_BYTES)]
+    pub max_write_bytes: usize,
     #[command(flatten)]
     pub replication: ReplicationArgs,
     #[command(flatten)]
@@ -257,6 +261,12 @@ impl ServerArgs {
                 "--max-bulk-bytes must be at most {MAX_VALUE_BYTES}: a value must fit one replication message"
             ));
         }
+        if self.max_write_bytes > shoal_server::config::MAX_WRITE_BYTES {
+            return Err(format!(
+                "--max-write-bytes must be at most {}: a write must fit one WAL record and one peer frame",
+                shoal_server::config::MAX_WRITE_BYTES
+            ));
+        }
         if self.max_array_len == 0 || self.max_inline_bytes == 0 {
             return Err("--max-array-len and --max-inline-bytes must be at least 1".into());
         }
@@ -274,6 +284,7 @@ impl ServerArgs {
         config.limits.decode.max_inline_bytes = self.max_inline_bytes;
         config.limits.decode.max_request_bytes = self.max_request_bytes;
         config.limits.max_output_bytes = self.max_output_bytes;
+        config.limits.max_write_bytes = self.max_write_bytes;
         Ok(config)
     }
 }

@@ -68,12 +68,24 @@ impl Server {
     /// and waits for PING. In cluster mode `port` must be the node's port
     /// in `--initial-cluster`.
     pub fn start_with_args(port: u16, dir: &Path, extra: &[&str]) -> Server {
+        Server::spawn(port, dir, extra, Stdio::inherit())
+    }
+
+    /// `start_in`, with the server's stderr written to `log` (for tests
+    /// that read what a node said as it stopped).
+    pub fn start_logging_to(dir: &Path, extra: &[&str], log: &Path) -> Server {
+        let file = std::fs::File::create(log).expect("create the server's log file");
+        Server::spawn(free_port(), dir, extra, Stdio::from(file))
+    }
+
+    fn spawn(port: u16, dir: &Path, extra: &[&str], stderr: Stdio) -> Server {
         let child = Command::new(BIN)
             .args(["server", "--port", &port.to_string(), "--dir"])
             .arg(dir)
             .args(["--log-level", "warn"])
             .args(extra)
             .stdin(Stdio::null())
+            .stderr(stderr)
             .spawn()
             .expect("spawn shoal server");
         let mut server = Server { port, dir: dir.to_path_buf(), child: Some(child) };

@@ -119,7 +119,22 @@ impl WriteOp {
     /// The op's bytes: a tag, then its fields (lengths and integers as
     /// little-endian u64).
     pub fn encode(&self) -> Vec<u8> {
-        let mut w = Writer(Vec::with_capacity(64));
+        let mut w = Writer { out: Some(Vec::with_capacity(64)), len: 0 };
+        self.write_to(&mut w);
+        let out = w.out.expect("an encoding writer keeps its bytes");
+        debug_assert_eq!(out.len(), w.len);
+        out
+    }
+
+    /// `encode().len()` without building the bytes: how the server refuses
+    /// a write too large for one log entry before copying it.
+    pub fn encoded_len(&self) -> usize {
+        let mut w = Writer { out: None, len: 0 };
+        self.write_to(&mut w);
+        w.len
+    }
+
+    fn write_to(&self, w: &mut Writer) {
         match self {
             WriteOp::Set { key, value, options } => {
                 w.tag(1).bytes(key).bytes(value);
@@ -197,7 +212,6 @@ impl WriteOp {
                 });
             }
         }
-        w.0
     }
 
     pub fn decode(data: &[u8]) -> Result<WriteOp, DecodeError> {
@@ -271,23 +285,31 @@ impl WriteOp {
     }
 }
 
-struct Writer(Vec<u8>);
+/// Encodes into `out`, or only counts when `out` is `None`.
+struct Writer {
+    out: Option<Vec<u8>>,
+    len: usize,
+}
 
 impl Writer {
-    fn tag(&mut self, t: u8) -> &mut Self {
-        self.0.push(t);
+    fn put(&mut self, b: &[u8]) -> &mut Self {
+        self.len += b.len();
+        if let Some(out) = &mut self.out {
+            out.extend_from_slice(b);
+        }
         self
+    }
+
+    fn tag(&mut self, t: u8) -> &mut Self {
+        self.put(&[t])
     }
 
     fn u64(&mut self, n: u64) -> &mut Self {
-        self.0.extend_from_slice(&n.to_le_bytes());
-        self
+        self.put(&n.to_le_bytes())
     }
 
     fn bytes(&mut self, b: &[u8]) -> &mut Self {
-        self.u64(b.len() as u64);
-        self.0.extend_from_slice(b);
-        self
+        self.u64(b.len() as u64).put(b)
     }
 }
 
@@ -375,6 +397,7 @@ mod tests {
     fn encode_decode_round_trip() {
         for op in every_op() {
             let bytes = op.encode();
+            assert_eq!(op.encoded_len(), bytes.len(), "{op:?}");
             assert_eq!(WriteOp::decode(&bytes), Ok(op.clone()));
             for cut in 0..bytes.len() {
                 assert!(WriteOp::decode(&bytes[..cut]).is_err(), "{op:?} cut at {cut}");

@@ -9,6 +9,7 @@
 //! - [`sessions`]: recent replies per tagged client (exactly-once retries).
 //! - [`replicas`]: `Replicas`, the node-level API the server uses (no
 //!   openraft types in it): open every group, propose, read barriers.
+//! - [`settings`]: openraft's `Config` as every group (and every test) runs it.
 //! - [`transport`]: the `Transport` trait and Raft RPCs over TCP, every
 //!   group's traffic to a peer on one multiplexed connection.
 //!
@@ -24,6 +25,7 @@ pub mod log_store;
 pub mod memory;
 pub mod replicas;
 pub mod sessions;
+pub mod settings;
 pub mod state_machine;
 pub mod transport;
 
@@ -31,6 +33,7 @@ pub use log_store::LogStore;
 pub use replicas::{
     GroupSpec, GroupStatus, PendingBatch, ReadMode, ReplicaConfig, ReplicaError, Replicas, Role, Snapshots, Timing,
 };
+pub use settings::raft_config;
 pub use state_machine::StateMachine;
 
 openraft::declare_raft_types!(
@@ -42,6 +45,15 @@ openraft::declare_raft_types!(
         NodeId = u64,
         Node = ShoalNode,
 );
+
+/// The most bytes one write (`WriteOp::encode`) may take. One write is one
+/// log entry, and an entry must fit one WAL record and, alone, one peer
+/// frame with room for their headers; the server refuses a bigger write
+/// before proposing it (a WAL that met one could not go on).
+pub const MAX_WRITE_BYTES: usize = transport::MAX_FRAME_BYTES as usize - (1 << 20);
+
+const _: () = assert!(MAX_WRITE_BYTES + (1 << 20) <= shoal_wal::MAX_BODY_BYTES as usize);
+const _: () = assert!(MAX_WRITE_BYTES + (1 << 20) <= transport::MAX_FRAME_BYTES as usize);
 
 /// The `Raft` handle for a shoal group.
 pub type ShoalRaft = openraft::Raft<TypeConfig, StateMachine>;

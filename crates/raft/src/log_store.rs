@@ -112,10 +112,12 @@ impl LogStore {
 
     /// Queues records and waits until they are durable. The wait is on a
     /// oneshot, not `append_sync`, so no runtime worker blocks on fsync.
+    /// Fsynced under every policy: `--fsync never` trades recent writes for
+    /// speed, never a vote.
     async fn write_durable(&self, records: Vec<Record>) -> io::Result<()> {
         let (tx, rx) = oneshot::channel();
         self.wal
-            .append(records, move |r| {
+            .append_fsynced(records, move |r| {
                 let _ = tx.send(r);
             })
             .map_err(io_err)?;
@@ -217,8 +219,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             inner.entries.retain(|&i, _| keep_upto.is_some_and(|k| i <= k));
         }
         // Later appends are queued behind this record, so they cannot be
-        // replayed before it; no need to wait.
-        self.write_queued(vec![Record::Truncate { group: self.group, after }])
+        // replayed before it; no need to wait. Fsynced whatever the policy:
+        // the entries it removes may have been entries of a term that lost,
+        // and must not come back after a power cut.
+        self.wal.append_fsynced(vec![Record::Truncate { group: self.group, after }], |_| {}).map_err(io_err)
     }
 
     async fn purge(&mut self, log_id: LogId) -> io::Result<()> {

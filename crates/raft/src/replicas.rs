@@ -20,7 +20,7 @@ use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
-use openraft::{ChangeMembers, Config, Instant as _, ReadPolicy, ServerState, SnapshotPolicy};
+use openraft::{ChangeMembers, Instant as _, ReadPolicy, ServerState};
 use shoal_engine::{Db, Millis, WriteOp};
 use shoal_wal::{Wal, WalOptions};
 use tokio::net::TcpStream;
@@ -121,6 +121,9 @@ pub enum ReplicaError {
     Unavailable(String),
     #[error("group {0} is not held by this node")]
     NoSuchGroup(GroupId),
+    /// Not proposed: a write of this many bytes is over `MAX_WRITE_BYTES`.
+    #[error("a write of {0} bytes is over the {max}-byte limit of one log entry", max = crate::MAX_WRITE_BYTES)]
+    TooLarge(usize),
 }
 
 /// `Replica::leader` when no leader is known.
@@ -235,41 +238,7 @@ impl Replicas {
         let (wal, recovered) =
             Wal::open(&wal_dir, config.wal).map_err(|e| format!("WAL in {}: {e}", wal_dir.display()))?;
         let wal = Arc::new(wal);
-        let raft_config = Arc::new(
-            Config {
-                cluster_name: "shoal".into(),
-                heartbeat_interval: config.timing.heartbeat_interval_ms,
-                election_timeout_min: config.timing.election_timeout_min_ms,
-                election_timeout_max: config.timing.election_timeout_max_ms,
-                snapshot_policy: SnapshotPolicy::LogsSinceLast(config.snapshots.every_entries.max(1)),
-                max_in_snapshot_log_to_keep: config.snapshots.keep_entries,
-                // A node that was cut off (or started with another layout)
-                // must not disrupt a working leader by bumping the term.
-                enable_pre_vote: Some(true),
-                // Send entries to followers as soon as they are handed to
-                // the WAL, so the leader's fsync and the followers' overlap
-                // (commit still needs a majority of fsynced copies).
-                broadcast_submitted_on_append: Some(true),
-                // A follower whose log went backwards lost its data (its
-                // directory was wiped); the server's data-loss guard keeps
-                // such a node out of elections, and a leader that meets one
-                // (it rejoined with --unsafe-rejoin-after-data-loss) must
-                // send it the log again rather than fail an assertion.
-                allow_log_reversion: Some(true),
-                // A restarted leader must win a new election, in a new term,
-                // and commit an entry of that term before it serves: its
-                // `committed` is saved without waiting for an fsync (see
-                // `LogStore::save_committed`), so after a crash it may be
-                // behind what the leader had acknowledged, and a restored
-                // leader would serve ReadIndex reads from that stale point
-                // (found by the simulation once crashes lost unsynced
-                // writes).
-                enable_leader_restore: Some(false),
-                ..Default::default()
-            }
-            .validate()
-            .map_err(|e| e.to_string())?,
-        );
+        let raft_config = crate::settings::raft_config(&config.timing, &config.snapshots)?;
         // Fresh: the WAL held nothing (a non-empty WAL always holds at least
         // every group's vote, even after rotation).
         let fresh = recovered.records == 0;
@@ -435,7 +404,13 @@ impl Replicas {
         let Some(replica) = self.replicas.get(&group) else {
             return PendingBatch { results: Err(ReplicaError::NoSuchGroup(group)) };
         };
-        let proposals = writes.into_iter().map(|(op, tag)| Proposal { op: op.encode(), now_ms: now, tag });
+        let proposals: Vec<Proposal> =
+            writes.into_iter().map(|(op, tag)| Proposal { op: op.encode(), now_ms: now, tag }).collect();
+        // The server refuses bigger writes first; one reaching the log
+        // would fail the WAL, and with it every group of the node.
+        if let Some(p) = proposals.iter().find(|p| p.op.len() > crate::MAX_WRITE_BYTES) {
+            return PendingBatch { results: Err(ReplicaError::TooLarge(p.op.len())) };
+        }
         let results =
             replica.raft.client_write_many(proposals).await.map_err(|e| ReplicaError::Unavailable(e.to_string()));
         PendingBatch { results }
@@ -487,6 +462,22 @@ impl Replicas {
     /// The node's WAL counters (appends, group commits, fsyncs).
     pub fn wal_stats(&self) -> &shoal_wal::WalStats {
         self.wal.stats()
+    }
+
+    /// Why this node cannot go on, if it cannot: its WAL failed (a write,
+    /// fsync or rotation error fails every later append), or a group's
+    /// Raft stopped on a storage error. Such a node answers every write
+    /// with an error forever; it should exit so a supervisor restarts it
+    /// and recovery starts from what is durable.
+    pub fn fatal(&self) -> Option<String> {
+        if let Some(reason) = self.wal.failure() {
+            return Some(format!("the write-ahead log failed ({reason})"));
+        }
+        self.replicas.iter().find_map(|(group, replica)| {
+            let metrics = replica.raft.metrics();
+            let m = metrics.borrow_watched();
+            m.running_state.as_ref().err().map(|e| format!("the raft group {group} stopped: {e}"))
+        })
     }
 
     /// The group's replication state here (INFO replication).

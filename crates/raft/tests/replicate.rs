@@ -13,7 +13,7 @@ use openraft::raft::ClientWriteResponse;
 use openraft::{Config, TokioInstant};
 use shoal_engine::{Db, SetOptions, WriteOp};
 use shoal_raft::memory::MemoryNet;
-use shoal_raft::{LogStore, Proposal, Reply, ShoalNode, ShoalRaft, StateMachine, TypeConfig};
+use shoal_raft::{LogStore, Proposal, Reply, ShoalNode, ShoalRaft, Snapshots, StateMachine, Timing, TypeConfig};
 use shoal_wal::{Wal, WalOptions};
 
 const GROUP: u32 = 7;
@@ -26,8 +26,7 @@ struct Node {
 }
 
 fn config() -> Arc<Config> {
-    let config = Config { cluster_name: "shoal-test".into(), ..Default::default() };
-    Arc::new(config.validate().expect("valid raft config"))
+    shoal_raft::raft_config(&Timing::default(), &Snapshots::default()).expect("valid raft config")
 }
 
 /// Opens the node's WAL, rebuilds its log from it, and starts Raft on a fresh

@@ -18,10 +18,10 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::raft::ClientWriteResponse;
 use openraft::storage::{RaftLogStorage, RaftStateMachine};
 use openraft::type_config::alias::LogIdOf;
-use openraft::{Config, RaftLogReader, ServerState, SnapshotPolicy, TokioInstant};
+use openraft::{Config, RaftLogReader, ServerState, TokioInstant};
 use shoal_engine::{Db, SetOptions, WriteOp};
 use shoal_raft::memory::MemoryNet;
-use shoal_raft::{LogStore, Proposal, Reply, ShoalNode, ShoalRaft, StateMachine, TypeConfig};
+use shoal_raft::{LogStore, Proposal, Reply, ShoalNode, ShoalRaft, Snapshots, StateMachine, Timing, TypeConfig};
 use shoal_wal::{Wal, WalOptions};
 
 type LogId = LogIdOf<TypeConfig>;
@@ -40,23 +40,13 @@ struct Node {
     sm: StateMachine,
 }
 
-/// Snapshot every 50 entries and purge right behind each snapshot. Election
-/// timeouts are longer than openraft's defaults: the tests run side by side
-/// on two cores with a debug build and fsync on every append, and a spurious
-/// election only slows them down.
-fn config(allow_log_reversion: bool) -> Arc<Config> {
-    let config = Config {
-        cluster_name: "shoal-snapshot-test".into(),
-        heartbeat_interval: 100,
-        election_timeout_min: 400,
-        election_timeout_max: 800,
-        snapshot_policy: SnapshotPolicy::LogsSinceLast(50),
-        max_in_snapshot_log_to_keep: 0,
-        purge_batch_size: 1,
-        allow_log_reversion: Some(allow_log_reversion),
-        ..Default::default()
-    };
-    Arc::new(config.validate().expect("valid raft config"))
+/// Production's settings, with a snapshot every 50 entries and the log
+/// purged right behind each. Election timeouts are longer than the server's
+/// defaults: the tests run side by side on two cores with a debug build and
+/// fsync on every append, and a spurious election only slows them down.
+fn config() -> Arc<Config> {
+    let timing = Timing { heartbeat_interval_ms: 100, election_timeout_min_ms: 400, election_timeout_max_ms: 800 };
+    shoal_raft::raft_config(&timing, &Snapshots { every_entries: 50, keep_entries: 0 }).expect("valid raft config")
 }
 
 fn member(id: u64) -> ShoalNode {
@@ -185,7 +175,7 @@ fn temp_dir(name: &str) -> PathBuf {
 async fn snapshot_is_built_and_log_purged_behind_it() {
     let root = temp_dir("snapshot-purge");
     let net = MemoryNet::default();
-    let config = config(false);
+    let config = config();
     let mut nodes = three_nodes(&root, &net, &config).await;
 
     let last = write_keys(&nodes, 0..200).await;
@@ -316,7 +306,7 @@ async fn assert_installed(id: u64, node: &Node, snap: LogId) {
 async fn new_learner_catches_up_by_snapshot() {
     let root = temp_dir("snapshot-learner");
     let net = MemoryNet::default();
-    let config = config(false);
+    let config = config();
     let mut nodes = three_nodes(&root, &net, &config).await;
 
     let last = write_keys(&nodes, 0..200).await;
@@ -371,7 +361,7 @@ async fn new_learner_catches_up_by_snapshot() {
 async fn wiped_follower_rejoins_by_snapshot() {
     let root = temp_dir("snapshot-wiped");
     let net = MemoryNet::default();
-    let config = config(true);
+    let config = config();
     let mut nodes = three_nodes(&root, &net, &config).await;
 
     let first = write_keys(&nodes, 0..100).await;

@@ -13,7 +13,7 @@ use openraft::raft::ClientWriteResponse;
 use openraft::Config;
 use shoal_engine::{Db, SetOptions, WriteOp};
 use shoal_raft::transport::{serve, Groups, Peers, TcpNetworkFactory};
-use shoal_raft::{LogStore, Proposal, ShoalNode, ShoalRaft, StateMachine, TypeConfig};
+use shoal_raft::{LogStore, Proposal, ShoalNode, ShoalRaft, Snapshots, StateMachine, Timing, TypeConfig};
 use shoal_wal::{Wal, WalOptions};
 use tokio::net::TcpListener;
 
@@ -30,8 +30,7 @@ fn now_ms() -> u64 {
 }
 
 fn config() -> Arc<Config> {
-    let config = Config { cluster_name: "shoal-tcp-test".into(), ..Default::default() };
-    Arc::new(config.validate().expect("valid raft config"))
+    shoal_raft::raft_config(&Timing::default(), &Snapshots::default()).expect("valid raft config")
 }
 
 /// Proposes to the group's current leader, retrying while leadership moves.

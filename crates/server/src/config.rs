@@ -91,7 +91,13 @@ pub struct Limits {
     /// Pending output is flushed to the socket once it reaches this size,
     /// even in the middle of a pipelined batch.
     pub output_flush_bytes: usize,
+    /// Largest encoded write (one Raft log entry: an MSET's keys and values
+    /// together). A bigger one is refused before it is proposed. At most
+    /// [`MAX_WRITE_BYTES`], what one WAL record and one peer frame hold.
+    pub max_write_bytes: usize,
 }
+
+pub use shoal_raft::MAX_WRITE_BYTES;
 
 impl Default for Limits {
     fn default() -> Self {
@@ -100,6 +106,7 @@ impl Default for Limits {
             max_clients: 10_000,
             max_output_bytes: 1024 * 1024 * 1024,
             output_flush_bytes: 64 * 1024,
+            max_write_bytes: MAX_WRITE_BYTES,
         }
     }
 }
@@ -138,6 +145,7 @@ impl Config {
             ("max-inline-bytes", l.decode.max_inline_bytes.to_string()),
             ("client-query-buffer-limit", l.decode.max_request_bytes.to_string()),
             ("max-output-bytes", l.max_output_bytes.to_string()),
+            ("max-write-bytes", l.max_write_bytes.to_string()),
             ("databases", "1".into()),
             ("save", String::new()),
             // Every write is in the WAL before it is answered: Redis's

@@ -205,6 +205,13 @@ impl Connection {
         let pending = match outcome {
             Outcome::Reply(frame) => return self.reply(frame).await,
             Outcome::Write(w) => {
+                let (bytes, max) = (w.op.encoded_len(), self.shared.config.limits.max_write_bytes);
+                if bytes > max {
+                    let message = format!(
+                        "ERR a write of {bytes} bytes is over --max-write-bytes ({max}): one write must fit one replicated log entry"
+                    );
+                    return self.reply(Frame::error(message)).await;
+                }
                 self.unsubmitted.push((w.group, w.op, w.tag));
                 Pending::Write { group: w.group, shape: w.shape, slot: w.slot }
             }
@@ -338,6 +345,7 @@ impl Connection {
                 Frame::error(format!("TRYAGAIN the shard cannot serve this now ({why}); nothing was applied"))
             }
             (ReplicaError::NoSuchGroup(group), _) => Frame::error(format!("ERR group {group} is not held here")),
+            (e @ ReplicaError::TooLarge(_), _) => Frame::error(format!("ERR {e}")),
         }
     }
 

@@ -25,6 +25,7 @@
 //! - `balance`: hands leadership back to a shard's preferred primary.
 //! - `sweeper`: leaders propose the deletion of expired keys, bounded.
 //! - `periodic`: the tick-until-stopped loop every background task runs.
+//! - `health`: fail-stop when the WAL or a Raft group fails.
 //! - `witness`: the data-loss guard (a wiped node must not vote as before).
 //! - `rejoin`: a node that lost its data comes back as a new replica;
 //!   leaders swap such replicas in for their old identities.
@@ -36,6 +37,7 @@ mod clock;
 pub mod config;
 mod connection;
 mod exec;
+mod health;
 mod info;
 mod listener;
 mod peer;
@@ -133,6 +135,7 @@ impl Server {
         let mut tasks = listener::spawn_accept_loops(listener, &shared, &stopped, config.io_threads)
             .map_err(|e| StartError::Listen(config.listen, e))?;
         tasks.push(tokio::spawn(sweeper::run(Arc::clone(&shared), stopped.clone())));
+        tasks.push(tokio::spawn(health::run(Arc::clone(&shared), stopped.clone())));
         if let Some(peers) = peer_listener {
             tasks.push(tokio::spawn(peer::listen(peers, Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(peer::check_peers(Arc::clone(&shared), stopped.clone())));

@@ -22,7 +22,7 @@ pub mod recover;
 pub mod segment;
 pub mod writer;
 
-pub use record::{GroupId, Record};
+pub use record::{GroupId, Record, MAX_BODY_BYTES};
 pub use recover::{GroupState, Recovered};
 pub use writer::{CrashPoint, FsyncPolicy, Wal, WalOptions, WalStats};
 
@@ -34,4 +34,7 @@ pub enum WalError {
     Corrupt { segment: String, offset: u64, reason: String },
     #[error("the wal writer has stopped")]
     Stopped,
+    /// Refused before queueing: nothing was written.
+    #[error("a wal record of {bytes} bytes is over the {max}-byte limit", max = MAX_BODY_BYTES)]
+    TooLarge { bytes: usize },
 }

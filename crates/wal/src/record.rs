@@ -46,7 +46,17 @@ impl Record {
         }
     }
 
-    /// Appends the framed record to `out`.
+    /// The body's length once encoded (what `MAX_BODY_BYTES` bounds).
+    pub fn body_len(&self) -> usize {
+        5 + match self {
+            Record::Entry { payload, .. } => 16 + payload.len(),
+            Record::Vote { payload, .. } => payload.len(),
+            Record::Truncate { .. } | Record::Purge { .. } => 8,
+        }
+    }
+
+    /// Appends the framed record to `out`. The caller has checked
+    /// `body_len` against `MAX_BODY_BYTES` (`Wal::append` does).
     pub fn encode(&self, out: &mut BytesMut) {
         let start = out.len();
         out.put_u64(0); // len + crc, patched below
@@ -68,6 +78,7 @@ impl Record {
             Record::Truncate { after: n, .. } | Record::Purge { upto: n, .. } => out.put_u64_le(*n),
         }
         let body = &out[start + FRAME_HEADER_BYTES..];
+        debug_assert_eq!(body.len(), self.body_len());
         let len = u32::try_from(body.len()).expect("record body fits in u32");
         assert!(len <= MAX_BODY_BYTES, "record of {len} bytes is over the wal's limit");
         let crc = crc32fast::hash(body);

@@ -34,7 +34,7 @@ use std::time::{Duration, Instant};
 
 use bytes::{Bytes, BytesMut};
 
-use crate::record::{GroupId, Record};
+use crate::record::{GroupId, Record, MAX_BODY_BYTES};
 use crate::recover::Recovered;
 use crate::segment::{self, segment_path};
 use crate::WalError;
@@ -95,8 +95,20 @@ pub struct WalStats {
 type Done = Box<dyn FnOnce(io::Result<()>) + Send>;
 
 enum Request {
-    Append { records: Vec<Record>, done: Done },
+    /// `fsync`: durable before `done` whatever the policy.
+    Append {
+        records: Vec<Record>,
+        fsync: bool,
+        done: Done,
+    },
     Stop,
+}
+
+/// One append in a batch.
+struct Append {
+    records: Vec<Record>,
+    fsync: bool,
+    done: Done,
 }
 
 /// A handle to the log. Dropping it stops the writer after it has written
@@ -110,7 +122,8 @@ pub struct Wal {
     crash: Arc<Crash>,
 }
 
-/// Shared between `Wal::crash` and the writer thread.
+/// Shared between the handle and the writer thread: a crash request, what
+/// is durable, and a failure.
 #[derive(Default)]
 struct Crash {
     /// Set by `Wal::crash`: the writer stops at once.
@@ -118,6 +131,8 @@ struct Crash {
     /// The newest segment and how many of its bytes were fsynced.
     segment: AtomicU64,
     synced_len: AtomicU64,
+    /// Why the log failed, once it has.
+    failure: std::sync::OnceLock<String>,
 }
 
 /// What a crash left durable: the newest segment's bytes past `synced_len`
@@ -180,13 +195,32 @@ impl Wal {
 
     /// Queues records; `done` runs on the writer thread once they are
     /// durable (per the policy) or failed. Blocks while the queue is full.
+    /// A record over `MAX_BODY_BYTES` is refused here, before anything is
+    /// queued: the writer must never meet one.
     pub fn append(
         &self,
         records: Vec<Record>,
         done: impl FnOnce(io::Result<()>) + Send + 'static,
     ) -> Result<(), WalError> {
-        let request = Request::Append { records, done: Box::new(done) };
-        self.requests.send(request).map_err(|_| WalError::Stopped)
+        self.send(records, false, Box::new(done))
+    }
+
+    /// `append`, fsynced before `done` runs under every policy: for what a
+    /// power cut must never take back, such as a Raft vote (a node that
+    /// forgets its vote can vote twice in one term) or a log truncation.
+    pub fn append_fsynced(
+        &self,
+        records: Vec<Record>,
+        done: impl FnOnce(io::Result<()>) + Send + 'static,
+    ) -> Result<(), WalError> {
+        self.send(records, true, Box::new(done))
+    }
+
+    fn send(&self, records: Vec<Record>, fsync: bool, done: Done) -> Result<(), WalError> {
+        if let Some(bytes) = records.iter().map(Record::body_len).find(|&n| n > MAX_BODY_BYTES as usize) {
+            return Err(WalError::TooLarge { bytes });
+        }
+        self.requests.send(Request::Append { records, fsync, done }).map_err(|_| WalError::Stopped)
     }
 
     /// `append`, waiting for the outcome (tests and simple callers).
@@ -196,6 +230,12 @@ impl Wal {
             let _ = tx.send(r);
         })?;
         rx.recv().map_err(|_| WalError::Stopped)?.map_err(WalError::Io)
+    }
+
+    /// Why the log stopped taking appends, once a write, fsync or rotation
+    /// failed. A node should stop then: every later append fails.
+    pub fn failure(&self) -> Option<&str> {
+        self.crash.failure.get().map(String::as_str)
     }
 
     pub fn stats(&self) -> &WalStats {
@@ -266,7 +306,6 @@ struct Writer {
     stats: Arc<WalStats>,
     last_sync: Instant,
     unsynced: bool,
-    failed: Option<String>,
     crash: Arc<Crash>,
 }
 
@@ -296,7 +335,6 @@ impl Writer {
             stats,
             last_sync: Instant::now(),
             unsynced: false,
-            failed: None,
             crash,
         };
         writer.write_checkpoint()?;
@@ -335,9 +373,9 @@ impl Writer {
             while let Some(request) = next.take() {
                 match request {
                     Request::Stop => stop = true,
-                    Request::Append { records, done } => {
+                    Request::Append { records, fsync, done } => {
                         bytes += records.iter().map(approximate_size).sum::<usize>();
-                        batch.push((records, done));
+                        batch.push(Append { records, fsync, done });
                         if bytes < self.options.max_batch_bytes {
                             next = queue.try_recv().ok();
                         }
@@ -359,18 +397,13 @@ impl Writer {
 
     /// Writes a batch, makes it durable per policy, and answers every
     /// appender.
-    fn commit(&mut self, batch: Vec<(Vec<Record>, Done)>) {
+    fn commit(&mut self, batch: Vec<Append>) {
         if batch.is_empty() {
             return;
         }
-        let outcome = match &self.failed {
+        let outcome = match self.crash.failure.get() {
             Some(reason) => Err(reason.clone()),
-            None => self.write_batch(&batch).map_err(|e| {
-                let reason = format!("wal write failed, refusing further appends: {e}");
-                tracing::error!("{reason}");
-                self.failed = Some(reason.clone());
-                reason
-            }),
+            None => self.write_batch(&batch).map_err(|e| self.fail(format!("wal write failed: {e}"))),
         };
         if self.crashed() {
             // Written, perhaps not fsynced: a crashed process answers no one.
@@ -378,22 +411,20 @@ impl Writer {
         }
         self.stats.batches.fetch_add(1, Ordering::Relaxed);
         self.stats.appends.fetch_add(batch.len() as u64, Ordering::Relaxed);
-        for (_, done) in batch {
-            done(outcome.clone().map_err(io::Error::other));
+        for append in batch {
+            (append.done)(outcome.clone().map_err(io::Error::other));
         }
         if outcome.is_ok() && self.written >= self.options.segment_bytes {
             if let Err(e) = self.rotate() {
-                let reason = format!("wal rotation failed, refusing further appends: {e}");
-                tracing::error!("{reason}");
-                self.failed = Some(reason);
+                self.fail(format!("wal rotation failed: {e}"));
             }
         }
     }
 
-    fn write_batch(&mut self, batch: &[(Vec<Record>, Done)]) -> io::Result<()> {
+    fn write_batch(&mut self, batch: &[Append]) -> io::Result<()> {
         let mut buf = BytesMut::new();
         let mut records = 0u64;
-        for record in batch.iter().flat_map(|(records, _)| records) {
+        for record in batch.iter().flat_map(|append| &append.records) {
             record.encode(&mut buf);
             self.remember(record);
             records += 1;
@@ -408,6 +439,9 @@ impl Writer {
         if self.crashed() {
             return Ok(());
         }
+        if batch.iter().any(|append| append.fsync) {
+            return self.sync();
+        }
         match self.options.fsync {
             FsyncPolicy::Always => self.sync(),
             FsyncPolicy::EverySec => {
@@ -416,6 +450,15 @@ impl Writer {
             }
             FsyncPolicy::Never => Ok(()),
         }
+    }
+
+    /// Fails the log for good: after a failed write or fsync nothing
+    /// written since can be trusted. Returns the reason every later append
+    /// gets; `Wal::failure` reports it to whoever must stop the node.
+    fn fail(&mut self, reason: String) -> String {
+        tracing::error!("{reason}; refusing further appends");
+        let _ = self.crash.failure.set(reason.clone());
+        reason
     }
 
     fn remember(&mut self, record: &Record) {
@@ -446,8 +489,7 @@ impl Writer {
     fn sync_if_due(&mut self) {
         if self.options.fsync == FsyncPolicy::EverySec && self.last_sync.elapsed() >= Duration::from_secs(1) {
             if let Err(e) = self.sync() {
-                tracing::error!(error = %e, "wal fsync failed, refusing further appends");
-                self.failed = Some(format!("wal fsync failed: {e}"));
+                self.fail(format!("wal fsync failed: {e}"));
             }
         }
     }

@@ -297,3 +297,72 @@ fn random_histories_recover_exactly() {
     let (_wal, recovered) = Wal::open(&d, options()).unwrap();
     assert_eq!(recovered.groups, model.groups, "seed {seed}");
 }
+
+/// A record too big for the format is refused by `append`, before the
+/// writer thread sees it (it used to panic there, failing every group of
+/// the node), and the log goes on.
+#[test]
+fn an_oversized_record_is_refused_and_the_log_goes_on() {
+    let d = dir("oversized");
+    let (wal, _) = Wal::open(&d, options()).unwrap();
+    // calloc'd: no page of it is touched.
+    let huge = Bytes::from(vec![0u8; shoal_wal::MAX_BODY_BYTES as usize]);
+    let refused = wal.append_sync(vec![Record::Entry { group: 1, index: 1, term: 1, payload: huge }]);
+    assert!(matches!(refused, Err(WalError::TooLarge { .. })), "{refused:?}");
+    wal.append_sync(vec![entry(1, 1, 1)]).unwrap();
+    assert!(wal.failure().is_none());
+    drop(wal);
+    let (_, recovered) = Wal::open(&d, options()).unwrap();
+    assert_eq!(recovered.groups[&1].entries.len(), 1);
+}
+
+/// A failed write, fsync or rotation fails the log for good, and
+/// `failure` says so (the server stops on it).
+#[test]
+fn a_failed_rotation_fails_every_later_append_and_is_reported() {
+    let d = dir("failed-rotation");
+    let (wal, _) = Wal::open(&d, options()).unwrap();
+    std::fs::remove_dir_all(&d).unwrap();
+    let mut index = 0;
+    // The first append past the segment size rotates, which cannot create
+    // the next segment: that append is answered, the next one fails.
+    let failed = loop {
+        index += 1;
+        assert!(index < 1000, "the rotation never failed");
+        if let Err(e) = wal.append_sync(vec![entry(1, index, 1)]) {
+            break e;
+        }
+    };
+    let reason = wal.failure().expect("the failure is reported").to_string();
+    assert!(reason.contains("rotation failed"), "{reason}");
+    assert!(failed.to_string().contains("rotation failed"), "{failed}");
+    assert!(wal.append_sync(vec![entry(1, index + 1, 1)]).is_err());
+}
+
+/// Under `--fsync everysec` and `never`, appends are answered once written,
+/// but a vote or truncation (`append_fsynced`) is answered only once
+/// fsynced: a power cut right after must keep it, and everything before it.
+#[test]
+fn fsynced_appends_survive_a_power_cut_under_every_policy() {
+    for policy in [FsyncPolicy::EverySec, FsyncPolicy::Never] {
+        let d = dir(&format!("fsynced-{policy:?}"));
+        let (wal, _) = Wal::open(&d, WalOptions { fsync: policy, ..options() }).unwrap();
+        wal.append_sync(vec![entry(1, 1, 1)]).unwrap();
+        let (tx, rx) = std::sync::mpsc::channel();
+        let vote = Record::Vote { group: 1, payload: Bytes::from_static(b"term 2") };
+        wal.append_fsynced(vec![Record::Truncate { group: 1, after: 0 }, vote], move |r| {
+            let _ = tx.send(r.is_ok());
+        })
+        .unwrap();
+        assert_eq!(rx.recv(), Ok(true));
+        let point = wal.crash();
+        drop(wal);
+        // What the page cache held is lost.
+        let path = segment_path(&d, point.segment);
+        OpenOptions::new().write(true).open(&path).unwrap().set_len(point.synced_len).unwrap();
+        let (_wal, recovered) = Wal::open(&d, options()).unwrap();
+        let group = recovered.group(1);
+        assert_eq!(group.vote.as_deref(), Some(&b"term 2"[..]), "{policy:?}: the vote was lost");
+        assert!(group.entries.is_empty(), "{policy:?}: the truncation was lost");
+    }
+}
