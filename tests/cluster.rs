@@ -230,24 +230,26 @@ fn moved_and_crossslot() {
     let owners = cluster.slot_owners(1);
     let n = cluster.size();
 
-    // Every node redirects every other node's keys to their owner, and the
-    // owner serves them.
+    // Every node redirects writes to every other node's keys to their owner,
+    // which serves them; the other replicas serve reads of them (through
+    // the owner's read index: the owner's last write is seen).
     for owner in 1..=n {
         let key = Cluster::key_on(&owners, owner, "moved:");
         let slot = key_slot(key.as_bytes());
         for asker in (1..=n).filter(|&a| a != owner) {
-            let mut c = cluster.client(asker);
-            assert_eq!(c.call(&["GET", &key]), moved(slot, &cluster, owner));
-            assert_eq!(c.call(&["SET", &key, "v"]), moved(slot, &cluster, owner));
+            assert_eq!(cluster.client(asker).call(&["SET", &key, "v"]), moved(slot, &cluster, owner));
         }
         let mut c = cluster.client(owner);
         assert_eq!(c.call(&["SET", &key, "here"]), Frame::OK);
         assert_eq!(c.call(&["GET", &key]), bulk("here"));
+        for asker in (1..=n).filter(|&a| a != owner) {
+            assert_eq!(cluster.client(asker).call(&["GET", &key]), bulk("here"), "node {asker} reads {key}");
+        }
     }
     // The documented example: foo is slot 12182.
     let foo_owner = owners[12182];
     let other = foo_owner % n + 1;
-    assert_eq!(cluster.client(other).call(&["GET", "foo"]), moved(12182, &cluster, foo_owner));
+    assert_eq!(cluster.client(other).call(&["SET", "foo", "bar"]), moved(12182, &cluster, foo_owner));
 
     // Keys in different slots: CROSSSLOT on every node, whoever owns them.
     assert_ne!(key_slot(b"a"), key_slot(b"b"));
@@ -366,6 +368,21 @@ fn redis_py_cluster() {
     let out = run_tool(
         "redis-py RedisCluster",
         tool("python3").arg(&script).args(["--port", &cluster.port(1).to_string()]).stdin(Stdio::null()),
+    );
+    assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "stderr: {}", String::from_utf8_lossy(&out.stderr));
+}
+
+/// ioredis `Cluster` with `scaleReads: 'slave'` (tests/node): every read
+/// goes to a replica that never sent READONLY, and is served, not MOVED.
+/// Needs `npm ci --prefix tests/node` (`.ci/run` does it).
+#[test]
+fn ioredis_cluster_reads_from_replicas() {
+    let dir = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node");
+    assert!(dir.join("node_modules/ioredis").is_dir(), "ioredis is not installed: run `npm ci --prefix tests/node`");
+    let cluster = Cluster::start("cluster-ioredis", 3, &[]);
+    let out = run_tool(
+        "ioredis Cluster",
+        tool("node").arg(dir.join("ioredis_cluster.js")).arg(cluster.port(1).to_string()).stdin(Stdio::null()),
     );
     assert_eq!(String::from_utf8_lossy(&out.stdout), "ok\n", "stderr: {}", String::from_utf8_lossy(&out.stderr));
 }

@@ -113,6 +113,12 @@ def check_replica_reads(port, kwargs):
         while reader.mget_nonatomic(keys) != [data[k] for k in keys]:
             assert time.monotonic() < deadline, "replicas did not catch up in 20 s"
             time.sleep(0.05)
+        # A pipeline of reads through the replicas (issue: READONLY was
+        # ignored for pipelined reads).
+        pipe = reader.pipeline(transaction=False)
+        for k in keys:
+            pipe.get(k)
+        assert pipe.execute() == [data[k] for k in keys]
     finally:
         writer.close()
         reader.close()

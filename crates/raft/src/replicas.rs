@@ -19,14 +19,14 @@ use std::sync::Arc;
 use std::time::Duration;
 
 use openraft::async_runtime::WatchReceiver;
-use openraft::error::{ClientWriteError, LinearizableReadError, RaftError};
+use openraft::error::{ClientWriteError, LinearizableReadError, RPCError, RaftError};
 use openraft::{ChangeMembers, Instant as _, ReadPolicy, ServerState};
 use shoal_engine::{Db, Millis, WriteOp};
 use shoal_wal::{Wal, WalOptions};
 use tokio::net::TcpStream;
 
-use crate::transport::{serve_connection, GroupId, Groups, NetworkFactory, Quarantine, Transport};
-use crate::{LogStore, Proposal, Reply, ShoalNode, ShoalRaft, StateMachine, WriteTag};
+use crate::transport::{serve_connection, GroupId, Groups, NetworkFactory, Quarantine, Request, Response, Transport};
+use crate::{LogStore, Proposal, Reply, ShoalNode, ShoalRaft, StateMachine, TypeConfig, WriteTag};
 
 /// One group this node holds a replica of.
 #[derive(Debug, Clone)]
@@ -227,7 +227,17 @@ pub struct Replicas {
     /// The WAL was empty when this node opened.
     fresh: bool,
     quarantine: Quarantine,
+    /// Asks a group's leader for a read index (`transport::Request::ReadIndex`).
+    read_index: ReadIndexCall,
 }
+
+/// One `Request::ReadIndex` to `(leader, group)` over the node's transport
+/// (boxed: `Replicas` is not generic over its transport).
+type ReadIndexCall = Arc<
+    dyn Fn(u64, GroupId) -> futures_util::future::BoxFuture<'static, Result<Response, RPCError<TypeConfig>>>
+        + Send
+        + Sync,
+>;
 
 impl Replicas {
     /// Opens the WAL and every group this node holds, talking to peers over
@@ -284,6 +294,10 @@ impl Replicas {
         }
         let lease = Duration::from_millis(config.timing.election_timeout_min_ms);
         let quorum_timeout = Duration::from_millis(config.timing.election_timeout_max_ms);
+        let read_index: ReadIndexCall = Arc::new(move |leader, group| {
+            let transport = transport.clone();
+            Box::pin(async move { transport.call(leader, group, Request::ReadIndex, quorum_timeout).await })
+        });
         Ok(Replicas {
             me,
             client_addrs: config.client_addrs,
@@ -297,6 +311,7 @@ impl Replicas {
             groups,
             fresh,
             quarantine,
+            read_index,
         })
     }
 
@@ -444,6 +459,10 @@ impl Replicas {
     /// after it is applied here, so the local keyspace is already current.
     pub async fn read_barrier(&self, group: GroupId) -> Result<(), ReplicaError> {
         let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        let leader = replica.leader.load(Ordering::Relaxed);
+        if leader != self.me && leader != NO_LEADER {
+            return self.follower_read_barrier(group, replica, leader).await;
+        }
         if replica.voters.load(Ordering::Relaxed) == 1 && replica.leader.load(Ordering::Relaxed) == self.me {
             return Ok(());
         }
@@ -457,6 +476,30 @@ impl Replicas {
             }
             Err(e) => Err(ReplicaError::Unavailable(e.to_string())),
         }
+    }
+
+    /// A follower's read barrier: the leader confirms its leadership with a
+    /// quorum and names its read index (the commit point when the request
+    /// arrived), and this replica waits until it has applied that far. A
+    /// read after it sees every write acknowledged before it began, as on
+    /// the leader; it costs a round trip to the leader and the leader's
+    /// quorum round, but no MOVED for a client that reads from replicas
+    /// without READONLY (ioredis's `scaleReads`).
+    async fn follower_read_barrier(&self, group: GroupId, replica: &Replica, leader: u64) -> Result<(), ReplicaError> {
+        let unavailable = |why: String| ReplicaError::Unavailable(format!("read through leader {}: {why}", crate::ShowId(leader)));
+        let index = match (self.read_index)(leader, group).await {
+            Ok(Response::ReadIndex(index)) => index,
+            Ok(Response::Error(e)) => return Err(unavailable(e)),
+            Ok(_) => return Err(unavailable("unexpected response".into())),
+            Err(e) => return Err(unavailable(e.to_string())),
+        };
+        replica
+            .raft
+            .wait(Some(self.quorum_timeout))
+            .applied_index_at_least(Some(index), "the read index applied")
+            .await
+            .map_err(|e| unavailable(format!("not applied up to {index} in time: {e}")))?;
+        Ok(())
     }
 
     /// The node's WAL counters (appends, group commits, fsyncs).

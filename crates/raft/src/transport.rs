@@ -75,6 +75,10 @@ pub enum Request {
     PreVote(VoteRequest<TypeConfig>),
     Snapshot { vote: VoteOf<TypeConfig>, meta: SnapshotMetaOf<TypeConfig>, data: Vec<u8> },
     TransferLeader(TransferLeaderRequest<TypeConfig>),
+    /// From a follower that serves a read: the leader confirms its
+    /// leadership with a quorum (ReadIndex) and answers the log index the
+    /// follower must have applied before it reads.
+    ReadIndex,
 }
 
 /// The answer to a [`Request`].
@@ -84,6 +88,8 @@ pub enum Response {
     Vote(VoteResponse<TypeConfig>),
     Snapshot(SnapshotResponse<TypeConfig>),
     TransferLeader(TransferLeaderResponse<TypeConfig>),
+    /// The read index: reads after applying this log index are linearizable.
+    ReadIndex(u64),
     /// The group is unknown here or its `Raft` refused (shutting down).
     Error(String),
 }
@@ -318,6 +324,12 @@ pub async fn handle(groups: &Groups, to: u64, group: GroupId, request: Request) 
         Request::TransferLeader(rpc) => {
             raft.handle_transfer_leader(rpc).await.map_or_else(|e| error(&e), Response::TransferLeader)
         }
+        // A fresh quorum round (not the lease: the follower's clock plays no
+        // part, and the round is what makes the index safe to hand out).
+        Request::ReadIndex => raft
+            .get_read_linearizer(openraft::ReadPolicy::ReadIndex)
+            .await
+            .map_or_else(|e| error(&e), |l| Response::ReadIndex(l.read_log_id().index())),
     }
 }
 

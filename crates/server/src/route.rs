@@ -7,7 +7,9 @@
 //! leader cut off from its quorum) answers `-TRYAGAIN`, then `-CLUSTERDOWN`
 //! once that has lasted `cluster_down_after`, and a group this node holds
 //! no replica of is sent to its preferred primary, which knows the leader.
-//! After READONLY, a follower serves keyed reads itself (possibly stale).
+//! A follower serves keyed reads itself: linearizable through the leader's
+//! read index, or, after READONLY, from its own state (possibly stale).
+//! Only writes are redirected to the leader.
 //!
 //! Key positions come from the command table, the same data COMMAND gives to
 //! cluster clients, so the server and its clients agree on what a key is.
@@ -27,9 +29,30 @@ const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 pub struct Target {
     pub slot: Slot,
     pub group: GroupId,
-    /// Served by the group's leader (reads need a ReadIndex barrier) rather
-    /// than by a follower after READONLY (reads are local and may be stale).
-    pub leader: bool,
+    pub serve: Serve,
+}
+
+/// Which replica serves a keyed command here, and how a read is made safe.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Serve {
+    /// The group's leader: writes, and reads after a lease check or a
+    /// ReadIndex round.
+    Leader,
+    /// A follower, for a read: linearizable after the leader's read index
+    /// is applied here (`Replicas::read_barrier`), so a client that reads
+    /// from replicas without READONLY (ioredis's `scaleReads`) is served
+    /// instead of redirected.
+    Follower,
+    /// Any replica after READONLY: local, possibly stale, as Redis's
+    /// replica reads.
+    Stale,
+}
+
+impl Serve {
+    /// Whether a read needs a barrier first (all but stale reads).
+    pub fn needs_barrier(self) -> bool {
+        self != Serve::Stale
+    }
 }
 
 /// `Ok(Some(target))` for a keyed command served here, `Ok(None)` for a
@@ -62,18 +85,23 @@ pub fn route(
         return Err(moved(shards, slot, primary));
     }
     let leader = shards.leader(group);
-    if readonly && !is_write(spec) && leader != Some(shards.me()) {
-        return Ok(Some(Target { slot, group, leader: false }));
+    let read = !is_write(spec);
+    if readonly && read && leader != Some(shards.me()) {
+        return Ok(Some(Target { slot, group, serve: Serve::Stale }));
     }
     match leader {
         Some(leader) if leader == shards.me() && shards.quorum_lost(group) => Err(unavailable(shards, group, slot)),
         Some(leader) if leader == shards.me() => {
             shards.outage_over(group);
-            Ok(Some(Target { slot, group, leader: true }))
+            Ok(Some(Target { slot, group, serve: Serve::Leader }))
         }
         Some(leader) if usable(leader, shards.leader_generation(group)) => {
             shards.outage_over(group);
-            Err(moved(shards, slot, leader))
+            if read {
+                Ok(Some(Target { slot, group, serve: Serve::Follower }))
+            } else {
+                Err(moved(shards, slot, leader))
+            }
         }
         _ => Err(unavailable(shards, group, slot)),
     }
