@@ -268,7 +268,8 @@ impl Replicas {
             let db = Arc::new(Db::new());
             let sm_dir = config.dir.join(format!("group-{}", spec.id));
             let sm = StateMachine::open(Arc::clone(&db), &sm_dir)
-                .map_err(|e| format!("snapshot in {}: {e}", sm_dir.display()))?;
+                .map_err(|e| format!("snapshot in {}: {e}", sm_dir.display()))?
+                .after_log(Arc::clone(&wal));
             let network =
                 NetworkFactory { group: spec.id, transport: transport.clone(), quarantine: quarantine.clone() };
             let raft = ShoalRaft::new(me, Arc::clone(&raft_config), network, log, sm)
@@ -486,7 +487,8 @@ impl Replicas {
     /// quorum round, but no MOVED for a client that reads from replicas
     /// without READONLY (ioredis's `scaleReads`).
     async fn follower_read_barrier(&self, group: GroupId, replica: &Replica, leader: u64) -> Result<(), ReplicaError> {
-        let unavailable = |why: String| ReplicaError::Unavailable(format!("read through leader {}: {why}", crate::ShowId(leader)));
+        let unavailable =
+            |why: String| ReplicaError::Unavailable(format!("read through leader {}: {why}", crate::ShowId(leader)));
         let index = match (self.read_index)(leader, group).await {
             Ok(Response::ReadIndex(index)) => index,
             Ok(Response::Error(e)) => return Err(unavailable(e)),

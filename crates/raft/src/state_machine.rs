@@ -19,6 +19,7 @@ use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
 use openraft::{EntryPayload, RaftSnapshotBuilder, StoredMembership};
 use shoal_engine::{Db, WriteOp};
+use shoal_wal::Wal;
 
 use crate::sessions::Sessions;
 use crate::{io_err, Reply, TypeConfig};
@@ -71,12 +72,15 @@ pub struct StateMachine {
     /// is written, so writes never interleave and a snapshot built
     /// concurrently with a newer install never replaces it on disk.
     persisted: Arc<Mutex<Option<LogIdOf<TypeConfig>>>>,
+    /// The group's log (see `after_log`); weak, so a state machine kept by
+    /// a finishing task never keeps a stopped node's WAL open.
+    log: Option<std::sync::Weak<Wal>>,
 }
 
 impl StateMachine {
     /// A state machine whose snapshots live in memory only.
     pub fn new(db: Arc<Db>) -> StateMachine {
-        StateMachine { db, dir: None, inner: Arc::default(), persisted: Arc::default() }
+        StateMachine { db, dir: None, inner: Arc::default(), persisted: Arc::default(), log: None }
     }
 
     /// A state machine whose latest snapshot is persisted in `dir`. If one
@@ -101,7 +105,30 @@ impl StateMachine {
             dir: Some(Arc::new(dir.to_path_buf())),
             inner: Arc::new(Mutex::new(inner)),
             persisted: Arc::new(Mutex::new(persisted)),
+            log: None,
         })
+    }
+
+    /// Orders snapshot installs after the group's log writes in `wal`.
+    /// Installing a snapshot, openraft first truncates a conflicting log
+    /// tail (a queued, unawaited WAL record) and then installs: were the
+    /// snapshot durable and the truncation not, a crash would leave an
+    /// older term's entries past the snapshot, and openraft refuses to
+    /// start on such a log ("inverted log order").
+    pub fn after_log(mut self, wal: Arc<Wal>) -> StateMachine {
+        self.log = Some(Arc::downgrade(&wal));
+        self
+    }
+
+    /// Waits until every log write queued so far is durable.
+    async fn log_durable(&self) -> io::Result<()> {
+        let Some(wal) = self.log.as_ref().and_then(std::sync::Weak::upgrade) else { return Ok(()) };
+        let (tx, rx) = tokio::sync::oneshot::channel();
+        wal.append_fsynced(Vec::new(), move |r| {
+            let _ = tx.send(r);
+        })
+        .map_err(io_err)?;
+        rx.await.map_err(io_err)?
     }
 
     /// Makes a snapshot durable before Raft may purge the log behind it,
@@ -187,6 +214,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         snapshot: Self::SnapshotData,
     ) -> io::Result<()> {
         let data = snapshot.into_inner();
+        self.log_durable().await?;
         let mut inner = self.inner.lock().unwrap();
         // Replace, not merge: keys deleted on the leader must go here too.
         // `replace` checks the whole snapshot first and swaps atomically,

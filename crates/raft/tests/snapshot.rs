@@ -18,6 +18,7 @@ use openraft::error::{ClientWriteError, RaftError};
 use openraft::raft::ClientWriteResponse;
 use openraft::storage::{RaftLogStorage, RaftStateMachine};
 use openraft::type_config::alias::LogIdOf;
+use openraft::RaftSnapshotBuilder;
 use openraft::{Config, RaftLogReader, ServerState, TokioInstant};
 use shoal_engine::{Db, SetOptions, WriteOp};
 use shoal_raft::memory::MemoryNet;
@@ -55,9 +56,10 @@ fn member(id: u64) -> ShoalNode {
 
 async fn start(id: u64, dir: &Path, net: &MemoryNet, config: Arc<Config>) -> Node {
     let (wal, recovered) = Wal::open(dir, WalOptions::default()).expect("open wal");
-    let log = LogStore::open(Arc::new(wal), GROUP, &recovered.group(GROUP)).expect("rebuild log");
+    let wal = Arc::new(wal);
+    let log = LogStore::open(Arc::clone(&wal), GROUP, &recovered.group(GROUP)).expect("rebuild log");
     let db = Arc::new(Db::new());
-    let sm = StateMachine::open(Arc::clone(&db), &dir.join("sm")).expect("open state machine");
+    let sm = StateMachine::open(Arc::clone(&db), &dir.join("sm")).expect("open state machine").after_log(wal);
     let raft = ShoalRaft::new(id, config, net.factory(id, GROUP), log.clone(), sm.clone()).await.expect("start raft");
     net.add(id, GROUP, raft.clone());
     Node { raft, db, log, sm }
@@ -403,5 +405,57 @@ async fn wiped_follower_rejoins_by_snapshot() {
     for (id, node) in nodes {
         stop(id, node, &net).await;
     }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// What openraft does when a follower installs a snapshot that conflicts
+/// with its log: truncate the conflicting tail (a WAL record queued without
+/// waiting), then install. A power cut right after the install must not
+/// find the snapshot durable and the truncation lost: the restarted log
+/// would hold an older term's entries past the snapshot, which openraft
+/// refuses to start on ("inverted log order").
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_crash_right_after_an_install_keeps_the_truncation_before_it() {
+    let root = temp_dir("snapshot-install-crash");
+    // A slow disk: the truncation is still unsynced when the install runs.
+    let slow = WalOptions { fsync_delay: Duration::from_millis(300), ..WalOptions::default() };
+    let (wal, recovered) = Wal::open(&root, slow).unwrap();
+    let wal = Arc::new(wal);
+    let mut log = LogStore::open(Arc::clone(&wal), GROUP, &recovered.group(GROUP)).unwrap();
+    let term1 = |index| LogId::new(openraft::vote::leader_id_adv::LeaderId { term: 1, node_id: 1 }, index);
+    let term2 = |index| LogId::new(openraft::vote::leader_id_adv::LeaderId { term: 2, node_id: 2 }, index);
+    let entries: Vec<_> = (0..10)
+        .map(|i| <openraft::type_config::alias::EntryOf<TypeConfig> as openraft::entry::RaftEntry>::new_blank(term1(i)))
+        .collect();
+    log.append(entries, openraft::storage::IOFlushed::noop()).await.unwrap();
+    let durable = Arc::clone(&wal);
+    tokio::task::spawn_blocking(move || durable.append_sync(Vec::new())).await.unwrap().unwrap();
+    // The leader of term 2 committed other entries from index 4 on, and
+    // sends a snapshot up to index 6 of term 2.
+    log.truncate_after(Some(term1(3))).await.unwrap();
+    let db = Arc::new(Db::new());
+    let mut sm = StateMachine::open(Arc::clone(&db), &root.join("sm")).unwrap().after_log(Arc::clone(&wal));
+    let leader = Db::new();
+    leader.set(Bytes::from_static(b"k"), Bytes::from_static(b"v"), &SetOptions::default(), NOW);
+    let mut builder = StateMachine::new(Arc::new(leader));
+    let built = builder.build_snapshot().await.unwrap();
+    let meta = openraft::type_config::alias::SnapshotMetaOf::<TypeConfig> {
+        last_log_id: Some(term2(6)),
+        last_membership: Default::default(),
+    };
+    sm.install_snapshot(&meta, built.snapshot).await.unwrap();
+    let point = wal.crash();
+    drop((log, sm, wal));
+    // The page cache is lost.
+    let newest = shoal_wal::segment::segment_path(&root, point.segment);
+    std::fs::OpenOptions::new().write(true).open(&newest).unwrap().set_len(point.synced_len).unwrap();
+
+    let (wal, recovered) = Wal::open(&root, WalOptions::default()).unwrap();
+    let reopened = LogStore::open(Arc::new(wal), GROUP, &recovered.group(GROUP)).unwrap();
+    let sm = StateMachine::open(Arc::new(Db::new()), &root.join("sm")).unwrap();
+    let (applied, _) = sm.clone().applied_state().await.unwrap();
+    assert_eq!(applied, Some(term2(6)), "the installed snapshot is durable");
+    let stale: Vec<u64> = reopened.indexes().into_iter().filter(|&i| i > 3).collect();
+    assert!(stale.is_empty(), "term-1 entries {stale:?} survived past a term-2 snapshot");
     let _ = std::fs::remove_dir_all(&root);
 }

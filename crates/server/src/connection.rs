@@ -152,7 +152,8 @@ impl Connection {
                         if let Some(ended) = self.settle().await {
                             break Some(ended);
                         }
-                        let barrier = ready.target.filter(|t| t.serve.needs_barrier() && !self.barriers.contains(&t.group));
+                        let barrier =
+                            ready.target.filter(|t| t.serve.needs_barrier() && !self.barriers.contains(&t.group));
                         if let Some(target) = barrier {
                             let replicas = self.shared.shards.replicas();
                             if let Err(e) = replicas.read_barrier(target.group).await {
