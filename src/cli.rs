@@ -74,6 +74,9 @@ pub struct ServerArgs {
     /// keys and values); a bigger one is refused before it is proposed.
     #[arg(long, default_value_t = shoal_server::config::MAX_WRITE_BYTES)]
     pub max_write_bytes: usize,
+    /// Most connections open at once on the peer port; one more is closed.
+    #[arg(long, default_value_t = 1024)]
+    pub max_peer_connections: usize,
     #[command(flatten)]
     pub replication: ReplicationArgs,
     #[command(flatten)]
@@ -267,6 +270,9 @@ impl ServerArgs {
                 shoal_server::config::MAX_WRITE_BYTES
             ));
         }
+        if self.max_peer_connections == 0 {
+            return Err("--max-peer-connections must be at least 1".into());
+        }
         if self.max_array_len == 0 || self.max_inline_bytes == 0 {
             return Err("--max-array-len and --max-inline-bytes must be at least 1".into());
         }
@@ -285,6 +291,7 @@ impl ServerArgs {
         config.limits.decode.max_request_bytes = self.max_request_bytes;
         config.limits.max_output_bytes = self.max_output_bytes;
         config.limits.max_write_bytes = self.max_write_bytes;
+        config.limits.max_peer_connections = self.max_peer_connections;
         Ok(config)
     }
 }

@@ -476,3 +476,32 @@ fn forged_hello_on_the_peer_port_changes_nothing() {
     assert_eq!(cluster.reachable_nodes(1), Some(2));
     assert!(cluster.server(1).try_exit_status().is_none(), "node 1 exited after a forged hello");
 }
+
+/// The peer port holds at most `--max-peer-connections` connections: more
+/// strangers are closed at once, and once they leave the node's peers get
+/// through again.
+#[test]
+fn the_peer_port_bounds_its_connections() {
+    use std::io::Read;
+    let limit = 16;
+    let cluster = Cluster::start("cluster-peer-limit", 2, &["--max-peer-connections", &limit.to_string()]);
+    let strangers: Vec<std::net::TcpStream> =
+        (0..3 * limit).map(|_| std::net::TcpStream::connect(("127.0.0.1", cluster.peer_ports[0])).unwrap()).collect();
+    let mut closed_at_once = 0;
+    for mut stranger in &strangers {
+        // Those over the limit are closed before the 2 s first-frame timeout.
+        stranger.set_read_timeout(Some(std::time::Duration::from_millis(500))).unwrap();
+        let mut byte = [0u8; 1];
+        if matches!(stranger.read(&mut byte), Ok(0)) {
+            closed_at_once += 1;
+        }
+    }
+    assert!(closed_at_once >= 2 * limit, "{closed_at_once} of {} strangers closed at once", 3 * limit);
+    drop(strangers);
+    wait_for("node 1 to reach its peer again", || (cluster.reachable_nodes(1) == Some(2)).then_some(()));
+    assert_eq!(Routed::new(&cluster.ports).call(&["SET", "k", "v"]), Some(Frame::OK));
+    assert_eq!(
+        cluster.client(1).call(&["CONFIG", "GET", "max-peer-connections"]),
+        Frame::Array(vec![bulk("max-peer-connections"), bulk("16")])
+    );
+}

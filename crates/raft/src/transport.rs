@@ -66,6 +66,10 @@ const WRITE_BATCH_BYTES: usize = 256 * 1024;
 const READ_BUFFER_BYTES: usize = 64 * 1024;
 /// Frames queued for one connection's writer.
 const WRITE_QUEUE: usize = 1024;
+/// Requests of one peer connection handled at once; past it the connection
+/// is not read until one finishes (the peer's queue then fills and it
+/// backs off), so a peer cannot make this node run unboundedly many.
+pub const MAX_REQUESTS_IN_FLIGHT: usize = 256;
 
 /// A Raft RPC as it travels between nodes (over TCP, postcard-encoded).
 #[derive(Serialize, Deserialize)]
@@ -263,6 +267,7 @@ pub async fn serve_connection(stream: TcpStream, groups: Groups) {
     let (frames, queue) = mpsc::channel(WRITE_QUEUE);
     tokio::spawn(write_loop(write, queue));
     let mut closed = groups.closed.subscribe();
+    let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_REQUESTS_IN_FLIGHT));
     loop {
         let frame = tokio::select! {
             frame = read_frame::<RequestFrame>(&mut read) => match frame {
@@ -271,10 +276,15 @@ pub async fn serve_connection(stream: TcpStream, groups: Groups) {
             },
             _ = closed.wait_for(|closed| *closed) => return,
         };
+        let permit = tokio::select! {
+            permit = Arc::clone(&in_flight).acquire_owned() => permit.expect("the semaphore is never closed"),
+            _ = closed.wait_for(|closed| *closed) => return,
+        };
         let (groups, frames) = (groups.clone(), frames.clone());
         // Each request runs on its own: a slow snapshot install must not
         // hold up another group's heartbeats on the same connection.
         tokio::spawn(async move {
+            let _permit = permit;
             let body = handle(&groups, frame.to, frame.group, frame.body).await;
             let response = encode_frame(&ResponseFrame { id: frame.id, body })
                 .or_else(|e| encode_frame(&ResponseFrame { id: frame.id, body: Response::Error(e) }));

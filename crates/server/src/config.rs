@@ -95,6 +95,9 @@ pub struct Limits {
     /// together). A bigger one is refused before it is proposed. At most
     /// [`MAX_WRITE_BYTES`], what one WAL record and one peer frame hold.
     pub max_write_bytes: usize,
+    /// Connections open at once on the peer port (Raft traffic and
+    /// hellos); one more is closed at once.
+    pub max_peer_connections: usize,
 }
 
 pub use shoal_raft::MAX_WRITE_BYTES;
@@ -107,6 +110,7 @@ impl Default for Limits {
             max_output_bytes: 1024 * 1024 * 1024,
             output_flush_bytes: 64 * 1024,
             max_write_bytes: MAX_WRITE_BYTES,
+            max_peer_connections: 1024,
         }
     }
 }
@@ -146,6 +150,7 @@ impl Config {
             ("client-query-buffer-limit", l.decode.max_request_bytes.to_string()),
             ("max-output-bytes", l.max_output_bytes.to_string()),
             ("max-write-bytes", l.max_write_bytes.to_string()),
+            ("max-peer-connections", l.max_peer_connections.to_string()),
             ("databases", "1".into()),
             ("save", String::new()),
             // Every write is in the WAL before it is answered: Redis's

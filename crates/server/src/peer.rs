@@ -195,8 +195,11 @@ fn compare(shared: &Shared, mine: &Hello, theirs: &Hello) -> bool {
     false
 }
 
-/// Accepts peer connections until shutdown.
+/// Accepts peer connections until shutdown, at most
+/// `limits.max_peer_connections` at once: one more is closed at once.
 pub async fn listen(listener: TcpListener, shared: Arc<Shared>, mut shutdown: watch::Receiver<bool>) {
+    let slots = Arc::new(tokio::sync::Semaphore::new(shared.config.limits.max_peer_connections));
+    let mut refused = 0u64;
     loop {
         let accepted = tokio::select! {
             accepted = listener.accept() => accepted,
@@ -210,8 +213,23 @@ pub async fn listen(listener: TcpListener, shared: Arc<Shared>, mut shutdown: wa
                 continue;
             }
         };
+        let Ok(slot) = Arc::clone(&slots).try_acquire_owned() else {
+            // Logged at powers of two: a flood must not flood the log too.
+            refused += 1;
+            if refused.is_power_of_two() {
+                tracing::warn!(
+                    refused,
+                    limit = shared.config.limits.max_peer_connections,
+                    "peer connection refused: too many open"
+                );
+            }
+            continue;
+        };
         let shared = Arc::clone(&shared);
-        tokio::spawn(async move { serve(stream, shared).await });
+        tokio::spawn(async move {
+            serve(stream, shared).await;
+            drop(slot);
+        });
     }
 }
 
