@@ -77,6 +77,11 @@ pub struct ServerArgs {
     /// Most connections open at once on the peer port; one more is closed.
     #[arg(long, default_value_t = 1024)]
     pub max_peer_connections: usize,
+    /// Writes are refused with -MISCONF while the data directory's disk has
+    /// less free space than this (reads are served), before a full disk
+    /// can fail the write-ahead log.
+    #[arg(long, default_value_t = 128 << 20)]
+    pub min_free_disk_bytes: u64,
     #[command(flatten)]
     pub replication: ReplicationArgs,
     #[command(flatten)]
@@ -126,6 +131,11 @@ pub struct ReplicationArgs {
     /// A WAL segment is rotated once it holds this many bytes.
     #[arg(long, default_value_t = 64 << 20)]
     pub wal_segment_bytes: u64,
+    /// WAL segments kept before the shard groups that keep the oldest one
+    /// (too idle to reach --snapshot-every-entries) are snapshotted and
+    /// their logs purged, so the WAL's disk use stays bounded.
+    #[arg(long, default_value_t = 4)]
+    pub wal_max_segments: usize,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -166,6 +176,10 @@ impl ReplicationArgs {
         }
         config.snapshots.every_entries = self.snapshot_every_entries;
         config.snapshots.keep_entries = self.snapshot_keep_entries;
+        if self.wal_max_segments < 2 {
+            return Err("--wal-max-segments must be at least 2 (the segment being written and one closed)".into());
+        }
+        config.snapshots.wal_max_segments = self.wal_max_segments;
         config.read_mode = match self.read_mode {
             ReadModeArg::Lease => ReadMode::Lease,
             ReadModeArg::Index => ReadMode::ReadIndex,
@@ -292,6 +306,7 @@ impl ServerArgs {
         config.limits.max_output_bytes = self.max_output_bytes;
         config.limits.max_write_bytes = self.max_write_bytes;
         config.limits.max_peer_connections = self.max_peer_connections;
+        config.limits.min_free_disk_bytes = self.min_free_disk_bytes;
         Ok(config)
     }
 }

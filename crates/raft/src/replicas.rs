@@ -59,11 +59,14 @@ pub struct Snapshots {
     /// Entries kept in the log behind a snapshot; a follower further
     /// behind receives the snapshot instead.
     pub keep_entries: u64,
+    /// WAL segments on disk past which the groups keeping the oldest one
+    /// are compacted (`Replicas::compact_wal`).
+    pub wal_max_segments: usize,
 }
 
 impl Default for Snapshots {
     fn default() -> Self {
-        Snapshots { every_entries: 5000, keep_entries: 1000 }
+        Snapshots { every_entries: 5000, keep_entries: 1000, wal_max_segments: 4 }
     }
 }
 
@@ -212,6 +215,8 @@ pub struct Replicas {
     /// Every node's client address (by node number), for the membership.
     client_addrs: HashMap<u64, String>,
     read_mode: ReadMode,
+    /// See `Snapshots::wal_max_segments`.
+    wal_max_segments: usize,
     /// How long after a quorum-acknowledged heartbeat was sent a leader
     /// may serve reads locally (`ReadMode::Lease`).
     lease: Duration,
@@ -303,6 +308,7 @@ impl Replicas {
             me,
             client_addrs: config.client_addrs,
             read_mode: config.read_mode,
+            wal_max_segments: config.snapshots.wal_max_segments,
             lease,
             quorum_timeout,
             epoch: std::time::Instant::now(),
@@ -502,6 +508,35 @@ impl Replicas {
             .await
             .map_err(|e| unavailable(format!("not applied up to {index} in time: {e}")))?;
         Ok(())
+    }
+
+    /// One round of WAL compaction. Segments are deleted oldest first once
+    /// every entry in them is purged, so a group too idle to reach its
+    /// snapshot policy would keep every segment written since its last
+    /// write. While the WAL holds more than `wal_max_segments` segments,
+    /// each group here that keeps the oldest one snapshots and then purges
+    /// its log up to what it has there (the next round, once the snapshot
+    /// covers it). Called periodically by the server.
+    pub async fn compact_wal(&self) {
+        let pins = self.wal.pins();
+        if pins.segments <= self.wal_max_segments {
+            return;
+        }
+        for (group, upto) in pins.oldest {
+            let Some(replica) = self.replicas.get(&group) else {
+                tracing::warn!(group, "a group this node does not hold keeps the oldest WAL segment");
+                continue;
+            };
+            // WAL index = Raft index + 1 (see `log_store`).
+            let raft_upto = upto.saturating_sub(1);
+            let snapshot = replica.raft.metrics().borrow_watched().snapshot.as_ref().map(|l| l.index);
+            let trigger = replica.raft.trigger();
+            let _ = if snapshot.is_some_and(|s| s >= raft_upto) {
+                trigger.purge_log(raft_upto).await
+            } else {
+                trigger.snapshot().await
+            };
+        }
     }
 
     /// The node's WAL counters (appends, group commits, fsyncs).

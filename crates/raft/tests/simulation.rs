@@ -50,7 +50,7 @@ fn config(root: &std::path::Path, me: u64, generation: u32) -> ReplicaConfig {
             .collect(),
         timing: Default::default(),
         read_mode: Default::default(),
-        snapshots: shoal_raft::Snapshots { every_entries: 40, keep_entries: 10 },
+        snapshots: shoal_raft::Snapshots { every_entries: 40, keep_entries: 10, ..Default::default() },
         // A slow disk: a crash often finds a batch written but not fsynced.
         wal: shoal_wal::WalOptions { fsync_delay: Duration::from_millis(2), ..Default::default() },
         quarantine_when_fresh: false,

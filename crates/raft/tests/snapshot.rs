@@ -47,7 +47,8 @@ struct Node {
 /// fsync on every append, and a spurious election only slows them down.
 fn config() -> Arc<Config> {
     let timing = Timing { heartbeat_interval_ms: 100, election_timeout_min_ms: 400, election_timeout_max_ms: 800 };
-    shoal_raft::raft_config(&timing, &Snapshots { every_entries: 50, keep_entries: 0 }).expect("valid raft config")
+    shoal_raft::raft_config(&timing, &Snapshots { every_entries: 50, keep_entries: 0, ..Default::default() })
+        .expect("valid raft config")
 }
 
 fn member(id: u64) -> ShoalNode {

@@ -98,6 +98,9 @@ pub struct Limits {
     /// Connections open at once on the peer port (Raft traffic and
     /// hellos); one more is closed at once.
     pub max_peer_connections: usize,
+    /// Writes are refused (`-MISCONF`) while the data directory's disk has
+    /// less free space than this, before a full disk can fail the WAL.
+    pub min_free_disk_bytes: u64,
 }
 
 pub use shoal_raft::MAX_WRITE_BYTES;
@@ -111,6 +114,7 @@ impl Default for Limits {
             output_flush_bytes: 64 * 1024,
             max_write_bytes: MAX_WRITE_BYTES,
             max_peer_connections: 1024,
+            min_free_disk_bytes: 128 << 20,
         }
     }
 }
@@ -151,6 +155,7 @@ impl Config {
             ("max-output-bytes", l.max_output_bytes.to_string()),
             ("max-write-bytes", l.max_write_bytes.to_string()),
             ("max-peer-connections", l.max_peer_connections.to_string()),
+            ("min-free-disk-bytes", l.min_free_disk_bytes.to_string()),
             ("databases", "1".into()),
             ("save", String::new()),
             // Every write is in the WAL before it is answered: Redis's

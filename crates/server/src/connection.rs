@@ -203,6 +203,11 @@ impl Connection {
 
     /// Queues a command's writes, or queues/encodes its reply.
     async fn outcome(&mut self, outcome: Outcome, now: shoal_engine::Millis) -> Option<Ended> {
+        if matches!(outcome, Outcome::Write(_) | Outcome::WriteAll(_)) {
+            if let Some(refused) = self.shared.refuse_write() {
+                return self.reply(refused).await;
+            }
+        }
         let pending = match outcome {
             Outcome::Reply(frame) => return self.reply(frame).await,
             Outcome::Write(w) => {

@@ -26,6 +26,7 @@
 //! - `sweeper`: leaders propose the deletion of expired keys, bounded.
 //! - `periodic`: the tick-until-stopped loop every background task runs.
 //! - `health`: fail-stop when the WAL or a Raft group fails.
+//! - `compact`: bounds the WAL's disk use (idle groups snapshot and purge).
 //! - `witness`: the data-loss guard (a wiped node must not vote as before).
 //! - `rejoin`: a node that lost its data comes back as a new replica;
 //!   leaders swap such replicas in for their old identities.
@@ -34,6 +35,7 @@
 
 mod balance;
 mod clock;
+mod compact;
 pub mod config;
 mod connection;
 mod exec;
@@ -136,6 +138,7 @@ impl Server {
             .map_err(|e| StartError::Listen(config.listen, e))?;
         tasks.push(tokio::spawn(sweeper::run(Arc::clone(&shared), stopped.clone())));
         tasks.push(tokio::spawn(health::run(Arc::clone(&shared), stopped.clone())));
+        tasks.push(tokio::spawn(compact::run(Arc::clone(&shared), stopped.clone())));
         if let Some(peers) = peer_listener {
             tasks.push(tokio::spawn(peer::listen(peers, Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(peer::check_peers(Arc::clone(&shared), stopped.clone())));

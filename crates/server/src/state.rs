@@ -5,7 +5,7 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::Instant;
 
 use bytes::Bytes;
-use shoal_proto::Protocol;
+use shoal_proto::{Frame, Protocol};
 
 use crate::config::Config;
 use crate::peer::Peers;
@@ -25,6 +25,10 @@ pub struct Shared {
     pub shutdown: ShutdownRequest,
     /// Which peers this node has seen holding data (the data-loss guard).
     pub witness: Witness,
+    /// Bytes free on the data directory's disk when that is under
+    /// `min_free_disk_bytes` (writes are then refused), else `u64::MAX`.
+    /// Kept by `health`.
+    pub disk_low: AtomicU64,
 }
 
 /// Why the server asks its process to stop.
@@ -84,6 +88,20 @@ impl ShutdownRequest {
 }
 
 impl Shared {
+    /// `-MISCONF` when the data directory's disk is too full to take
+    /// writes (reads are still served), as Redis refuses writes when it
+    /// cannot persist.
+    pub fn refuse_write(&self) -> Option<Frame> {
+        let free = self.disk_low.load(Ordering::Relaxed);
+        (free != u64::MAX).then(|| {
+            Frame::error(format!(
+                "MISCONF shoal cannot persist writes: the disk holding {} has {free} bytes free, under --min-free-disk-bytes ({}). Writes are refused until space is freed; reads are served",
+                self.config.dir.display(),
+                self.config.limits.min_free_disk_bytes
+            ))
+        })
+    }
+
     pub fn new(config: Config, shards: Shards, witness: Witness) -> Shared {
         let numbers = config.cluster.as_ref().map(|c| c.layout.nodes.iter().map(|n| n.number).collect());
         Shared {
@@ -95,6 +113,7 @@ impl Shared {
             next_client_id: AtomicU64::new(1),
             shutdown: ShutdownRequest::default(),
             witness,
+            disk_low: AtomicU64::new(u64::MAX),
         }
     }
 

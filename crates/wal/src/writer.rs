@@ -104,6 +104,20 @@ enum Request {
     Stop,
 }
 
+/// What keeps the oldest segment on disk: the groups with entries in it
+/// that are not purged yet, and each one's highest entry index there. Such
+/// a group (an idle one, say, that never snapshots) holds every later
+/// segment too, since segments are deleted oldest first; compacting it
+/// (snapshot, then purge up to `upto`) lets them go.
+#[derive(Debug, Clone, Default, PartialEq, Eq)]
+pub struct Pins {
+    /// Segments on disk, the one being written included.
+    pub segments: usize,
+    /// `(group, upto)`: purging the group up to WAL index `upto` unpins the
+    /// oldest closed segment. Empty when only the current segment exists.
+    pub oldest: Vec<(GroupId, u64)>,
+}
+
 /// One append in a batch.
 struct Append {
     records: Vec<Record>,
@@ -133,6 +147,8 @@ struct Crash {
     synced_len: AtomicU64,
     /// Why the log failed, once it has.
     failure: std::sync::OnceLock<String>,
+    /// Published by the writer whenever segments or purge points change.
+    pins: Mutex<Pins>,
 }
 
 /// What a crash left durable: the newest segment's bytes past `synced_len`
@@ -236,6 +252,11 @@ impl Wal {
     /// failed. A node should stop then: every later append fails.
     pub fn failure(&self) -> Option<&str> {
         self.crash.failure.get().map(String::as_str)
+    }
+
+    /// Which groups keep the oldest segment on disk (see [`Pins`]).
+    pub fn pins(&self) -> Pins {
+        self.crash.pins.lock().expect("pins lock").clone()
     }
 
     pub fn stats(&self) -> &WalStats {
@@ -401,6 +422,7 @@ impl Writer {
         if batch.is_empty() {
             return;
         }
+        let purged = batch.iter().flat_map(|a| &a.records).any(|r| matches!(r, Record::Purge { .. }));
         let outcome = match self.crash.failure.get() {
             Some(reason) => Err(reason.clone()),
             None => self.write_batch(&batch).map_err(|e| self.fail(format!("wal write failed: {e}"))),
@@ -418,6 +440,10 @@ impl Writer {
             if let Err(e) = self.rotate() {
                 self.fail(format!("wal rotation failed: {e}"));
             }
+        } else if outcome.is_ok() && purged {
+            // A purge may have freed the oldest segments: delete them now
+            // rather than at the next rotation (an idle node rotates never).
+            self.delete_purged_segments();
         }
     }
 
@@ -556,6 +582,7 @@ impl Writer {
 
     /// Deletes the oldest closed segments whose every entry is purged.
     fn delete_purged_segments(&mut self) {
+        let mut deleted = false;
         while let Some(oldest) = self.closed.front() {
             let obsolete =
                 oldest.max_index.iter().all(|(group, max)| self.purged.get(group).is_some_and(|purged| max <= purged));
@@ -569,8 +596,27 @@ impl Writer {
             }
             self.stats.segments_deleted.fetch_add(1, Ordering::Relaxed);
             self.closed.pop_front();
+            deleted = true;
         }
-        let _ = segment::sync_dir(&self.dir);
+        if deleted {
+            let _ = segment::sync_dir(&self.dir);
+        }
+        self.publish_pins();
+    }
+
+    /// Recomputes what pins the oldest segment, for `Wal::pins`.
+    fn publish_pins(&self) {
+        let oldest = self.closed.front().map_or_else(Vec::new, |oldest| {
+            let mut pinned: Vec<(GroupId, u64)> = oldest
+                .max_index
+                .iter()
+                .filter(|(group, max)| self.purged.get(group).is_none_or(|purged| *max > purged))
+                .map(|(group, max)| (*group, *max))
+                .collect();
+            pinned.sort_unstable();
+            pinned
+        });
+        *self.crash.pins.lock().expect("pins lock") = Pins { segments: self.closed.len() + 1, oldest };
     }
 }
 
