@@ -597,3 +597,52 @@ fn a_shard_that_lost_its_majority_is_down_while_the_others_serve() {
         }
     }
 }
+
+/// Two of three disks lost at once and both nodes restarted together while
+/// the survivor is unreachable (paused): each wiped node "never saw" the
+/// other holding data, and they used to clear each other's quarantine and,
+/// a majority with empty logs, elect leaders that would overwrite the
+/// survivor's data. Two fresh nodes prove nothing to each other: they stay
+/// in quarantine until the survivor answers, which says they lost their
+/// data, and every key the survivor holds is still there.
+#[test]
+fn two_wiped_nodes_restarted_together_never_outvote_the_survivor() {
+    let flags = ["--peer-check-interval-ms", "100", "--cluster-down-after-ms", "1000"];
+    let mut cluster = Cluster::start("repl-two-wiped-together", 3, &flags);
+    let mut routed = Routed::new(&cluster.ports);
+    for i in 0..20 {
+        assert_eq!(routed.call(&["SET", &format!("kept:{i}"), "v"]), Some(Frame::OK));
+    }
+    wait_converged(&cluster);
+    wait_for("node 3 to have seen nodes 1 and 2 holding data", || {
+        let seen = std::fs::read_to_string(cluster.dirs[2].join("peers-with-data")).ok()?;
+        (seen.lines().any(|l| l.starts_with("1 ")) && seen.lines().any(|l| l.starts_with("2 "))).then_some(())
+    });
+    cluster.wipe(1);
+    cluster.wipe(2);
+    cluster.server(3).signal(libc::SIGSTOP);
+    cluster.restart_together(&[1, 2]);
+    // For twenty peer-check intervals, with only each other to ask, neither
+    // may leave quarantine.
+    let window = std::time::Instant::now() + std::time::Duration::from_secs(2);
+    while std::time::Instant::now() < window {
+        for node in [1, 2] {
+            let info = frame_text(&cluster.client(node).call(&["INFO", "replication"])).unwrap();
+            assert_eq!(common::info_field(&info, "quarantine"), Some("1"), "node {node} left quarantine:\n{info}");
+        }
+        std::thread::sleep(std::time::Duration::from_millis(50));
+    }
+    cluster.server(3).signal(libc::SIGCONT);
+    for node in [1, 2] {
+        wait_for("the wiped node to learn it lost its data and take a new identity", || {
+            let info = frame_text(&Client::try_connect(cluster.port(node))?.try_call(&["INFO", "replication"])?)?;
+            common::info_field(&info, "raft_id")?.contains('/').then_some(())
+        });
+    }
+    // The survivor's copy is whole.
+    let mut three = cluster.client(3);
+    assert_eq!(three.call(&["READONLY"]), Frame::OK);
+    for i in 0..20 {
+        assert_eq!(three.call(&["GET", &format!("kept:{i}")]), bulk("v"), "kept:{i}");
+    }
+}

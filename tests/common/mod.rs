@@ -68,14 +68,18 @@ impl Server {
     /// and waits for PING. In cluster mode `port` must be the node's port
     /// in `--initial-cluster`.
     pub fn start_with_args(port: u16, dir: &Path, extra: &[&str]) -> Server {
-        Server::spawn(port, dir, extra, Stdio::inherit())
+        let mut server = Server::spawn(port, dir, extra, Stdio::inherit());
+        server.wait_ready();
+        server
     }
 
     /// `start_in`, with the server's stderr written to `log` (for tests
     /// that read what a node said as it stopped).
     pub fn start_logging_to(dir: &Path, extra: &[&str], log: &Path) -> Server {
         let file = std::fs::File::create(log).expect("create the server's log file");
-        Server::spawn(free_port(), dir, extra, Stdio::from(file))
+        let mut server = Server::spawn(free_port(), dir, extra, Stdio::from(file));
+        server.wait_ready();
+        server
     }
 
     fn spawn(port: u16, dir: &Path, extra: &[&str], stderr: Stdio) -> Server {
@@ -88,9 +92,7 @@ impl Server {
             .stderr(stderr)
             .spawn()
             .expect("spawn shoal server");
-        let mut server = Server { port, dir: dir.to_path_buf(), child: Some(child) };
-        server.wait_ready();
-        server
+        Server { port, dir: dir.to_path_buf(), child: Some(child) }
     }
 
     pub fn start(name: &str, extra: &[&str]) -> Server {
@@ -235,12 +237,28 @@ impl Cluster {
 
     /// Restarts `node` with `more` flags after the cluster's own.
     pub fn restart_with(&mut self, node: usize, more: &[&str]) {
+        self.spawn(node, more);
+        self.nodes[node - 1].as_mut().expect("just spawned").wait_ready();
+    }
+
+    /// Starts several stopped nodes at once (none waits for another to
+    /// answer first), then waits for each to answer PING.
+    pub fn restart_together(&mut self, nodes: &[usize]) {
+        for &node in nodes {
+            self.spawn(node, &[]);
+        }
+        for &node in nodes {
+            self.nodes[node - 1].as_mut().expect("just spawned").wait_ready();
+        }
+    }
+
+    fn spawn(&mut self, node: usize, more: &[&str]) {
         assert!(self.nodes[node - 1].is_none(), "node {node} is running");
         let id = node.to_string();
         let mut args = vec!["--id", &id, "--initial-cluster", &self.spec];
         args.extend(self.extra.iter().map(String::as_str));
         args.extend(more);
-        self.nodes[node - 1] = Some(Server::start_with_args(self.ports[node - 1], &self.dirs[node - 1], &args));
+        self.nodes[node - 1] = Some(Server::spawn(self.ports[node - 1], &self.dirs[node - 1], &args, Stdio::inherit()));
     }
 
     pub fn is_running(&self, node: usize) -> bool {

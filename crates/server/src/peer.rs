@@ -14,7 +14,7 @@
 //! (whether or not the fingerprints agree: each side compares), or
 //! `SHOAL/1 REFUSE <reason>` for a malformed hello. For the data-loss guard
 //! (`witness`): `holds_data` (0/1) says whether the sender has anything
-//! durable, `incarnation` (hex) which incarnation of its data, and
+//! durable and is out of quarantine, `incarnation` (hex) which incarnation of its data, and
 //! `saw_you_in` (hex, 0 for never; only meaningful in a WELCOME) in which
 //! incarnation it first saw the other node holding data; `generation` (hex)
 //! is the sender's Raft generation (`rejoin`: what a leader swaps in).
@@ -128,7 +128,10 @@ impl Hello {
             node: cluster.me,
             fingerprint: cluster.layout.fingerprint().to_string(),
             uptime_ms: shared.started.elapsed().as_millis() as u64,
-            holds_data: shared.shards.replicas().holds_data(),
+            // A node in quarantine has acknowledged nothing (it takes no
+            // Raft traffic), even if it bootstrapped its groups: it must not
+            // be seen as holding data, nor vouch for others as one that does.
+            holds_data: shared.shards.replicas().holds_data() && !shared.shards.replicas().in_quarantine(),
             incarnation: shared.witness.incarnation(),
             saw_you_in: to.map_or(0, |n| shared.witness.saw(n)),
             generation: shared.shards.replicas().generation(),

@@ -86,7 +86,9 @@ pub fn route(
     }
     let leader = shards.leader(group);
     let read = !is_write(spec);
-    if readonly && read && leader != Some(shards.me()) {
+    // After READONLY a read is served here from the local copy unless this
+    // node can serve it linearizably as a leader with its quorum.
+    if readonly && read && (leader != Some(shards.me()) || shards.quorum_lost(group)) {
         return Ok(Some(Target { slot, group, serve: Serve::Stale }));
     }
     match leader {

@@ -13,10 +13,13 @@
 //! (our own dial) whose answer says the peer holds data records it. A node
 //! that starts with an empty WAL is in quarantine (it takes no part in
 //! elections, see `shoal_raft::transport::Quarantine`) until enough peers
-//! that, with itself, they form a majority of the cluster have answered
-//! that they never saw this one holding data in another incarnation, which
-//! ends the quarantine: a first start (a majority can start without the
-//! rest), or a node added late. If any peer saw it holding data in an
+//! *that hold data themselves* that, with itself, they form a majority of
+//! the cluster have answered that they never saw this one holding data in
+//! another incarnation (a node added late), or until every other node has
+//! answered and none holds data (a cluster's first start: it needs every
+//! node up). A fresh peer's word alone counts for nothing: two nodes wiped
+//! at once would otherwise clear each other and, a majority with empty
+//! logs, outvote the survivor that holds the data. If any peer saw it holding data in an
 //! earlier incarnation, the node lost its data: it comes back as a new
 //! replica under a new Raft identity (`rejoin`), never as the voter it was.
 //! (`--unsafe-rejoin-after-data-loss` skips the quarantine and votes as
@@ -44,8 +47,19 @@ pub struct Witness {
     /// Per peer, the incarnation in which it was first seen holding data.
     seen: Mutex<BTreeMap<NodeNumber, u64>>,
     /// While in quarantine: the peers that said they never saw this node
-    /// holding data.
-    cleared_by: Mutex<BTreeSet<NodeNumber>>,
+    /// holding data, split by whether they hold data themselves.
+    cleared_by: Mutex<Clearance>,
+}
+
+/// Who has cleared a quarantined node. A peer that holds data vouches for
+/// what it saw; a fresh peer (empty WAL, so its `peers-with-data` may be
+/// gone too) proves nothing, since two nodes wiped at once would clear each
+/// other. Fresh peers count only when every node of the layout answered
+/// and none holds data: a cluster's first start.
+#[derive(Debug, Default)]
+struct Clearance {
+    holders: BTreeSet<NodeNumber>,
+    fresh: BTreeSet<NodeNumber>,
 }
 
 /// What a peer said about itself and about us.
@@ -136,8 +150,15 @@ impl Witness {
             return Verdict::DataLost(peer);
         }
         let mut cleared = self.cleared_by.lock().expect("witness lock");
-        cleared.insert(peer);
-        if 2 * (cleared.len() + 1) > others + 1 {
+        if answer.holds_data {
+            cleared.fresh.remove(&peer);
+            cleared.holders.insert(peer);
+        } else {
+            cleared.fresh.insert(peer);
+        }
+        let majority_of_holders = 2 * (cleared.holders.len() + 1) > others + 1;
+        let first_start = cleared.holders.is_empty() && cleared.fresh.len() == others;
+        if majority_of_holders || first_start {
             Verdict::EndQuarantine
         } else {
             Verdict::Carry
@@ -196,11 +217,14 @@ mod tests {
         let w = Witness::open(&dir, true).unwrap();
         let me = w.incarnation();
         let peer = |holds_data, saw_us_in| Answer { holds_data, incarnation: 77, saw_us_in };
-        // Five nodes: two peers and this one are a majority.
+        // Five nodes: two peers that hold data and this one are a majority;
+        // fresh peers prove nothing until all four answered.
+        assert_eq!(w.on_answer(5, peer(false, 0), true, 4), Verdict::Carry);
+        assert_eq!(w.on_answer(4, peer(false, 0), true, 4), Verdict::Carry, "two fresh peers are not enough");
         assert_eq!(w.on_answer(2, peer(true, 0), true, 4), Verdict::Carry);
         assert_eq!(w.on_answer(2, peer(true, 0), true, 4), Verdict::Carry, "one peer twice is still one");
         // A peer that saw this very incarnation holding data clears it too.
-        assert_eq!(w.on_answer(3, peer(false, me), true, 4), Verdict::EndQuarantine);
+        assert_eq!(w.on_answer(3, peer(true, me), true, 4), Verdict::EndQuarantine);
         assert_eq!(w.on_answer(3, peer(true, me ^ 1), true, 4), Verdict::DataLost(3));
         assert_eq!(w.on_answer(3, peer(true, me ^ 1), false, 4), Verdict::Carry, "only a quarantined node stops");
         // A peer back with new data after a wipe does not replace the record.
@@ -211,7 +235,13 @@ mod tests {
         let again = Witness::open(&dir, false).unwrap();
         assert_eq!((again.saw(2), again.saw(3), again.saw(4), again.incarnation()), (77, 77, 0, me));
         // ...and an empty WAL means a new incarnation.
-        assert_ne!(Witness::open(&dir, true).unwrap().incarnation(), me);
+        let fresh = Witness::open(&dir, true).unwrap();
+        assert_ne!(fresh.incarnation(), me);
+        // A first start: every other node answered, none holds data.
+        for node in 2..=4 {
+            assert_eq!(fresh.on_answer(node, peer(false, 0), true, 4), Verdict::Carry);
+        }
+        assert_eq!(fresh.on_answer(5, peer(false, 0), true, 4), Verdict::EndQuarantine);
         std::fs::write(dir.join(FILE), "2 4d\nx\n").unwrap();
         assert!(Witness::open(&dir, false).is_err(), "a damaged record is an error, not an empty set");
         std::fs::remove_dir_all(&dir).unwrap();
