@@ -82,6 +82,13 @@ pub struct ServerArgs {
     /// can fail the write-ahead log.
     #[arg(long, default_value_t = 128 << 20)]
     pub min_free_disk_bytes: u64,
+    /// How often leaders sweep expired keys (proposing their deletion);
+    /// expired keys are hidden from reads in between.
+    #[arg(long, default_value_t = 100)]
+    pub sweep_interval_ms: u64,
+    /// Tests only: run this node's wall clock this many milliseconds off.
+    #[arg(long, default_value_t = 0, allow_hyphen_values = true, hide = true)]
+    pub debug_clock_skew_ms: i64,
     #[command(flatten)]
     pub replication: ReplicationArgs,
     #[command(flatten)]
@@ -307,6 +314,8 @@ impl ServerArgs {
         config.limits.max_write_bytes = self.max_write_bytes;
         config.limits.max_peer_connections = self.max_peer_connections;
         config.limits.min_free_disk_bytes = self.min_free_disk_bytes;
+        config.sweep_interval = Duration::from_millis(self.sweep_interval_ms.max(1));
+        config.debug_clock_skew_ms = self.debug_clock_skew_ms;
         Ok(config)
     }
 }

@@ -646,3 +646,36 @@ fn two_wiped_nodes_restarted_together_never_outvote_the_survivor() {
         assert_eq!(three.call(&["GET", &format!("kept:{i}")]), bulk("v"), "kept:{i}");
     }
 }
+
+/// A key its leader reported expired stays expired after a failover to
+/// nodes whose clocks are a minute behind (they used to serve it again:
+/// reads compared expiry with the serving node's own clock). The sweeper is
+/// slowed so that the key is still in every keyspace, only hidden.
+#[test]
+fn a_key_reported_expired_stays_expired_on_a_leader_whose_clock_is_behind() {
+    let flags = ["--shards", "1", "--sweep-interval-ms", "3600000", "--peer-check-interval-ms", "100"];
+    let mut cluster = Cluster::start("repl-skewed-clock", 3, &flags);
+    for node in [2, 3] {
+        cluster.kill(node);
+        cluster.restart_with(node, &["--debug-clock-skew-ms", "-60000"]);
+    }
+    cluster.wait_all_reachable();
+    let mut routed = Routed::new(&cluster.ports);
+    wait_for("a leader that takes writes", || {
+        (routed.call(&["SET", "short", "lived", "PX", "1500"]) == Some(Frame::OK)).then_some(())
+    });
+    // Reported expired by the leader (node 1, the preferred one; the others
+    // are a minute behind and cannot have it expired yet).
+    wait_for("the leader to report the key expired", || {
+        (routed.call(&["GET", "short"]) == Some(Frame::Null)).then_some(())
+    });
+    let owner = cluster.slot_owners(1)[usize::from(shoal_engine::slot::key_slot(b"short"))];
+    cluster.kill(owner);
+    let survivors: Vec<u16> = (1..=3).filter(|&n| n != owner).map(|n| cluster.port(n)).collect();
+    let mut others = Routed::new(&survivors);
+    let read = wait_for("a new leader to answer", || match others.call(&["GET", "short"]) {
+        Some(Frame::Error(_)) | None => None,
+        Some(reply) => Some(reply),
+    });
+    assert_eq!(read, Frame::Null, "a key reported expired came back after the failover");
+}

@@ -1,6 +1,7 @@
 //! shoal's openraft glue: every shard a Raft group, all of a node's groups
 //! on one WAL and one connection per peer, behind `Replicas`.
 //!
+//! - [`clock`]: the node's hybrid clock for expiry (never behind a time it saw).
 //! - [`log_store`]: the group's Raft log, a view over the node-wide
 //!   `shoal_wal::Wal` (entries in memory, durability from the WAL).
 //! - [`state_machine`]: applies committed `WriteOp`s to a `shoal_engine::Db`.
@@ -21,6 +22,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use shoal_engine::WriteResult;
 
+pub mod clock;
 pub mod log_store;
 pub mod memory;
 pub mod replicas;
@@ -29,6 +31,7 @@ pub mod settings;
 pub mod state_machine;
 pub mod transport;
 
+pub use clock::Clock;
 pub use log_store::LogStore;
 pub use replicas::{
     GroupSpec, GroupStatus, PendingBatch, ReadMode, ReplicaConfig, ReplicaError, Replicas, Role, Snapshots, Timing,

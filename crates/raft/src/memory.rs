@@ -169,6 +169,11 @@ impl MemoryNet {
         Ok((groups, state.delay + jitter))
     }
 
+    /// The clock of `node`'s registered groups, if it is registered.
+    fn clock_of(&self, node: u64) -> Option<Arc<crate::Clock>> {
+        self.state.lock().unwrap().nodes.get(&node).map(|g| Arc::clone(g.clock()))
+    }
+
     /// Whether the reply on its way back is lost.
     fn reply_lost(&self) -> bool {
         let mut state = self.state.lock().unwrap();
@@ -198,7 +203,13 @@ impl Transport for MemoryTransport {
         if !delay.is_zero() {
             tokio::time::sleep(delay).await;
         }
-        let answer = tokio::time::timeout(ttl, handle(&groups, target, group, body)).await.ok().map(Ok);
+        // Both ends' clocks move as over TCP (see `crate::clock`).
+        let sender = self.net.clock_of(self.from);
+        let sent_at = sender.as_ref().map_or(0, |c| c.now_ms());
+        let answer = tokio::time::timeout(ttl, handle(&groups, target, group, sent_at, body)).await.ok().map(Ok);
+        if let Some(sender) = &sender {
+            sender.observe(groups.clock().now_ms());
+        }
         if answer.is_some() && self.net.reply_lost() {
             return rpc_result(target, ttl, Some(Err(format!("reply {target}->{} lost", self.from))));
         }

@@ -26,7 +26,7 @@ use shoal_wal::{Wal, WalOptions};
 use tokio::net::TcpStream;
 
 use crate::transport::{serve_connection, GroupId, Groups, NetworkFactory, Quarantine, Request, Response, Transport};
-use crate::{LogStore, Proposal, Reply, ShoalNode, ShoalRaft, StateMachine, TypeConfig, WriteTag};
+use crate::{Clock, LogStore, Proposal, Reply, ShoalNode, ShoalRaft, StateMachine, TypeConfig, WriteTag};
 
 /// One group this node holds a replica of.
 #[derive(Debug, Clone)]
@@ -108,6 +108,8 @@ pub struct ReplicaConfig {
     /// Whether a node that opens with an empty WAL starts in quarantine
     /// (see `transport::Quarantine`) until `Replicas::end_quarantine`.
     pub quarantine_when_fresh: bool,
+    /// The node's clock, shared with its transport (`transport::Peers::new`).
+    pub clock: Arc<Clock>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
@@ -145,6 +147,9 @@ struct Replica {
     /// leader changes: a transfer lets the target be elected before the
     /// lease would have run out, so lease reads must stop at once.
     transferring: Arc<AtomicBool>,
+    /// The last term this node led the group in, as the watcher saw it
+    /// (`Elected`); a leader serves only once it is the current term.
+    elected_term: Arc<AtomicU64>,
     /// Until when (ms since `Replicas::epoch`) the last quorum
     /// acknowledgement seen keeps this leader from counting as cut off:
     /// lets `quorum_lost`, asked on every routed command, skip openraft's
@@ -234,6 +239,7 @@ pub struct Replicas {
     quarantine: Quarantine,
     /// Asks a group's leader for a read index (`transport::Request::ReadIndex`).
     read_index: ReadIndexCall,
+    clock: Arc<Clock>,
 }
 
 /// One `Request::ReadIndex` to `(leader, group)` over the node's transport
@@ -263,9 +269,11 @@ impl Replicas {
         let mut groups = Groups::default();
         groups.set_quarantine(quarantine.clone());
         groups.set_me(me);
+        groups.set_clock(Arc::clone(&config.clock));
         groups.refuse_votes_until(
             std::time::Instant::now() + Duration::from_millis(config.timing.election_timeout_max_ms),
         );
+        let lease = Duration::from_millis(config.timing.election_timeout_min_ms);
         let mut replicas = BTreeMap::new();
         for spec in config.groups.iter().filter(|g| g.members.contains(&config.me)) {
             let log =
@@ -289,16 +297,20 @@ impl Replicas {
             }
             let (leader, voters) = (Arc::new(AtomicU64::new(NO_LEADER)), Arc::new(AtomicUsize::new(0)));
             let transferring = Arc::new(AtomicBool::new(false));
+            let elected_term = Arc::new(AtomicU64::new(0));
             let cache = LeaderCache {
                 leader: Arc::clone(&leader),
                 voters: Arc::clone(&voters),
                 transferring: Arc::clone(&transferring),
+                elected: Elected { me, term: Arc::clone(&elected_term), clock: Arc::clone(&config.clock), lease },
             };
             tokio::spawn(watch_leader(raft.clone(), cache));
             let quorum_fresh_until_ms = AtomicU64::new(0);
-            replicas.insert(spec.id, Replica { raft, db, leader, voters, transferring, quorum_fresh_until_ms });
+            replicas.insert(
+                spec.id,
+                Replica { raft, db, leader, voters, transferring, quorum_fresh_until_ms, elected_term },
+            );
         }
-        let lease = Duration::from_millis(config.timing.election_timeout_min_ms);
         let quorum_timeout = Duration::from_millis(config.timing.election_timeout_max_ms);
         let read_index: ReadIndexCall = Arc::new(move |leader, group| {
             let transport = transport.clone();
@@ -319,7 +331,14 @@ impl Replicas {
             fresh,
             quarantine,
             read_index,
+            clock: config.clock,
         })
+    }
+
+    /// The node's clock: the time reads and new writes must use (never
+    /// behind a time another node used; see `crate::clock`).
+    pub fn clock(&self) -> &Arc<Clock> {
+        &self.clock
     }
 
     /// Whether the WAL was empty when this node opened (a first start, or a
@@ -426,6 +445,8 @@ impl Replicas {
         let Some(replica) = self.replicas.get(&group) else {
             return PendingBatch { results: Err(ReplicaError::NoSuchGroup(group)) };
         };
+        // Never behind the node's clock (see `crate::clock`).
+        let now = now.max(self.clock.now_ms());
         let proposals: Vec<Proposal> =
             writes.into_iter().map(|(op, tag)| Proposal { op: op.encode(), now_ms: now, tag }).collect();
         // The server refuses bigger writes first; one reaching the log
@@ -453,7 +474,10 @@ impl Replicas {
         let metrics = replica.raft.metrics();
         let m = metrics.borrow_watched();
         let fresh = m.last_quorum_acked.as_ref().is_some_and(|sent| sent.elapsed() < self.lease);
-        let settled = m.last_applied.as_ref().is_some_and(|l| l.committed_leader_id().term == m.current_term);
+        // The clock has moved past the lease of this term's predecessor.
+        let clocked = replica.elected_term.load(Ordering::Acquire) == m.current_term;
+        let settled =
+            clocked && m.last_applied.as_ref().is_some_and(|l| l.committed_leader_id().term == m.current_term);
         m.state == ServerState::Leader && fresh && settled
     }
 
@@ -477,7 +501,16 @@ impl Replicas {
             return Ok(());
         }
         match replica.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
-            Ok(_) => Ok(()),
+            Ok(_) => {
+                // Confirmed leader in this term: the clock must be past the
+                // predecessor's lease before the read (the watcher does it
+                // too, but may not have run yet).
+                let term = replica.raft.metrics().borrow_watched().current_term;
+                if replica.elected_term.swap(term, Ordering::AcqRel) != term {
+                    self.clock.elected(self.lease);
+                }
+                Ok(())
+            }
             Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
                 Err(ReplicaError::NotLeader { leader: f.leader_id })
             }
@@ -718,6 +751,25 @@ struct LeaderCache {
     leader: Arc<AtomicU64>,
     voters: Arc<AtomicUsize>,
     transferring: Arc<AtomicBool>,
+    elected: Elected,
+}
+
+/// Moves the node's clock past what an earlier leader may have served, once
+/// per term this node leads a group in (see `crate::clock`).
+struct Elected {
+    me: u64,
+    /// The last term this node was seen leading the group in.
+    term: Arc<AtomicU64>,
+    clock: Arc<Clock>,
+    lease: Duration,
+}
+
+impl Elected {
+    fn note(&self, leader: Option<u64>, term: u64) {
+        if leader == Some(self.me) && self.term.swap(term, Ordering::AcqRel) != term {
+            self.clock.elected(self.lease);
+        }
+    }
 }
 
 /// Keeps a group's leader and voter-count cache current until its Raft
@@ -728,6 +780,7 @@ async fn watch_leader(raft: ShoalRaft, cache: LeaderCache) {
     loop {
         {
             let m = metrics.borrow_watched();
+            cache.elected.note(m.current_leader, m.vote.leader_id().term);
             let leader = m.current_leader.unwrap_or(NO_LEADER);
             if cache.leader.swap(leader, Ordering::SeqCst) != leader {
                 cache.transferring.store(false, Ordering::SeqCst);

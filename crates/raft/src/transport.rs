@@ -34,7 +34,7 @@ use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
 
-use crate::{ShoalNode, ShoalRaft, TypeConfig};
+use crate::{Clock, ShoalNode, ShoalRaft, TypeConfig};
 
 /// A Raft group's number on the wire (the WAL's group id).
 pub type GroupId = u32;
@@ -109,12 +109,17 @@ struct RequestFrame {
     /// only to its current identity.
     to: u64,
     group: GroupId,
+    /// The sender's clock (`crate::clock`): the receiver's never runs
+    /// behind it.
+    clock_ms: u64,
     body: Request,
 }
 
 #[derive(Serialize, Deserialize)]
 struct ResponseFrame {
     id: u64,
+    /// The responder's clock, as `RequestFrame::clock_ms`.
+    clock_ms: u64,
     body: Response,
 }
 
@@ -129,6 +134,8 @@ pub struct Groups {
     /// This node's Raft id, when known (hand-built groups in tests leave it
     /// unset and answer to any).
     me: Option<u64>,
+    /// The node's clock: observes every request's time, stamps responses.
+    clock: Arc<Clock>,
     /// Set once the groups are shut down: connections serving them end, so
     /// peers dial again and reach whatever serves the node next (a server
     /// restarted in the same process).
@@ -165,6 +172,16 @@ impl Groups {
     /// Ends every connection serving these groups (see `closed`).
     pub fn close(&self) {
         self.closed.send_replace(true);
+    }
+
+    /// Shares the node's clock (see `crate::clock`).
+    pub fn set_clock(&mut self, clock: Arc<Clock>) {
+        self.clock = clock;
+    }
+
+    /// The node's clock.
+    pub fn clock(&self) -> &Arc<Clock> {
+        &self.clock
     }
 
     /// The Raft id requests must be addressed to.
@@ -285,9 +302,10 @@ pub async fn serve_connection(stream: TcpStream, groups: Groups) {
         // hold up another group's heartbeats on the same connection.
         tokio::spawn(async move {
             let _permit = permit;
-            let body = handle(&groups, frame.to, frame.group, frame.body).await;
-            let response = encode_frame(&ResponseFrame { id: frame.id, body })
-                .or_else(|e| encode_frame(&ResponseFrame { id: frame.id, body: Response::Error(e) }));
+            let body = handle(&groups, frame.to, frame.group, frame.clock_ms, frame.body).await;
+            let clock_ms = groups.clock.now_ms();
+            let response = encode_frame(&ResponseFrame { id: frame.id, clock_ms, body })
+                .or_else(|e| encode_frame(&ResponseFrame { id: frame.id, clock_ms, body: Response::Error(e) }));
             if let Ok(response) = response {
                 let _ = frames.send(response).await;
             }
@@ -297,7 +315,7 @@ pub async fn serve_connection(stream: TcpStream, groups: Groups) {
 
 /// Hands a request for Raft id `to` to the group's `Raft` here and
 /// returns its answer: the receiving side of every transport.
-pub async fn handle(groups: &Groups, to: u64, group: GroupId, request: Request) -> Response {
+pub async fn handle(groups: &Groups, to: u64, group: GroupId, clock_ms: u64, request: Request) -> Response {
     // A request for this node's earlier identity (its leaders have not yet
     // swapped it out) must not be answered by the new one: that identity's
     // votes and acknowledgements were lost with its data.
@@ -317,6 +335,7 @@ pub async fn handle(groups: &Groups, to: u64, group: GroupId, request: Request) 
     let Some(raft) = groups.get(group) else {
         return Response::Error(format!("group {group} is not served here"));
     };
+    groups.clock.observe(clock_ms);
     let error = |e: &dyn std::fmt::Display| Response::Error(e.to_string());
     // A node in quarantine takes no Raft traffic at all: a wiped node that
     // answered AppendEntries would show its leaders a log gone backwards
@@ -357,10 +376,11 @@ struct PeerConnection {
     waiting: Mutex<HashMap<u64, oneshot::Sender<Response>>>,
     frames: mpsc::Sender<Vec<u8>>,
     dead: Arc<AtomicBool>,
+    clock: Arc<Clock>,
 }
 
 impl PeerConnection {
-    async fn connect(addr: &str, preamble: &[u8]) -> std::io::Result<Arc<PeerConnection>> {
+    async fn connect(addr: &str, preamble: &[u8], clock: Arc<Clock>) -> std::io::Result<Arc<PeerConnection>> {
         let mut stream = tokio::time::timeout(Duration::from_secs(1), TcpStream::connect(addr))
             .await
             .map_err(|_| std::io::Error::other(format!("connecting to {addr} timed out")))??;
@@ -375,6 +395,7 @@ impl PeerConnection {
             waiting: Mutex::new(HashMap::new()),
             frames,
             dead: Arc::new(AtomicBool::new(false)),
+            clock,
         });
         tokio::spawn(read_responses(BufReader::with_capacity(READ_BUFFER_BYTES, read), Arc::downgrade(&connection)));
         Ok(connection)
@@ -382,7 +403,7 @@ impl PeerConnection {
 
     async fn call(&self, to: u64, group: GroupId, body: Request) -> Result<Response, String> {
         let id = self.next_id.fetch_add(1, Ordering::Relaxed);
-        let frame = encode_frame(&RequestFrame { id, to, group, body })?;
+        let frame = encode_frame(&RequestFrame { id, to, group, clock_ms: self.clock.now_ms(), body })?;
         let (tx, rx) = oneshot::channel();
         self.waiting.lock().expect("waiting lock").insert(id, tx);
         // However this call ends (answered, failed, or dropped by the
@@ -418,6 +439,7 @@ impl Drop for Forget<'_> {
 async fn read_responses(mut read: BufReader<OwnedReadHalf>, connection: std::sync::Weak<PeerConnection>) {
     while let Ok(frame) = read_frame::<ResponseFrame>(&mut read).await {
         let Some(connection) = connection.upgrade() else { return };
+        connection.clock.observe(frame.clock_ms);
         let caller = connection.waiting.lock().expect("waiting lock").remove(&frame.id);
         if let Some(caller) = caller {
             let _ = caller.send(frame.body);
@@ -434,6 +456,7 @@ async fn read_responses(mut read: BufReader<OwnedReadHalf>, connection: std::syn
 #[derive(Clone)]
 pub struct Peers {
     connections: Arc<HashMap<u64, Arc<PeerSlot>>>,
+    clock: Arc<Clock>,
     /// Every connection's first frame (`preamble`).
     preamble: Arc<[u8]>,
 }
@@ -490,9 +513,10 @@ pub fn rpc_result(
 
 impl Peers {
     /// Peers at `addrs` (by node number), all of `cluster` (see `preamble`).
-    pub fn new(addrs: HashMap<u64, String>, cluster: &str) -> Peers {
+    /// Messages carry `clock`'s time and move it (see `crate::clock`).
+    pub fn new(addrs: HashMap<u64, String>, cluster: &str, clock: Arc<Clock>) -> Peers {
         let connections = addrs.iter().map(|(id, addr)| (*id, Arc::new(PeerSlot::new(addr.clone())))).collect();
-        Peers { connections: Arc::new(connections), preamble: preamble(cluster).into() }
+        Peers { connections: Arc::new(connections), clock, preamble: preamble(cluster).into() }
     }
 
     async fn connection(&self, target: u64) -> Result<Arc<PeerConnection>, String> {
@@ -504,8 +528,9 @@ impl Peers {
         if let Some(c) = current.as_ref().filter(|c| !c.dead.load(Ordering::Acquire)) {
             return Ok(Arc::clone(c));
         }
-        let connection =
-            PeerConnection::connect(&slot.addr, &self.preamble).await.map_err(|e| format!("{}: {e}", slot.addr))?;
+        let connection = PeerConnection::connect(&slot.addr, &self.preamble, Arc::clone(&self.clock))
+            .await
+            .map_err(|e| format!("{}: {e}", slot.addr))?;
         *current = Some(Arc::clone(&connection));
         Ok(connection)
     }

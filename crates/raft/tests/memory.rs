@@ -41,6 +41,7 @@ fn config(root: &std::path::Path, me: u64) -> ReplicaConfig {
         snapshots: Default::default(),
         wal: Default::default(),
         quarantine_when_fresh: false,
+        clock: Default::default(),
         generation: 0,
     }
 }
@@ -160,7 +161,7 @@ async fn a_wiped_node_rejoins_under_a_new_identity_in_process() {
     let new_id = raft_id(3, 7);
     assert_eq!((reborn.me(), reborn.generation()), (new_id, 7));
     let old_vote = VoteRequest::<TypeConfig>::new(openraft::Vote::new(99, 1), None);
-    let answer = handle(&reborn.groups(), 3, 0, Request::Vote(old_vote)).await;
+    let answer = handle(&reborn.groups(), 3, 0, 0, Request::Vote(old_vote)).await;
     assert!(matches!(answer, Response::Error(ref e) if e.contains("gone")), "the old identity answered");
     net.register(3, reborn.groups());
     nodes.insert(3, reborn);

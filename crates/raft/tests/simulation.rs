@@ -54,6 +54,7 @@ fn config(root: &std::path::Path, me: u64, generation: u32) -> ReplicaConfig {
         // A slow disk: a crash often finds a batch written but not fsynced.
         wal: shoal_wal::WalOptions { fsync_delay: Duration::from_millis(2), ..Default::default() },
         quarantine_when_fresh: false,
+        clock: Default::default(),
         generation,
     }
 }

@@ -66,7 +66,7 @@ async fn two_groups_replicate_over_tcp_and_survive_a_node_down() {
         addrs.insert(id, listener.local_addr().unwrap().to_string());
         listeners.insert(id, listener);
     }
-    let peers = Peers::new(addrs, "tcp-test");
+    let peers = Peers::new(addrs, "tcp-test", Default::default());
 
     // by group, then by node
     let mut groups: BTreeMap<u32, BTreeMap<u64, Replica>> = BTreeMap::new();

@@ -44,6 +44,9 @@ pub struct Config {
     /// Cluster mode: `None` for a standalone server.
     pub cluster: Option<ClusterConfig>,
     pub replication: ReplicationConfig,
+    /// Added to this node's wall clock: for tests of skewed clocks only
+    /// (`--debug-clock-skew-ms`, hidden); zero otherwise.
+    pub debug_clock_skew_ms: i64,
 }
 
 /// Raft timing and the WAL (fsync policy, segment size, queue depth).
@@ -135,6 +138,7 @@ impl Config {
             cluster: None,
             io_threads: None,
             replication: ReplicationConfig::default(),
+            debug_clock_skew_ms: 0,
         }
     }
 

@@ -31,7 +31,6 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt};
 use tokio::net::TcpStream;
 use tokio::sync::watch;
 
-use crate::clock::now_ms;
 use crate::exec::{self, Outcome, Prepared, Shape};
 use crate::route;
 use crate::state::{Closing, Session, Shared};
@@ -131,7 +130,7 @@ impl Connection {
         // One clock reading per batch, as Redis caches its time per event
         // loop iteration: commands pipelined together see the same `now`
         // (refreshed after anything that waits).
-        let mut now = now_ms();
+        let mut now = self.shared.now_ms();
         let mut executed = 0u64;
         self.barriers.clear();
         let ended = loop {
@@ -164,9 +163,9 @@ impl Connection {
                                 continue;
                             }
                             self.barriers.push(target.group);
-                            now = now_ms();
+                            now = self.shared.now_ms();
                         } else if waited {
-                            now = now_ms();
+                            now = self.shared.now_ms();
                         }
                     }
                     let outcome = exec::run(&self.shared, &mut self.session, ready, now);
@@ -179,7 +178,7 @@ impl Connection {
                         }
                         // The flush may have waited on a slow reader: the
                         // rest of the batch must not run on a stale clock.
-                        now = now_ms();
+                        now = self.shared.now_ms();
                     }
                 }
                 Ok(None) => break self.settle().await,
@@ -282,7 +281,7 @@ impl Connection {
             debug_assert!(self.unsubmitted.is_empty());
             return None;
         }
-        self.submit(now_ms()).await;
+        self.submit(self.shared.now_ms()).await;
         // A group that lost its quorum would keep these waiting forever: past
         // the deadline each is answered as uncertain (it was proposed).
         let deadline = tokio::time::Instant::now() + self.shared.config.write_timeout;

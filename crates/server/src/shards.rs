@@ -88,6 +88,7 @@ impl Shards {
             .map(|s| GroupSpec { id: GroupId::from(s.id), members: s.replicas.iter().map(|&n| u64::from(n)).collect() })
             .collect();
         let generation = crate::rejoin::generation(&config.dir)?;
+        let clock = Arc::new(shoal_raft::Clock::skewed(config.debug_clock_skew_ms));
         let replica_config = ReplicaConfig {
             dir: config.dir.clone(),
             me: u64::from(me),
@@ -105,8 +106,9 @@ impl Shards {
             quarantine_when_fresh: layout.shards.iter().any(|s| s.replicas.len() > 1)
                 && !config.unsafe_rejoin_after_data_loss
                 && generation == 0,
+            clock: Arc::clone(&clock),
         };
-        let peers = Peers::new(addrs(|n| format!("{}:{}", n.host, n.peer_port)), layout.fingerprint());
+        let peers = Peers::new(addrs(|n| format!("{}:{}", n.host, n.peer_port)), layout.fingerprint(), clock);
         let replicas = Replicas::open(replica_config, peers).await?;
         let held: Vec<GroupId> = replicas.group_ids().collect();
         let outages = Outages {

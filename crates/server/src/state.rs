@@ -88,6 +88,11 @@ impl ShutdownRequest {
 }
 
 impl Shared {
+    /// The time reads and writes use: the node's hybrid clock, never behind
+    /// a time another node used (`shoal_raft::clock`).
+    pub fn now_ms(&self) -> shoal_engine::Millis {
+        self.shards.replicas().clock().now_ms()
+    }
     /// `-MISCONF` when the data directory's disk is too full to take
     /// writes (reads are still served), as Redis refuses writes when it
     /// cannot persist.

@@ -11,7 +11,6 @@ use shoal_engine::WriteOp;
 use shoal_raft::Reply;
 use tokio::sync::watch;
 
-use crate::clock::now_ms;
 use crate::periodic::Periodic;
 use crate::state::Shared;
 use crate::stats::Stats;
@@ -19,7 +18,7 @@ use crate::stats::Stats;
 pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let mut periodic = Periodic::new(shared.config.sweep_interval, shutdown);
     while periodic.next().await {
-        let now = now_ms();
+        let now = shared.now_ms();
         let budget = shared.config.sweep_keys_per_tick;
         let work: Vec<_> = shared
             .shards
