@@ -269,3 +269,47 @@ fn random_input_never_takes_the_server_down() {
     assert_eq!(c.call(&["SET", "still", "here"]), Frame::OK);
     server.stop();
 }
+
+/// CLIENT INFO, FUNCTION FLUSH (Redis's test suite sends it before every
+/// file), and INFO commandstats / errorstats counting what ran.
+#[test]
+fn client_info_function_flush_and_command_stats() {
+    let server = Server::start("introspection", &[]);
+    let mut c = server.client();
+    assert_eq!(c.call(&["CLIENT", "SETNAME", "probe"]), Frame::OK);
+    assert_eq!(c.call(&["CLIENT", "SETINFO", "LIB-NAME", "shoal-test"]), Frame::OK);
+    let info = common::frame_text(&c.call(&["CLIENT", "INFO"])).expect("CLIENT INFO is text");
+    let Frame::Integer(id) = c.call(&["CLIENT", "ID"]) else { panic!("CLIENT ID") };
+    let fields: std::collections::HashMap<&str, &str> =
+        info.trim_end().split(' ').filter_map(|kv| kv.split_once('=')).collect();
+    assert_eq!(fields.get("id"), Some(&id.to_string().as_str()), "{info}");
+    assert_eq!(fields.get("name"), Some(&"probe"), "{info}");
+    assert_eq!(fields.get("lib-name"), Some(&"shoal-test"), "{info}");
+    assert_eq!(fields.get("laddr"), Some(&format!("127.0.0.1:{}", server.port).as_str()), "{info}");
+    assert_eq!(fields.get("resp"), Some(&"2"), "{info}");
+    assert_eq!(c.call(&["FUNCTION", "FLUSH"]), Frame::OK);
+    assert_eq!(c.call(&["FUNCTION", "FLUSH", "SYNC"]), Frame::OK);
+    assert_eq!(c.call(&["FUNCTION", "FLUSH", "BOGUS"]), err("ERR syntax error"));
+
+    for _ in 0..3 {
+        assert_eq!(c.call(&["SET", "k", "v"]), Frame::OK);
+    }
+    assert_eq!(c.call(&["INCR", "k"]), err("ERR value is not an integer or out of range"));
+    assert_eq!(c.call(&["GET"]), err("ERR wrong number of arguments for 'get' command"));
+    let stats = common::frame_text(&c.call(&["INFO", "commandstats"])).unwrap();
+    let line = |name: &str| stats.lines().find(|l| l.starts_with(&format!("cmdstat_{name}:"))).map(str::to_string);
+    let set = line("set").unwrap_or_else(|| panic!("{stats}"));
+    assert!(set.starts_with("cmdstat_set:calls=3,") && set.ends_with("rejected_calls=0,failed_calls=0"), "{set}");
+    let incr = line("incr").unwrap_or_else(|| panic!("{stats}"));
+    assert!(incr.starts_with("cmdstat_incr:calls=1,") && incr.ends_with("failed_calls=1"), "{incr}");
+    let get = line("get").unwrap_or_else(|| panic!("{stats}"));
+    assert!(get.ends_with("rejected_calls=1,failed_calls=0"), "{get}");
+    assert!(line("client|info").is_some(), "{stats}");
+    let errors = common::frame_text(&c.call(&["INFO", "errorstats"])).unwrap();
+    assert!(errors.contains("errorstat_ERR:count=3"), "{errors}");
+    let default = common::frame_text(&c.call(&["INFO"])).unwrap();
+    assert!(!default.contains("cmdstat_"), "INFO without arguments leaves commandstats out, as Redis");
+    assert!(default.contains("total_error_replies:3"), "{default}");
+    let everything = common::frame_text(&c.call(&["INFO", "all"])).unwrap();
+    assert!(everything.contains("# Commandstats") && everything.contains("# Errorstats"));
+}

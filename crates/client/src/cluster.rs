@@ -50,6 +50,11 @@ enum Next {
     },
     /// Retry after a backoff, with a refreshed slot map.
     Backoff(String),
+    /// As `Backoff`, but the write may have been applied (sent, and no
+    /// answer, or `-UNCERTAIN`): its retries say so (`RETRY` in the tag),
+    /// so a group that forgot this client refuses them instead of applying
+    /// the write a second time.
+    Unknown(String),
 }
 
 impl ClusterClient {
@@ -156,9 +161,9 @@ impl ClusterClient {
         // One tag for every attempt of this write: a retry is the same write.
         // Keyed writes only: a keyless one (FLUSHALL) spans groups, and the
         // server does not deduplicate it.
-        let tag = (spec.flags.contains(&"write") && slot.is_some()).then(|| {
+        let mut tag = (spec.flags.contains(&"write") && slot.is_some()).then(|| {
             let seq = self.next_seq.fetch_add(1, Ordering::Relaxed);
-            [
+            vec![
                 Bytes::from_static(b"CLIENT"),
                 Bytes::from_static(b"SHOAL-TAG"),
                 self.client_id.to_string().into(),
@@ -179,18 +184,24 @@ impl ClusterClient {
                 Some(t) => t,
                 None => (self.route(slot)?, false),
             };
-            let outcome = tokio::time::timeout(left, self.attempt(&addr, asking, &args, read_only, tag.as_ref()));
+            let outcome = tokio::time::timeout(left, self.attempt(&addr, asking, &args, read_only, tag.as_deref()));
             let Ok(outcome) = outcome.await else {
                 last = format!("no answer from {addr} by the deadline (a write may have been applied)");
                 return Err(ClientError::DeadlineExceeded { attempts: attempt, last });
             };
-            match outcome? {
+            let next = outcome?;
+            if let (Next::Unknown(_), Some(tag)) = (&next, tag.as_mut()) {
+                if tag.len() == 4 {
+                    tag.push(Bytes::from_static(b"RETRY"));
+                }
+            }
+            match next {
                 Next::Done(frame) => return Ok(frame),
                 Next::Redirect { addr, asking } => {
                     last = format!("redirected to {addr}");
                     target = Some((addr, asking));
                 }
-                Next::Backoff(reason) => {
+                Next::Backoff(reason) | Next::Unknown(reason) => {
                     last = reason;
                     let pause = self.policy.backoff(attempt).min(remaining().unwrap_or_default());
                     tokio::time::sleep(pause).await;
@@ -220,7 +231,7 @@ impl ClusterClient {
         asking: bool,
         args: &[Bytes],
         read_only: bool,
-        tag: Option<&[Bytes; 4]>,
+        tag: Option<&[Bytes]>,
     ) -> Result<Next, ClientError> {
         let connection = match self.connection(addr).await {
             Ok(c) => c,
@@ -254,7 +265,7 @@ impl ClusterClient {
         match reply {
             // The outcome is unknown; with a tag, retrying is how to learn it.
             Ok(Frame::Error(e)) if e.starts_with(b"UNCERTAIN") && (read_only || tagged_here) => {
-                Ok(Next::Backoff(String::from_utf8_lossy(&e).into_owned()))
+                Ok(Next::Unknown(String::from_utf8_lossy(&e).into_owned()))
             }
             Ok(Frame::Error(e)) => Ok(self.on_error(addr, &e)),
             Ok(frame) => {
@@ -262,7 +273,7 @@ impl ClusterClient {
                 Ok(Next::Done(frame))
             }
             Err(CallError::NotSent(e)) => Ok(Next::Backoff(e)),
-            Err(CallError::Lost(e)) if retry_safe => Ok(Next::Backoff(e)),
+            Err(CallError::Lost(e)) if retry_safe => Ok(Next::Unknown(e)),
             Err(CallError::Lost(_)) => Err(ClientError::Uncertain { addr: addr.to_string() }),
         }
     }

@@ -29,7 +29,9 @@ where
 }
 
 fn is_tag(args: &[Bytes]) -> bool {
-    args.len() == 4 && args[0].eq_ignore_ascii_case(b"CLIENT") && args[1].eq_ignore_ascii_case(b"SHOAL-TAG")
+    (4..=5).contains(&args.len())
+        && args[0].eq_ignore_ascii_case(b"CLIENT")
+        && args[1].eq_ignore_ascii_case(b"SHOAL-TAG")
 }
 
 /// Like `scripted`, for every request, tags included.
@@ -258,7 +260,7 @@ async fn a_lost_tagged_write_is_retried_with_its_tag() {
             return Some(slots_reply(&cell.lock().unwrap()));
         }
         if is_tag(args) {
-            seen.lock().unwrap().push(args[3].clone());
+            seen.lock().unwrap().push((args[3].clone(), args.get(4).cloned()));
             return Some(Frame::OK);
         }
         // The second INCR's connection dies before its reply.
@@ -275,8 +277,10 @@ async fn a_lost_tagged_write_is_retried_with_its_tag() {
     assert_eq!(client.call(cmd(&["INCR", "c"])).await.unwrap(), Frame::Integer(2));
     let tags = tags.lock().unwrap().clone();
     assert_eq!(tags.len(), 3, "{tags:?}");
-    assert_ne!(tags[0], tags[1], "each write has its own sequence number");
-    assert_eq!(tags[1], tags[2], "the retry carries the lost write's tag");
+    assert_ne!(tags[0].0, tags[1].0, "each write has its own sequence number");
+    assert_eq!(tags[1].0, tags[2].0, "the retry carries the lost write's tag");
+    assert_eq!(tags[1].1, None, "a first attempt is not a retry");
+    assert_eq!(tags[2].1.as_deref(), Some(&b"RETRY"[..]), "the retry of a write that may have applied says so");
 }
 
 #[tokio::test]

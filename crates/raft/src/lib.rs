@@ -82,6 +82,12 @@ pub struct Proposal {
 pub struct WriteTag {
     pub client: u64,
     pub seq: u64,
+    /// An earlier attempt of this write may have been applied (the client
+    /// sent it and never learnt the outcome). A group that does not know
+    /// the client (it forgot its session) refuses such a write rather than
+    /// risk applying it twice; a first attempt from an unknown client
+    /// starts a session.
+    pub retry: bool,
 }
 
 // openraft logs entries with Display; the op bytes are not worth printing.

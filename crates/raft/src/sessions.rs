@@ -4,8 +4,12 @@
 //! `-UNCERTAIN`) is answered from here instead of being applied again.
 //!
 //! Part of the replicated state: updated only by applying entries, carried
-//! in snapshots, and bounded by evicting the client whose last write is
-//! oldest in the log, which every replica does alike.
+//! in snapshots, and bounded (in clients and in bytes) by evicting the
+//! client whose last write is oldest in the log, which every replica does
+//! alike. A forgotten client's retry is refused, never applied again: a
+//! write's tag says whether an earlier attempt may have been applied
+//! (`WriteTag::retry`), and a group that does not know the client refuses
+//! such a write; a first attempt from an unknown client starts a session.
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 
@@ -15,6 +19,11 @@ use crate::{Reply, WriteTag};
 
 /// Clients remembered per group; the one idle longest is forgotten first.
 pub const MAX_SESSIONS: usize = 10_000;
+/// Bytes of kept replies per group (approximate: payload plus a fixed
+/// overhead per reply); past it the client idle longest is forgotten.
+pub const MAX_SESSION_BYTES: usize = 32 << 20;
+/// Bytes a kept reply counts for besides its payload.
+const REPLY_OVERHEAD_BYTES: usize = 48;
 /// Writes remembered per client and group: a retry is recognised while its
 /// write is among the client's last `WINDOW` tagged writes to the group.
 /// (A window, not only the last write, because a client used from many
@@ -36,17 +45,40 @@ struct Client {
     index: u64,
 }
 
+impl Client {
+    fn bytes(&self) -> usize {
+        self.replies.values().map(reply_bytes).sum()
+    }
+}
+
+fn reply_bytes(reply: &Reply) -> usize {
+    REPLY_OVERHEAD_BYTES
+        + match reply {
+            Reply::Set { old: Some(v), .. } | Reply::Value(Some(v)) => v.len(),
+            Reply::Error(e) => e.len(),
+            _ => 0,
+        }
+}
+
 #[derive(Debug, Default, Clone, PartialEq, Eq)]
 pub struct Sessions {
     clients: HashMap<u64, Client>,
     /// `(log index of the client's last write, client)`, for eviction.
     by_age: BTreeSet<(u64, u64)>,
+    /// `reply_bytes` of every kept reply.
+    bytes: usize,
 }
+
+/// A retry (`WriteTag::retry`) from a client this group does not know.
+const FORGOTTEN: &str = "this write's client session is not known here (forgotten, or the earlier attempt never \
+                         arrived): it may or may not have been applied; read before retrying";
 
 impl Sessions {
     /// The reply of a write already applied, or `None` to apply it.
     pub fn replay(&self, tag: WriteTag) -> Option<Reply> {
-        let client = self.clients.get(&tag.client)?;
+        let Some(client) = self.clients.get(&tag.client) else {
+            return tag.retry.then(|| Reply::Error(FORGOTTEN.into()));
+        };
         if let Some(reply) = client.replies.get(&tag.seq) {
             return Some(reply.clone());
         }
@@ -59,15 +91,23 @@ impl Sessions {
         let client = self.clients.entry(tag.client).or_default();
         self.by_age.remove(&(client.index, tag.client));
         client.index = index;
-        client.replies.insert(tag.seq, kept(reply));
+        let kept = kept(reply);
+        self.bytes += reply_bytes(&kept);
+        if let Some(replaced) = client.replies.insert(tag.seq, kept) {
+            self.bytes -= reply_bytes(&replaced);
+        }
         while client.replies.len() > WINDOW {
-            let (seq, _) = client.replies.pop_first().expect("over the window, so not empty");
+            let (seq, dropped) = client.replies.pop_first().expect("over the window, so not empty");
             client.floor = client.floor.max(seq);
+            self.bytes -= reply_bytes(&dropped);
         }
         self.by_age.insert((index, tag.client));
-        while self.clients.len() > MAX_SESSIONS {
+        // The client just written is the newest: never the one evicted
+        // while another remains.
+        while self.clients.len() > MAX_SESSIONS || (self.bytes > MAX_SESSION_BYTES && self.clients.len() > 1) {
             let (_, oldest) = self.by_age.pop_first().expect("by_age indexes every client");
-            self.clients.remove(&oldest);
+            let forgotten = self.clients.remove(&oldest).expect("by_age names known clients");
+            self.bytes -= forgotten.bytes();
         }
         debug_assert_eq!(self.clients.len(), self.by_age.len());
     }
@@ -83,6 +123,7 @@ impl Sessions {
         let mut sessions = Sessions::default();
         for (id, client) in clients {
             sessions.by_age.insert((client.index, id));
+            sessions.bytes += client.bytes();
             sessions.clients.insert(id, client);
         }
         Ok(sessions)
@@ -107,7 +148,7 @@ mod tests {
     #[test]
     fn a_retry_gets_the_first_reply_and_later_writes_apply() {
         let mut s = Sessions::default();
-        let tag = |seq| WriteTag { client: 7, seq };
+        let tag = |seq| WriteTag { client: 7, seq, retry: false };
         assert_eq!(s.replay(tag(1)), None);
         s.record(tag(1), 10, &Reply::Int(1));
         assert_eq!(s.replay(tag(1)), Some(Reply::Int(1)));
@@ -132,10 +173,32 @@ mod tests {
     fn the_oldest_client_is_forgotten_first() {
         let mut s = Sessions::default();
         for client in 0..=MAX_SESSIONS as u64 {
-            s.record(WriteTag { client, seq: 1 }, client + 1, &Reply::Done);
+            s.record(WriteTag { client, seq: 1, retry: false }, client + 1, &Reply::Done);
         }
         assert_eq!(s.clients.len(), MAX_SESSIONS);
-        assert_eq!(s.replay(WriteTag { client: 0, seq: 1 }), None, "client 0 was evicted");
-        assert_eq!(s.replay(WriteTag { client: 1, seq: 1 }), Some(Reply::Done));
+        assert_eq!(s.replay(WriteTag { client: 1, seq: 1, retry: true }), Some(Reply::Done));
+        // Client 0 was forgotten: a first attempt of a new write starts a
+        // session again, but a retry cannot be told from a new write and is
+        // refused, never applied twice.
+        assert_eq!(s.replay(WriteTag { client: 0, seq: 2, retry: false }), None);
+        assert!(matches!(s.replay(WriteTag { client: 0, seq: 1, retry: true }), Some(Reply::Error(_))));
+    }
+
+    #[test]
+    fn kept_replies_are_bounded_in_bytes() {
+        let mut s = Sessions::default();
+        let big = Reply::Value(Some(vec![b'x'; MAX_KEPT_REPLY_BYTES]));
+        let per_client = WINDOW * reply_bytes(&big);
+        let clients = MAX_SESSION_BYTES / per_client + 2;
+        for client in 0..clients as u64 {
+            for seq in 0..WINDOW as u64 {
+                s.record(WriteTag { client, seq, retry: false }, client * 1000 + seq, &big);
+            }
+        }
+        assert!(s.bytes <= MAX_SESSION_BYTES, "{} bytes kept", s.bytes);
+        assert_eq!(s.bytes, s.clients.values().map(Client::bytes).sum::<usize>(), "the running count is exact");
+        assert!(s.clients.len() < clients, "the oldest clients were forgotten");
+        assert!(s.clients.contains_key(&(clients as u64 - 1)), "the newest client is kept");
+        assert_eq!(Sessions::decode(&s.encode()).unwrap(), s, "the byte count survives a snapshot");
     }
 }

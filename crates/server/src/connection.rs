@@ -34,7 +34,7 @@ use tokio::sync::watch;
 use crate::exec::{self, Outcome, Prepared, Shape};
 use crate::route;
 use crate::state::{Closing, Session, Shared};
-use crate::stats::Stats;
+use crate::stats::{BatchCounts, Stats};
 
 /// Bytes read from the socket per call, at least.
 const READ_CHUNK: usize = 16 * 1024;
@@ -53,6 +53,8 @@ enum Pending {
         group: GroupId,
         shape: Shape,
         slot: Option<Slot>,
+        /// The command, for its failed-call count.
+        name: &'static str,
     },
     /// FLUSHALL: `OK` once every group's write is applied.
     All(Vec<PendingBatch>),
@@ -83,11 +85,14 @@ pub struct Connection {
     batches: HashMap<GroupId, PendingBatch>,
     /// Groups whose ReadIndex barrier this batch already took.
     barriers: Vec<GroupId>,
+    /// Command and error counts since the last flush into `Stats`.
+    counts: BatchCounts,
 }
 
 impl Connection {
     pub fn new(stream: TcpStream, shared: Arc<Shared>) -> Connection {
-        let session = Session::new(shared.next_client_id());
+        let show = |a: std::io::Result<std::net::SocketAddr>| a.map_or_else(|_| "?".to_string(), |a| a.to_string());
+        let session = Session::new(shared.next_client_id(), show(stream.peer_addr()), show(stream.local_addr()));
         let decoder = RequestDecoder::new(shared.config.limits.decode);
         Connection {
             stream,
@@ -100,6 +105,7 @@ impl Connection {
             unsubmitted: Vec::new(),
             batches: HashMap::new(),
             barriers: Vec::new(),
+            counts: BatchCounts::default(),
         }
     }
 
@@ -138,7 +144,10 @@ impl Connection {
                 Ok(Some(args)) => {
                     executed += 1;
                     let ready = match exec::prepare(&self.shared, &mut self.session, args) {
-                        Prepared::Reply(frame) => {
+                        Prepared::Reply(frame, name) => {
+                            if let Some(name) = name {
+                                self.counts.command(name).rejected += 1;
+                            }
                             if let Some(ended) = self.reply(frame).await {
                                 break Some(ended);
                             }
@@ -168,8 +177,16 @@ impl Connection {
                             now = self.shared.now_ms();
                         }
                     }
+                    let name = ready.name;
+                    let started = std::time::Instant::now();
                     let outcome = exec::run(&self.shared, &mut self.session, ready, now);
-                    if let Some(ended) = self.outcome(outcome, now).await {
+                    let totals = self.counts.command(name);
+                    totals.calls += 1;
+                    totals.usec += started.elapsed().as_micros() as u64;
+                    if matches!(outcome, Outcome::Reply(Frame::Error(_))) {
+                        totals.failed += 1;
+                    }
+                    if let Some(ended) = self.outcome(outcome, now, name).await {
                         break Some(ended);
                     }
                     if self.output.len() >= self.shared.config.limits.output_flush_bytes {
@@ -194,6 +211,7 @@ impl Connection {
         Stats::add(&stats.commands_processed, executed);
         Stats::add(&stats.keyspace_hits, std::mem::take(&mut self.session.hits));
         Stats::add(&stats.keyspace_misses, std::mem::take(&mut self.session.misses));
+        self.counts.flush(&stats.commands);
         match self.flush().await {
             Ok(()) => ended,
             Err(e) => Some(ended.unwrap_or(Ended::Io(e))),
@@ -201,7 +219,7 @@ impl Connection {
     }
 
     /// Queues a command's writes, or queues/encodes its reply.
-    async fn outcome(&mut self, outcome: Outcome, now: shoal_engine::Millis) -> Option<Ended> {
+    async fn outcome(&mut self, outcome: Outcome, now: shoal_engine::Millis, name: &'static str) -> Option<Ended> {
         if matches!(outcome, Outcome::Write(_) | Outcome::WriteAll(_)) {
             if let Some(refused) = self.shared.refuse_write() {
                 return self.reply(refused).await;
@@ -218,7 +236,7 @@ impl Connection {
                     return self.reply(Frame::error(message)).await;
                 }
                 self.unsubmitted.push((w.group, w.op, w.tag));
-                Pending::Write { group: w.group, shape: w.shape, slot: w.slot }
+                Pending::Write { group: w.group, shape: w.shape, slot: w.slot, name }
             }
             Outcome::WriteAll(ops) => {
                 // Earlier writes of this connection go first.
@@ -289,13 +307,17 @@ impl Connection {
         while let Some(pending) = self.pending.pop_front() {
             let frame = match pending {
                 Pending::Ready(frame) => frame,
-                Pending::Write { group, shape, slot } => {
+                Pending::Write { group, shape, slot, name } => {
                     let batch = self.batches.get_mut(&group).expect("a queued write's group was submitted");
                     let outcome = tokio::time::timeout_at(deadline, batch.next()).await.unwrap_or_else(|_| Err(late()));
-                    match outcome {
+                    let frame = match outcome {
                         Ok(result) => exec::write::reply(shape, result),
                         Err(e) => self.replica_error(e, slot),
+                    };
+                    if matches!(frame, Frame::Error(_)) {
+                        self.counts.command(name).failed += 1;
                     }
+                    frame
                 }
                 Pending::All(writes) => {
                     let mut outcomes = Vec::with_capacity(writes.len());
@@ -363,6 +385,9 @@ impl Connection {
             return Some(Ended::OutputLimit(size));
         }
         let before = self.output.len();
+        if let Frame::Error(text) = &frame {
+            self.counts.error(text);
+        }
         frame.encode(self.session.protocol, &mut self.output);
         match self.session.closing {
             Closing::No => None,

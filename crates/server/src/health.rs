@@ -40,7 +40,7 @@ pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
 /// `Shared::refuse_write`): a WAL that met ENOSPC would fail for good and
 /// stop the node, where refusing writes keeps reads served and loses
 /// nothing. Logged when it starts and ends.
-fn check_disk(shared: &Shared) {
+pub(crate) fn check_disk(shared: &Shared) {
     let Some(free) = free_bytes(&shared.config.dir) else { return };
     let low = free < shared.config.limits.min_free_disk_bytes;
     let was_low = shared.disk_low.swap(if low { free } else { u64::MAX }, Ordering::Relaxed) != u64::MAX;

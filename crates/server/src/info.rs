@@ -11,33 +11,51 @@ use shoal_raft::{Role, ShowId};
 use crate::state::Shared;
 use crate::stats::Stats;
 
-const DEFAULT_SECTIONS: &[&str] =
-    &["server", "clients", "memory", "persistence", "stats", "replication", "cpu", "cluster", "keyspace"];
+/// Every section, in Redis's order; `default` (or no argument) leaves out
+/// the per-command ones, as Redis does.
+const SECTIONS: &[&str] = &[
+    "server",
+    "clients",
+    "memory",
+    "persistence",
+    "stats",
+    "replication",
+    "cpu",
+    "commandstats",
+    "errorstats",
+    "cluster",
+    "keyspace",
+];
+const NOT_DEFAULT: &[&str] = &["commandstats", "errorstats"];
 
 /// Renders the requested sections (`default`, `all`, `everything` or names).
 pub fn render(shared: &Shared, requested: &[Bytes]) -> String {
     let wanted: Vec<String> = requested.iter().map(|s| String::from_utf8_lossy(s).to_ascii_lowercase()).collect();
-    let everything = wanted.is_empty() || wanted.iter().any(|w| matches!(w.as_str(), "all" | "everything" | "default"));
+    let all = wanted.iter().any(|w| matches!(w.as_str(), "all" | "everything"));
+    let default = wanted.is_empty() || wanted.iter().any(|w| w == "default");
     let mut out = String::new();
-    for &section in DEFAULT_SECTIONS {
-        if everything || wanted.iter().any(|w| w == section) {
+    for &section in SECTIONS {
+        let by_default = default && !NOT_DEFAULT.contains(&section);
+        if all || by_default || wanted.iter().any(|w| w == section) {
             if !out.is_empty() {
                 out.push_str("\r\n");
             }
             let _ = writeln!(out, "# {}\r", capitalise(section));
             let fields = match section {
-                "server" => server(shared),
-                "clients" => clients(shared),
-                "memory" => memory(),
-                "persistence" => persistence(shared),
-                "stats" => stats(shared),
+                "server" => owned(server(shared)),
+                "clients" => owned(clients(shared)),
+                "memory" => owned(memory()),
+                "persistence" => owned(persistence(shared)),
+                "stats" => owned(stats(shared)),
                 "replication" => {
                     out.push_str(&replication(shared));
                     vec![]
                 }
-                "cpu" => cpu(),
-                "cluster" => vec![("cluster_enabled", u8::from(shared.config.cluster.is_some()).to_string())],
-                _ => keyspace(shared),
+                "cpu" => owned(cpu()),
+                "commandstats" => commandstats(shared),
+                "errorstats" => errorstats(shared),
+                "cluster" => owned(vec![("cluster_enabled", u8::from(shared.config.cluster.is_some()).to_string())]),
+                _ => owned(keyspace(shared)),
             };
             for (name, value) in fields {
                 let _ = write!(out, "{name}:{value}\r\n");
@@ -53,6 +71,10 @@ fn capitalise(s: &str) -> String {
 }
 
 type Fields = Vec<(&'static str, String)>;
+
+fn owned(fields: Fields) -> Vec<(String, String)> {
+    fields.into_iter().map(|(name, value)| (name.to_string(), value)).collect()
+}
 
 fn server(shared: &Shared) -> Fields {
     let uptime = shared.started.elapsed().as_secs();
@@ -122,7 +144,7 @@ fn stats(shared: &Shared) -> Fields {
         ("expired_keys", Stats::get(&s.expired_keys).to_string()),
         ("keyspace_hits", Stats::get(&s.keyspace_hits).to_string()),
         ("keyspace_misses", Stats::get(&s.keyspace_misses).to_string()),
-        ("total_error_replies", "0".into()),
+        ("total_error_replies", shared.stats.commands.errors().iter().map(|(_, n)| n).sum::<u64>().to_string()),
         ("protocol_errors", Stats::get(&s.protocol_errors).to_string()),
     ]
 }
@@ -180,6 +202,37 @@ fn replication(shared: &Shared) -> String {
         );
     }
     out
+}
+
+/// `cmdstat_<name>:calls=…,usec=…,usec_per_call=…,rejected_calls=…,failed_calls=…`.
+fn commandstats(shared: &Shared) -> Vec<(String, String)> {
+    shared
+        .stats
+        .commands
+        .commands()
+        .into_iter()
+        .map(|(name, t)| {
+            let per_call = if t.calls == 0 { 0.0 } else { t.usec as f64 / t.calls as f64 };
+            (
+                format!("cmdstat_{name}"),
+                format!(
+                    "calls={},usec={},usec_per_call={per_call:.2},rejected_calls={},failed_calls={}",
+                    t.calls, t.usec, t.rejected, t.failed
+                ),
+            )
+        })
+        .collect()
+}
+
+/// `errorstat_<CODE>:count=…`.
+fn errorstats(shared: &Shared) -> Vec<(String, String)> {
+    shared
+        .stats
+        .commands
+        .errors()
+        .into_iter()
+        .map(|(code, n)| (format!("errorstat_{code}"), format!("count={n}")))
+        .collect()
 }
 
 fn cpu() -> Fields {

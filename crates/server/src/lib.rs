@@ -133,6 +133,9 @@ impl Server {
             tracing::warn!("--unsafe-rejoin-after-data-loss: voting at once although this node may have lost data");
         }
         let shared = Arc::new(Shared::new(config.clone(), shards, witness));
+        // Before the first client: a nearly full disk refuses writes from
+        // the start, not from the first health tick.
+        health::check_disk(&shared);
         let (stop, stopped) = watch::channel(false);
         let mut tasks = listener::spawn_accept_loops(listener, &shared, &stopped, config.io_threads)
             .map_err(|e| StartError::Listen(config.listen, e))?;

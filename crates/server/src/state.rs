@@ -132,6 +132,13 @@ impl Shared {
 pub struct Session {
     pub id: u64,
     pub name: Option<Bytes>,
+    /// The client's address and ours, for CLIENT INFO.
+    pub addr: String,
+    pub laddr: String,
+    pub created: Instant,
+    /// CLIENT SETINFO LIB-NAME / LIB-VER.
+    pub lib_name: Option<Bytes>,
+    pub lib_ver: Option<Bytes>,
     pub protocol: Protocol,
     /// Set by QUIT and SHUTDOWN.
     pub closing: Closing,
@@ -148,10 +155,15 @@ pub struct Session {
 }
 
 impl Session {
-    pub fn new(id: u64) -> Session {
+    pub fn new(id: u64, addr: String, laddr: String) -> Session {
         Session {
             id,
             name: None,
+            addr,
+            laddr,
+            created: Instant::now(),
+            lib_name: None,
+            lib_ver: None,
             protocol: Protocol::Resp2,
             closing: Closing::No,
             readonly: false,

@@ -22,7 +22,8 @@ use crate::record::{Record, FRAME_HEADER_BYTES};
 use crate::WalError;
 
 /// The format of the records this build writes and reads.
-pub const FORMAT_VERSION: u32 = 1;
+/// 2: a write's tag carries `retry` (the entries' payload changed shape).
+pub const FORMAT_VERSION: u32 = 2;
 const MAGIC: &[u8; 8] = b"SHOALWAL";
 pub const HEADER_BYTES: usize = 16;
 

@@ -1,6 +1,6 @@
 //! Parsing of connection commands: PING ECHO HELLO QUIT SELECT CLIENT.
 
-use super::{is, Args, Command, CommandError, GroupResult, Hello};
+use super::{is, Args, ClientAttr, Command, CommandError, GroupResult, Hello};
 
 pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
     let cmd = match name {
@@ -13,6 +13,7 @@ pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
         "client|setname" => a.take().map(Command::ClientSetName),
         "client|getname" => Ok(Command::ClientGetName),
         "client|id" => Ok(Command::ClientId),
+        "client|info" => Ok(Command::ClientInfo),
         "client|setinfo" => client_setinfo(a),
         "client|shoal-tag" => client_shoal_tag(a),
         _ => return Err(a),
@@ -45,8 +46,11 @@ fn hello(mut a: Args) -> Result<Command, CommandError> {
 
 fn client_setinfo(mut a: Args) -> Result<Command, CommandError> {
     let attr = a.take()?;
-    if is(&attr, "LIB-NAME") || is(&attr, "LIB-VER") {
-        Ok(Command::ClientSetInfo)
+    let value = a.take()?;
+    if is(&attr, "LIB-NAME") {
+        Ok(Command::ClientSetInfo { attr: ClientAttr::LibName, value })
+    } else if is(&attr, "LIB-VER") {
+        Ok(Command::ClientSetInfo { attr: ClientAttr::LibVer, value })
     } else {
         let attr = String::from_utf8_lossy(&attr);
         Err(CommandError(format!("ERR Unrecognized option '{attr}'")))
@@ -64,5 +68,11 @@ fn client_shoal_tag(mut a: Args) -> Result<Command, CommandError> {
             .ok_or_else(|| CommandError("ERR client id and sequence must be integers from 0 to 2^64-1".into()))
     };
     let (client, seq) = (number()?, number()?);
-    Ok(Command::ClientShoalTag { client, seq })
+    // RETRY: an earlier attempt of this write may have been applied.
+    let retry = match a.take().ok() {
+        None => false,
+        Some(flag) if is(&flag, "RETRY") && a.is_empty() => true,
+        Some(_) => return Err(CommandError::syntax()),
+    };
+    Ok(Command::ClientShoalTag { client, seq, retry })
 }

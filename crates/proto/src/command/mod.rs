@@ -19,6 +19,13 @@ use shoal_engine::{DelCondition, ExpireCondition, Millis, SetCondition};
 pub use args::{is, parse_i64_arg, Args};
 pub use table::{lookup, lookup_sub, CommandSpec, COMMANDS};
 
+/// What CLIENT SETINFO sets.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum ClientAttr {
+    LibName,
+    LibVer,
+}
+
 /// A command ready to execute.
 #[derive(Debug, Clone, PartialEq)]
 pub enum Command {
@@ -31,12 +38,20 @@ pub enum Command {
     ClientSetName(Bytes),
     ClientGetName,
     ClientId,
-    ClientSetInfo,
+    ClientInfo,
+    /// CLIENT SETINFO LIB-NAME|LIB-VER value.
+    ClientSetInfo {
+        attr: ClientAttr,
+        value: Bytes,
+    },
     /// `CLIENT SHOAL-TAG client seq`: the connection's next write carries
     /// this tag, so a retry of it (same tag) is applied at most once.
     ClientShoalTag {
         client: u64,
         seq: u64,
+        /// `RETRY`: an earlier attempt may have been applied, so a group
+        /// that no longer knows the client must refuse it.
+        retry: bool,
     },
     // server
     CommandCount,
@@ -49,6 +64,8 @@ pub enum Command {
     DbSize,
     FlushDb,
     FlushAll,
+    /// FUNCTION FLUSH: shoal has no functions, so there is nothing to drop.
+    FunctionFlush,
     // cluster
     ClusterSlots,
     ClusterShards,

@@ -14,6 +14,7 @@ pub(super) fn parse(name: &str, a: Args) -> GroupResult {
         "dbsize" => Ok(Command::DbSize),
         "flushdb" => flush_mode(a).map(|()| Command::FlushDb),
         "flushall" => flush_mode(a).map(|()| Command::FlushAll),
+        "function|flush" => flush_mode(a).map(|()| Command::FunctionFlush),
         "shutdown" => shutdown(a),
         _ => return Err(a),
     };

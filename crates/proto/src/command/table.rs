@@ -150,6 +150,16 @@ const CLIENT_SUBS: &[CommandSpec] = &[
         "Returns the unique client ID of the connection.",
     ),
     spec(
+        "client|info",
+        2,
+        CONN,
+        NO_KEYS,
+        &["@slow", "@connection"],
+        "connection",
+        "6.2.0",
+        "Returns information about the connection.",
+    ),
+    spec(
         "client|setinfo",
         4,
         CONN,
@@ -161,7 +171,7 @@ const CLIENT_SUBS: &[CommandSpec] = &[
     ),
     spec(
         "client|shoal-tag",
-        4,
+        -4,
         CONN,
         NO_KEYS,
         CONN_ACL,
@@ -170,6 +180,17 @@ const CLIENT_SUBS: &[CommandSpec] = &[
         "Tags the connection's next write with a client id and sequence number, so that a retry of it applies once.",
     ),
 ];
+
+const FUNCTION_SUBS: &[CommandSpec] = &[spec(
+    "function|flush",
+    -2,
+    &["noscript", "write"],
+    NO_KEYS,
+    &["@write", "@slow", "@scripting"],
+    "server",
+    "7.0.0",
+    "Deletes all libraries and functions (shoal has none: always OK).",
+)];
 
 const COMMAND_SUBS: &[CommandSpec] = &[
     spec(
@@ -459,6 +480,10 @@ pub static COMMANDS: &[CommandSpec] = &[
         "server",
         "1.0.0",
         "Remove all keys from the current database.",
+    ),
+    with_subcommands(
+        spec("function", -2, &[], NO_KEYS, &["@slow"], "server", "7.0.0", "A container for function commands."),
+        FUNCTION_SUBS,
     ),
     spec("get", 2, R, ONE_KEY, STR_R, "string", "1.0.0", "Returns the string value of a key."),
     spec(

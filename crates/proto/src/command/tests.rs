@@ -125,7 +125,7 @@ fn shoal_tags_take_the_whole_u64_range() {
     let max = u64::MAX.to_string();
     assert!(matches!(
         parse(&["CLIENT", "SHOAL-TAG", &max, "0"]).unwrap(),
-        Command::ClientShoalTag { client: u64::MAX, seq: 0 }
+        Command::ClientShoalTag { client: u64::MAX, seq: 0, retry: false }
     ));
     for bad in ["-1", "+5", "18446744073709551616", "1.5", ""] {
         assert!(err(&["CLIENT", "SHOAL-TAG", bad, "1"]).contains("2^64-1"), "{bad}");

@@ -1,7 +1,7 @@
 //! PING ECHO HELLO QUIT SELECT CLIENT.
 
 use bytes::Bytes;
-use shoal_proto::command::Hello;
+use shoal_proto::command::{ClientAttr, Hello};
 use shoal_proto::{Command, CommandError, Frame, Protocol};
 
 use crate::state::{Closing, Session};
@@ -24,13 +24,48 @@ pub(super) fn run(session: &mut Session, cmd: Command, cluster: bool) -> Result<
         }
         Command::ClientGetName => Frame::optional_bulk(session.name.clone()),
         Command::ClientId => Frame::Integer(session.id as i64),
-        Command::ClientSetInfo => Frame::OK,
-        Command::ClientShoalTag { client, seq } => {
-            session.tag = Some(shoal_raft::WriteTag { client, seq });
+        Command::ClientInfo => Frame::Verbatim(*b"txt", Bytes::from(client_info(session))),
+        Command::ClientSetInfo { attr, value } => {
+            if value.iter().any(|&b| !(b'!'..=b'~').contains(&b)) {
+                return Err(CommandError(
+                    "ERR lib-name and lib-ver cannot contain spaces, newlines or special characters.".into(),
+                ));
+            }
+            let value = (!value.is_empty()).then_some(value);
+            match attr {
+                ClientAttr::LibName => session.lib_name = value,
+                ClientAttr::LibVer => session.lib_ver = value,
+            }
+            Frame::OK
+        }
+        Command::ClientShoalTag { client, seq, retry } => {
+            session.tag = Some(shoal_raft::WriteTag { client, seq, retry });
             Frame::OK
         }
         other => unreachable!("not a connection command: {other:?}"),
     })
+}
+
+/// CLIENT INFO's line, Redis's fields where they mean something here (no
+/// pub/sub or MULTI yet: `sub=0 psub=0 multi=-1`, as in Redis for a client
+/// using neither).
+fn client_info(session: &Session) -> String {
+    let text = |b: &Option<Bytes>| b.as_ref().map_or_else(String::new, |b| String::from_utf8_lossy(b).into_owned());
+    let flags = if session.readonly { "r" } else { "N" };
+    let resp = match session.protocol {
+        Protocol::Resp2 => 2,
+        Protocol::Resp3 => 3,
+    };
+    format!(
+        "id={} addr={} laddr={} name={} age={} idle=0 flags={flags} db=0 sub=0 psub=0 multi=-1 cmd=client|info user=default resp={resp} lib-name={} lib-ver={}\n",
+        session.id,
+        session.addr,
+        session.laddr,
+        text(&session.name),
+        session.created.elapsed().as_secs(),
+        text(&session.lib_name),
+        text(&session.lib_ver),
+    )
 }
 
 fn set_name(session: &mut Session, name: Bytes) -> Result<(), CommandError> {

@@ -35,6 +35,8 @@ pub struct Ready {
     pub write: bool,
     /// The tag of a CLIENT SHOAL-TAG just before, for a write.
     tag: Option<WriteTag>,
+    /// The command table's name (`client|id` for a subcommand), for stats.
+    pub name: &'static str,
 }
 
 impl Ready {
@@ -47,7 +49,8 @@ impl Ready {
 
 pub enum Prepared {
     /// Answered already: an unknown command, a parse error, a redirect.
-    Reply(Frame),
+    /// The command's name when it was known (a rejected call, for stats).
+    Reply(Frame, Option<&'static str>),
     Ready(Ready),
 }
 
@@ -71,7 +74,11 @@ pub fn prepare(shared: &Shared, session: &mut Session, args: Vec<Bytes>) -> Prep
     let tag = if is_tag { None } else { session.tag.take() };
     let spec = match spec {
         Ok(spec) => spec,
-        Err(e) => return Prepared::Reply(error(e)),
+        // A known command with wrong arguments counts as a rejected call.
+        Err(e) => {
+            let name = args.first().and_then(|name| shoal_proto::command::lookup(name)).map(|spec| spec.name);
+            return Prepared::Reply(error(e), name);
+        }
     };
     let cluster = shared.config.cluster.is_some();
     // Until our first peer check reports a node's generation, its leader
@@ -81,12 +88,12 @@ pub fn prepare(shared: &Shared, session: &mut Session, args: Vec<Bytes>) -> Prep
     };
     let target = match route::route(&shared.shards, cluster, spec, &args, session.readonly, usable) {
         Ok(target) => target,
-        Err(redirect) => return Prepared::Reply(redirect),
+        Err(redirect) => return Prepared::Reply(redirect, Some(spec.name)),
     };
     let write = route::is_write(spec);
     match Command::parse_resolved(spec, args) {
-        Ok(cmd) => Prepared::Ready(Ready { cmd, target, write, tag }),
-        Err(e) => Prepared::Reply(error(e)),
+        Ok(cmd) => Prepared::Ready(Ready { cmd, target, write, tag, name: spec.name }),
+        Err(e) => Prepared::Reply(error(e), Some(spec.name)),
     }
 }
 
@@ -114,7 +121,8 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::ClientSetName(_)
         | Command::ClientGetName
         | Command::ClientId
-        | Command::ClientSetInfo
+        | Command::ClientInfo
+        | Command::ClientSetInfo { .. }
         | Command::ClientShoalTag { .. } => {
             connection::run(session, cmd, shared.config.cluster.is_some()).map(Outcome::Reply)
         }
@@ -127,6 +135,7 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::DbSize
         | Command::FlushDb
         | Command::FlushAll
+        | Command::FunctionFlush
         | Command::Shutdown { .. } => server::run(shared, session, cmd, now),
         Command::Keys(_) | Command::Scan(_) => keyspace::run_keyless(shared, cmd, now).map(Outcome::Reply),
         Command::Del(_)
