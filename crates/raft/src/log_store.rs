@@ -34,7 +34,7 @@ use openraft::storage::{IOFlushed, RaftLogStorage};
 use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
 use openraft::{LogState, OptionalSend, RaftLogReader};
 use serde::{Deserialize, Serialize};
-use shoal_wal::{GroupId, GroupState, Record, Wal};
+use shoal_wal::{GroupId, GroupState, Record, TryAppendError, Wal};
 use tokio::sync::oneshot;
 
 use crate::{io_err, TypeConfig};
@@ -116,19 +116,51 @@ impl LogStore {
     /// speed, never a vote.
     async fn write_durable(&self, records: Vec<Record>) -> io::Result<()> {
         let (tx, rx) = oneshot::channel();
-        self.wal
-            .append_fsynced(records, move |r| {
-                let _ = tx.send(r);
-            })
-            .map_err(io_err)?;
+        self.queue(records, true, move |r| {
+            let _ = tx.send(r);
+        })
+        .await?;
         rx.await.map_err(io_err)?
     }
 
     /// Queues records without waiting: for writes whose durability openraft
     /// does not wait on. Order is still kept by the WAL queue, and a write
     /// failure poisons the WAL, so the next durable write reports it.
-    fn write_queued(&self, records: Vec<Record>) -> io::Result<()> {
-        self.wal.append(records, |_| {}).map_err(io_err)
+    async fn write_queued(&self, records: Vec<Record>) -> io::Result<()> {
+        self.queue(records, false, |_| {}).await
+    }
+
+    async fn queue(
+        &self,
+        records: Vec<Record>,
+        fsync: bool,
+        done: impl FnOnce(io::Result<()>) + Send + 'static,
+    ) -> io::Result<()> {
+        queue_on(&self.wal, records, fsync, done).await
+    }
+}
+
+/// Hands records to the WAL's queue (`fsync`: durable under every policy).
+/// When the queue is full, the wait happens on a blocking thread: the
+/// runtime that runs every group's Raft core must never block (one full
+/// queue would stall all their heartbeats). The caller's next write waits
+/// behind it, so a group's records keep their order.
+pub(crate) async fn queue_on(
+    wal: &Arc<Wal>,
+    records: Vec<Record>,
+    fsync: bool,
+    done: impl FnOnce(io::Result<()>) + Send + 'static,
+) -> io::Result<()> {
+    match wal.try_append(records, fsync, done) {
+        Ok(()) => Ok(()),
+        Err(TryAppendError::Full(queued)) => {
+            let wal = Arc::clone(wal);
+            tokio::task::spawn_blocking(move || wal.append_queued(queued)).await.map_err(io_err)?.map_err(io_err)
+        }
+        Err(TryAppendError::TooLarge { bytes }) => {
+            Err(io_err(format!("a wal record of {bytes} bytes is over the limit")))
+        }
+        Err(TryAppendError::Stopped) => Err(io_err("the wal writer has stopped")),
     }
 }
 
@@ -179,7 +211,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             inner.hard.committed = committed;
             self.hard_state_record(&inner.hard)?
         };
-        self.write_queued(vec![record])
+        self.write_queued(vec![record]).await
     }
 
     async fn read_committed(&mut self) -> io::Result<Option<LogId>> {
@@ -208,7 +240,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Readable now; reported flushed only from the WAL's done callback,
         // i.e. after the group commit's fsync. openraft counts this entry
         // towards a quorum on the strength of that report.
-        self.wal.append(records, move |r| callback.io_completed(r)).map_err(io_err)
+        self.queue(records, false, move |r| callback.io_completed(r)).await
     }
 
     async fn truncate_after(&mut self, last_log_id: Option<LogId>) -> io::Result<()> {
@@ -222,7 +254,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // replayed before it; no need to wait. Fsynced whatever the policy:
         // the entries it removes may have been entries of a term that lost,
         // and must not come back after a power cut.
-        self.wal.append_fsynced(vec![Record::Truncate { group: self.group, after }], |_| {}).map_err(io_err)
+        self.queue(vec![Record::Truncate { group: self.group, after }], true, |_| {}).await
     }
 
     async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
@@ -235,6 +267,6 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         // Hard state first (it carries the purged term), then the WAL's own
         // Purge mark, which lets it delete old segments.
         let purge = Record::Purge { group: self.group, upto: wal_index(log_id.index) };
-        self.write_queued(vec![record, purge])
+        self.write_queued(vec![record, purge]).await
     }
 }

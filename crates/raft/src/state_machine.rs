@@ -10,10 +10,11 @@
 //! any node's clock; the sessions make retried tagged writes exactly-once
 //! across snapshot installs too.
 
-use std::io::{self, Cursor};
+use std::io;
 use std::path::{Path, PathBuf};
 use std::sync::{Arc, Mutex};
 
+use bytes::Bytes;
 use futures_util::{Stream, StreamExt};
 use openraft::storage::{EntryResponder, RaftStateMachine};
 use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf, SnapshotOf, StoredMembershipOf};
@@ -24,14 +25,16 @@ use shoal_wal::Wal;
 use crate::sessions::Sessions;
 use crate::{io_err, Reply, TypeConfig};
 
-type Snapshot = SnapshotOf<TypeConfig, Cursor<Vec<u8>>>;
+type Snapshot = SnapshotOf<TypeConfig, Bytes>;
 
 #[derive(Default)]
 struct Inner {
     last_applied: Option<LogIdOf<TypeConfig>>,
     membership: StoredMembershipOf<TypeConfig>,
     sessions: Sessions,
-    snapshot: Option<(SnapshotMetaOf<TypeConfig>, Vec<u8>)>,
+    /// The latest snapshot's bytes: `Bytes`, so handing it to a follower's
+    /// transfer shares it instead of copying it.
+    snapshot: Option<(SnapshotMetaOf<TypeConfig>, Bytes)>,
 }
 
 /// A snapshot's bytes: the sessions, then the keyspace dump.
@@ -66,8 +69,11 @@ pub struct StateMachine {
     dir: Option<Arc<PathBuf>>,
     /// Held while applying an entry and while dumping, so a snapshot's bytes
     /// and its `last_log_id` always agree; not while a built snapshot is
-    /// written and fsynced, which would stall every write to the group.
-    inner: Arc<Mutex<Inner>>,
+    /// written and fsynced, which would stall every write to the group. An
+    /// async mutex: a dump of a large keyspace holds it on a blocking thread
+    /// for seconds, and the group's apply must wait without blocking the
+    /// runtime every group's Raft core shares.
+    inner: Arc<tokio::sync::Mutex<Inner>>,
     /// The last entry of the newest snapshot on disk. Held while a snapshot
     /// is written, so writes never interleave and a snapshot built
     /// concurrently with a newer install never replaces it on disk.
@@ -98,12 +104,12 @@ impl StateMachine {
             inner.sessions = sessions;
             inner.last_applied = meta.last_log_id;
             inner.membership = meta.last_membership.clone();
-            inner.snapshot = Some((meta, data));
+            inner.snapshot = Some((meta, Bytes::from(data)));
         }
         Ok(StateMachine {
             db,
             dir: Some(Arc::new(dir.to_path_buf())),
-            inner: Arc::new(Mutex::new(inner)),
+            inner: Arc::new(tokio::sync::Mutex::new(inner)),
             persisted: Arc::new(Mutex::new(persisted)),
             log: None,
         })
@@ -124,10 +130,10 @@ impl StateMachine {
     async fn log_durable(&self) -> io::Result<()> {
         let Some(wal) = self.log.as_ref().and_then(std::sync::Weak::upgrade) else { return Ok(()) };
         let (tx, rx) = tokio::sync::oneshot::channel();
-        wal.append_fsynced(Vec::new(), move |r| {
+        crate::log_store::queue_on(&wal, Vec::new(), true, move |r| {
             let _ = tx.send(r);
         })
-        .map_err(io_err)?;
+        .await?;
         rx.await.map_err(io_err)?
     }
 
@@ -159,11 +165,11 @@ impl StateMachine {
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
-    type SnapshotData = Cursor<Vec<u8>>;
+    type SnapshotData = Bytes;
     type SnapshotBuilder = StateMachine;
 
     async fn applied_state(&mut self) -> io::Result<(Option<LogIdOf<TypeConfig>>, StoredMembershipOf<TypeConfig>)> {
-        let inner = self.inner.lock().unwrap();
+        let inner = self.inner.lock().await;
         Ok((inner.last_applied, inner.membership.clone()))
     }
 
@@ -174,7 +180,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         while let Some(item) = entries.next().await {
             let (entry, responder) = item?;
             let reply = {
-                let mut inner = self.inner.lock().unwrap();
+                let mut inner = self.inner.lock().await;
                 inner.last_applied = Some(entry.log_id);
                 match &entry.payload {
                     EntryPayload::Blank => Reply::Done,
@@ -213,39 +219,53 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
         meta: &SnapshotMetaOf<TypeConfig>,
         snapshot: Self::SnapshotData,
     ) -> io::Result<()> {
-        let data = snapshot.into_inner();
         self.log_durable().await?;
-        let mut inner = self.inner.lock().unwrap();
-        // Replace, not merge: keys deleted on the leader must go here too.
-        // `replace` checks the whole snapshot first and swaps atomically,
-        // so a bad one leaves the keyspace as it was and readers never see
-        // a half-installed one.
-        let (sessions, dump) = split_snapshot(&data)?;
-        self.db.replace(dump, 0).map_err(io_err)?;
-        self.persist(meta, &data)?;
-        inner.sessions = sessions;
-        inner.last_applied = meta.last_log_id;
-        inner.membership = meta.last_membership.clone();
-        inner.snapshot = Some((meta.clone(), data));
-        Ok(())
+        // Decoding and swapping in a large keyspace, then writing and
+        // fsyncing its snapshot, take seconds: on a blocking thread, not on
+        // the runtime every group's Raft core shares.
+        let this = self.clone();
+        let meta = meta.clone();
+        tokio::task::spawn_blocking(move || {
+            let mut inner = this.inner.blocking_lock();
+            // Replace, not merge: keys deleted on the leader must go here
+            // too. `replace` checks the whole snapshot first and swaps
+            // atomically, so a bad one leaves the keyspace as it was and
+            // readers never see a half-installed one.
+            let (sessions, dump) = split_snapshot(&snapshot)?;
+            this.db.replace(dump, 0).map_err(io_err)?;
+            this.persist(&meta, &snapshot)?;
+            inner.sessions = sessions;
+            inner.last_applied = meta.last_log_id;
+            inner.membership = meta.last_membership.clone();
+            inner.snapshot = Some((meta, snapshot));
+            Ok(())
+        })
+        .await
+        .map_err(io_err)?
     }
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
-        let inner = self.inner.lock().unwrap();
-        Ok(inner
-            .snapshot
-            .as_ref()
-            .map(|(meta, data)| Snapshot { meta: meta.clone(), snapshot: Cursor::new(data.clone()) }))
+        let inner = self.inner.lock().await;
+        Ok(inner.snapshot.as_ref().map(|(meta, data)| Snapshot { meta: meta.clone(), snapshot: data.clone() }))
     }
 }
 
 impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
-    type SnapshotData = Cursor<Vec<u8>>;
+    type SnapshotData = Bytes;
 
     async fn build_snapshot(&mut self) -> io::Result<Snapshot> {
+        // Dumping a large keyspace and writing it take seconds: on a
+        // blocking thread (see `inner`), not on the shared runtime.
+        let this = self.clone();
+        tokio::task::spawn_blocking(move || this.build_blocking()).await.map_err(io_err)?
+    }
+}
+
+impl StateMachine {
+    fn build_blocking(&self) -> io::Result<Snapshot> {
         let (meta, data) = {
-            let inner = self.inner.lock().unwrap();
-            let data = snapshot_bytes(&inner.sessions, &self.db)?;
+            let inner = self.inner.blocking_lock();
+            let data = Bytes::from(snapshot_bytes(&inner.sessions, &self.db)?);
             let last_membership = inner.membership.clone();
             (SnapshotMetaOf::<TypeConfig> { last_log_id: inner.last_applied, last_membership }, data)
         };
@@ -253,11 +273,11 @@ impl RaftSnapshotBuilder<TypeConfig> for StateMachine {
         // since it may then purge the log the snapshot replaces; entries go
         // on being applied meanwhile.
         self.persist(&meta, &data)?;
-        let mut inner = self.inner.lock().unwrap();
+        let mut inner = self.inner.blocking_lock();
         if inner.snapshot.as_ref().is_none_or(|(current, _)| current.last_log_id <= meta.last_log_id) {
             inner.snapshot = Some((meta.clone(), data.clone()));
         }
-        Ok(Snapshot { meta, snapshot: Cursor::new(data) })
+        Ok(Snapshot { meta, snapshot: data })
     }
 }
 

@@ -14,7 +14,6 @@
 
 use std::collections::HashMap;
 use std::future::Future;
-use std::io::Cursor;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 use std::time::Duration;
@@ -33,6 +32,8 @@ use tokio::io::{AsyncReadExt, AsyncWriteExt, BufReader};
 use tokio::net::tcp::{OwnedReadHalf, OwnedWriteHalf};
 use tokio::net::{TcpListener, TcpStream};
 use tokio::sync::{mpsc, oneshot};
+
+use bytes::{Bytes, BytesMut};
 
 use crate::{Clock, ShoalNode, ShoalRaft, TypeConfig};
 
@@ -71,16 +72,86 @@ const WRITE_QUEUE: usize = 1024;
 /// backs off), so a peer cannot make this node run unboundedly many.
 pub const MAX_REQUESTS_IN_FLIGHT: usize = 256;
 
+/// Snapshot bytes per `Request::SnapshotChunk`.
+pub const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;
+/// Largest snapshot a node takes (`Request::SnapshotChunk::total`).
+pub const MAX_SNAPSHOT_BYTES: u64 = 64 << 30;
+/// How long the last chunk may take: the receiver installs the snapshot
+/// (decodes and swaps in the whole keyspace, writes and fsyncs it).
+const INSTALL_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// A transfer's id, unique per sender process (the receiver keeps one
+/// transfer per group and restarts on a new id).
+fn next_transfer_id() -> u64 {
+    static NEXT: AtomicU64 = AtomicU64::new(1);
+    NEXT.fetch_add(1, Ordering::Relaxed)
+}
+
+/// Snapshots being received, one per group: the bytes so far.
+#[derive(Clone, Default)]
+pub struct Incoming {
+    /// A std Mutex: held only to add a chunk's bytes, never across an await.
+    transfers: Arc<Mutex<HashMap<GroupId, (u64, BytesMut)>>>,
+}
+
+impl Incoming {
+    /// Adds a chunk; the whole snapshot once `last` completes it. A chunk
+    /// that does not continue the group's transfer (a new transfer starts
+    /// at offset 0 and replaces an abandoned one) is an error: the sender
+    /// starts again.
+    fn take_chunk(
+        &self,
+        group: GroupId,
+        transfer: u64,
+        offset: u64,
+        total: u64,
+        data: Bytes,
+        last: bool,
+    ) -> Result<Option<Bytes>, String> {
+        if total > MAX_SNAPSHOT_BYTES || data.len() > SNAPSHOT_CHUNK_BYTES {
+            return Err(format!("a snapshot of {total} bytes (chunk of {}) is over the limits", data.len()));
+        }
+        let mut transfers = self.transfers.lock().expect("incoming lock");
+        if offset == 0 {
+            // Grown as bytes arrive, not allocated at the declared total.
+            transfers.insert(group, (transfer, BytesMut::new()));
+        }
+        let Some((current, buf)) = transfers.get_mut(&group) else {
+            return Err(format!("snapshot transfer {transfer} of group {group} is unknown here: start again"));
+        };
+        if *current != transfer || buf.len() as u64 != offset || offset + data.len() as u64 > total {
+            transfers.remove(&group);
+            return Err(format!("snapshot chunk at {offset} does not continue the transfer: start again"));
+        }
+        buf.extend_from_slice(&data);
+        if !last {
+            return Ok(None);
+        }
+        let (_, whole) = transfers.remove(&group).expect("just used");
+        if whole.len() as u64 != total {
+            return Err(format!("snapshot ended at {} of {total} bytes", whole.len()));
+        }
+        Ok(Some(whole.freeze()))
+    }
+}
+
 /// A Raft RPC as it travels between nodes (over TCP, postcard-encoded).
 #[derive(Serialize, Deserialize)]
 pub enum Request {
     Append(AppendEntriesRequest<TypeConfig>),
     Vote(VoteRequest<TypeConfig>),
     PreVote(VoteRequest<TypeConfig>),
-    Snapshot {
-        vote: VoteOf<TypeConfig>,
-        meta: SnapshotMetaOf<TypeConfig>,
-        data: Vec<u8>,
+    /// One piece of a snapshot, sent in order: `offset` bytes of the
+    /// transfer came before it, `total` is the whole; the last piece
+    /// (`install` set) has the node install it. A snapshot of any size thus
+    /// travels in frames of at most `SNAPSHOT_CHUNK_BYTES`, and only the
+    /// receiver holds it whole (it installs from memory anyway).
+    SnapshotChunk {
+        transfer: u64,
+        offset: u64,
+        total: u64,
+        data: Bytes,
+        install: Option<(VoteOf<TypeConfig>, SnapshotMetaOf<TypeConfig>)>,
     },
     TransferLeader(TransferLeaderRequest<TypeConfig>),
     /// From a follower that serves a read: the leader confirms its
@@ -95,6 +166,8 @@ pub enum Response {
     Append(AppendEntriesResponse<TypeConfig>),
     Vote(VoteResponse<TypeConfig>),
     Snapshot(SnapshotResponse<TypeConfig>),
+    /// A snapshot piece that is not the last was taken.
+    SnapshotChunk,
     TransferLeader(TransferLeaderResponse<TypeConfig>),
     /// The read index: reads after applying this log index are linearizable.
     ReadIndex(u64),
@@ -136,6 +209,8 @@ pub struct Groups {
     me: Option<u64>,
     /// The node's clock: observes every request's time, stamps responses.
     clock: Arc<Clock>,
+    /// Snapshots being received.
+    incoming: Incoming,
     /// Set once the groups are shut down: connections serving them end, so
     /// peers dial again and reach whatever serves the node next (a server
     /// restarted in the same process).
@@ -350,8 +425,14 @@ pub async fn handle(groups: &Groups, to: u64, group: GroupId, clock_ms: u64, req
         Request::Append(rpc) => raft.append_entries(rpc).await.map_or_else(|e| error(&e), Response::Append),
         Request::Vote(rpc) => raft.vote(rpc).await.map_or_else(|e| error(&e), Response::Vote),
         Request::PreVote(rpc) => raft.pre_vote(rpc).await.map_or_else(|e| error(&e), Response::Vote),
-        Request::Snapshot { vote, meta, data } => {
-            let snapshot = Snapshot { meta, snapshot: Cursor::new(data) };
+        Request::SnapshotChunk { transfer, offset, total, data, install } => {
+            let whole = match groups.incoming.take_chunk(group, transfer, offset, total, data, install.is_some()) {
+                Ok(None) => return Response::SnapshotChunk,
+                Ok(Some(whole)) => whole,
+                Err(e) => return Response::Error(e),
+            };
+            let (vote, meta) = install.expect("the last chunk carries the install");
+            let snapshot = Snapshot { meta, snapshot: whole };
             raft.install_full_snapshot(vote, snapshot).await.map_or_else(|e| error(&e), Response::Snapshot)
         }
         Request::TransferLeader(rpc) => {
@@ -631,7 +712,7 @@ impl<T> Network<T> {
 }
 
 impl<T: Transport> RaftNetworkV2<TypeConfig> for Network<T> {
-    type SnapshotData = Cursor<Vec<u8>>;
+    type SnapshotData = Bytes;
 
     async fn append_entries(
         &mut self,
@@ -689,20 +770,40 @@ impl<T: Transport> RaftNetworkV2<TypeConfig> for Network<T> {
     async fn full_snapshot(
         &mut self,
         vote: VoteOf<TypeConfig>,
-        snapshot: SnapshotOf<TypeConfig, Cursor<Vec<u8>>>,
+        snapshot: SnapshotOf<TypeConfig, Bytes>,
         cancel: impl Future<Output = ReplicationClosed> + OptionalSend + 'static,
         option: RPCOption,
     ) -> Result<SnapshotResponse<TypeConfig>, StreamingError<TypeConfig>> {
-        let request = Request::Snapshot { vote, meta: snapshot.meta, data: snapshot.snapshot.into_inner() };
-        // openraft's snapshot timeout is meant per chunk; the whole snapshot
-        // is one frame here, so allow it a generous multiple.
-        let ttl = option.hard_ttl().max(Duration::from_secs(10));
+        let send = async {
+            let data = snapshot.snapshot;
+            let total = data.len() as u64;
+            let transfer = next_transfer_id();
+            let mut install = Some((vote, snapshot.meta));
+            let mut offset = 0;
+            loop {
+                let end = (offset + SNAPSHOT_CHUNK_BYTES).min(data.len());
+                let last = end == data.len();
+                let chunk = Request::SnapshotChunk {
+                    transfer,
+                    offset: offset as u64,
+                    total,
+                    // A view of the snapshot's bytes, not a copy.
+                    data: data.slice(offset..end),
+                    install: if last { install.take() } else { None },
+                };
+                // openraft's snapshot timeout is per chunk; installing a
+                // large snapshot after the last one takes longer.
+                let ttl = if last { option.hard_ttl().max(INSTALL_TIMEOUT) } else { option.hard_ttl() };
+                match (self.transport.call(self.target, self.group, chunk, ttl).await?, last) {
+                    (Response::Snapshot(r), true) => return Ok(r),
+                    (Response::SnapshotChunk, false) => offset = end,
+                    _ => return Err(unexpected("a snapshot chunk").into()),
+                }
+            }
+        };
         tokio::select! {
             closed = cancel => Err(StreamingError::Closed(closed)),
-            reply = self.transport.call(self.target, self.group, request, ttl) => match reply? {
-                Response::Snapshot(r) => Ok(r),
-                _ => Err(unexpected("full_snapshot").into()),
-            },
+            sent = send => sent,
         }
     }
 }

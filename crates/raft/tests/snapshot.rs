@@ -225,7 +225,7 @@ async fn snapshot_is_built_and_log_purged_behind_it() {
     assert_eq!(snapshot.meta.last_log_id, Some(last));
     assert_eq!(snapshot.meta.last_membership.membership().voter_ids().collect::<Vec<_>>(), vec![1, 2, 3]);
     let copy = Db::new();
-    let data = snapshot.snapshot.into_inner();
+    let data = snapshot.snapshot;
     let sessions = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
     copy.restore(&data[4 + sessions..], 0).expect("restore snapshot bytes");
     assert_eq!(copy.digest(NOW), leader.db.digest(NOW));
@@ -458,5 +458,55 @@ async fn a_crash_right_after_an_install_keeps_the_truncation_before_it() {
     assert_eq!(applied, Some(term2(6)), "the installed snapshot is durable");
     let stale: Vec<u64> = reopened.indexes().into_iter().filter(|&i| i > 3).collect();
     assert!(stale.is_empty(), "term-1 entries {stale:?} survived past a term-2 snapshot");
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// A snapshot larger than one chunk (`SNAPSHOT_CHUNK_BYTES`) reaches a new
+/// learner in pieces, in order, and is installed whole: a snapshot's size
+/// is no longer bounded by one peer frame.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_larger_than_a_chunk_streams_to_a_learner() {
+    let root = temp_dir("snapshot-chunks");
+    let net = MemoryNet::default();
+    let config = config();
+    let mut nodes = three_nodes(&root, &net, &config).await;
+    let chunks = 3;
+    let value = vec![b'v'; shoal_raft::transport::SNAPSHOT_CHUNK_BYTES / 4];
+    let mut last = None;
+    for i in 0..4 * chunks {
+        let op = WriteOp::Set {
+            key: Bytes::from(format!("big{i}")),
+            value: Bytes::from(value.clone()),
+            options: SetOptions::default(),
+        };
+        last = Some(write(&nodes, Proposal { op: op.encode(), now_ms: NOW, tag: None }).await.log_id);
+    }
+    let last = last.unwrap();
+    let leader_id = leader_of(&nodes).await;
+    snapshot_and_purge(&nodes[&leader_id].raft, last).await;
+    let mut sm = nodes[&leader_id].sm.clone();
+    let size = sm.get_current_snapshot().await.unwrap().expect("a snapshot").snapshot.len();
+    assert!(size > chunks * shoal_raft::transport::SNAPSHOT_CHUNK_BYTES - 1024, "a {size}-byte snapshot");
+
+    nodes.insert(4, start(4, &root.join("node4"), &net, Arc::clone(&config)).await);
+    let deadline = Instant::now() + Duration::from_secs(30);
+    let added = loop {
+        assert!(Instant::now() < deadline, "add_learner did not succeed in time");
+        let leader = &nodes[&leader_of(&nodes).await].raft;
+        match leader.add_learner(4, member(4), true).await {
+            Ok(resp) => break resp.log_id,
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => continue,
+            Err(e) => panic!("add_learner: {e}"),
+        }
+    };
+    let learner = &nodes[&4];
+    learner.raft.wait(WAIT).applied_index_at_least(Some(added.index), "learner caught up").await.unwrap();
+    assert_installed(4, learner, last).await;
+    let leader = &nodes[&leader_of(&nodes).await];
+    assert_eq!(learner.db.digest(NOW), leader.db.digest(NOW), "learner diverged after a chunked snapshot");
+    assert_eq!(learner.db.len(), 4 * chunks);
+    for (id, node) in nodes {
+        stop(id, node, &net).await;
+    }
     let _ = std::fs::remove_dir_all(&root);
 }

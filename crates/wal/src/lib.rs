@@ -24,7 +24,7 @@ pub mod writer;
 
 pub use record::{GroupId, Record, MAX_BODY_BYTES};
 pub use recover::{GroupState, Recovered};
-pub use writer::{CrashPoint, FsyncPolicy, Pins, Wal, WalOptions, WalStats};
+pub use writer::{CrashPoint, FsyncPolicy, Pins, QueuedAppend, TryAppendError, Wal, WalOptions, WalStats};
 
 #[derive(Debug, thiserror::Error)]
 pub enum WalError {

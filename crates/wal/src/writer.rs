@@ -118,6 +118,31 @@ pub struct Pins {
     pub oldest: Vec<(GroupId, u64)>,
 }
 
+/// An append refused by a full queue (`Wal::try_append`), to be queued
+/// with `Wal::append_queued`.
+pub struct QueuedAppend(Request);
+
+/// Why `Wal::try_append` did not queue.
+pub enum TryAppendError {
+    /// The queue is full: the append comes back.
+    Full(QueuedAppend),
+    TooLarge {
+        bytes: usize,
+    },
+    Stopped,
+}
+
+impl TryAppendError {
+    /// The error, for the two outcomes that are final.
+    fn into_wal_error(self) -> WalError {
+        match self {
+            TryAppendError::Full(_) => unreachable!("a full queue is waited on, not reported"),
+            TryAppendError::TooLarge { bytes } => WalError::TooLarge { bytes },
+            TryAppendError::Stopped => WalError::Stopped,
+        }
+    }
+}
+
 /// One append in a batch.
 struct Append {
     records: Vec<Record>,
@@ -233,10 +258,39 @@ impl Wal {
     }
 
     fn send(&self, records: Vec<Record>, fsync: bool, done: Done) -> Result<(), WalError> {
-        if let Some(bytes) = records.iter().map(Record::body_len).find(|&n| n > MAX_BODY_BYTES as usize) {
-            return Err(WalError::TooLarge { bytes });
+        match self.try_send(records, fsync, done) {
+            Err(TryAppendError::Full(queued)) => self.append_queued(queued),
+            other => other.map_err(TryAppendError::into_wal_error),
         }
-        self.requests.send(Request::Append { records, fsync, done }).map_err(|_| WalError::Stopped)
+    }
+
+    /// `append` (`fsync`: `append_fsynced`) without blocking: a full queue
+    /// hands the append back, for the caller to wait on elsewhere
+    /// (`append_queued` on a thread that may block).
+    pub fn try_append(
+        &self,
+        records: Vec<Record>,
+        fsync: bool,
+        done: impl FnOnce(io::Result<()>) + Send + 'static,
+    ) -> Result<(), TryAppendError> {
+        self.try_send(records, fsync, Box::new(done))
+    }
+
+    /// Queues an append `try_append` handed back, blocking while the queue
+    /// is full.
+    pub fn append_queued(&self, queued: QueuedAppend) -> Result<(), WalError> {
+        self.requests.send(queued.0).map_err(|_| WalError::Stopped)
+    }
+
+    fn try_send(&self, records: Vec<Record>, fsync: bool, done: Done) -> Result<(), TryAppendError> {
+        if let Some(bytes) = records.iter().map(Record::body_len).find(|&n| n > MAX_BODY_BYTES as usize) {
+            return Err(TryAppendError::TooLarge { bytes });
+        }
+        match self.requests.try_send(Request::Append { records, fsync, done }) {
+            Ok(()) => Ok(()),
+            Err(TrySendError::Full(request)) => Err(TryAppendError::Full(QueuedAppend(request))),
+            Err(TrySendError::Disconnected(_)) => Err(TryAppendError::Stopped),
+        }
     }
 
     /// `append`, waiting for the outcome (tests and simple callers).
