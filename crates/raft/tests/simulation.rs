@@ -11,6 +11,13 @@
 //! acknowledged and attempted increments, and each register's history
 //! linearizable (checked by shoal-check).
 //!
+//! Odd seeds run the WAL with `--fsync everysec`: appends are acknowledged
+//! once written, so a crash loses what the page cache held of the last
+//! second; votes and truncations are fsynced under every policy. Crashes
+//! there come at least `EVERYSEC_CRASH_GAP` apart, so every acknowledged
+//! write is fsynced on a majority before the next crash, and the same
+//! checks hold; a vote lost in a crash (an amnesiac voter) would break them.
+//!
 //! Every run prints its seed. `SHOAL_SIM_SEED=<seed>` replays one seed's
 //! schedule (the fault plan and the clients' choices; thread timing is not
 //! replayed); `SHOAL_SIM_SEEDS=<n>` runs n seeds from a fresh random start.
@@ -35,12 +42,24 @@ const WAIT: Duration = Duration::from_secs(30);
 const FAULT_TIME: Duration = Duration::from_secs(4);
 /// Seeds `cargo test` runs (more with SHOAL_SIM_SEEDS).
 const DEFAULT_SEEDS: u64 = 5;
+/// Under `FsyncPolicy::EverySec`, the least time between two crashes: more
+/// than the WAL's once-a-second fsync.
+const EVERYSEC_CRASH_GAP: Duration = Duration::from_millis(1500);
+
+/// The seed's fsync policy: odd seeds run `EverySec`.
+fn policy(seed: u64) -> shoal_wal::FsyncPolicy {
+    if seed % 2 == 1 {
+        shoal_wal::FsyncPolicy::EverySec
+    } else {
+        shoal_wal::FsyncPolicy::Always
+    }
+}
 
 fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
-fn config(root: &std::path::Path, me: u64, generation: u32) -> ReplicaConfig {
+fn config(root: &std::path::Path, me: u64, generation: u32, fsync: shoal_wal::FsyncPolicy) -> ReplicaConfig {
     ReplicaConfig {
         dir: root.join(format!("node{me}")),
         me,
@@ -52,7 +71,7 @@ fn config(root: &std::path::Path, me: u64, generation: u32) -> ReplicaConfig {
         read_mode: Default::default(),
         snapshots: shoal_raft::Snapshots { every_entries: 40, keep_entries: 10, ..Default::default() },
         // A slow disk: a crash often finds a batch written but not fsynced.
-        wal: shoal_wal::WalOptions { fsync_delay: Duration::from_millis(2), ..Default::default() },
+        wal: shoal_wal::WalOptions { fsync, fsync_delay: Duration::from_millis(2), ..Default::default() },
         quarantine_when_fresh: false,
         clock: Default::default(),
         generation,
@@ -62,8 +81,14 @@ fn config(root: &std::path::Path, me: u64, generation: u32) -> ReplicaConfig {
 /// The running nodes; a crashed node is absent.
 type Nodes = Arc<RwLock<HashMap<u64, Arc<Replicas>>>>;
 
-async fn open(net: &MemoryNet, root: &std::path::Path, me: u64, generation: u32) -> Arc<Replicas> {
-    let replicas = Replicas::open(config(root, me, generation), net.transport(me)).await.expect("open replicas");
+async fn open(
+    net: &MemoryNet,
+    root: &std::path::Path,
+    me: u64,
+    generation: u32,
+    fsync: shoal_wal::FsyncPolicy,
+) -> Arc<Replicas> {
+    let replicas = Replicas::open(config(root, me, generation, fsync), net.transport(me)).await.expect("open replicas");
     net.register(me, replicas.groups());
     net.set_down(me, false);
     Arc::new(replicas)
@@ -245,14 +270,15 @@ async fn converged(nodes: &Nodes, seed: u64) {
 }
 
 async fn simulate(seed: u64) {
-    println!("simulation seed {seed} (replay: SHOAL_SIM_SEED={seed})");
+    let fsync = policy(seed);
+    println!("simulation seed {seed}, fsync {fsync:?} (replay: SHOAL_SIM_SEED={seed})");
     let mut rng = Rng(seed);
     let root = std::env::temp_dir().join(format!("shoal-sim-{}-{seed}", std::process::id()));
     let _ = std::fs::remove_dir_all(&root);
     let net = MemoryNet::seeded(seed);
     let nodes: Nodes = Arc::default();
     for id in 1..=NODES {
-        let node = open(&net, &root, id, 0).await;
+        let node = open(&net, &root, id, 0, fsync).await;
         nodes.write().unwrap().insert(id, node);
     }
     // Each node's data generation: bumped when it is wiped.
@@ -271,6 +297,12 @@ async fn simulate(seed: u64) {
 
     let mut plan = Vec::new();
     let mut down: Vec<u64> = Vec::new();
+    // Under EverySec a crash waits until the last one's acknowledged writes
+    // are fsynced on a majority (see `EVERYSEC_CRASH_GAP`).
+    let mut last_crash: Option<Instant> = None;
+    let may_crash = |last: Option<Instant>| {
+        fsync == shoal_wal::FsyncPolicy::Always || last.is_none_or(|t| t.elapsed() >= EVERYSEC_CRASH_GAP)
+    };
     let begin = Instant::now();
     while begin.elapsed() < FAULT_TIME {
         tokio::time::sleep(Duration::from_millis(150 + rng.below(350))).await;
@@ -295,7 +327,8 @@ async fn simulate(seed: u64) {
                 format!("jitter {jitter:?}")
             }
             // At most one node down: a majority of every group stays.
-            4 if down.is_empty() => {
+            4 if down.is_empty() && may_crash(last_crash) => {
+                last_crash = Some(Instant::now());
                 let lost = crash(&net, &nodes, a, &mut rng).await;
                 down.push(a);
                 format!("crash {a} (lost {lost} unsynced bytes)")
@@ -303,7 +336,8 @@ async fn simulate(seed: u64) {
             // A lost disk, only once every earlier one was swapped in: two
             // lost replicas of a group before that would leave it without
             // a majority for good.
-            5 if down.is_empty() && swapped_in(&nodes) => {
+            5 if down.is_empty() && swapped_in(&nodes) && may_crash(last_crash) => {
+                last_crash = Some(Instant::now());
                 crash(&net, &nodes, a, &mut rng).await;
                 std::fs::remove_dir_all(root.join(format!("node{a}"))).expect("wipe");
                 *generations.get_mut(&a).unwrap() += 1;
@@ -312,7 +346,7 @@ async fn simulate(seed: u64) {
             }
             _ => match down.pop() {
                 Some(n) => {
-                    let node = open(&net, &root, n, generations[&n]).await;
+                    let node = open(&net, &root, n, generations[&n], fsync).await;
                     nodes.write().unwrap().insert(n, node);
                     format!("restart {n}")
                 }
@@ -328,7 +362,7 @@ async fn simulate(seed: u64) {
     }
     net.calm();
     for n in down.drain(..) {
-        let node = open(&net, &root, n, generations[&n]).await;
+        let node = open(&net, &root, n, generations[&n], fsync).await;
         nodes.write().unwrap().insert(n, node);
     }
     converged(&nodes, seed).await;

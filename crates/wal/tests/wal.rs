@@ -149,11 +149,12 @@ fn segments_carry_a_format_version() {
     let good = std::fs::read(&path).unwrap();
     assert_eq!(&good[..8], b"SHOALWAL");
 
-    let mut future = good.clone();
-    future[8] = 2;
-    std::fs::write(&path, &future).unwrap();
+    let mut other = good.clone();
+    let version = shoal_wal::segment::FORMAT_VERSION + 1;
+    other[8..12].copy_from_slice(&version.to_le_bytes());
+    std::fs::write(&path, &other).unwrap();
     let refused = Wal::open(&d, options()).err().expect("another version must not open");
-    assert!(refused.to_string().contains("format version 2"), "{refused}");
+    assert!(refused.to_string().contains(&format!("format version {version}")), "{refused}");
     std::fs::write(&path, b"not a wal segment at all").unwrap();
     let refused = Wal::open(&d, options()).err().expect("a foreign file must not open");
     assert!(refused.to_string().contains("not a shoal WAL segment"), "{refused}");
