@@ -629,6 +629,14 @@ impl Replicas {
         })
     }
 
+    /// Has this node's replica of `group` build a snapshot now (on a
+    /// blocking thread); returns at once. `status(group).snapshot_index`
+    /// shows when it is done.
+    pub async fn snapshot(&self, group: GroupId) -> Result<(), ReplicaError> {
+        let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        replica.raft.trigger().snapshot().await.map_err(|e| ReplicaError::Unavailable(e.to_string()))
+    }
+
     /// Asks the group's leader (if it is this node) to hand leadership to
     /// `to`; returns at once, the transfer happens in the background.
     pub async fn transfer_leader(&self, group: GroupId, to: u64) -> Result<(), ReplicaError> {
