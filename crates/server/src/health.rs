@@ -56,6 +56,7 @@ pub(crate) fn check_disk(shared: &Shared) {
 }
 
 /// Bytes available to this process on the filesystem holding `dir`.
+#[allow(clippy::useless_conversion)] // statvfs's field types differ between targets
 fn free_bytes(dir: &std::path::Path) -> Option<u64> {
     use std::os::unix::ffi::OsStrExt;
     let path = std::ffi::CString::new(dir.as_os_str().as_bytes()).ok()?;
