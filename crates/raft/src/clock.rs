@@ -16,13 +16,15 @@
 //! The price: where clocks differ, every node runs at the fastest clock,
 //! and across a failover keys may expire up to a lease early. A time more
 //! than `MAX_AHEAD_MS` ahead of this node's wall clock is not believed (a
-//! broken peer must not expire every key at once).
+//! broken peer must not expire every key at once); clocks further apart
+//! than that lose the guarantee. Only traffic a group here takes (past the
+//! identity and quarantine checks) is observed.
 
 use std::sync::atomic::{AtomicU64, Ordering};
 use std::time::{Duration, SystemTime, UNIX_EPOCH};
 
 /// Largest lead over this node's wall clock a received time may have.
-pub const MAX_AHEAD_MS: u64 = 60 * 60 * 1000;
+pub const MAX_AHEAD_MS: u64 = 60 * 1000;
 
 #[derive(Debug, Default)]
 pub struct Clock {
@@ -32,6 +34,11 @@ pub struct Clock {
     received: AtomicU64,
     /// Added to the wall clock: zero outside tests of skewed clocks.
     skew_ms: i64,
+    /// The lease a leader serves reads under (`set_lease`).
+    lease_ms: AtomicU64,
+    /// Per group, the last term this node's clock was moved for: moving it
+    /// once per term, not per call, keeps it from ratcheting ahead.
+    elected: std::sync::Mutex<std::collections::HashMap<u32, u64>>,
 }
 
 impl Clock {
@@ -60,13 +67,26 @@ impl Clock {
         self.floor.fetch_max(remote_ms, Ordering::AcqRel);
     }
 
-    /// This node was elected leader of a group: no reading from now on is
-    /// below the latest time received plus the lease an earlier leader may
-    /// have served under.
-    pub fn elected(&self, lease: Duration) {
+    /// The lease leaders serve reads under (the shortest election timeout).
+    pub fn set_lease(&self, lease: Duration) {
+        self.lease_ms.store(lease.as_millis() as u64, Ordering::Release);
+    }
+
+    /// This node leads `group` in `term`: from now on no reading is below
+    /// the latest time received plus the lease an earlier leader may have
+    /// served under. Once per group and term; later calls do nothing.
+    pub fn elected(&self, group: u32, term: u64) {
+        {
+            let mut elected = self.elected.lock().expect("clock lock");
+            if elected.get(&group).is_some_and(|&seen| seen >= term) {
+                return;
+            }
+            elected.insert(group, term);
+        }
         let received = self.received.load(Ordering::Acquire);
         if received > 0 {
-            self.floor.fetch_max(received.saturating_add(lease.as_millis() as u64), Ordering::AcqRel);
+            let lease = self.lease_ms.load(Ordering::Acquire);
+            self.floor.fetch_max(received.saturating_add(lease), Ordering::AcqRel);
         }
     }
 }
@@ -82,8 +102,13 @@ mod tests {
         assert!(behind.now_ms() + 59_000 < wall);
         behind.observe(wall);
         assert!(behind.now_ms() >= wall, "a received time is a floor");
-        behind.elected(Duration::from_millis(200));
+        behind.set_lease(Duration::from_millis(200));
+        behind.elected(0, 3);
         assert!(behind.now_ms() >= wall + 200, "an elected node moves past the lease");
+        let moved = behind.floor.load(Ordering::Acquire);
+        behind.observe(moved);
+        behind.elected(0, 3);
+        assert_eq!(behind.floor.load(Ordering::Acquire), moved, "once per term: no ratchet");
         let before = behind.now_ms();
         behind.observe(wall + 2 * MAX_AHEAD_MS);
         assert!(behind.now_ms() < before + MAX_AHEAD_MS, "a time far ahead is not believed");

@@ -269,6 +269,7 @@ impl Replicas {
         let mut groups = Groups::default();
         groups.set_quarantine(quarantine.clone());
         groups.set_me(me);
+        config.clock.set_lease(Duration::from_millis(config.timing.election_timeout_min_ms));
         groups.set_clock(Arc::clone(&config.clock));
         groups.refuse_votes_until(
             std::time::Instant::now() + Duration::from_millis(config.timing.election_timeout_max_ms),
@@ -302,7 +303,12 @@ impl Replicas {
                 leader: Arc::clone(&leader),
                 voters: Arc::clone(&voters),
                 transferring: Arc::clone(&transferring),
-                elected: Elected { me, term: Arc::clone(&elected_term), clock: Arc::clone(&config.clock), lease },
+                elected: Elected {
+                    group: spec.id,
+                    me,
+                    term: Arc::clone(&elected_term),
+                    clock: Arc::clone(&config.clock),
+                },
             };
             tokio::spawn(watch_leader(raft.clone(), cache));
             let quorum_fresh_until_ms = AtomicU64::new(0);
@@ -506,9 +512,8 @@ impl Replicas {
                 // predecessor's lease before the read (the watcher does it
                 // too, but may not have run yet).
                 let term = replica.raft.metrics().borrow_watched().current_term;
-                if replica.elected_term.swap(term, Ordering::AcqRel) != term {
-                    self.clock.elected(self.lease);
-                }
+                self.clock.elected(group, term);
+                replica.elected_term.store(term, Ordering::Release);
                 Ok(())
             }
             Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
@@ -765,17 +770,18 @@ struct LeaderCache {
 /// Moves the node's clock past what an earlier leader may have served, once
 /// per term this node leads a group in (see `crate::clock`).
 struct Elected {
+    group: GroupId,
     me: u64,
     /// The last term this node was seen leading the group in.
     term: Arc<AtomicU64>,
     clock: Arc<Clock>,
-    lease: Duration,
 }
 
 impl Elected {
     fn note(&self, leader: Option<u64>, term: u64) {
-        if leader == Some(self.me) && self.term.swap(term, Ordering::AcqRel) != term {
-            self.clock.elected(self.lease);
+        if leader == Some(self.me) {
+            self.clock.elected(self.group, term);
+            self.term.store(term, Ordering::Release);
         }
     }
 }

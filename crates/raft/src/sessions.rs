@@ -43,6 +43,10 @@ struct Client {
     floor: u64,
     /// Log index of the client's last write here, for eviction.
     index: u64,
+    /// The sequence number that started this session. A retry below it may
+    /// belong to an earlier session of the same client, since forgotten:
+    /// refused unless its reply is kept.
+    first: u64,
 }
 
 impl Client {
@@ -82,13 +86,16 @@ impl Sessions {
         if let Some(reply) = client.replies.get(&tag.seq) {
             return Some(reply.clone());
         }
+        if tag.retry && tag.seq < client.first {
+            return Some(Reply::Error(FORGOTTEN.into()));
+        }
         (tag.seq <= client.floor)
             .then(|| Reply::Error("this write is too old to tell whether it was applied; read before retrying".into()))
     }
 
     /// Records the reply of a tagged write applied at `index`.
     pub fn record(&mut self, tag: WriteTag, index: u64, reply: &Reply) {
-        let client = self.clients.entry(tag.client).or_default();
+        let client = self.clients.entry(tag.client).or_insert_with(|| Client { first: tag.seq, ..Client::default() });
         self.by_age.remove(&(client.index, tag.client));
         client.index = index;
         let kept = kept(reply);
@@ -182,6 +189,12 @@ mod tests {
         // refused, never applied twice.
         assert_eq!(s.replay(WriteTag { client: 0, seq: 2, retry: false }), None);
         assert!(matches!(s.replay(WriteTag { client: 0, seq: 1, retry: true }), Some(Reply::Error(_))));
+        // A new session (started by seq 2) cannot tell whether a retry of a
+        // write from before it was applied in the forgotten one: refused.
+        s.record(WriteTag { client: 0, seq: 2, retry: false }, 20_000, &Reply::Done);
+        assert!(matches!(s.replay(WriteTag { client: 0, seq: 1, retry: true }), Some(Reply::Error(_))));
+        assert_eq!(s.replay(WriteTag { client: 0, seq: 2, retry: true }), Some(Reply::Done));
+        assert_eq!(s.replay(WriteTag { client: 0, seq: 1, retry: false }), None, "a first attempt applies");
     }
 
     #[test]

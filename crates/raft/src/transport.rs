@@ -71,6 +71,9 @@ const WRITE_QUEUE: usize = 1024;
 /// is not read until one finishes (the peer's queue then fills and it
 /// backs off), so a peer cannot make this node run unboundedly many.
 pub const MAX_REQUESTS_IN_FLIGHT: usize = 256;
+/// `Request::ReadIndex`es of one peer connection waiting at once; more are
+/// refused at once (the follower answers its client TRYAGAIN).
+pub const MAX_READ_INDEXES_IN_FLIGHT: usize = 1024;
 
 /// Snapshot bytes per `Request::SnapshotChunk`.
 pub const SNAPSHOT_CHUNK_BYTES: usize = 4 << 20;
@@ -79,19 +82,35 @@ pub const MAX_SNAPSHOT_BYTES: u64 = 64 << 30;
 /// How long the last chunk may take: the receiver installs the snapshot
 /// (decodes and swaps in the whole keyspace, writes and fsyncs it).
 const INSTALL_TIMEOUT: Duration = Duration::from_secs(120);
+/// How long any other chunk may take (4 MiB over a slow or busy link).
+const CHUNK_TIMEOUT: Duration = Duration::from_secs(10);
+/// A transfer that received nothing for this long is dropped (its sender
+/// died or gave up), so an abandoned one does not hold its memory.
+const TRANSFER_IDLE: Duration = Duration::from_secs(60);
 
-/// A transfer's id, unique per sender process (the receiver keeps one
-/// transfer per group and restarts on a new id).
+/// A transfer's id: random, so two leaders' transfers of one group never
+/// share one (the receiver keeps one transfer per group, and a piece of
+/// another would corrupt it).
 fn next_transfer_id() -> u64 {
+    use std::hash::{BuildHasher, Hasher};
     static NEXT: AtomicU64 = AtomicU64::new(1);
-    NEXT.fetch_add(1, Ordering::Relaxed)
+    let mut h = std::collections::hash_map::RandomState::new().build_hasher();
+    h.write_u64(NEXT.fetch_add(1, Ordering::Relaxed));
+    h.write_u128(std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).map_or(0, |d| d.as_nanos()));
+    h.finish()
 }
 
 /// Snapshots being received, one per group: the bytes so far.
 #[derive(Clone, Default)]
 pub struct Incoming {
     /// A std Mutex: held only to add a chunk's bytes, never across an await.
-    transfers: Arc<Mutex<HashMap<GroupId, (u64, BytesMut)>>>,
+    transfers: Arc<Mutex<HashMap<GroupId, Transfer>>>,
+}
+
+struct Transfer {
+    id: u64,
+    bytes: BytesMut,
+    last_chunk: std::time::Instant,
 }
 
 impl Incoming {
@@ -112,22 +131,25 @@ impl Incoming {
             return Err(format!("a snapshot of {total} bytes (chunk of {}) is over the limits", data.len()));
         }
         let mut transfers = self.transfers.lock().expect("incoming lock");
+        transfers.retain(|_, t| t.last_chunk.elapsed() < TRANSFER_IDLE);
         if offset == 0 {
             // Grown as bytes arrive, not allocated at the declared total.
-            transfers.insert(group, (transfer, BytesMut::new()));
+            let fresh = Transfer { id: transfer, bytes: BytesMut::new(), last_chunk: std::time::Instant::now() };
+            transfers.insert(group, fresh);
         }
-        let Some((current, buf)) = transfers.get_mut(&group) else {
+        let Some(current) = transfers.get_mut(&group) else {
             return Err(format!("snapshot transfer {transfer} of group {group} is unknown here: start again"));
         };
-        if *current != transfer || buf.len() as u64 != offset || offset + data.len() as u64 > total {
+        if current.id != transfer || current.bytes.len() as u64 != offset || offset + data.len() as u64 > total {
             transfers.remove(&group);
             return Err(format!("snapshot chunk at {offset} does not continue the transfer: start again"));
         }
-        buf.extend_from_slice(&data);
+        current.bytes.extend_from_slice(&data);
+        current.last_chunk = std::time::Instant::now();
         if !last {
             return Ok(None);
         }
-        let (_, whole) = transfers.remove(&group).expect("just used");
+        let whole = transfers.remove(&group).expect("just used").bytes;
         if whole.len() as u64 != total {
             return Err(format!("snapshot ended at {} of {total} bytes", whole.len()));
         }
@@ -360,6 +382,7 @@ pub async fn serve_connection(stream: TcpStream, groups: Groups) {
     tokio::spawn(write_loop(write, queue));
     let mut closed = groups.closed.subscribe();
     let in_flight = Arc::new(tokio::sync::Semaphore::new(MAX_REQUESTS_IN_FLIGHT));
+    let read_indexes = Arc::new(tokio::sync::Semaphore::new(MAX_READ_INDEXES_IN_FLIGHT));
     loop {
         let frame = tokio::select! {
             frame = read_frame::<RequestFrame>(&mut read) => match frame {
@@ -368,9 +391,25 @@ pub async fn serve_connection(stream: TcpStream, groups: Groups) {
             },
             _ = closed.wait_for(|closed| *closed) => return,
         };
-        let permit = tokio::select! {
-            permit = Arc::clone(&in_flight).acquire_owned() => permit.expect("the semaphore is never closed"),
-            _ = closed.wait_for(|closed| *closed) => return,
+        // Follower reads have a budget of their own, refused at once when
+        // spent: they must never hold up this connection's Raft traffic.
+        let permit = if matches!(frame.body, Request::ReadIndex) {
+            match Arc::clone(&read_indexes).try_acquire_owned() {
+                Ok(permit) => permit,
+                Err(_) => {
+                    let body = Response::Error("too many follower reads waiting here; retry".into());
+                    let clock_ms = groups.clock.now_ms();
+                    if let Ok(response) = encode_frame(&ResponseFrame { id: frame.id, clock_ms, body }) {
+                        let _ = frames.send(response).await;
+                    }
+                    continue;
+                }
+            }
+        } else {
+            tokio::select! {
+                permit = Arc::clone(&in_flight).acquire_owned() => permit.expect("the semaphore is never closed"),
+                _ = closed.wait_for(|closed| *closed) => return,
+            }
         };
         let (groups, frames) = (groups.clone(), frames.clone());
         // Each request runs on its own: a slow snapshot install must not
@@ -410,7 +449,6 @@ pub async fn handle(groups: &Groups, to: u64, group: GroupId, clock_ms: u64, req
     let Some(raft) = groups.get(group) else {
         return Response::Error(format!("group {group} is not served here"));
     };
-    groups.clock.observe(clock_ms);
     let error = |e: &dyn std::fmt::Display| Response::Error(e.to_string());
     // A node in quarantine takes no Raft traffic at all: a wiped node that
     // answered AppendEntries would show its leaders a log gone backwards
@@ -418,6 +456,8 @@ pub async fn handle(groups: &Groups, to: u64, group: GroupId, clock_ms: u64, req
     if groups.quarantine.is_on() {
         return Response::Error("in quarantine: not taking part yet".into());
     }
+    // Only traffic a group here takes moves the clock.
+    groups.clock.observe(clock_ms);
     if matches!(request, Request::Vote(_) | Request::PreVote(_)) && groups.votes_refused() {
         return Response::Error("restarted moments ago: not voting yet".into());
     }
@@ -432,6 +472,14 @@ pub async fn handle(groups: &Groups, to: u64, group: GroupId, clock_ms: u64, req
                 Err(e) => return Response::Error(e),
             };
             let (vote, meta) = install.expect("the last chunk carries the install");
+            // openraft stops a group whose install fails: a bad snapshot is
+            // refused here instead (checked off the runtime: it reads it all).
+            let checked = whole.clone();
+            match tokio::task::spawn_blocking(move || crate::state_machine::check_snapshot(&checked)).await {
+                Ok(Ok(())) => {}
+                Ok(Err(e)) => return Response::Error(format!("refused a bad snapshot: {e}")),
+                Err(e) => return Response::Error(format!("checking the snapshot failed: {e}")),
+            }
             let snapshot = Snapshot { meta, snapshot: whole };
             raft.install_full_snapshot(vote, snapshot).await.map_or_else(|e| error(&e), Response::Snapshot)
         }
@@ -440,10 +488,16 @@ pub async fn handle(groups: &Groups, to: u64, group: GroupId, clock_ms: u64, req
         }
         // A fresh quorum round (not the lease: the follower's clock plays no
         // part, and the round is what makes the index safe to hand out).
-        Request::ReadIndex => raft
-            .get_read_linearizer(openraft::ReadPolicy::ReadIndex)
-            .await
-            .map_or_else(|e| error(&e), |l| Response::ReadIndex(l.read_log_id().index())),
+        Request::ReadIndex => match raft.get_read_linearizer(openraft::ReadPolicy::ReadIndex).await {
+            Ok(linearizer) => {
+                // The response carries this node's time: past its
+                // predecessor's lease first (`crate::clock`).
+                let term = openraft::async_runtime::WatchReceiver::borrow_watched(&raft.metrics()).current_term;
+                groups.clock.elected(group, term);
+                Response::ReadIndex(linearizer.read_log_id().index())
+            }
+            Err(e) => error(&e),
+        },
     }
 }
 
@@ -793,7 +847,8 @@ impl<T: Transport> RaftNetworkV2<TypeConfig> for Network<T> {
                 };
                 // openraft's snapshot timeout is per chunk; installing a
                 // large snapshot after the last one takes longer.
-                let ttl = if last { option.hard_ttl().max(INSTALL_TIMEOUT) } else { option.hard_ttl() };
+                let ttl =
+                    if last { option.hard_ttl().max(INSTALL_TIMEOUT) } else { option.hard_ttl().max(CHUNK_TIMEOUT) };
                 match (self.transport.call(self.target, self.group, chunk, ttl).await?, last) {
                     (Response::Snapshot(r), true) => return Ok(r),
                     (Response::SnapshotChunk, false) => offset = end,
@@ -805,5 +860,44 @@ impl<T: Transport> RaftNetworkV2<TypeConfig> for Network<T> {
             closed = cancel => Err(StreamingError::Closed(closed)),
             sent = send => sent,
         }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+
+    fn chunk(
+        incoming: &Incoming,
+        transfer: u64,
+        offset: u64,
+        data: &[u8],
+        last: bool,
+    ) -> Result<Option<Bytes>, String> {
+        incoming.take_chunk(7, transfer, offset, 6, Bytes::copy_from_slice(data), last)
+    }
+
+    /// Pieces in order make the whole; a piece of another transfer, or one
+    /// out of place, ends the transfer (the sender starts again) instead of
+    /// corrupting it; a new transfer at offset 0 replaces an abandoned one.
+    #[test]
+    fn snapshot_pieces_assemble_only_in_order_and_from_one_transfer() {
+        let incoming = Incoming::default();
+        assert_eq!(chunk(&incoming, 1, 0, b"ab", false), Ok(None));
+        assert_eq!(chunk(&incoming, 1, 2, b"cd", false), Ok(None));
+        assert_eq!(chunk(&incoming, 1, 4, b"ef", true), Ok(Some(Bytes::from_static(b"abcdef"))));
+
+        assert_eq!(chunk(&incoming, 2, 0, b"ab", false), Ok(None));
+        assert!(chunk(&incoming, 3, 2, b"cd", false).is_err(), "a piece of another transfer");
+        assert!(chunk(&incoming, 2, 2, b"cd", false).is_err(), "the transfer was dropped");
+
+        assert_eq!(chunk(&incoming, 4, 0, b"ab", false), Ok(None));
+        assert!(chunk(&incoming, 4, 4, b"ef", true).is_err(), "a gap");
+        assert_eq!(chunk(&incoming, 5, 0, b"ab", false), Ok(None));
+        assert_eq!(chunk(&incoming, 6, 0, b"xy", false), Ok(None), "a new transfer replaces the old");
+        assert!(chunk(&incoming, 5, 2, b"cd", false).is_err());
+        assert!(chunk(&incoming, 6, 2, b"cdefgh", true).is_err(), "past the declared total");
+        let huge = incoming.take_chunk(7, 8, 0, MAX_SNAPSHOT_BYTES + 1, Bytes::new(), false);
+        assert!(huge.is_err(), "a declared total over the limit");
     }
 }

@@ -496,8 +496,16 @@ impl Writer {
             }
         } else if outcome.is_ok() && purged {
             // A purge may have freed the oldest segments: delete them now
-            // rather than at the next rotation (an idle node rotates never).
-            self.delete_purged_segments();
+            // rather than at the next rotation (an idle node rotates never),
+            // but only once the purge itself is durable (under everysec or
+            // never it may not be yet): a deleted segment whose purge a
+            // power cut took back would leave a hole in the log.
+            match self.sync() {
+                Ok(()) => self.delete_purged_segments(),
+                Err(e) => {
+                    self.fail(format!("wal fsync failed: {e}"));
+                }
+            }
         }
     }
 

@@ -367,3 +367,26 @@ fn fsynced_appends_survive_a_power_cut_under_every_policy() {
         assert!(group.entries.is_empty(), "{policy:?}: the truncation was lost");
     }
 }
+
+/// Under `everysec`, a purge deletes the segments it frees at once, but
+/// only once the purge is durable: a power cut right after must never leave
+/// the purge point behind the first entry still on disk (a hole in the log).
+#[test]
+fn segments_freed_by_a_purge_go_only_once_the_purge_is_durable() {
+    let d = dir("purge-durable");
+    let everysec = WalOptions { fsync: FsyncPolicy::EverySec, ..options() };
+    let (wal, _) = Wal::open(&d, everysec).unwrap();
+    for i in 1..=400 {
+        wal.append_sync(vec![entry(1, i, 1)]).unwrap();
+    }
+    assert!(list(&d).unwrap().len() > 3, "the entries span several segments");
+    wal.append_sync(vec![Record::Purge { group: 1, upto: 300 }]).unwrap();
+    let point = wal.crash();
+    drop(wal);
+    let path = segment_path(&d, point.segment);
+    OpenOptions::new().write(true).open(&path).unwrap().set_len(point.synced_len).unwrap();
+    let (_wal, recovered) = Wal::open(&d, options()).unwrap();
+    let group = recovered.group(1);
+    let first = group.entries.keys().next().copied();
+    assert_eq!(first, Some(group.purged + 1), "entries must start right after the purge point");
+}
