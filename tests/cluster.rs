@@ -505,3 +505,46 @@ fn the_peer_port_bounds_its_connections() {
         Frame::Array(vec![bulk("max-peer-connections"), bulk("16")])
     );
 }
+
+/// GET's `calls` and `rejected_calls` (redirected) on `node`, from INFO
+/// commandstats.
+fn get_stats(cluster: &Cluster, node: usize) -> (u64, u64) {
+    let stats = frame_text(&cluster.client(node).call(&["INFO", "commandstats"])).expect("INFO text");
+    let Some(line) = stats.lines().find(|l| l.starts_with("cmdstat_get:")) else { return (0, 0) };
+    let field = |name: &str| {
+        line.split([':', ','])
+            .find_map(|f| f.strip_prefix(&format!("{name}=")))
+            .and_then(|v| v.parse().ok())
+            .unwrap_or(0)
+    };
+    (field("calls"), field("rejected_calls"))
+}
+
+/// The `redis` crate's cluster client reading from replicas
+/// (`RandomReplicaStrategy`: READONLY on replica connections, reads spread
+/// over them): every read is served by the replica it was sent to, none
+/// redirected, and all of them see the writes once applied.
+#[test]
+fn redis_rs_cluster_reads_from_replicas() {
+    let cluster = Cluster::start("cluster-redis-rs", 3, &[]);
+    let urls: Vec<String> = cluster.ports.iter().map(|p| format!("redis://127.0.0.1:{p}/")).collect();
+    let client = redis::cluster::ClusterClient::builder(urls)
+        .read_routing_strategy(redis::cluster_read_routing::RandomReplicaStrategy)
+        .build()
+        .expect("cluster client");
+    let mut con = client.get_connection().expect("cluster connection");
+    let keys: Vec<String> = (0..300).map(|i| format!("redis-rs:{i}")).collect();
+    for (i, key) in keys.iter().enumerate() {
+        let () = redis::cmd("SET").arg(key).arg(i).query(&mut con).expect("SET");
+    }
+    wait_for("every replica read to see its write", || {
+        let all = keys
+            .iter()
+            .enumerate()
+            .all(|(i, key)| redis::cmd("GET").arg(key).query::<Option<usize>>(&mut con).expect("GET") == Some(i));
+        all.then_some(())
+    });
+    let stats: Vec<(u64, u64)> = (1..=3).map(|node| get_stats(&cluster, node)).collect();
+    assert!(stats.iter().filter(|(calls, _)| *calls > 0).count() >= 2, "reads spread over the replicas: {stats:?}");
+    assert!(stats.iter().all(|(_, rejected)| *rejected == 0), "a read was redirected: {stats:?}");
+}
