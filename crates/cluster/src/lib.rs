@@ -9,9 +9,12 @@
 //! - [`spec`]: parsing `--initial-cluster 1=HOST:PORT[@PEERPORT],…`.
 //! - [`layout`]: the layout function and its fingerprint.
 //! - [`ids`]: stable 40-hex-character node and shard ids.
+//! - [`map`]: the cluster map as replicated state, changed only by applying
+//!   commands (issue 12's first step; nothing serves from it yet).
 
 pub mod ids;
 pub mod layout;
+pub mod map;
 pub mod spec;
 
 pub use layout::{Layout, LayoutError, Shard, ShardId};

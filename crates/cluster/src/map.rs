@@ -1,0 +1,343 @@
+//! The cluster map as replicated state: step 1 of `docs/elastic-plan.md`
+//! (issue 12). Nothing serves from it yet; the layout still does.
+//!
+//! Every change to the cluster's shape is a [`MetaCmd`] that a metadata
+//! Raft group will commit and every node apply with [`ClusterMap::apply`]:
+//! deterministic, no I/O, no clock. A command either changes the map and
+//! grows its epoch by one, or is refused with a [`MetaError`] and changes
+//! nothing, so every replica of the map reaches the same state from the
+//! same log.
+//!
+//! Invariants, checked after every applied command in debug builds and by
+//! the property test (`ClusterMap::check`):
+//! - the shards' slot ranges tile 0..=16383 in order;
+//! - every shard has a voter, and at most one replica on any node;
+//! - every replica's node is in the map and not removed;
+//! - a replica id is never given twice (`next_seq` only grows): openraft
+//!   must never see an id come back to a group;
+//! - a move names a learner it added and, if any, a replica it replaces.
+
+use std::collections::BTreeMap;
+use std::ops::RangeInclusive;
+
+use shoal_engine::slot::{Slot, SLOT_COUNT};
+
+use crate::layout::{Layout, ShardId};
+use crate::spec::NodeNumber;
+
+/// A replica's Raft id: its node's number in the low 32 bits and a
+/// sequence number, unique in the cluster, in the high 32 (the layout
+/// shoal_raft::raft_id uses; seq 0 is a replica of the bootstrap layout).
+pub type ReplicaId = u64;
+
+pub fn replica_id(node: NodeNumber, seq: u32) -> ReplicaId {
+    u64::from(node) | (u64::from(seq) << 32)
+}
+
+pub fn node_of(replica: ReplicaId) -> NodeNumber {
+    (replica & u64::from(u32::MAX)) as NodeNumber
+}
+
+pub type MoveId = u64;
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ClusterMap {
+    /// Grows by one with every applied command.
+    pub epoch: u64,
+    pub nodes: BTreeMap<NodeNumber, NodeInfo>,
+    pub shards: BTreeMap<ShardId, ShardInfo>,
+    pub moves: BTreeMap<MoveId, Move>,
+    next_node: NodeNumber,
+    next_seq: u32,
+    next_move: MoveId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct NodeInfo {
+    pub host: String,
+    pub port: u16,
+    pub peer_port: u16,
+    pub state: NodeState,
+    /// The nonce a joining node registered with: the same nonce again gets
+    /// the same node (a retried join), never a second one.
+    pub join_nonce: Option<u64>,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum NodeState {
+    Up,
+    /// Keeps its replicas until they are moved away; gets no new ones.
+    Draining,
+    /// Gone for good: holds no replica, its address may be reused.
+    Removed,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct ShardInfo {
+    pub slots: RangeInclusive<Slot>,
+    pub replicas: BTreeMap<ReplicaId, Role>,
+    pub preferred_leader: ReplicaId,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum Role {
+    Voter,
+    /// Added by a move, catching up; becomes a voter when the move ends.
+    Learner,
+}
+
+/// A replica move: `to` was added as a learner; when the move finishes it
+/// is a voter and `from` (if any) is gone.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub struct Move {
+    pub shard: ShardId,
+    pub from: Option<ReplicaId>,
+    pub to: ReplicaId,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum MetaCmd {
+    AddNode {
+        nonce: u64,
+        host: String,
+        port: u16,
+        peer_port: u16,
+    },
+    SetNodeState {
+        node: NodeNumber,
+        state: NodeState,
+    },
+    /// Adds a replica of `shard` on `to_node` (a learner), replacing `from`.
+    StartMove {
+        shard: ShardId,
+        from: Option<ReplicaId>,
+        to_node: NodeNumber,
+    },
+    FinishMove {
+        id: MoveId,
+    },
+    CancelMove {
+        id: MoveId,
+    },
+    SetPreferredLeader {
+        shard: ShardId,
+        replica: ReplicaId,
+    },
+}
+
+/// What an applied command gave.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum Applied {
+    Node(NodeNumber),
+    Move { id: MoveId, to: ReplicaId },
+    Done,
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+pub enum MetaError {
+    #[error("node {0} is not in the cluster")]
+    UnknownNode(NodeNumber),
+    #[error("{0} is already the address of node {1}")]
+    AddressInUse(String, NodeNumber),
+    #[error("node {0} is not up")]
+    NodeNotUp(NodeNumber),
+    #[error("node {0} still holds replicas")]
+    NodeHoldsReplicas(NodeNumber),
+    #[error("shard {0} does not exist")]
+    UnknownShard(ShardId),
+    #[error("shard {0} already has a replica on node {1}")]
+    AlreadyHeld(ShardId, NodeNumber),
+    #[error("{0} is not a replica of shard {1}")]
+    NotAReplica(ReplicaId, ShardId),
+    #[error("shard {0} has a move in progress")]
+    MoveInProgress(ShardId),
+    #[error("move {0} does not exist")]
+    UnknownMove(MoveId),
+}
+
+impl ClusterMap {
+    /// The first map, from the bootstrap layout: every replica a voter at
+    /// sequence 0, each shard's preferred primary its preferred leader.
+    pub fn from_layout(layout: &Layout) -> ClusterMap {
+        let nodes = layout
+            .nodes
+            .iter()
+            .map(|n| {
+                let info = NodeInfo {
+                    host: n.host.clone(),
+                    port: n.port,
+                    peer_port: n.peer_port,
+                    state: NodeState::Up,
+                    join_nonce: None,
+                };
+                (n.number, info)
+            })
+            .collect();
+        let shards = layout
+            .shards
+            .iter()
+            .map(|s| {
+                let replicas = s.replicas.iter().map(|&n| (replica_id(n, 0), Role::Voter)).collect();
+                (s.id, ShardInfo { slots: s.slots.clone(), replicas, preferred_leader: replica_id(s.primary(), 0) })
+            })
+            .collect();
+        let next_node = layout.nodes.iter().map(|n| n.number).max().map_or(1, |m| m + 1);
+        let map = ClusterMap { epoch: 1, nodes, shards, moves: BTreeMap::new(), next_node, next_seq: 1, next_move: 1 };
+        debug_assert_eq!(map.check(), Ok(()));
+        map
+    }
+
+    /// Applies one committed command (see the module doc).
+    pub fn apply(&mut self, cmd: &MetaCmd) -> Result<Applied, MetaError> {
+        let applied = match cmd {
+            MetaCmd::AddNode { nonce, host, port, peer_port } => {
+                if let Some((&node, _)) = self.nodes.iter().find(|(_, n)| n.join_nonce == Some(*nonce)) {
+                    // A retried join: nothing changes, not even the epoch.
+                    return Ok(Applied::Node(node));
+                }
+                self.add_node(*nonce, host, *port, *peer_port)?
+            }
+            MetaCmd::SetNodeState { node, state } => self.set_node_state(*node, *state)?,
+            MetaCmd::StartMove { shard, from, to_node } => self.start_move(*shard, *from, *to_node)?,
+            MetaCmd::FinishMove { id } => self.finish_move(*id)?,
+            MetaCmd::CancelMove { id } => self.cancel_move(*id)?,
+            MetaCmd::SetPreferredLeader { shard, replica } => {
+                let info = self.shards.get_mut(shard).ok_or(MetaError::UnknownShard(*shard))?;
+                if info.replicas.get(replica) != Some(&Role::Voter) {
+                    return Err(MetaError::NotAReplica(*replica, *shard));
+                }
+                info.preferred_leader = *replica;
+                Applied::Done
+            }
+        };
+        self.epoch += 1;
+        debug_assert_eq!(self.check(), Ok(()), "after {cmd:?}");
+        Ok(applied)
+    }
+
+    fn add_node(&mut self, nonce: u64, host: &str, port: u16, peer_port: u16) -> Result<Applied, MetaError> {
+        let live = self.nodes.iter().filter(|(_, n)| n.state != NodeState::Removed);
+        for (&number, n) in live {
+            let taken = n.host == host && (n.port == port || n.peer_port == peer_port);
+            if taken {
+                return Err(MetaError::AddressInUse(format!("{host}:{port}@{peer_port}"), number));
+            }
+        }
+        let node = self.next_node;
+        self.next_node += 1;
+        let info = NodeInfo { host: host.to_string(), port, peer_port, state: NodeState::Up, join_nonce: Some(nonce) };
+        self.nodes.insert(node, info);
+        Ok(Applied::Node(node))
+    }
+
+    fn set_node_state(&mut self, node: NodeNumber, state: NodeState) -> Result<Applied, MetaError> {
+        if !self.nodes.contains_key(&node) {
+            return Err(MetaError::UnknownNode(node));
+        }
+        if state == NodeState::Removed && self.holds_replicas(node) {
+            return Err(MetaError::NodeHoldsReplicas(node));
+        }
+        self.nodes.get_mut(&node).expect("checked").state = state;
+        Ok(Applied::Done)
+    }
+
+    fn holds_replicas(&self, node: NodeNumber) -> bool {
+        self.shards.values().any(|s| s.replicas.keys().any(|&r| node_of(r) == node))
+    }
+
+    fn start_move(
+        &mut self,
+        shard: ShardId,
+        from: Option<ReplicaId>,
+        to_node: NodeNumber,
+    ) -> Result<Applied, MetaError> {
+        let to_state = self.nodes.get(&to_node).map(|n| n.state).ok_or(MetaError::UnknownNode(to_node))?;
+        if to_state != NodeState::Up {
+            return Err(MetaError::NodeNotUp(to_node));
+        }
+        if self.moves.values().any(|m| m.shard == shard) {
+            return Err(MetaError::MoveInProgress(shard));
+        }
+        let info = self.shards.get_mut(&shard).ok_or(MetaError::UnknownShard(shard))?;
+        if let Some(from) = from.filter(|f| !info.replicas.contains_key(f)) {
+            return Err(MetaError::NotAReplica(from, shard));
+        }
+        if info.replicas.keys().any(|&r| node_of(r) == to_node) {
+            return Err(MetaError::AlreadyHeld(shard, to_node));
+        }
+        let to = replica_id(to_node, self.next_seq);
+        self.next_seq = self.next_seq.checked_add(1).expect("fewer than 2^32 replicas ever made");
+        info.replicas.insert(to, Role::Learner);
+        let id = self.next_move;
+        self.next_move += 1;
+        self.moves.insert(id, Move { shard, from, to });
+        Ok(Applied::Move { id, to })
+    }
+
+    fn finish_move(&mut self, id: MoveId) -> Result<Applied, MetaError> {
+        let m = self.moves.get(&id).ok_or(MetaError::UnknownMove(id))?.clone();
+        let info = self.shards.get_mut(&m.shard).expect("a move's shard exists");
+        info.replicas.insert(m.to, Role::Voter);
+        if let Some(from) = m.from {
+            info.replicas.remove(&from);
+            if info.preferred_leader == from {
+                info.preferred_leader = m.to;
+            }
+        }
+        self.moves.remove(&id);
+        Ok(Applied::Done)
+    }
+
+    fn cancel_move(&mut self, id: MoveId) -> Result<Applied, MetaError> {
+        let m = self.moves.remove(&id).ok_or(MetaError::UnknownMove(id))?;
+        let info = self.shards.get_mut(&m.shard).expect("a move's shard exists");
+        info.replicas.remove(&m.to);
+        Ok(Applied::Done)
+    }
+
+    /// The shard that owns `slot`.
+    pub fn shard_of_slot(&self, slot: Slot) -> Option<ShardId> {
+        self.shards.iter().find(|(_, s)| s.slots.contains(&slot)).map(|(&id, _)| id)
+    }
+
+    /// Checks the invariants in the module doc.
+    pub fn check(&self) -> Result<(), String> {
+        let mut next_slot: u32 = 0;
+        for (id, shard) in &self.shards {
+            if u32::from(*shard.slots.start()) != next_slot || shard.slots.start() > shard.slots.end() {
+                return Err(format!("shard {id}'s slots {:?} do not follow slot {next_slot}", shard.slots));
+            }
+            next_slot = u32::from(*shard.slots.end()) + 1;
+            if !shard.replicas.values().any(|r| *r == Role::Voter) {
+                return Err(format!("shard {id} has no voter"));
+            }
+            let mut nodes: Vec<NodeNumber> = shard.replicas.keys().map(|&r| node_of(r)).collect();
+            nodes.sort_unstable();
+            if nodes.windows(2).any(|w| w[0] == w[1]) {
+                return Err(format!("shard {id} has two replicas on one node"));
+            }
+            for &replica in shard.replicas.keys() {
+                match self.nodes.get(&node_of(replica)) {
+                    Some(n) if n.state != NodeState::Removed => {}
+                    _ => return Err(format!("shard {id}'s replica {replica} is on no live node")),
+                }
+                if (replica >> 32) as u32 >= self.next_seq {
+                    return Err(format!("replica {replica} has a sequence number not yet given"));
+                }
+            }
+        }
+        if next_slot != u32::from(SLOT_COUNT) {
+            return Err(format!("the shards' slots end at {next_slot}, not {SLOT_COUNT}"));
+        }
+        for (id, m) in &self.moves {
+            let shard = self.shards.get(&m.shard).ok_or_else(|| format!("move {id}: no shard {}", m.shard))?;
+            if shard.replicas.get(&m.to) != Some(&Role::Learner) {
+                return Err(format!("move {id}: {} is not a learner of shard {}", m.to, m.shard));
+            }
+            if m.from.is_some_and(|f| !shard.replicas.contains_key(&f)) {
+                return Err(format!("move {id}: what it replaces left shard {}", m.shard));
+            }
+        }
+        Ok(())
+    }
+}

@@ -1,0 +1,121 @@
+//! The cluster map under random command sequences: whatever is applied, in
+//! whatever order, the invariants hold, the epoch grows exactly with each
+//! applied command, a refused command changes nothing, replica ids are
+//! never given twice, and a retried join registers one node.
+
+use std::collections::BTreeSet;
+
+use proptest::prelude::*;
+use shoal_cluster::map::{node_of, Applied, ClusterMap, MetaCmd, NodeState, ReplicaId};
+use shoal_cluster::{Layout, NodeAddr};
+
+fn layout(nodes: u32, shards: u16, replicas: u16) -> Layout {
+    let nodes = (1..=nodes)
+        .map(|n| NodeAddr { number: n, host: "127.0.0.1".into(), port: 7000 + n as u16, peer_port: 17000 + n as u16 })
+        .collect();
+    Layout::new(nodes, shards, replicas).expect("a valid layout")
+}
+
+/// A command drawn from small numbers, so that many hit real nodes,
+/// shards and moves (and many are refused, which is tested too).
+fn command() -> impl Strategy<Value = MetaCmd> {
+    prop_oneof![
+        (0u64..6, 0u16..8).prop_map(|(nonce, port)| MetaCmd::AddNode {
+            nonce,
+            host: "127.0.0.1".into(),
+            port: 7100 + port,
+            peer_port: 17100 + port,
+        }),
+        (1u32..10, 0u8..3).prop_map(|(node, s)| MetaCmd::SetNodeState {
+            node,
+            state: [NodeState::Up, NodeState::Draining, NodeState::Removed][usize::from(s)],
+        }),
+        (0u16..6, proptest::option::of(1u64..10), 1u32..10).prop_map(|(shard, from, to_node)| MetaCmd::StartMove {
+            shard,
+            from,
+            to_node
+        }),
+        (1u64..12).prop_map(|id| MetaCmd::FinishMove { id }),
+        (1u64..12).prop_map(|id| MetaCmd::CancelMove { id }),
+        (0u16..6, 1u64..10).prop_map(|(shard, replica)| MetaCmd::SetPreferredLeader { shard, replica }),
+    ]
+}
+
+/// `StartMove`'s `from` is drawn as a node number: turn it into that
+/// node's replica of the shard, if it has one, so moves often replace one.
+fn resolve(map: &ClusterMap, cmd: MetaCmd) -> MetaCmd {
+    match cmd {
+        MetaCmd::StartMove { shard, from: Some(node), to_node } => {
+            let from = map
+                .shards
+                .get(&shard)
+                .and_then(|s| s.replicas.keys().copied().find(|&r| u64::from(node_of(r)) == node))
+                .or(Some(node));
+            MetaCmd::StartMove { shard, from, to_node }
+        }
+        other => other,
+    }
+}
+
+proptest! {
+    #![proptest_config(ProptestConfig { cases: 256, ..ProptestConfig::default() })]
+
+    #[test]
+    fn any_command_sequence_keeps_the_map_whole(cmds in proptest::collection::vec(command(), 1..60)) {
+        let mut map = ClusterMap::from_layout(&layout(3, 2, 3));
+        prop_assert_eq!(map.check(), Ok(()));
+        let mut given: BTreeSet<ReplicaId> = map.shards.values().flat_map(|s| s.replicas.keys().copied()).collect();
+        for cmd in cmds {
+            let cmd = resolve(&map, cmd);
+            let before = map.clone();
+            match map.apply(&cmd) {
+                Ok(Applied::Node(node)) if before.nodes.contains_key(&node) => {
+                    prop_assert_eq!(&map, &before, "a retried join changes nothing");
+                }
+                Ok(applied) => {
+                    prop_assert_eq!(map.epoch, before.epoch + 1, "{:?}", cmd);
+                    if let Applied::Move { to, .. } = applied {
+                        prop_assert!(given.insert(to), "replica id {} given twice", to);
+                    }
+                }
+                Err(_) => prop_assert_eq!(&map, &before, "a refused {:?} changed the map", cmd),
+            }
+            prop_assert_eq!(map.check(), Ok(()), "after {:?}", cmd);
+        }
+    }
+}
+
+#[test]
+fn a_move_adds_a_learner_then_replaces_the_source() {
+    let mut map = ClusterMap::from_layout(&layout(3, 1, 3));
+    let Ok(Applied::Node(four)) =
+        map.apply(&MetaCmd::AddNode { nonce: 9, host: "10.0.0.4".into(), port: 7000, peer_port: 17000 })
+    else {
+        panic!("join")
+    };
+    assert_eq!(four, 4);
+    assert_eq!(
+        map.apply(&MetaCmd::AddNode { nonce: 9, host: "10.0.0.4".into(), port: 7000, peer_port: 17000 }),
+        Ok(Applied::Node(4)),
+        "a retried join"
+    );
+    let source = map.shards[&0].preferred_leader;
+    let Ok(Applied::Move { id, to }) = map.apply(&MetaCmd::StartMove { shard: 0, from: Some(source), to_node: 4 })
+    else {
+        panic!("start")
+    };
+    assert_eq!(node_of(to), 4);
+    assert!(map.apply(&MetaCmd::StartMove { shard: 0, from: None, to_node: 4 }).is_err(), "one move per shard");
+    assert!(map.apply(&MetaCmd::SetNodeState { node: node_of(source), state: NodeState::Removed }).is_err());
+    map.apply(&MetaCmd::FinishMove { id }).unwrap();
+    let shard = &map.shards[&0];
+    assert!(!shard.replicas.contains_key(&source) && shard.replicas.contains_key(&to));
+    assert_eq!(shard.preferred_leader, to, "the moved preferred leader's place goes to its replacement");
+    // The source's node still holds replicas of the other two shards.
+    let node = node_of(source);
+    assert_eq!(
+        map.apply(&MetaCmd::SetNodeState { node, state: NodeState::Removed }),
+        Err(shoal_cluster::map::MetaError::NodeHoldsReplicas(node))
+    );
+    assert_eq!(map.check(), Ok(()));
+}
