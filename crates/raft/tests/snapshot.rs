@@ -287,6 +287,22 @@ async fn snapshot_is_built_and_log_purged_behind_it() {
     let _ = std::fs::remove_dir_all(&root);
 }
 
+/// Adds node `id` as a learner through whichever node leads. `blocking`:
+/// returns once the learner has caught up to the membership entry, which
+/// lies beyond any purge point, so via the snapshot when the log was purged.
+async fn add_learner(nodes: &BTreeMap<u64, Node>, id: u64, within: Duration) -> LogId {
+    let deadline = Instant::now() + within;
+    loop {
+        assert!(Instant::now() < deadline, "add_learner did not succeed in time");
+        let leader = &nodes[&leader_of(nodes).await].raft;
+        match leader.add_learner(id, member(id), true).await {
+            Ok(resp) => return resp.log_id,
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => continue,
+            Err(e) => panic!("add_learner: {e}"),
+        }
+    }
+}
+
 /// Checks that `node` got the leader's snapshot rather than the log: its
 /// metrics and state machine name the snapshot, its log starts after it.
 async fn assert_installed(id: u64, node: &Node, snap: LogId) {
@@ -317,18 +333,7 @@ async fn new_learner_catches_up_by_snapshot() {
     snapshot_and_purge(&nodes[&leader_id].raft, last).await;
 
     nodes.insert(4, start(4, &root.join("node4"), &net, Arc::clone(&config)).await);
-    // `blocking`: returns once the learner has caught up to the membership
-    // entry, which lies beyond the purge point, so via the snapshot.
-    let deadline = Instant::now() + Duration::from_secs(20);
-    let added = loop {
-        assert!(Instant::now() < deadline, "add_learner did not succeed in time");
-        let leader = &nodes[&leader_of(&nodes).await].raft;
-        match leader.add_learner(4, member(4), true).await {
-            Ok(resp) => break resp.log_id,
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => continue,
-            Err(e) => panic!("add_learner: {e}"),
-        }
-    };
+    let added = add_learner(&nodes, 4, Duration::from_secs(20)).await;
     let learner = &nodes[&4];
     learner.raft.wait(WAIT).applied_index_at_least(Some(added.index), "learner caught up").await.unwrap();
     assert_installed(4, learner, last).await;
@@ -489,16 +494,7 @@ async fn a_snapshot_larger_than_a_chunk_streams_to_a_learner() {
     assert!(size > chunks * shoal_raft::transport::SNAPSHOT_CHUNK_BYTES - 1024, "a {size}-byte snapshot");
 
     nodes.insert(4, start(4, &root.join("node4"), &net, Arc::clone(&config)).await);
-    let deadline = Instant::now() + Duration::from_secs(30);
-    let added = loop {
-        assert!(Instant::now() < deadline, "add_learner did not succeed in time");
-        let leader = &nodes[&leader_of(&nodes).await].raft;
-        match leader.add_learner(4, member(4), true).await {
-            Ok(resp) => break resp.log_id,
-            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(_))) => continue,
-            Err(e) => panic!("add_learner: {e}"),
-        }
-    };
+    let added = add_learner(&nodes, 4, Duration::from_secs(30)).await;
     let learner = &nodes[&4];
     learner.raft.wait(WAIT).applied_index_at_least(Some(added.index), "learner caught up").await.unwrap();
     assert_installed(4, learner, last).await;

@@ -340,6 +340,16 @@ fn a_failed_rotation_fails_every_later_append_and_is_reported() {
     assert!(wal.append_sync(vec![entry(1, index + 1, 1)]).is_err());
 }
 
+/// Crashes `wal` as a power cut would (what the page cache held past the
+/// last fsync is lost) and reopens `d`.
+fn power_cut(wal: Wal, d: &std::path::Path) -> Recovered {
+    let point = wal.crash();
+    drop(wal);
+    let path = segment_path(d, point.segment);
+    OpenOptions::new().write(true).open(&path).unwrap().set_len(point.synced_len).unwrap();
+    Wal::open(d, options()).unwrap().1
+}
+
 /// Under `--fsync everysec` and `never`, appends are answered once written,
 /// but a vote or truncation (`append_fsynced`) is answered only once
 /// fsynced: a power cut right after must keep it, and everything before it.
@@ -356,12 +366,7 @@ fn fsynced_appends_survive_a_power_cut_under_every_policy() {
         })
         .unwrap();
         assert_eq!(rx.recv(), Ok(true));
-        let point = wal.crash();
-        drop(wal);
-        // What the page cache held is lost.
-        let path = segment_path(&d, point.segment);
-        OpenOptions::new().write(true).open(&path).unwrap().set_len(point.synced_len).unwrap();
-        let (_wal, recovered) = Wal::open(&d, options()).unwrap();
+        let recovered = power_cut(wal, &d);
         let group = recovered.group(1);
         assert_eq!(group.vote.as_deref(), Some(&b"term 2"[..]), "{policy:?}: the vote was lost");
         assert!(group.entries.is_empty(), "{policy:?}: the truncation was lost");
@@ -381,11 +386,7 @@ fn segments_freed_by_a_purge_go_only_once_the_purge_is_durable() {
     }
     assert!(list(&d).unwrap().len() > 3, "the entries span several segments");
     wal.append_sync(vec![Record::Purge { group: 1, upto: 300 }]).unwrap();
-    let point = wal.crash();
-    drop(wal);
-    let path = segment_path(&d, point.segment);
-    OpenOptions::new().write(true).open(&path).unwrap().set_len(point.synced_len).unwrap();
-    let (_wal, recovered) = Wal::open(&d, options()).unwrap();
+    let recovered = power_cut(wal, &d);
     let group = recovered.group(1);
     let first = group.entries.keys().next().copied();
     assert_eq!(first, Some(group.purged + 1), "entries must start right after the purge point");
