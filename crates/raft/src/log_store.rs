@@ -53,7 +53,9 @@ struct HardState {
 
 #[derive(Default)]
 struct Inner {
-    /// Present entries by Raft index: contiguous, all above `hard.purged`.
+    /// Present entries by Raft index, contiguous: all above `hard.purged`,
+    /// and those the last purge removed, kept readable until the next one
+    /// (see `purge`).
     entries: BTreeMap<u64, Entry>,
     hard: HardState,
 }
@@ -92,7 +94,9 @@ impl LogStore {
 
     /// Raft indexes of the entries held (tests and diagnostics).
     pub fn indexes(&self) -> Vec<u64> {
-        self.inner.lock().unwrap().entries.keys().copied().collect()
+        let inner = self.inner.lock().unwrap();
+        let purged = inner.hard.purged.map(|p| p.index);
+        inner.entries.keys().copied().filter(|&i| purged.is_none_or(|p| i > p)).collect()
     }
 
     /// The node-wide WAL this view writes to.
@@ -260,8 +264,15 @@ impl RaftLogStorage<TypeConfig> for LogStore {
     async fn purge(&mut self, log_id: LogId) -> io::Result<()> {
         let record = {
             let mut inner = self.inner.lock().unwrap();
+            // The entries this purge removes stay readable until the next
+            // one: a replication stream may have chosen to send them just
+            // before (to a follower whose log went backwards after a power
+            // cut under --fsync everysec), and openraft then reads a range
+            // whose start would be gone (found by the simulation).
+            if let Some(previous) = inner.hard.purged {
+                inner.entries = inner.entries.split_off(&(previous.index + 1));
+            }
             inner.hard.purged = Some(log_id);
-            inner.entries = inner.entries.split_off(&(log_id.index + 1));
             self.hard_state_record(&inner.hard)?
         };
         // Hard state first (it carries the purged term), then the WAL's own
