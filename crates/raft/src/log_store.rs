@@ -119,12 +119,7 @@ impl LogStore {
     /// Fsynced under every policy: `--fsync never` trades recent writes for
     /// speed, never a vote.
     async fn write_durable(&self, records: Vec<Record>) -> io::Result<()> {
-        let (tx, rx) = oneshot::channel();
-        self.queue(records, true, move |r| {
-            let _ = tx.send(r);
-        })
-        .await?;
-        rx.await.map_err(io_err)?
+        durable_on(&self.wal, records).await
     }
 
     /// Queues records without waiting: for writes whose durability openraft
@@ -166,6 +161,17 @@ pub(crate) async fn queue_on(
         }
         Err(TryAppendError::Stopped) => Err(io_err("the wal writer has stopped")),
     }
+}
+
+/// `queue_on` with `fsync`, then waits until the records are durable. The
+/// wait is on a oneshot, so no runtime worker blocks on the fsync.
+pub(crate) async fn durable_on(wal: &Arc<Wal>, records: Vec<Record>) -> io::Result<()> {
+    let (tx, rx) = oneshot::channel();
+    queue_on(wal, records, true, move |r| {
+        let _ = tx.send(r);
+    })
+    .await?;
+    rx.await.map_err(io_err)?
 }
 
 impl RaftLogReader<TypeConfig> for LogStore {

@@ -147,9 +147,9 @@ struct Replica {
     /// leader changes: a transfer lets the target be elected before the
     /// lease would have run out, so lease reads must stop at once.
     transferring: Arc<AtomicBool>,
-    /// The last term this node led the group in, as the watcher saw it
-    /// (`Elected`); a leader serves only once it is the current term.
-    elected_term: Arc<AtomicU64>,
+    /// The last term this node led the group in and moved its clock for; a
+    /// leader serves only once it is the current term.
+    elected: Arc<Elected>,
     /// Until when (ms since `Replicas::epoch`) the last quorum
     /// acknowledgement seen keeps this leader from counting as cut off:
     /// lets `quorum_lost`, asked on every routed command, skip openraft's
@@ -269,12 +269,12 @@ impl Replicas {
         let mut groups = Groups::default();
         groups.set_quarantine(quarantine.clone());
         groups.set_me(me);
-        config.clock.set_lease(Duration::from_millis(config.timing.election_timeout_min_ms));
+        let lease = Duration::from_millis(config.timing.election_timeout_min_ms);
+        config.clock.set_lease(lease);
         groups.set_clock(Arc::clone(&config.clock));
         groups.refuse_votes_until(
             std::time::Instant::now() + Duration::from_millis(config.timing.election_timeout_max_ms),
         );
-        let lease = Duration::from_millis(config.timing.election_timeout_min_ms);
         let mut replicas = BTreeMap::new();
         for spec in config.groups.iter().filter(|g| g.members.contains(&config.me)) {
             let log =
@@ -298,24 +298,19 @@ impl Replicas {
             }
             let (leader, voters) = (Arc::new(AtomicU64::new(NO_LEADER)), Arc::new(AtomicUsize::new(0)));
             let transferring = Arc::new(AtomicBool::new(false));
-            let elected_term = Arc::new(AtomicU64::new(0));
+            let elected =
+                Arc::new(Elected { group: spec.id, term: AtomicU64::new(0), clock: Arc::clone(&config.clock) });
             let cache = LeaderCache {
                 leader: Arc::clone(&leader),
                 voters: Arc::clone(&voters),
                 transferring: Arc::clone(&transferring),
-                elected: Elected {
-                    group: spec.id,
-                    me,
-                    term: Arc::clone(&elected_term),
-                    clock: Arc::clone(&config.clock),
-                },
+                me,
+                elected: Arc::clone(&elected),
             };
             tokio::spawn(watch_leader(raft.clone(), cache));
             let quorum_fresh_until_ms = AtomicU64::new(0);
-            replicas.insert(
-                spec.id,
-                Replica { raft, db, leader, voters, transferring, quorum_fresh_until_ms, elected_term },
-            );
+            replicas
+                .insert(spec.id, Replica { raft, db, leader, voters, transferring, quorum_fresh_until_ms, elected });
         }
         let quorum_timeout = Duration::from_millis(config.timing.election_timeout_max_ms);
         let read_index: ReadIndexCall = Arc::new(move |leader, group| {
@@ -481,7 +476,7 @@ impl Replicas {
         let m = metrics.borrow_watched();
         let fresh = m.last_quorum_acked.as_ref().is_some_and(|sent| sent.elapsed() < self.lease);
         // The clock has moved past the lease of this term's predecessor.
-        let clocked = replica.elected_term.load(Ordering::Acquire) == m.current_term;
+        let clocked = replica.elected.clocked_in(m.current_term);
         let settled =
             clocked && m.last_applied.as_ref().is_some_and(|l| l.committed_leader_id().term == m.current_term);
         m.state == ServerState::Leader && fresh && settled
@@ -511,9 +506,7 @@ impl Replicas {
                 // Confirmed leader in this term: the clock must be past the
                 // predecessor's lease before the read (the watcher does it
                 // too, but may not have run yet).
-                let term = replica.raft.metrics().borrow_watched().current_term;
-                self.clock.elected(group, term);
-                replica.elected_term.store(term, Ordering::Release);
+                replica.elected.lead_in(replica.raft.metrics().borrow_watched().current_term);
                 Ok(())
             }
             Err(RaftError::APIError(LinearizableReadError::ForwardToLeader(f))) => {
@@ -764,25 +757,30 @@ struct LeaderCache {
     leader: Arc<AtomicU64>,
     voters: Arc<AtomicUsize>,
     transferring: Arc<AtomicBool>,
-    elected: Elected,
+    /// This node's Raft id.
+    me: u64,
+    elected: Arc<Elected>,
 }
 
 /// Moves the node's clock past what an earlier leader may have served, once
 /// per term this node leads a group in (see `crate::clock`).
 struct Elected {
     group: GroupId,
-    me: u64,
     /// The last term this node was seen leading the group in.
-    term: Arc<AtomicU64>,
+    term: AtomicU64,
     clock: Arc<Clock>,
 }
 
 impl Elected {
-    fn note(&self, leader: Option<u64>, term: u64) {
-        if leader == Some(self.me) {
-            self.clock.elected(self.group, term);
-            self.term.store(term, Ordering::Release);
-        }
+    /// This node leads the group in `term`.
+    fn lead_in(&self, term: u64) {
+        self.clock.elected(self.group, term);
+        self.term.store(term, Ordering::Release);
+    }
+
+    /// Whether the clock was moved for `term`.
+    fn clocked_in(&self, term: u64) -> bool {
+        self.term.load(Ordering::Acquire) == term
     }
 }
 
@@ -794,7 +792,9 @@ async fn watch_leader(raft: ShoalRaft, cache: LeaderCache) {
     loop {
         {
             let m = metrics.borrow_watched();
-            cache.elected.note(m.current_leader, m.vote.leader_id().term);
+            if m.current_leader == Some(cache.me) {
+                cache.elected.lead_in(m.vote.leader_id().term);
+            }
             let leader = m.current_leader.unwrap_or(NO_LEADER);
             if cache.leader.swap(leader, Ordering::SeqCst) != leader {
                 cache.transferring.store(false, Ordering::SeqCst);

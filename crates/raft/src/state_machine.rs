@@ -137,12 +137,7 @@ impl StateMachine {
     /// Waits until every log write queued so far is durable.
     async fn log_durable(&self) -> io::Result<()> {
         let Some(wal) = self.log.as_ref().and_then(std::sync::Weak::upgrade) else { return Ok(()) };
-        let (tx, rx) = tokio::sync::oneshot::channel();
-        crate::log_store::queue_on(&wal, Vec::new(), true, move |r| {
-            let _ = tx.send(r);
-        })
-        .await?;
-        rx.await.map_err(io_err)?
+        crate::log_store::durable_on(&wal, Vec::new()).await
     }
 
     /// Makes a snapshot durable before Raft may purge the log behind it,

@@ -95,12 +95,7 @@ pub struct WalStats {
 type Done = Box<dyn FnOnce(io::Result<()>) + Send>;
 
 enum Request {
-    /// `fsync`: durable before `done` whatever the policy.
-    Append {
-        records: Vec<Record>,
-        fsync: bool,
-        done: Done,
-    },
+    Append(Append),
     Stop,
 }
 
@@ -143,7 +138,8 @@ impl TryAppendError {
     }
 }
 
-/// One append in a batch.
+/// One append: its records, and `done` to run once they are written (and
+/// fsynced per the policy, or whatever it is when `fsync`).
 struct Append {
     records: Vec<Record>,
     fsync: bool,
@@ -286,7 +282,7 @@ impl Wal {
         if let Some(bytes) = records.iter().map(Record::body_len).find(|&n| n > MAX_BODY_BYTES as usize) {
             return Err(TryAppendError::TooLarge { bytes });
         }
-        match self.requests.try_send(Request::Append { records, fsync, done }) {
+        match self.requests.try_send(Request::Append(Append { records, fsync, done })) {
             Ok(()) => Ok(()),
             Err(TrySendError::Full(request)) => Err(TryAppendError::Full(QueuedAppend(request))),
             Err(TrySendError::Disconnected(_)) => Err(TryAppendError::Stopped),
@@ -448,9 +444,9 @@ impl Writer {
             while let Some(request) = next.take() {
                 match request {
                     Request::Stop => stop = true,
-                    Request::Append { records, fsync, done } => {
-                        bytes += records.iter().map(approximate_size).sum::<usize>();
-                        batch.push(Append { records, fsync, done });
+                    Request::Append(append) => {
+                        bytes += append.records.iter().map(approximate_size).sum::<usize>();
+                        batch.push(append);
                         if bytes < self.options.max_batch_bytes {
                             next = queue.try_recv().ok();
                         }
@@ -496,16 +492,8 @@ impl Writer {
             }
         } else if outcome.is_ok() && purged {
             // A purge may have freed the oldest segments: delete them now
-            // rather than at the next rotation (an idle node rotates never),
-            // but only once the purge itself is durable (under everysec or
-            // never it may not be yet): a deleted segment whose purge a
-            // power cut took back would leave a hole in the log.
-            match self.sync() {
-                Ok(()) => self.delete_purged_segments(),
-                Err(e) => {
-                    self.fail(format!("wal fsync failed: {e}"));
-                }
-            }
+            // rather than at the next rotation (an idle node rotates never).
+            self.delete_purged_segments();
         }
     }
 
@@ -643,6 +631,10 @@ impl Writer {
     }
 
     /// Deletes the oldest closed segments whose every entry is purged.
+    ///
+    /// The purge records that free a segment are made durable first (under
+    /// everysec or never they may not be yet): a segment deleted for a
+    /// purge that a power cut then took back would leave a hole in the log.
     fn delete_purged_segments(&mut self) {
         let mut deleted = false;
         while let Some(oldest) = self.closed.front() {
@@ -651,7 +643,12 @@ impl Writer {
             if !obsolete {
                 break;
             }
-            let path = segment_path(&self.dir, oldest.sequence);
+            let sequence = oldest.sequence;
+            if let Err(e) = self.sync() {
+                self.fail(format!("wal fsync failed: {e}"));
+                break;
+            }
+            let path = segment_path(&self.dir, sequence);
             if let Err(e) = std::fs::remove_file(&path) {
                 tracing::warn!(segment = %path.display(), error = %e, "could not delete a purged wal segment");
                 break;
