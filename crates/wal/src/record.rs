@@ -7,6 +7,8 @@
 //!   Vote     payload (rest of body)
 //!   Truncate after u64     — drop the group's entries with index > after
 //!   Purge    upto u64      — drop the group's entries with index <= upto
+//!   Drop     (nothing)     — forget the group: its entries, vote and purge
+//!                            point; records after it start a new replica
 //! ```
 //!
 //! All integers little-endian. A frame is valid only if its length fits
@@ -29,12 +31,17 @@ pub enum Record {
     Vote { group: GroupId, payload: Bytes },
     Truncate { group: GroupId, after: u64 },
     Purge { group: GroupId, upto: u64 },
+    /// The node no longer holds a replica of the group (it was moved away):
+    /// everything before this record about the group is void, and its old
+    /// records pin no segment.
+    Drop { group: GroupId },
 }
 
 const ENTRY: u8 = 1;
 const VOTE: u8 = 2;
 const TRUNCATE: u8 = 3;
 const PURGE: u8 = 4;
+const DROP: u8 = 5;
 
 impl Record {
     pub fn group(&self) -> GroupId {
@@ -42,7 +49,8 @@ impl Record {
             Record::Entry { group, .. }
             | Record::Vote { group, .. }
             | Record::Truncate { group, .. }
-            | Record::Purge { group, .. } => *group,
+            | Record::Purge { group, .. }
+            | Record::Drop { group } => *group,
         }
     }
 
@@ -52,6 +60,7 @@ impl Record {
             Record::Entry { payload, .. } => 16 + payload.len(),
             Record::Vote { payload, .. } => payload.len(),
             Record::Truncate { .. } | Record::Purge { .. } => 8,
+            Record::Drop { .. } => 0,
         }
     }
 
@@ -65,6 +74,7 @@ impl Record {
             Record::Vote { group, .. } => (VOTE, group),
             Record::Truncate { group, .. } => (TRUNCATE, group),
             Record::Purge { group, .. } => (PURGE, group),
+            Record::Drop { group } => (DROP, group),
         };
         out.put_u8(kind);
         out.put_u32_le(*group);
@@ -76,6 +86,7 @@ impl Record {
             }
             Record::Vote { payload, .. } => out.put_slice(payload),
             Record::Truncate { after: n, .. } | Record::Purge { upto: n, .. } => out.put_u64_le(*n),
+            Record::Drop { .. } => {}
         }
         let body = &out[start + FRAME_HEADER_BYTES..];
         debug_assert_eq!(body.len(), self.body_len());
@@ -124,6 +135,7 @@ impl Record {
             VOTE => Record::Vote { group, payload: Bytes::copy_from_slice(rest) },
             TRUNCATE if rest.len() == 8 => Record::Truncate { group, after: u64_at(rest, 0)? },
             PURGE if rest.len() == 8 => Record::Purge { group, upto: u64_at(rest, 0)? },
+            DROP if rest.is_empty() => Record::Drop { group },
             _ => return None,
         })
     }
@@ -140,6 +152,7 @@ mod tests {
             Record::Vote { group: 1, payload: Bytes::from_static(b"term=3,for=2") },
             Record::Truncate { group: 7, after: 40 },
             Record::Purge { group: 7, upto: 10 },
+            Record::Drop { group: 7 },
         ]
     }
 

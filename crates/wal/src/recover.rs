@@ -36,6 +36,7 @@ impl GroupState {
                     self.entries = self.entries.split_off(&(upto + 1));
                 }
             }
+            Record::Drop { .. } => *self = GroupState::default(),
         }
     }
 }
@@ -51,7 +52,12 @@ pub struct Recovered {
 
 impl Recovered {
     pub fn apply(&mut self, record: &Record) {
-        self.groups.entry(record.group()).or_default().apply(record);
+        match record {
+            Record::Drop { group } => {
+                self.groups.remove(group);
+            }
+            _ => self.groups.entry(record.group()).or_default().apply(record),
+        }
         self.records += 1;
     }
 

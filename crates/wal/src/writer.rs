@@ -207,6 +207,9 @@ impl Wal {
             }
             let mut info = SegmentInfo { sequence, max_index: HashMap::new() };
             for record in &contents.records {
+                if let Record::Drop { group } = record {
+                    closed.iter_mut().for_each(|c: &mut SegmentInfo| c.forget(*group));
+                }
                 info.note(record);
                 recovered.apply(record);
             }
@@ -353,10 +356,19 @@ struct SegmentInfo {
 
 impl SegmentInfo {
     fn note(&mut self, record: &Record) {
-        if let Record::Entry { group, index, .. } = record {
-            let max = self.max_index.entry(*group).or_insert(0);
-            *max = (*max).max(*index);
+        match record {
+            Record::Entry { group, index, .. } => {
+                let max = self.max_index.entry(*group).or_insert(0);
+                *max = (*max).max(*index);
+            }
+            Record::Drop { group } => self.forget(*group),
+            Record::Vote { .. } | Record::Truncate { .. } | Record::Purge { .. } => {}
         }
+    }
+
+    /// A dropped group's entries here keep the segment for nobody.
+    fn forget(&mut self, group: GroupId) {
+        self.max_index.remove(&group);
     }
 }
 
@@ -472,7 +484,8 @@ impl Writer {
         if batch.is_empty() {
             return;
         }
-        let purged = batch.iter().flat_map(|a| &a.records).any(|r| matches!(r, Record::Purge { .. }));
+        let purged =
+            batch.iter().flat_map(|a| &a.records).any(|r| matches!(r, Record::Purge { .. } | Record::Drop { .. }));
         let outcome = match self.crash.failure.get() {
             Some(reason) => Err(reason.clone()),
             None => self.write_batch(&batch).map_err(|e| self.fail(format!("wal write failed: {e}"))),
@@ -546,6 +559,13 @@ impl Writer {
             Record::Purge { group, upto } => {
                 let purged = self.purged.entry(*group).or_insert(0);
                 *purged = (*purged).max(*upto);
+            }
+            Record::Drop { group } => {
+                // Checkpoints stop carrying the group, and its old entries
+                // stop pinning the segments that hold them.
+                self.votes.remove(group);
+                self.purged.remove(group);
+                self.closed.iter_mut().for_each(|c| c.forget(*group));
             }
             Record::Entry { .. } | Record::Truncate { .. } => {}
         }

@@ -254,6 +254,34 @@ fn purged_segments_are_deleted_and_the_rest_survives() {
     assert_eq!((recovered.group(1).purged, recovered.group(2).purged), (390, 380));
 }
 
+/// A dropped group is gone after a reopen, its old entries pin no segment,
+/// and a replica of it opened later starts from nothing.
+#[test]
+fn a_dropped_group_is_forgotten_and_frees_its_segments() {
+    let d = dir("drop");
+    let (wal, _) = Wal::open(&d, options()).unwrap();
+    wal.append_sync(vec![Record::Vote { group: 2, payload: Bytes::from_static(b"t1:n1") }]).unwrap();
+    for index in 1..=600 {
+        wal.append_sync(vec![entry(2, index, 1)]).unwrap();
+    }
+    wal.append_sync(vec![entry(1, 1, 1), Record::Purge { group: 1, upto: 1 }]).unwrap();
+    assert!(list(&d).unwrap().len() > 3, "4 KiB segments should have rotated");
+    assert!(wal.pins().oldest.iter().any(|(g, _)| *g == 2), "group 2 pins the oldest segment");
+    wal.append_sync(vec![Record::Drop { group: 2 }]).unwrap();
+    // Deleted by the writer right after it answers the append.
+    let deadline = std::time::Instant::now() + std::time::Duration::from_secs(10);
+    while list(&d).unwrap().len() > 1 {
+        assert!(std::time::Instant::now() < deadline, "segments before the drop kept: {:?}", wal.pins());
+        std::thread::sleep(std::time::Duration::from_millis(5));
+    }
+    wal.append_sync(vec![entry(2, 7, 3)]).unwrap();
+    drop(wal);
+    let (_wal, recovered) = Wal::open(&d, options()).unwrap();
+    let g2 = recovered.group(2);
+    assert_eq!(g2.entries.keys().copied().collect::<Vec<_>>(), vec![7], "only the new replica's entry");
+    assert_eq!((g2.vote, g2.purged), (None, 0));
+}
+
 /// Random appends, truncations, purges and votes over several groups, with
 /// reopens in between: the recovered state always equals a model that
 /// applied the same records in memory. SHOAL_SEED replays a run.
@@ -284,6 +312,11 @@ fn random_histories_recover_exactly() {
                     Record::Purge { group, upto }
                 }
                 2 => Record::Vote { group, payload: Bytes::from(format!("vote-{}", rng.random::<u32>())) },
+                // The replica moved away (and perhaps back, as a new one).
+                3 if rng.random_bool(0.2) => {
+                    next_index[g] = 1;
+                    Record::Drop { group }
+                }
                 _ => {
                     let index = next_index[g].max(model.group(group).purged + 1);
                     next_index[g] = index + 1;
