@@ -22,6 +22,7 @@ use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, LinearizableReadError, RPCError, RaftError};
 use openraft::{ChangeMembers, Instant as _, ReadPolicy, ServerState};
 use shoal_engine::{Db, Millis, WriteOp};
+use arc_swap::ArcSwap;
 use shoal_wal::{Wal, WalOptions};
 use tokio::net::TcpStream;
 
@@ -32,8 +33,24 @@ use crate::{Clock, LogStore, Proposal, Reply, ShoalNode, ShoalRaft, StateMachine
 #[derive(Debug, Clone)]
 pub struct GroupSpec {
     pub id: GroupId,
-    /// Node ids holding a replica, the preferred leader first.
+    /// This node's Raft id in the group (`crate::raft_id`; never one a
+    /// replica of the group had before).
+    pub me: u64,
+    /// The Raft ids the group starts with, the preferred leader first, who
+    /// initializes the group if it never was. Empty for a replica added to
+    /// a running group: it waits for its leader's log or snapshot.
     pub members: Vec<u64>,
+}
+
+impl GroupSpec {
+    /// A group of the bootstrap layout on node `me` (under `generation`),
+    /// if the layout gives `me` a replica of it; `nodes` are the node
+    /// numbers holding one, the preferred leader first. Bootstrap replicas
+    /// are the nodes' first identities.
+    pub fn initial(id: GroupId, nodes: &[u64], me: u64, generation: u32) -> Option<GroupSpec> {
+        let members = nodes.iter().map(|&n| crate::raft_id(n, 0)).collect();
+        nodes.contains(&me).then(|| GroupSpec { id, me: crate::raft_id(me, generation), members })
+    }
 }
 
 /// Raft timing, in milliseconds.
@@ -98,8 +115,8 @@ pub struct ReplicaConfig {
     /// Every node's client address, recorded in membership so a redirect
     /// can name the leader.
     pub client_addrs: HashMap<u64, String>,
-    /// The groups this node holds (only those whose members include `me`
-    /// are opened).
+    /// The groups this node holds, all opened (`Replicas::open_group` adds
+    /// more later).
     pub groups: Vec<GroupSpec>,
     pub timing: Timing,
     pub read_mode: ReadMode,
@@ -135,6 +152,8 @@ pub enum ReplicaError {
 const NO_LEADER: u64 = u64::MAX;
 
 struct Replica {
+    /// This node's Raft id in the group.
+    me: u64,
     raft: ShoalRaft,
     db: Arc<Db>,
     /// The leader and voter count as of the last server-metrics change,
@@ -232,7 +251,16 @@ pub struct Replicas {
     epoch: std::time::Instant,
     wal: Arc<Wal>,
     wal_dir: PathBuf,
-    replicas: BTreeMap<GroupId, Replica>,
+    /// The groups held here. Replaced whole (rarely) by `open_group` and
+    /// `close_group`, read on every command without a lock.
+    replicas: ArcSwap<BTreeMap<GroupId, Arc<Replica>>>,
+    /// Held while the table is being changed: one change at a time.
+    changing: tokio::sync::Mutex<()>,
+    /// What the WAL held at open for groups not opened yet (a replica
+    /// opened after start, or one to drop).
+    recovered: std::sync::Mutex<HashMap<GroupId, shoal_wal::recover::GroupState>>,
+    /// What opening a group needs.
+    opener: Opener,
     groups: Groups,
     /// The WAL was empty when this node opened.
     fresh: bool,
@@ -241,6 +269,24 @@ pub struct Replicas {
     read_index: ReadIndexCall,
     clock: Arc<Clock>,
 }
+
+/// Opens a group's Raft over the node's transport (boxed: `Replicas` is
+/// not generic over its transport).
+type NewRaft = Arc<
+    dyn Fn(u64, GroupId, LogStore, StateMachine) -> futures_util::future::BoxFuture<'static, Result<ShoalRaft, String>>
+        + Send
+        + Sync,
+>;
+
+struct Opener {
+    dir: PathBuf,
+    new_raft: NewRaft,
+}
+
+/// The file in a group's directory naming the replica (Raft id) its state
+/// belongs to: state left by another replica of the group is never
+/// opened as this one's.
+const REPLICA_ID_FILE: &str = "raft-id";
 
 /// One `Request::ReadIndex` to `(leader, group)` over the node's transport
 /// (boxed: `Replicas` is not generic over its transport).
@@ -268,56 +314,31 @@ impl Replicas {
         let me = crate::raft_id(config.me, config.generation);
         let mut groups = Groups::default();
         groups.set_quarantine(quarantine.clone());
-        groups.set_me(me);
         let lease = Duration::from_millis(config.timing.election_timeout_min_ms);
         config.clock.set_lease(lease);
         groups.set_clock(Arc::clone(&config.clock));
         groups.refuse_votes_until(
             std::time::Instant::now() + Duration::from_millis(config.timing.election_timeout_max_ms),
         );
-        let mut replicas = BTreeMap::new();
-        for spec in config.groups.iter().filter(|g| g.members.contains(&config.me)) {
-            let log =
-                LogStore::open(Arc::clone(&wal), spec.id, &recovered.group(spec.id)).map_err(|e| e.to_string())?;
-            let db = Arc::new(Db::new());
-            let sm_dir = config.dir.join(format!("group-{}", spec.id));
-            let sm = StateMachine::open(Arc::clone(&db), &sm_dir)
-                .map_err(|e| format!("snapshot in {}: {e}", sm_dir.display()))?
-                .after_log(Arc::clone(&wal));
-            let network =
-                NetworkFactory { group: spec.id, transport: transport.clone(), quarantine: quarantine.clone() };
-            let raft = ShoalRaft::new(me, Arc::clone(&raft_config), network, log, sm)
-                .await
-                .map_err(|e| format!("group {}: {e}", spec.id))?;
-            groups.insert(spec.id, raft.clone());
-            let bootstraps = spec.members.first() == Some(&config.me) && config.generation == 0;
-            if bootstraps && !raft.is_initialized().await.map_err(|e| e.to_string())? {
-                let members: BTreeMap<u64, ShoalNode> =
-                    spec.members.iter().map(|&n| (crate::raft_id(n, 0), node_info(&config.client_addrs, n))).collect();
-                raft.initialize(members).await.map_err(|e| format!("group {}: {e}", spec.id))?;
-            }
-            let (leader, voters) = (Arc::new(AtomicU64::new(NO_LEADER)), Arc::new(AtomicUsize::new(0)));
-            let transferring = Arc::new(AtomicBool::new(false));
-            let elected =
-                Arc::new(Elected { group: spec.id, term: AtomicU64::new(0), clock: Arc::clone(&config.clock) });
-            let cache = LeaderCache {
-                leader: Arc::clone(&leader),
-                voters: Arc::clone(&voters),
-                transferring: Arc::clone(&transferring),
-                me,
-                elected: Arc::clone(&elected),
-            };
-            tokio::spawn(watch_leader(raft.clone(), cache));
-            let quorum_fresh_until_ms = AtomicU64::new(0);
-            replicas
-                .insert(spec.id, Replica { raft, db, leader, voters, transferring, quorum_fresh_until_ms, elected });
-        }
         let quorum_timeout = Duration::from_millis(config.timing.election_timeout_max_ms);
+        let network_transport = transport.clone();
+        let network_quarantine = quarantine.clone();
+        let new_raft: NewRaft = Arc::new(move |me, group, log, sm| {
+            let network = NetworkFactory {
+                group,
+                transport: network_transport.clone(),
+                quarantine: network_quarantine.clone(),
+            };
+            let raft_config = Arc::clone(&raft_config);
+            Box::pin(async move {
+                ShoalRaft::new(me, raft_config, network, log, sm).await.map_err(|e| format!("group {group}: {e}"))
+            })
+        });
         let read_index: ReadIndexCall = Arc::new(move |leader, group| {
             let transport = transport.clone();
             Box::pin(async move { transport.call(leader, group, Request::ReadIndex, quorum_timeout).await })
         });
-        Ok(Replicas {
+        let replicas = Replicas {
             me,
             client_addrs: config.client_addrs,
             read_mode: config.read_mode,
@@ -327,13 +348,143 @@ impl Replicas {
             epoch: std::time::Instant::now(),
             wal,
             wal_dir,
-            replicas,
+            replicas: ArcSwap::from_pointee(BTreeMap::new()),
+            changing: tokio::sync::Mutex::new(()),
+            recovered: std::sync::Mutex::new(recovered.groups),
+            opener: Opener { dir: config.dir, new_raft },
             groups,
             fresh,
             quarantine,
             read_index,
             clock: config.clock,
-        })
+        };
+        for spec in &config.groups {
+            replicas.open_group(spec).await?;
+        }
+        Ok(replicas)
+    }
+
+    /// Opens this node's replica of a group (see `GroupSpec`) and starts
+    /// serving it; the first member initializes a group that never was.
+    /// State on disk that another replica of the group left here (moved
+    /// away earlier) is dropped first. Opening a group already open under
+    /// the same id does nothing.
+    pub async fn open_group(&self, spec: &GroupSpec) -> Result<(), String> {
+        let _changing = self.changing.lock().await;
+        match self.replicas.load().get(&spec.id) {
+            Some(open) if open.me == spec.me => return Ok(()),
+            Some(open) => {
+                return Err(format!(
+                    "group {} is open here as raft id {}, not {}",
+                    spec.id,
+                    crate::ShowId(open.me),
+                    crate::ShowId(spec.me)
+                ))
+            }
+            None => {}
+        }
+        let sm_dir = self.group_dir(spec.id);
+        let owner = std::fs::read_to_string(sm_dir.join(REPLICA_ID_FILE)).ok().and_then(|s| s.trim().parse::<u64>().ok());
+        let left_by_other = match owner {
+            Some(owner) => owner != spec.me,
+            // No owner named: a directory from before owners were written
+            // is this replica's (adopted); WAL state without a directory is
+            // a half-finished drop.
+            None => !sm_dir.exists() && self.recovered.lock().expect("recovered lock").contains_key(&spec.id),
+        };
+        if left_by_other {
+            tracing::info!(group = spec.id, "dropping the state an earlier replica of the group left here");
+            self.drop_state(spec.id).await?;
+        }
+        std::fs::create_dir_all(&sm_dir).map_err(|e| format!("{}: {e}", sm_dir.display()))?;
+        crate::state_machine::write_atomically(&sm_dir, REPLICA_ID_FILE, &[spec.me.to_string().as_bytes()])
+            .map_err(|e| format!("{}: {e}", sm_dir.display()))?;
+        let state = self.recovered.lock().expect("recovered lock").remove(&spec.id).unwrap_or_default();
+        let log = LogStore::open(Arc::clone(&self.wal), spec.id, &state).map_err(|e| e.to_string())?;
+        let db = Arc::new(Db::new());
+        let sm = StateMachine::open(Arc::clone(&db), &sm_dir)
+            .map_err(|e| format!("snapshot in {}: {e}", sm_dir.display()))?
+            .after_log(Arc::clone(&self.wal));
+        let raft = (self.opener.new_raft)(spec.me, spec.id, log, sm).await?;
+        if spec.members.first() == Some(&spec.me) && !raft.is_initialized().await.map_err(|e| e.to_string())? {
+            let members: BTreeMap<u64, ShoalNode> =
+                spec.members.iter().map(|&m| (m, node_info(&self.client_addrs, crate::node_of(m)))).collect();
+            raft.initialize(members).await.map_err(|e| format!("group {}: {e}", spec.id))?;
+        }
+        let (leader, voters) = (Arc::new(AtomicU64::new(NO_LEADER)), Arc::new(AtomicUsize::new(0)));
+        let transferring = Arc::new(AtomicBool::new(false));
+        let elected = Arc::new(Elected { group: spec.id, term: AtomicU64::new(0), clock: Arc::clone(&self.clock) });
+        let cache = LeaderCache {
+            leader: Arc::clone(&leader),
+            voters: Arc::clone(&voters),
+            transferring: Arc::clone(&transferring),
+            me: spec.me,
+            elected: Arc::clone(&elected),
+        };
+        tokio::spawn(watch_leader(raft.clone(), cache));
+        self.groups.insert_member(spec.id, raft.clone(), spec.me);
+        let replica = Replica {
+            me: spec.me,
+            raft,
+            db,
+            leader,
+            voters,
+            transferring,
+            quorum_fresh_until_ms: AtomicU64::new(0),
+            elected,
+        };
+        let mut table = BTreeMap::clone(&self.replicas.load());
+        table.insert(spec.id, Arc::new(replica));
+        self.replicas.store(Arc::new(table));
+        Ok(())
+    }
+
+    /// Stops this node's replica of `group` and deletes what it stored: for
+    /// a replica no longer in the group (moved away). Also drops the state
+    /// of a group that is not open (left by a replica moved away before a
+    /// crash). The WAL forgets the group (a durable `Drop` record) before
+    /// its directory goes, so a crash between the two leaves state that
+    /// `open_group` knows to drop.
+    pub async fn close_group(&self, group: GroupId) -> Result<(), String> {
+        let _changing = self.changing.lock().await;
+        let mut table = BTreeMap::clone(&self.replicas.load());
+        if let Some(replica) = table.remove(&group) {
+            self.replicas.store(Arc::new(table));
+            self.groups.remove(group);
+            let _ = replica.raft.shutdown().await;
+        }
+        self.drop_state(group).await
+    }
+
+    /// Groups with state on disk here that are not open: what a node must
+    /// either open (it holds them) or close (it does not).
+    pub fn unopened_groups(&self) -> Vec<GroupId> {
+        let open = self.replicas.load();
+        let mut found: BTreeSet<GroupId> = self.recovered.lock().expect("recovered lock").keys().copied().collect();
+        if let Ok(entries) = std::fs::read_dir(&self.opener.dir) {
+            let dirs = entries.filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("group-")?.parse::<GroupId>().ok());
+            found.extend(dirs);
+        }
+        found.into_iter().filter(|g| !open.contains_key(g)).collect()
+    }
+
+    fn group_dir(&self, group: GroupId) -> PathBuf {
+        self.opener.dir.join(format!("group-{group}"))
+    }
+
+    /// Forgets a group that is not open: a durable WAL `Drop`, then its
+    /// directory.
+    async fn drop_state(&self, group: GroupId) -> Result<(), String> {
+        self.recovered.lock().expect("recovered lock").remove(&group);
+        crate::log_store::durable_on(&self.wal, vec![shoal_wal::Record::Drop { group }])
+            .await
+            .map_err(|e| format!("group {group}: dropping it from the WAL: {e}"))?;
+        let dir = self.group_dir(group);
+        match std::fs::remove_dir_all(&dir) {
+            Ok(()) => Ok(()),
+            Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(()),
+            Err(e) => Err(format!("{}: {e}", dir.display())),
+        }
     }
 
     /// The node's clock: the time reads and new writes must use (never
@@ -375,17 +526,28 @@ impl Replicas {
     }
 
     /// The group's keyspace on this node (reads; may lag on a follower).
-    pub fn db(&self, group: GroupId) -> Option<&Arc<Db>> {
-        self.replicas.get(&group).map(|r| &r.db)
+    pub fn db(&self, group: GroupId) -> Option<Arc<Db>> {
+        self.replicas.load().get(&group).map(|r| Arc::clone(&r.db))
     }
 
-    pub fn group_ids(&self) -> impl Iterator<Item = GroupId> + '_ {
-        self.replicas.keys().copied()
+    /// The groups open here, ascending.
+    pub fn group_ids(&self) -> Vec<GroupId> {
+        self.replicas.load().keys().copied().collect()
     }
 
-    /// This node's Raft id (`crate::raft_id`).
+    /// This node's Raft id in the groups of the bootstrap layout
+    /// (`crate::raft_id`).
     pub fn me(&self) -> u64 {
         self.me
+    }
+
+    /// This node's Raft id in `group`, if it holds a replica.
+    pub fn member_id(&self, group: GroupId) -> Option<u64> {
+        self.replicas.load().get(&group).map(|r| r.me)
+    }
+
+    fn replica(&self, group: GroupId) -> Option<Arc<Replica>> {
+        self.replicas.load().get(&group).cloned()
     }
 
     /// The generation of this node's data (`crate::raft_id`).
@@ -394,17 +556,18 @@ impl Replicas {
     }
 
     pub fn holds(&self, group: GroupId) -> bool {
-        self.replicas.contains_key(&group)
+        self.replicas.load().contains_key(&group)
     }
 
     /// The group's current leader as this node knows it.
     pub fn leader(&self, group: GroupId) -> Option<u64> {
-        let leader = self.replicas.get(&group)?.leader.load(Ordering::Relaxed);
+        let leader = self.replicas.load().get(&group)?.leader.load(Ordering::Relaxed);
         (leader != NO_LEADER).then_some(leader)
     }
 
     pub fn is_leader(&self, group: GroupId) -> bool {
-        self.leader(group) == Some(self.me)
+        let table = self.replicas.load();
+        table.get(&group).is_some_and(|r| r.leader.load(Ordering::Relaxed) == r.me)
     }
 
     /// Whether this node leads `group` but no quorum has acknowledged it for
@@ -413,8 +576,9 @@ impl Replicas {
     /// that has not yet heard from a quorum in its term was just elected by
     /// one and is not counted as cut off.
     pub fn quorum_lost(&self, group: GroupId) -> bool {
-        let Some(replica) = self.replicas.get(&group) else { return false };
-        if replica.voters.load(Ordering::Relaxed) == 1 || replica.leader.load(Ordering::Relaxed) != self.me {
+        let table = self.replicas.load();
+        let Some(replica) = table.get(&group) else { return false };
+        if replica.voters.load(Ordering::Relaxed) == 1 || replica.leader.load(Ordering::Relaxed) != replica.me {
             return false;
         }
         let now_ms = self.epoch.elapsed().as_millis() as u64;
@@ -443,7 +607,7 @@ impl Replicas {
         writes: impl IntoIterator<Item = (WriteOp, Option<WriteTag>)>,
         now: Millis,
     ) -> PendingBatch {
-        let Some(replica) = self.replicas.get(&group) else {
+        let Some(replica) = self.replica(group) else {
             return PendingBatch { results: Err(ReplicaError::NoSuchGroup(group)) };
         };
         // Never behind the node's clock (see `crate::clock`).
@@ -490,15 +654,15 @@ impl Replicas {
     /// round: no other node can be elected, and a write is answered only
     /// after it is applied here, so the local keyspace is already current.
     pub async fn read_barrier(&self, group: GroupId) -> Result<(), ReplicaError> {
-        let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
         let leader = replica.leader.load(Ordering::Relaxed);
-        if leader != self.me && leader != NO_LEADER {
-            return self.follower_read_barrier(group, replica, leader).await;
+        if leader != replica.me && leader != NO_LEADER {
+            return self.follower_read_barrier(group, &replica, leader).await;
         }
-        if replica.voters.load(Ordering::Relaxed) == 1 && replica.leader.load(Ordering::Relaxed) == self.me {
+        if replica.voters.load(Ordering::Relaxed) == 1 && replica.leader.load(Ordering::Relaxed) == replica.me {
             return Ok(());
         }
-        if self.read_mode == ReadMode::Lease && self.lease_holds(replica) {
+        if self.read_mode == ReadMode::Lease && self.lease_holds(&replica) {
             return Ok(());
         }
         match replica.raft.ensure_linearizable(ReadPolicy::ReadIndex).await {
@@ -554,7 +718,7 @@ impl Replicas {
             return;
         }
         for (group, upto) in pins.oldest {
-            let Some(replica) = self.replicas.get(&group) else {
+            let Some(replica) = self.replica(group) else {
                 tracing::warn!(group, "a group this node does not hold keeps the oldest WAL segment");
                 continue;
             };
@@ -584,7 +748,7 @@ impl Replicas {
         if let Some(reason) = self.wal.failure() {
             return Some(format!("the write-ahead log failed ({reason})"));
         }
-        self.replicas.iter().find_map(|(group, replica)| {
+        self.replicas.load().iter().find_map(|(group, replica)| {
             let metrics = replica.raft.metrics();
             let m = metrics.borrow_watched();
             m.running_state.as_ref().err().map(|e| format!("the raft group {group} stopped: {e}"))
@@ -593,7 +757,7 @@ impl Replicas {
 
     /// The group's replication state here (INFO replication).
     pub fn status(&self, group: GroupId) -> Option<GroupStatus> {
-        let replica = self.replicas.get(&group)?;
+        let replica = self.replica(group)?;
         let metrics = replica.raft.metrics();
         let m = metrics.borrow_watched();
         let role = match (&m.running_state, m.state) {
@@ -608,7 +772,7 @@ impl Replicas {
             .replication
             .iter()
             .flatten()
-            .filter(|(id, _)| **id != self.me)
+            .filter(|(id, _)| **id != replica.me)
             .map(|(id, matched)| (*id, last.saturating_sub(matched.as_ref().map_or(0, |l| l.index))))
             .collect();
         Some(GroupStatus {
@@ -631,14 +795,14 @@ impl Replicas {
     /// blocking thread); returns at once. `status(group).snapshot_index`
     /// shows when it is done.
     pub async fn snapshot(&self, group: GroupId) -> Result<(), ReplicaError> {
-        let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
         replica.raft.trigger().snapshot().await.map_err(|e| ReplicaError::Unavailable(e.to_string()))
     }
 
     /// Asks the group's leader (if it is this node) to hand leadership to
     /// `to`; returns at once, the transfer happens in the background.
     pub async fn transfer_leader(&self, group: GroupId, to: u64) -> Result<(), ReplicaError> {
-        let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
         // Before the transfer starts: no lease read may run once it has.
         replica.transferring.store(true, Ordering::SeqCst);
         replica.raft.trigger().transfer_leader(to).await.map_err(|e| ReplicaError::Unavailable(e.to_string()))
@@ -652,41 +816,85 @@ impl Replicas {
     /// failure (leadership lost, catch-up too slow) goes on from where this
     /// one stopped.
     pub async fn replace_member(&self, group: GroupId, new: u64, catch_up: Duration) -> Result<(), ReplicaError> {
-        let replica = self.replicas.get(&group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
         let node = crate::node_of(new);
-        assert_ne!(node, crate::node_of(self.me), "a leader never replaces itself");
-        let membership = || replica.raft.metrics().borrow_watched().membership_config.membership().clone();
-        if membership().get_node(&new).is_none() {
-            let info = node_info(&self.client_addrs, node);
-            replica.raft.add_learner(new, info, false).await.map_err(membership_error)?;
-        }
-        let target = replica.raft.metrics().borrow_watched().last_log_index;
-        replica
-            .raft
-            .wait(Some(catch_up))
-            .metrics(|m| matched(m, new) >= target, "the new replica caught up")
-            .await
-            .map_err(|e| ReplicaError::Unavailable(format!("{} did not catch up: {e}", crate::ShowId(new))))?;
+        assert_ne!(node, crate::node_of(replica.me), "a leader never replaces itself");
+        let info = node_info(&self.client_addrs, node);
+        add_caught_up(&replica, new, info, catch_up).await?;
         // Learners are left as they are by a change of voters, so both
         // changes follow from the membership as it is now.
-        let current = membership();
+        let current = membership(&replica);
         let voters: BTreeSet<u64> = current.voter_ids().filter(|&v| crate::node_of(v) != node).chain([new]).collect();
         let stale: BTreeSet<u64> = current.learner_ids().filter(|&l| crate::node_of(l) == node && l != new).collect();
-        if current.voter_ids().collect::<BTreeSet<_>>() != voters {
-            let change = ChangeMembers::ReplaceAllVoters(voters);
-            replica.raft.change_membership(change, false).await.map_err(membership_error)?;
+        set_voters(&replica, voters).await?;
+        remove_learners(&replica, stale).await
+    }
+
+    /// On the group's leader: one replica move, `to` in and `from` (if any)
+    /// out, as TiKV moves a peer. `to` (a new Raft id, at `to_client_addr`)
+    /// is added as a learner and caught up (at most `catch_up`), then the
+    /// voters change through a joint configuration. Every step follows from
+    /// the group's membership as it is, so after a crash or a lost
+    /// leadership, the same call on the group's next leader goes on from
+    /// where this one stopped, including finishing a joint configuration
+    /// left half done. When `from` is this node's replica, leadership is
+    /// handed to another voter first (`MoveProgress::LeaderMoving`): call
+    /// again on the new leader.
+    pub async fn move_replica(
+        &self,
+        group: GroupId,
+        from: Option<u64>,
+        to: u64,
+        to_client_addr: &str,
+        catch_up: Duration,
+    ) -> Result<MoveProgress, ReplicaError> {
+        let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        let current = membership(&replica);
+        let done = |m: &openraft::Membership<u64, ShoalNode>| {
+            m.get_joint_config().len() == 1
+                && m.voter_ids().any(|v| v == to)
+                && from.is_none_or(|f| m.get_node(&f).is_none())
+        };
+        if done(&current) {
+            return Ok(MoveProgress::Done);
         }
-        if !stale.is_empty() {
-            replica.raft.change_membership(ChangeMembers::RemoveNodes(stale), false).await.map_err(membership_error)?;
+        if from == Some(replica.me) {
+            let others = current.voter_ids().filter(|&v| v != replica.me && v != to);
+            let Some(next) = others.max_by_key(|&v| matched(&replica.raft.metrics().borrow_watched(), v)) else {
+                return Err(ReplicaError::Unavailable(format!("group {group}: no other voter to lead")));
+            };
+            replica.transferring.store(true, Ordering::SeqCst);
+            replica.raft.trigger().transfer_leader(next).await.map_err(|e| ReplicaError::Unavailable(e.to_string()))?;
+            return Ok(MoveProgress::LeaderMoving);
         }
-        Ok(())
+        let info = ShoalNode { client_addr: to_client_addr.to_string() };
+        add_caught_up(&replica, to, info, catch_up).await?;
+        let voters: BTreeSet<u64> = current.voter_ids().filter(|&v| Some(v) != from).chain([to]).collect();
+        set_voters(&replica, voters).await?;
+        remove_learners(&replica, from.into_iter().collect()).await?;
+        match done(&membership(&replica)) {
+            true => Ok(MoveProgress::Done),
+            false => Err(ReplicaError::Unavailable(format!("group {group}: the membership changed under the move"))),
+        }
+    }
+
+    /// On the group's leader: takes `learner` (a move's target that will
+    /// not finish, say its node died) out of the group. Voters are left
+    /// alone: a replica that already votes is moved away, not cancelled.
+    pub async fn remove_learner(&self, group: GroupId, learner: u64) -> Result<(), ReplicaError> {
+        let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        let current = membership(&replica);
+        if current.voter_ids().any(|v| v == learner) {
+            return Err(ReplicaError::Unavailable(format!("{} is a voter of group {group}", crate::ShowId(learner))));
+        }
+        remove_learners(&replica, current.learner_ids().filter(|&l| l == learner).collect()).await
     }
 
     /// openraft's runtime stats for the group (per-stage latency of log
     /// entries, batch sizes), as text.
     #[cfg(feature = "runtime-stats")]
     pub async fn runtime_stats(&self, group: GroupId) -> Option<String> {
-        let mut stats = self.replicas.get(&group)?.raft.runtime_stats().await.ok()?;
+        let mut stats = self.replica(group)?.raft.runtime_stats().await.ok()?;
         stats.build_log_stage_histograms();
         Some(stats.display().human_readable().to_string())
     }
@@ -695,7 +903,7 @@ impl Replicas {
     /// (the cache `leader` reads, not only openraft's metrics).
     pub async fn wait_for_leaders(&self, timeout: Duration) -> Result<(), ReplicaError> {
         let deadline = tokio::time::Instant::now() + timeout;
-        for (group, replica) in &self.replicas {
+        for (group, replica) in self.replicas.load().iter() {
             replica
                 .raft
                 .wait(Some(timeout))
@@ -727,10 +935,63 @@ impl Replicas {
     /// are refused from now on), then stops every group's Raft.
     pub async fn shutdown(&self) {
         self.groups.close();
-        for replica in self.replicas.values() {
+        for replica in self.replicas.load().values() {
             let _ = replica.raft.shutdown().await;
         }
     }
+}
+
+/// How far `Replicas::move_replica` came.
+#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+pub enum MoveProgress {
+    /// The target votes and the source is out of the group.
+    Done,
+    /// This node, the source, is handing leadership to another voter: the
+    /// move goes on on the group's next leader.
+    LeaderMoving,
+}
+
+/// The group's membership as this node knows it (the last one in its log).
+fn membership(replica: &Replica) -> openraft::Membership<u64, ShoalNode> {
+    replica.raft.metrics().borrow_watched().membership_config.membership().clone()
+}
+
+/// Adds `id` as a learner unless it is a member already, then waits (at most
+/// `catch_up`) until it holds the log as it was when the wait began.
+async fn add_caught_up(replica: &Replica, id: u64, info: ShoalNode, catch_up: Duration) -> Result<(), ReplicaError> {
+    if membership(replica).get_node(&id).is_none() {
+        replica.raft.add_learner(id, info, false).await.map_err(membership_error)?;
+    }
+    let target = replica.raft.metrics().borrow_watched().last_log_index;
+    replica
+        .raft
+        .wait(Some(catch_up))
+        .metrics(|m| matched(m, id) >= target, "the new replica caught up")
+        .await
+        .map_err(|e| ReplicaError::Unavailable(format!("{} did not catch up: {e}", crate::ShowId(id))))?;
+    Ok(())
+}
+
+/// Makes `voters` the group's voters (through a joint configuration),
+/// unless they are already and no joint configuration is left half done.
+/// Removed voters leave the group.
+async fn set_voters(replica: &Replica, voters: BTreeSet<u64>) -> Result<(), ReplicaError> {
+    let current = membership(replica);
+    let joint = current.get_joint_config().len() > 1;
+    if joint || current.voter_ids().collect::<BTreeSet<_>>() != voters {
+        let change = ChangeMembers::ReplaceAllVoters(voters);
+        replica.raft.change_membership(change, false).await.map_err(membership_error)?;
+    }
+    Ok(())
+}
+
+async fn remove_learners(replica: &Replica, learners: BTreeSet<u64>) -> Result<(), ReplicaError> {
+    let current = membership(replica);
+    let present: BTreeSet<u64> = learners.into_iter().filter(|l| current.learner_ids().any(|x| x == *l)).collect();
+    if !present.is_empty() {
+        replica.raft.change_membership(ChangeMembers::RemoveNodes(present), false).await.map_err(membership_error)?;
+    }
+    Ok(())
 }
 
 /// The last log index the leader knows `id` holds (None: nothing yet, or

@@ -284,12 +284,27 @@ impl StateMachine {
     }
 }
 
+/// Replaces `dir/name` with `parts`, atomically: a temporary file, fsync,
+/// rename, fsync of the directory. A crash leaves the old file or the new.
+pub(crate) fn write_atomically(dir: &std::path::Path, name: &str, parts: &[&[u8]]) -> io::Result<()> {
+    use std::io::Write;
+    let tmp = dir.join(format!("{name}.tmp"));
+    let mut file = std::fs::File::create(&tmp)?;
+    for part in parts {
+        file.write_all(part)?;
+    }
+    file.sync_all()?;
+    drop(file);
+    std::fs::rename(&tmp, dir.join(name))?;
+    std::fs::File::open(dir)?.sync_all()
+}
+
 /// The snapshot file: `meta length u32 BE | meta (JSON) | Db::dump bytes`,
 /// replaced atomically (temporary file, fsync, rename, fsync directory).
 /// The dump carries its own checksum, checked by `Db::replace`.
 mod snapshot_file {
-    use std::fs::{self, File};
-    use std::io::{self, Write};
+    use std::fs;
+    use std::io;
     use std::path::Path;
 
     use openraft::type_config::alias::SnapshotMetaOf;
@@ -297,20 +312,11 @@ mod snapshot_file {
     use crate::{io_err, TypeConfig};
 
     const NAME: &str = "snapshot";
-    const TMP: &str = "snapshot.tmp";
 
     pub fn save(dir: &Path, meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> io::Result<()> {
         let meta = serde_json::to_vec(meta).map_err(io_err)?;
         let len = u32::try_from(meta.len()).map_err(io_err)?;
-        let tmp = dir.join(TMP);
-        let mut file = File::create(&tmp)?;
-        file.write_all(&len.to_be_bytes())?;
-        file.write_all(&meta)?;
-        file.write_all(data)?;
-        file.sync_all()?;
-        drop(file);
-        fs::rename(&tmp, dir.join(NAME))?;
-        File::open(dir)?.sync_all()
+        super::write_atomically(dir, NAME, &[&len.to_be_bytes(), &meta, data])
     }
 
     pub fn load(dir: &Path) -> io::Result<Option<(SnapshotMetaOf<TypeConfig>, Vec<u8>)>> {

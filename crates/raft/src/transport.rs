@@ -218,17 +218,19 @@ struct ResponseFrame {
     body: Response,
 }
 
+/// A group's Raft here and the Raft id it answers to (`None`: any).
+type Member = (ShoalRaft, Option<u64>);
+
 /// The groups this node serves, by id.
 #[derive(Clone, Default)]
 pub struct Groups {
-    rafts: Arc<Mutex<HashMap<GroupId, ShoalRaft>>>,
+    /// Each group's Raft and the id this node answers to in it (unset in
+    /// hand-built test groups: they answer to any).
+    rafts: Arc<Mutex<HashMap<GroupId, Member>>>,
     /// Vote requests are refused until then (see `refuse_votes_until`).
     no_votes_until: Arc<Mutex<Option<std::time::Instant>>>,
     /// While on, vote requests are refused (see `Quarantine`).
     quarantine: Quarantine,
-    /// This node's Raft id, when known (hand-built groups in tests leave it
-    /// unset and answer to any).
-    me: Option<u64>,
     /// The node's clock: observes every request's time, stamps responses.
     clock: Arc<Clock>,
     /// Snapshots being received.
@@ -240,15 +242,21 @@ pub struct Groups {
 }
 
 impl Groups {
+    /// Serves `group` with `raft`, answering requests for any Raft id.
     pub fn insert(&self, group: GroupId, raft: ShoalRaft) {
-        self.rafts.lock().expect("groups lock").insert(group, raft);
+        self.rafts.lock().expect("groups lock").insert(group, (raft, None));
+    }
+
+    /// Serves `group` with `raft`, answering only requests for Raft id `me`.
+    pub fn insert_member(&self, group: GroupId, raft: ShoalRaft, me: u64) {
+        self.rafts.lock().expect("groups lock").insert(group, (raft, Some(me)));
     }
 
     pub fn remove(&self, group: GroupId) -> Option<ShoalRaft> {
-        self.rafts.lock().expect("groups lock").remove(&group)
+        self.rafts.lock().expect("groups lock").remove(&group).map(|(raft, _)| raft)
     }
 
-    fn get(&self, group: GroupId) -> Option<ShoalRaft> {
+    fn get(&self, group: GroupId) -> Option<(ShoalRaft, Option<u64>)> {
         self.rafts.lock().expect("groups lock").get(&group).cloned()
     }
 
@@ -279,11 +287,6 @@ impl Groups {
     /// The node's clock.
     pub fn clock(&self) -> &Arc<Clock> {
         &self.clock
-    }
-
-    /// The Raft id requests must be addressed to.
-    pub fn set_me(&mut self, me: u64) {
-        self.me = Some(me);
     }
 
     fn votes_refused(&self) -> bool {
@@ -430,25 +433,26 @@ pub async fn serve_connection(stream: TcpStream, groups: Groups) {
 /// Hands a request for Raft id `to` to the group's `Raft` here and
 /// returns its answer: the receiving side of every transport.
 pub async fn handle(groups: &Groups, to: u64, group: GroupId, clock_ms: u64, request: Request) -> Response {
-    // A request for this node's earlier identity (its leaders have not yet
-    // swapped it out) must not be answered by the new one: that identity's
-    // votes and acknowledgements were lost with its data.
-    if let Some(me) = groups.me.filter(|&me| me != to) {
-        return Response::Error(format!(
-            "node {} is now raft id {}; {} is gone with the data it had",
-            crate::node_of(me),
-            crate::ShowId(me),
-            crate::ShowId(to)
-        ));
-    }
     // Stopping: a stopped Raft would refuse too, but logs every refusal as
     // an error.
     if *groups.closed.borrow() {
         return Response::Error("the node is stopping".into());
     }
-    let Some(raft) = groups.get(group) else {
+    let Some((raft, me)) = groups.get(group) else {
         return Response::Error(format!("group {group} is not served here"));
     };
+    // A request for another replica of the group on this node (an earlier
+    // identity its leaders have not yet swapped out, or one moved away)
+    // must not be answered by this one: that replica's votes and
+    // acknowledgements were lost with its data.
+    if let Some(me) = me.filter(|&me| me != to) {
+        return Response::Error(format!(
+            "group {group} on node {} is raft id {}; {} is gone with the data it had",
+            crate::node_of(me),
+            crate::ShowId(me),
+            crate::ShowId(to)
+        ));
+    }
     let error = |e: &dyn std::fmt::Display| Response::Error(e.to_string());
     // A node in quarantine takes no Raft traffic at all: a wiped node that
     // answered AppendEntries would show its leaders a log gone backwards

@@ -52,9 +52,7 @@ async fn three_nodes_three_groups_through_the_node_api() {
     }
     let client_addrs: HashMap<u64, String> = (1..=3).map(|id| (id, format!("127.0.0.1:{}", 7000 + id))).collect();
     // Rotated like the layout: group g's preferred leader is node g.
-    let groups: Vec<GroupSpec> = (1..=3u32)
-        .map(|g| GroupSpec { id: g, members: (0..3).map(|j| (u64::from(g) - 1 + j) % 3 + 1).collect() })
-        .collect();
+    let nodes_of = |g: u32| -> Vec<u64> { (0..3).map(|j| (u64::from(g) - 1 + j) % 3 + 1).collect() };
 
     let mut nodes: HashMap<u64, Arc<Replicas>> = HashMap::new();
     let mut servers = Vec::new();
@@ -63,7 +61,7 @@ async fn three_nodes_three_groups_through_the_node_api() {
             dir: root.join(format!("node{id}")),
             me: id,
             client_addrs: client_addrs.clone(),
-            groups: groups.clone(),
+            groups: (1..=3u32).filter_map(|g| GroupSpec::initial(g, &nodes_of(g), id, 0)).collect(),
             // Slower than the default: this test checks who leads between
             // two steps, and a debug build on a loaded CI machine can miss
             // a 200 ms election timeout.
@@ -98,7 +96,7 @@ async fn three_nodes_three_groups_through_the_node_api() {
         nodes.insert(id, replicas);
     }
     for replicas in nodes.values() {
-        assert_eq!(replicas.group_ids().count(), 3, "every node holds a replica of every group");
+        assert_eq!(replicas.group_ids().len(), 3, "every node holds a replica of every group");
         replicas.wait_for_leaders(WAIT).await.expect("leaders");
     }
 

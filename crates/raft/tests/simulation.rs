@@ -65,7 +65,10 @@ fn config(root: &std::path::Path, me: u64, generation: u32, fsync: shoal_wal::Fs
         me,
         client_addrs: (1..=NODES).map(|id| (id, format!("127.0.0.1:{}", 7000 + id))).collect(),
         groups: (0..GROUPS)
-            .map(|g| GroupSpec { id: g, members: (0..NODES).map(|j| (u64::from(g) + j) % NODES + 1).collect() })
+            .filter_map(|g| {
+                let nodes: Vec<u64> = (0..NODES).map(|j| (u64::from(g) + j) % NODES + 1).collect();
+                GroupSpec::initial(g, &nodes, me, generation)
+            })
             .collect(),
         timing: Default::default(),
         read_mode: Default::default(),

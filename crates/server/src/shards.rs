@@ -82,12 +82,15 @@ impl Shards {
         let addrs = |f: fn(&NodeAddr) -> String| -> HashMap<u64, String> {
             layout.nodes.iter().map(|n| (u64::from(n.number), f(n))).collect()
         };
+        let generation = crate::rejoin::generation(&config.dir)?;
         let groups: Vec<GroupSpec> = layout
             .shards
             .iter()
-            .map(|s| GroupSpec { id: GroupId::from(s.id), members: s.replicas.iter().map(|&n| u64::from(n)).collect() })
+            .filter_map(|s| {
+                let nodes: Vec<u64> = s.replicas.iter().map(|&n| u64::from(n)).collect();
+                GroupSpec::initial(GroupId::from(s.id), &nodes, u64::from(me), generation)
+            })
             .collect();
-        let generation = crate::rejoin::generation(&config.dir)?;
         let clock = Arc::new(shoal_raft::Clock::skewed(config.debug_clock_skew_ms));
         let replica_config = ReplicaConfig {
             dir: config.dir.clone(),
@@ -110,7 +113,7 @@ impl Shards {
         };
         let peers = Peers::new(addrs(|n| format!("{}:{}", n.host, n.peer_port)), layout.fingerprint(), clock);
         let replicas = Replicas::open(replica_config, peers).await?;
-        let held: Vec<GroupId> = replicas.group_ids().collect();
+        let held: Vec<GroupId> = replicas.group_ids();
         let outages = Outages {
             epoch: Instant::now(),
             down_after: config.cluster_down_after,
@@ -132,8 +135,8 @@ impl Shards {
     }
 
     /// The group's keyspace on this node, if it holds a replica.
-    pub fn db(&self, group: GroupId) -> Option<&Db> {
-        self.replicas.db(group).map(|db| &**db)
+    pub fn db(&self, group: GroupId) -> Option<Arc<Db>> {
+        self.replicas.db(group)
     }
 
     /// The node leading `group`, as far as this node knows.
@@ -165,7 +168,7 @@ impl Shards {
     /// The groups this node leads with their keyspaces: what keyless
     /// commands (DBSIZE, KEYS, SCAN, FLUSHALL) cover, as a Redis Cluster
     /// master's cover its own slots.
-    pub fn led(&self) -> impl Iterator<Item = (GroupId, &Db)> + '_ {
+    pub fn led(&self) -> impl Iterator<Item = (GroupId, Arc<Db>)> + '_ {
         self.held.iter().filter(|g| self.is_leader(**g)).filter_map(|&g| Some((g, self.db(g)?)))
     }
 

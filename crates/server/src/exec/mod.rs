@@ -12,6 +12,8 @@ mod server;
 mod string;
 pub mod write;
 
+use std::sync::Arc;
+
 use bytes::Bytes;
 use shoal_engine::{Db, Millis, WriteOp};
 use shoal_proto::command::resolve;
@@ -102,11 +104,14 @@ fn error(e: CommandError) -> Frame {
 }
 
 /// The keyspace and target of a keyed command. `route` gives every command
-/// with keys a target in a group held here, so both exist.
-fn keyed(shared: &Shared, target: Option<Target>) -> (&Db, Target) {
+/// with keys a target in a group held here; the group may have been closed
+/// since (its replica moved away), which is a `-TRYAGAIN`.
+fn keyed(shared: &Shared, target: Option<Target>) -> Result<(Arc<Db>, Target), CommandError> {
     let target = target.expect("commands with keys are routed to a target");
-    let db = shared.shards.db(target.group).expect("routed to a group held here");
-    (db, target)
+    match shared.shards.db(target.group) {
+        Some(db) => Ok((db, target)),
+        None => Err(CommandError("TRYAGAIN this node no longer holds the slot's shard".into())),
+    }
 }
 
 /// Runs a prepared request at time `now`.
@@ -143,7 +148,7 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::Expire { .. }
         | Command::Ttl { .. }
         | Command::Persist(_)
-        | Command::Type(_) => keyspace::run(keyed(shared, target), cmd, now),
+        | Command::Type(_) => keyed(shared, target).and_then(|(db, target)| keyspace::run((&db, target), cmd, now)),
         Command::ClusterSlots
         | Command::ClusterShards
         | Command::ClusterNodes
@@ -156,7 +161,7 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::ReadOnly
         | Command::ReadWrite
         | Command::Asking => cluster::run(shared, session, cmd, now).map(Outcome::Reply),
-        _ => string::run(shared, session, keyed(shared, target), cmd, now),
+        _ => keyed(shared, target).and_then(|(db, target)| string::run(shared, session, (&db, target), cmd, now)),
     };
     match result {
         Ok(Outcome::Write(write)) => Outcome::Write(Write { tag, ..write }),
