@@ -91,11 +91,28 @@ impl Layout {
                 id: k as ShardId,
                 slots: start as Slot..=end as Slot,
                 replicas,
-                hex_id: hex40(&format!("shard/{fingerprint}/{k}")),
+                hex_id: Layout::shard_hex_id(&fingerprint, k as ShardId),
             });
         }
         debug_assert_eq!(shards.last().map(|s| *s.slots.end()), Some(SLOT_COUNT - 1));
         Ok(Layout { nodes, shards, shards_per_node, replicas, slot_owner, fingerprint })
+    }
+
+    /// A layout with the given shards (their ranges tiling every slot in
+    /// order) under the cluster's `fingerprint`: the live view of a
+    /// cluster map (`ClusterMap::layout`).
+    pub(crate) fn from_parts(nodes: Vec<NodeAddr>, shards: Vec<Shard>, replicas: u16, fingerprint: String) -> Layout {
+        let mut slot_owner = vec![0; SLOT_COUNT as usize];
+        for (index, shard) in shards.iter().enumerate() {
+            slot_owner[usize::from(*shard.slots.start())..=usize::from(*shard.slots.end())].fill(index as ShardId);
+        }
+        let shards_per_node = (shards.len() / nodes.len().max(1)).max(1) as u16;
+        Layout { nodes, shards, shards_per_node, replicas, slot_owner, fingerprint }
+    }
+
+    /// A shard's 40-hex id (CLUSTER SHARDS, MYSHARDID).
+    pub fn shard_hex_id(fingerprint: &str, shard: ShardId) -> String {
+        hex40(&format!("shard/{fingerprint}/{shard}"))
     }
 
     /// One node holding every slot: the standalone server's layout.
@@ -103,6 +120,7 @@ impl Layout {
         Layout::new(vec![node], 1, 1).expect("one node, one shard, one replica is valid")
     }
 
+    /// The shard owning `slot` (`slot_owner` holds indexes into `shards`).
     pub fn shard_of_slot(&self, slot: Slot) -> &Shard {
         &self.shards[usize::from(self.slot_owner[usize::from(slot)])]
     }

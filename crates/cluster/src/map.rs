@@ -20,15 +20,21 @@
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
 
+use serde::{Deserialize, Serialize};
+
 use shoal_engine::slot::{Slot, SLOT_COUNT};
 
-use crate::layout::{Layout, ShardId};
-use crate::spec::NodeNumber;
+use crate::layout::{Layout, Shard, ShardId};
+use crate::spec::{NodeAddr, NodeNumber};
 
 /// A replica's Raft id: its node's number in the low 32 bits and a
 /// sequence number, unique in the cluster, in the high 32 (the layout
 /// shoal_raft::raft_id uses; seq 0 is a replica of the bootstrap layout).
 pub type ReplicaId = u64;
+
+/// Sequence numbers stay below this: the Raft ids a node draws for itself
+/// after losing its data (`shoal_raft::raft_id` generations) are above it.
+pub const MAX_SEQ: u32 = 1 << 31;
 
 pub fn replica_id(node: NodeNumber, seq: u32) -> ReplicaId {
     u64::from(node) | (u64::from(seq) << 32)
@@ -40,8 +46,14 @@ pub fn node_of(replica: ReplicaId) -> NodeNumber {
 
 pub type MoveId = u64;
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ClusterMap {
+    /// The cluster's name, fixed at bootstrap (the first layout's
+    /// fingerprint): what peers show each other, so nodes of two clusters
+    /// never exchange Raft traffic.
+    pub cluster_id: String,
+    /// How many replicas each shard should have (`--replicas` at bootstrap).
+    pub replication: u16,
     /// Grows by one with every applied command.
     pub epoch: u64,
     pub nodes: BTreeMap<NodeNumber, NodeInfo>,
@@ -52,7 +64,7 @@ pub struct ClusterMap {
     next_move: MoveId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct NodeInfo {
     pub host: String,
     pub port: u16,
@@ -63,7 +75,7 @@ pub struct NodeInfo {
     pub join_nonce: Option<u64>,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum NodeState {
     Up,
     /// Keeps its replicas until they are moved away; gets no new ones.
@@ -72,14 +84,14 @@ pub enum NodeState {
     Removed,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct ShardInfo {
     pub slots: RangeInclusive<Slot>,
     pub replicas: BTreeMap<ReplicaId, Role>,
     pub preferred_leader: ReplicaId,
 }
 
-#[derive(Debug, Clone, Copy, PartialEq, Eq)]
+#[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Role {
     Voter,
     /// Added by a move, catching up; becomes a voter when the move ends.
@@ -88,14 +100,14 @@ pub enum Role {
 
 /// A replica move: `to` was added as a learner; when the move finishes it
 /// is a voter and `from` (if any) is gone.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Move {
     pub shard: ShardId,
     pub from: Option<ReplicaId>,
     pub to: ReplicaId,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum MetaCmd {
     AddNode {
         nonce: u64,
@@ -182,7 +194,17 @@ impl ClusterMap {
             })
             .collect();
         let next_node = layout.nodes.iter().map(|n| n.number).max().map_or(1, |m| m + 1);
-        let map = ClusterMap { epoch: 1, nodes, shards, moves: BTreeMap::new(), next_node, next_seq: 1, next_move: 1 };
+        let map = ClusterMap {
+            cluster_id: layout.fingerprint().to_string(),
+            replication: layout.replicas,
+            epoch: 1,
+            nodes,
+            shards,
+            moves: BTreeMap::new(),
+            next_node,
+            next_seq: 1,
+            next_move: 1,
+        };
         debug_assert_eq!(map.check(), Ok(()));
         map
     }
@@ -266,7 +288,8 @@ impl ClusterMap {
             return Err(MetaError::AlreadyHeld(shard, to_node));
         }
         let to = replica_id(to_node, self.next_seq);
-        self.next_seq = self.next_seq.checked_add(1).expect("fewer than 2^32 replicas ever made");
+        self.next_seq += 1;
+        assert!(self.next_seq < MAX_SEQ, "fewer than 2^31 replicas ever made");
         info.replicas.insert(to, Role::Learner);
         let id = self.next_move;
         self.next_move += 1;
@@ -293,6 +316,60 @@ impl ClusterMap {
         let info = self.shards.get_mut(&m.shard).expect("a move's shard exists");
         info.replicas.remove(&m.to);
         Ok(Applied::Done)
+    }
+
+    /// The node holding `shard`'s replica, if any, with that replica's id.
+    pub fn replica_on(&self, shard: ShardId, node: NodeNumber) -> Option<(ReplicaId, Role)> {
+        let info = self.shards.get(&shard)?;
+        info.replicas.iter().find(|(&r, _)| node_of(r) == node).map(|(&r, &role)| (r, role))
+    }
+
+    /// `host:port` clients use to reach `node`.
+    pub fn client_addr(&self, node: NodeNumber) -> Option<String> {
+        self.nodes.get(&node).map(|n| format!("{}:{}", n.host, n.port))
+    }
+
+    /// The map as a `Layout`, the view routing and CLUSTER replies read:
+    /// every node not removed, each shard's voters with its preferred
+    /// leader first (learners still catching up serve nothing).
+    pub fn layout(&self) -> Layout {
+        let nodes = self
+            .nodes
+            .iter()
+            .filter(|(_, n)| n.state != NodeState::Removed)
+            .map(|(&number, n)| NodeAddr { number, host: n.host.clone(), port: n.port, peer_port: n.peer_port })
+            .collect();
+        let shards = self
+            .shards
+            .iter()
+            .map(|(&id, info)| {
+                let voters = info.replicas.iter().filter(|(_, &role)| role == Role::Voter).map(|(&r, _)| r);
+                let mut replicas: Vec<NodeNumber> = voters.map(node_of).collect();
+                let preferred = node_of(info.preferred_leader);
+                // The preferred leader, then the others in rotation from it
+                // (the order `Layout::new` gives).
+                replicas.sort_by_key(|&n| (n != preferred, n < preferred, n));
+                Shard {
+                    id,
+                    slots: info.slots.clone(),
+                    replicas,
+                    hex_id: Layout::shard_hex_id(&self.cluster_id, id),
+                }
+            })
+            .collect();
+        Layout::from_parts(nodes, shards, self.replication, self.cluster_id.clone())
+    }
+
+    pub fn to_json(&self) -> String {
+        serde_json::to_string(self).expect("a map always encodes")
+    }
+
+    /// Decodes a map and checks its invariants: a map that breaks them
+    /// (a bad file, another version's) is refused, never served from.
+    pub fn from_json(text: &str) -> Result<ClusterMap, String> {
+        let map: ClusterMap = serde_json::from_str(text).map_err(|e| format!("not a cluster map: {e}"))?;
+        map.check()?;
+        Ok(map)
     }
 
     /// The shard that owns `slot`.

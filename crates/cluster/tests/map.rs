@@ -119,3 +119,32 @@ fn a_move_adds_a_learner_then_replaces_the_source() {
     );
     assert_eq!(map.check(), Ok(()));
 }
+
+#[test]
+fn the_first_map_reads_back_as_its_layout_and_round_trips_as_json() {
+    for (n, s, r) in [(1, 1, 1), (3, 3, 3), (5, 2, 3), (4, 4, 2)] {
+        let layout = layout(n, s, r);
+        let map = ClusterMap::from_layout(&layout);
+        assert_eq!(map.layout(), layout, "{n} nodes, {s} shards each, {r} replicas");
+        assert_eq!(ClusterMap::from_json(&map.to_json()), Ok(map));
+    }
+    assert!(ClusterMap::from_json("{}").is_err());
+}
+
+#[test]
+fn the_layout_view_shows_voters_only_and_moves_the_preferred_leader_first() {
+    let mut map = ClusterMap::from_layout(&layout(3, 1, 2));
+    let add = MetaCmd::AddNode { nonce: 7, host: "127.0.0.1".into(), port: 7004, peer_port: 17004 };
+    let Ok(Applied::Node(four)) = map.apply(&add) else { panic!("node added") };
+    let Ok(Applied::Move { id, to }) = map.apply(&MetaCmd::StartMove { shard: 0, from: Some(1), to_node: four })
+    else {
+        panic!("move started")
+    };
+    assert_eq!(map.layout().shards[0].replicas, vec![1, 2], "the learner serves nothing yet");
+    map.apply(&MetaCmd::FinishMove { id }).unwrap();
+    assert_eq!(map.layout().shards[0].replicas, vec![four, 2], "the target took the source's place as preferred");
+    assert_eq!(node_of(to), four);
+    assert_eq!(map.layout().nodes.len(), 4);
+    let back = ClusterMap::from_json(&map.to_json()).unwrap();
+    assert_eq!(back.layout(), map.layout());
+}
