@@ -1,13 +1,14 @@
 //! Command-line flags. Names carry units; every server limit is here.
 
 use std::net::{IpAddr, SocketAddr};
-use std::path::PathBuf;
+use std::path::{Path, PathBuf};
 use std::process::ExitCode;
 
 use std::sync::Arc;
 use std::time::Duration;
 
 use clap::{Args, Parser, Subcommand};
+use shoal_cluster::map::{ClusterMap, NodeState};
 use shoal_cluster::{parse_initial_cluster, Layout};
 use shoal_server::{ClusterConfig, Config, FsyncPolicy, ReadMode, ReplicationConfig, Timing};
 
@@ -146,6 +147,12 @@ pub struct ReplicationArgs {
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
+pub enum OnOff {
+    On,
+    Off,
+}
+
+#[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
 pub enum ReadModeArg {
     Lease,
     Index,
@@ -230,6 +237,20 @@ pub struct ClusterArgs {
     /// losing its data waits to be swapped in, in milliseconds.
     #[arg(long, default_value_t = 2000)]
     pub balance_interval_ms: u64,
+    /// Join a running cluster through any of its nodes (HOST:PORT, a client
+    /// port): this node is given a number, kept in --dir, and the cluster's
+    /// balancer moves replicas to it. Ignored once the node has joined (a
+    /// restart resumes it).
+    #[arg(long, value_name = "HOST:PORT")]
+    pub join: Option<String>,
+    /// Whether the metadata leader spreads replicas and shard leaders evenly
+    /// over the nodes (after a join, say); a node being removed is drained
+    /// either way.
+    #[arg(long, value_enum, default_value = "on")]
+    pub balance: OnOff,
+    /// Most replica moves under way at once, cluster-wide.
+    #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
+    pub max_concurrent_moves: u16,
     /// Let a node whose data directory was wiped vote again at once, as the
     /// replica it was, instead of waiting for its peers and rejoining as a
     /// new replica: it may help elect a leader missing acknowledged writes
@@ -240,36 +261,66 @@ pub struct ClusterArgs {
 
 impl ClusterArgs {
     /// The cluster configuration, or `None` for a standalone server. Also
-    /// returns this node's client port from the layout.
-    fn to_config(&self, bind: IpAddr, port: Option<u16>) -> Result<Option<(ClusterConfig, u16)>, String> {
-        let Some(text) = &self.initial_cluster else {
-            if self.id.is_some() || self.peer_port.is_some() {
-                return Err("--id and --peer-port need --initial-cluster".into());
+    /// returns this node's client port. A node is in a cluster when given
+    /// --initial-cluster (bootstrap, or a restart with the same flags), or
+    /// when its data directory says it joined one (`shoal server --dir D`
+    /// restarts any cluster node).
+    fn to_config(&self, bind: IpAddr, port: Option<u16>, dir: &Path) -> Result<Option<(ClusterConfig, u16)>, String> {
+        let saved_map = shoal_server::meta::load_map(dir)?;
+        let saved_node = shoal_server::meta::load_node_id(dir)?;
+        let (bootstrap, map, me) = match (&self.initial_cluster, saved_map, saved_node) {
+            (Some(text), saved, _) => {
+                let nodes = parse_initial_cluster(text).map_err(|e| e.to_string())?;
+                let id = self.id.ok_or("--initial-cluster needs --id to say which node this is")?;
+                let replicas = self.replicas.unwrap_or(DEFAULT_REPLICAS.min(nodes.len() as u16));
+                let layout = Layout::new(nodes, self.shards, replicas).map_err(|e| e.to_string())?;
+                layout.node(id).map_err(|e| e.to_string())?;
+                let map = match saved {
+                    Some(map) if map.cluster_id != layout.fingerprint() => {
+                        return Err(format!(
+                            "{} holds a node of cluster {}, not of the one --initial-cluster, --shards and --replicas describe ({})",
+                            dir.display(),
+                            map.cluster_id,
+                            layout.fingerprint()
+                        ))
+                    }
+                    Some(map) => map,
+                    None => ClusterMap::from_layout(&layout),
+                };
+                (Some(Arc::new(layout)), map, id)
             }
-            return Ok(None);
+            (None, Some(map), Some(node)) => (None, map, node),
+            (None, _, _) => {
+                if self.id.is_some() || self.peer_port.is_some() {
+                    return Err("--id and --peer-port need --initial-cluster or --join".into());
+                }
+                return Ok(None);
+            }
         };
-        let nodes = parse_initial_cluster(text).map_err(|e| e.to_string())?;
-        let id = self.id.ok_or("--initial-cluster needs --id to say which node this is")?;
-        let replicas = self.replicas.unwrap_or(DEFAULT_REPLICAS.min(nodes.len() as u16));
-        let layout = Layout::new(nodes, self.shards, replicas).map_err(|e| e.to_string())?;
-        let me = layout.node(id).map_err(|e| e.to_string())?.clone();
-        if let Some(port) = port.filter(|&p| p != me.port) {
-            return Err(format!("--port {port} differs from node {id}'s port {} in --initial-cluster", me.port));
+        let info = map.nodes.get(&me).ok_or(format!("node {me} is not in the cluster map"))?;
+        if info.state == NodeState::Removed {
+            return Err(format!("node {me} was removed from the cluster; start a new node with --join instead"));
         }
-        if let Some(peer) = self.peer_port.filter(|&p| p != me.peer_port) {
+        if let Some(port) = port.filter(|&p| p != info.port) {
+            return Err(format!("--port {port} differs from node {me}'s port {} in the cluster", info.port));
+        }
+        if let Some(peer) = self.peer_port.filter(|&p| p != info.peer_port) {
             return Err(format!(
-                "--peer-port {peer} differs from node {id}'s peer port {} in --initial-cluster (write it there as {}:{}@{peer})",
-                me.peer_port, me.host, me.port
+                "--peer-port {peer} differs from node {me}'s peer port {} in the cluster (write it in --initial-cluster as {}:{}@{peer})",
+                info.peer_port, info.host, info.port
             ));
         }
         let config = ClusterConfig {
-            peer_listen: SocketAddr::new(bind, me.peer_port),
-            layout: Arc::new(layout),
-            me: id,
+            peer_listen: SocketAddr::new(bind, info.peer_port),
+            bootstrap,
+            me,
             peer_check_interval: Duration::from_millis(self.peer_check_interval_ms.max(1)),
             balance_interval: Duration::from_millis(self.balance_interval_ms.max(1)),
+            balance: self.balance == OnOff::On,
+            max_concurrent_moves: usize::from(self.max_concurrent_moves),
+            map: Arc::new(map.clone()),
         };
-        Ok(Some((config, me.port)))
+        Ok(Some((config, info.port)))
     }
 }
 
@@ -297,7 +348,7 @@ impl ServerArgs {
         if self.max_array_len == 0 || self.max_inline_bytes == 0 {
             return Err("--max-array-len and --max-inline-bytes must be at least 1".into());
         }
-        let cluster = self.cluster.to_config(self.bind, self.port)?;
+        let cluster = self.cluster.to_config(self.bind, self.port, &self.dir)?;
         let port = cluster.as_ref().map_or(self.port.unwrap_or(6379), |(_, port)| *port);
         let mut config = Config::new(SocketAddr::new(self.bind, port), self.dir.clone());
         config.cluster = cluster.map(|(c, _)| c);

@@ -4,6 +4,7 @@
 
 mod check;
 mod cli;
+mod join;
 mod local;
 mod nodes;
 mod probe;
@@ -39,6 +40,12 @@ fn run_server(args: cli::ServerArgs) -> ExitCode {
     if let Err(e) = init_logging(&args.log_level) {
         eprintln!("shoal: {e}");
         return ExitCode::from(2);
+    }
+    if let Some(seed) = &args.cluster.join {
+        if let Err(e) = join_first(&args, seed) {
+            eprintln!("shoal: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     let config = match args.to_config() {
         Ok(config) => config,
@@ -113,6 +120,21 @@ fn run_server(args: cli::ServerArgs) -> ExitCode {
             };
         }
     })
+}
+
+/// Registers this node with the cluster `seed` belongs to (once; see
+/// `join`), before the server starts from its directory.
+fn join_first(args: &cli::ServerArgs, seed: &str) -> Result<(), String> {
+    if args.cluster.initial_cluster.is_some() {
+        return Err("--join and --initial-cluster exclude each other: a node bootstraps a cluster or joins one".into());
+    }
+    let port = args.port.unwrap_or(6379);
+    let peer_port = args.cluster.peer_port.unwrap_or_else(|| port.wrapping_add(10000));
+    let runtime = tokio::runtime::Builder::new_current_thread()
+        .enable_all()
+        .build()
+        .map_err(|e| format!("cannot start the runtime: {e}"))?;
+    runtime.block_on(join::join(seed, &args.dir, args.bind, port, peer_port))
 }
 
 async fn wait_for_signal() -> std::io::Result<()> {

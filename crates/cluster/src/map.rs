@@ -138,14 +138,14 @@ pub enum MetaCmd {
 }
 
 /// What an applied command gave.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub enum Applied {
     Node(NodeNumber),
     Move { id: MoveId, to: ReplicaId },
     Done,
 }
 
-#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error)]
+#[derive(Debug, Clone, PartialEq, Eq, thiserror::Error, Serialize, Deserialize)]
 pub enum MetaError {
     #[error("node {0} is not in the cluster")]
     UnknownNode(NodeNumber),

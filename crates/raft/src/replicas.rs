@@ -878,6 +878,44 @@ impl Replicas {
         }
     }
 
+    /// On the group's leader: makes the group's members exactly `members`
+    /// (Raft id → client address), `voters` of them voting. New members
+    /// join as learners; a new voter is promoted once caught up (at most
+    /// `catch_up`); members not listed leave. A leader not among `voters`
+    /// hands leadership to one of them first (an error: call again on the
+    /// next leader). Idempotent, like `move_replica`.
+    pub async fn reconfigure(
+        &self,
+        group: GroupId,
+        voters: BTreeSet<u64>,
+        members: BTreeMap<u64, String>,
+        catch_up: Duration,
+    ) -> Result<(), ReplicaError> {
+        let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        assert!(voters.iter().all(|v| members.contains_key(v)), "every voter is a member");
+        let current = membership(&replica);
+        if !voters.contains(&replica.me) {
+            let next = current.voter_ids().find(|v| voters.contains(v) && *v != replica.me);
+            let Some(next) = next else {
+                return Err(ReplicaError::Unavailable(format!("group {group}: no voter to hand leadership to")));
+            };
+            replica.transferring.store(true, Ordering::SeqCst);
+            replica.raft.trigger().transfer_leader(next).await.map_err(|e| ReplicaError::Unavailable(e.to_string()))?;
+            return Err(ReplicaError::Unavailable(format!("group {group}: handing leadership to {}", crate::ShowId(next))));
+        }
+        for (&id, addr) in members.iter().filter(|(id, _)| current.get_node(id).is_none()) {
+            let info = ShoalNode { client_addr: addr.clone() };
+            replica.raft.add_learner(id, info, false).await.map_err(membership_error)?;
+        }
+        let current = membership(&replica);
+        for &id in voters.iter().filter(|&&v| !current.voter_ids().any(|x| x == v)) {
+            add_caught_up(&replica, id, ShoalNode { client_addr: members[&id].clone() }, catch_up).await?;
+        }
+        set_voters(&replica, voters).await?;
+        let current = membership(&replica);
+        remove_learners(&replica, current.learner_ids().filter(|l| !members.contains_key(l)).collect()).await
+    }
+
     /// On the group's leader: takes `learner` (a move's target that will
     /// not finish, say its node died) out of the group. Voters are left
     /// alone: a replica that already votes is moved away, not cancelled.

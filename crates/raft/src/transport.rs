@@ -594,7 +594,9 @@ async fn read_responses(mut read: BufReader<OwnedReadHalf>, connection: std::syn
 /// connections (a target's Raft id is mapped to its node).
 #[derive(Clone)]
 pub struct Peers {
-    connections: Arc<HashMap<u64, Arc<PeerSlot>>>,
+    /// Each peer node's address and connection; replaced whole when the
+    /// cluster's nodes change (`set_addrs`).
+    connections: Arc<arc_swap::ArcSwap<HashMap<u64, Arc<PeerSlot>>>>,
     clock: Arc<Clock>,
     /// Every connection's first frame (`preamble`).
     preamble: Arc<[u8]>,
@@ -655,12 +657,34 @@ impl Peers {
     /// Messages carry `clock`'s time and move it (see `crate::clock`).
     pub fn new(addrs: HashMap<u64, String>, cluster: &str, clock: Arc<Clock>) -> Peers {
         let connections = addrs.iter().map(|(id, addr)| (*id, Arc::new(PeerSlot::new(addr.clone())))).collect();
-        Peers { connections: Arc::new(connections), clock, preamble: preamble(cluster).into() }
+        Peers {
+            connections: Arc::new(arc_swap::ArcSwap::from_pointee(connections)),
+            clock,
+            preamble: preamble(cluster).into(),
+        }
+    }
+
+    /// Every peer node's address from now on (a node joined, left or
+    /// moved): connections to an unchanged address are kept.
+    pub fn set_addrs(&self, addrs: &HashMap<u64, String>) {
+        let current = self.connections.load();
+        let unchanged = addrs.iter().all(|(n, a)| current.get(n).is_some_and(|s| s.addr == *a));
+        if unchanged && current.len() == addrs.len() {
+            return;
+        }
+        let next = addrs
+            .iter()
+            .map(|(&node, addr)| match current.get(&node).filter(|s| s.addr == *addr) {
+                Some(slot) => (node, Arc::clone(slot)),
+                None => (node, Arc::new(PeerSlot::new(addr.clone()))),
+            })
+            .collect();
+        self.connections.store(Arc::new(next));
     }
 
     async fn connection(&self, target: u64) -> Result<Arc<PeerConnection>, String> {
         let node = crate::node_of(target);
-        let slot = self.connections.get(&node).ok_or_else(|| format!("node {node} has no peer address"))?;
+        let slot = self.connections.load().get(&node).cloned().ok_or_else(|| format!("node {node} has no peer address"))?;
         // One lock per peer: dialling a dead peer (up to the connect
         // timeout) must not hold up heartbeats to the live ones.
         let mut current = slot.connection.lock().await;

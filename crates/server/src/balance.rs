@@ -1,5 +1,6 @@
-//! Leader balancing: each shard's preferred primary (the first replica in
-//! the layout) should lead it, so leaders stay spread evenly over nodes.
+//! Leader balancing: each shard's preferred leader (the cluster map's; the
+//! first replica in its layout view) should lead it, so leaders stay
+//! spread evenly over nodes.
 //! After a failover the survivor that took over leads until the preferred
 //! node is back; then, every `balance_interval`, a node leading a group it
 //! is not preferred for hands leadership back, but only once the preferred
@@ -19,7 +20,8 @@ pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let Some(cluster) = shared.config.cluster.clone() else { return };
     let mut periodic = Periodic::new(cluster.balance_interval, shutdown);
     while periodic.next().await {
-        for shard in &cluster.layout.shards {
+        let layout = shared.shards.layout();
+        for shard in &layout.shards {
             let group = GroupId::from(shard.id);
             let preferred = shard.primary();
             if preferred == cluster.me || !shared.shards.is_leader(group) || !shared.peers.is_connected(preferred) {

@@ -8,7 +8,8 @@ use std::time::Duration;
 
 use std::sync::Arc;
 
-use shoal_cluster::{Layout, NodeAddr, NodeNumber};
+use shoal_cluster::map::ClusterMap;
+use shoal_cluster::{Layout, NodeNumber};
 use shoal_proto::DecodeLimits;
 pub use shoal_raft::{ReadMode, Snapshots, Timing};
 pub use shoal_wal::{FsyncPolicy, WalOptions};
@@ -61,22 +62,37 @@ pub struct ReplicationConfig {
 /// This node's place in a cluster.
 #[derive(Debug, Clone)]
 pub struct ClusterConfig {
-    pub layout: Arc<Layout>,
-    /// This node's number in the layout.
+    /// The layout this node bootstrapped with (`--initial-cluster`): the
+    /// groups it opens, and initializes if they never were, on its first
+    /// start. `None` for a node that joined a running cluster.
+    pub bootstrap: Option<Arc<Layout>>,
+    /// The cluster map to start from: the one this node last saw (its data
+    /// directory), the one it was given when it joined, or the first map of
+    /// the bootstrap layout. The metadata group's newer maps replace it.
+    pub map: Arc<ClusterMap>,
+    /// This node's number in the map.
     pub me: NodeNumber,
     /// Address the peer listener binds.
     pub peer_listen: SocketAddr,
     /// How often each peer is dialled to check it is up and agrees on the
-    /// layout.
+    /// cluster.
     pub peer_check_interval: Duration,
     /// How often a node checks whether to hand a shard's leadership back
-    /// to its preferred primary.
+    /// to its preferred leader, and the metadata leader whether to move
+    /// replicas.
     pub balance_interval: Duration,
+    /// Whether the metadata leader moves replicas and preferred leaders to
+    /// spread them evenly over the nodes (`--balance`); draining a node
+    /// being removed happens either way.
+    pub balance: bool,
+    /// Most replica moves under way at once, cluster-wide.
+    pub max_concurrent_moves: usize,
 }
 
 impl ClusterConfig {
-    pub fn my_addr(&self) -> &NodeAddr {
-        self.layout.node(self.me).expect("--id is validated against the layout")
+    /// The cluster's id (the first layout's fingerprint): what peers check.
+    pub fn cluster_id(&self) -> &str {
+        &self.map.cluster_id
     }
 }
 

@@ -227,6 +227,15 @@ impl Connection {
         }
         let pending = match outcome {
             Outcome::Reply(frame) => return self.reply(frame).await,
+            Outcome::Admin(admin) => {
+                // Rare and slow (a committed map change): the connection's
+                // earlier replies go first, then this one is awaited.
+                if let Some(ended) = self.settle().await {
+                    return Some(ended);
+                }
+                let frame = exec::admin::run(&self.shared, admin).await;
+                return self.reply(frame).await;
+            }
             Outcome::Write(w) => {
                 let (bytes, max) = (w.op.encoded_len(), self.shared.config.limits.max_write_bytes);
                 if bytes > max {

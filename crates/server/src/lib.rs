@@ -22,7 +22,11 @@
 //! - `info`: INFO sections.
 //! - `persist`: the data directory lock.
 //! - `peer`: the peer port (layout hellos, and Raft traffic handed over).
-//! - `balance`: hands leadership back to a shard's preferred primary.
+//! - `balance`: hands leadership back to a shard's preferred leader.
+//! - `meta`: the metadata group and the cluster map every node follows.
+//! - `moves`: shard leaders carry out the map's replica moves; the
+//!   metadata leader plans them (balancing, draining).
+//! - `relay`: one RESP request to another node (relayed admin commands).
 //! - `sweeper`: leaders propose the deletion of expired keys, bounded.
 //! - `periodic`: the tick-until-stopped loop every background task runs.
 //! - `health`: fail-stop when the WAL or a Raft group fails.
@@ -42,10 +46,13 @@ mod exec;
 mod health;
 mod info;
 mod listener;
+pub mod meta;
+mod moves;
 mod peer;
 mod periodic;
 pub mod persist;
 mod rejoin;
+pub mod relay;
 mod route;
 mod shards;
 mod state;
@@ -114,6 +121,16 @@ impl Server {
             None => None,
         };
         let recover = |e: String| StartError::Recover(data.path().to_path_buf(), e);
+        if let Some(cluster) = &config.cluster {
+            // What a restart with only --dir needs: which node this is and
+            // the map to start from.
+            if meta::load_node_id(data.path()).map_err(recover)?.is_none() {
+                meta::save_node_id(data.path(), cluster.me).map_err(recover)?;
+            }
+            if meta::load_map(data.path()).map_err(recover)?.is_none() {
+                meta::save_map(data.path(), &cluster.map).map_err(recover)?;
+            }
+        }
         let shards = Shards::open(&config).await.map_err(recover)?;
         if config.cluster.is_none() {
             shards.wait_for_leaders(STANDALONE_LEADER_WAIT).await.map_err(recover)?;
@@ -146,9 +163,11 @@ impl Server {
             tasks.push(tokio::spawn(peer::listen(peers, Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(peer::check_peers(Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(rejoin::repair(Arc::clone(&shared), stopped.clone())));
+            tasks.push(tokio::spawn(meta::follow(Arc::clone(&shared), stopped.clone())));
+            tasks.push(tokio::spawn(moves::run(Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(balance::run(Arc::clone(&shared), stopped)));
         }
-        let keys: usize = shared.shards.held().iter().filter_map(|g| shared.shards.db(*g)).map(|db| db.len()).sum();
+        let keys: usize = shared.shards.held().into_iter().filter_map(|g| shared.shards.db(g)).map(|db| db.len()).sum();
         tracing::info!(addr = %local_addr, dir = %data.path().display(), keys, "shoal server ready");
         Ok(Server { shared, _data: data, local_addr, stop, tasks })
     }
@@ -187,7 +206,7 @@ impl Server {
             let _ = task.await;
         }
         #[cfg(feature = "raft-stats")]
-        for &group in self.shared.shards.held() {
+        for group in self.shared.shards.held() {
             if self.shared.shards.is_leader(group) {
                 if let Some(stats) = self.shared.shards.replicas().runtime_stats(group).await {
                     eprintln!("group {group} runtime stats:\n{stats}");

@@ -23,6 +23,7 @@
 //! time is the newcomer: it stops with a clear error, so a node started with
 //! the wrong flags cannot join, and it cannot take a running node down.
 
+use std::collections::BTreeMap;
 use std::sync::atomic::{AtomicBool, AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
@@ -42,12 +43,11 @@ const MAX_FRAME_BYTES: u32 = 4096;
 const IO_TIMEOUT: Duration = Duration::from_secs(2);
 const PROTOCOL: &str = "SHOAL/1";
 
-/// What this node knows of each peer's liveness.
+/// What this node knows of each peer's liveness, for the map's nodes
+/// (replaced whole when they change: read on every routed command).
 #[derive(Debug, Default)]
 pub struct Peers {
-    /// Indexed by position in the layout's node list.
-    seen: Vec<PeerState>,
-    numbers: Vec<NodeNumber>,
+    seen: arc_swap::ArcSwap<BTreeMap<NodeNumber, Arc<PeerState>>>,
 }
 
 #[derive(Debug)]
@@ -71,17 +71,29 @@ impl Default for PeerState {
 }
 
 impl Peers {
-    pub fn new(numbers: Vec<NodeNumber>) -> Peers {
-        let seen = numbers.iter().map(|_| PeerState::default()).collect();
-        Peers { seen, numbers }
+    /// Tracks exactly `numbers` from now on; what is known of those
+    /// already tracked is kept.
+    pub fn sync(&self, numbers: impl IntoIterator<Item = NodeNumber>) {
+        let current = self.seen.load();
+        let next: BTreeMap<NodeNumber, Arc<PeerState>> =
+            numbers.into_iter().map(|n| (n, current.get(&n).cloned().unwrap_or_default())).collect();
+        if next.keys().ne(current.keys()) {
+            self.seen.store(Arc::new(next));
+        }
     }
 
-    fn state(&self, number: NodeNumber) -> Option<&PeerState> {
-        self.numbers.iter().position(|&n| n == number).map(|i| &self.seen[i])
+    /// The nodes tracked.
+    pub fn numbers(&self) -> Vec<NodeNumber> {
+        self.seen.load().keys().copied().collect()
+    }
+
+    fn state(&self, number: NodeNumber) -> Option<Arc<PeerState>> {
+        self.seen.load().get(&number).cloned()
     }
 
     pub fn is_connected(&self, number: NodeNumber) -> bool {
-        self.state(number).is_some_and(|s| s.connected.load(Ordering::Relaxed))
+        // No `state`: an Arc clone per routed command would bounce its count.
+        self.seen.load().get(&number).is_some_and(|s| s.connected.load(Ordering::Relaxed))
     }
 
     pub fn last_seen_ms(&self, number: NodeNumber) -> u64 {
@@ -90,7 +102,7 @@ impl Peers {
 
     /// The Raft generation `number` reported last, from our own dials.
     pub fn generation(&self, number: NodeNumber) -> Option<u32> {
-        let g = self.state(number)?.generation.load(Ordering::Relaxed);
+        let g = self.seen.load().get(&number)?.generation.load(Ordering::Relaxed);
         u32::try_from(g).ok()
     }
 
@@ -126,7 +138,7 @@ impl Hello {
     fn mine(shared: &Shared, cluster: &ClusterConfig, to: Option<NodeNumber>) -> Hello {
         Hello {
             node: cluster.me,
-            fingerprint: cluster.layout.fingerprint().to_string(),
+            fingerprint: cluster.cluster_id().to_string(),
             uptime_ms: shared.started.elapsed().as_millis() as u64,
             // A node in quarantine has acknowledged nothing (it takes no
             // Raft traffic), even if it bootstrapped its groups: it must not
@@ -246,7 +258,8 @@ async fn serve(mut stream: TcpStream, shared: Arc<Shared>) {
         Err(_) => return tracing::debug!("peer connection sent no first frame in time"),
     };
     if let Some(cluster) = first.strip_prefix(shoal_raft::transport::PREAMBLE_PREFIX) {
-        let ours = shared.shards.layout().fingerprint();
+        let ours = shared.shards.layout().fingerprint().to_string();
+        let ours = ours.as_str();
         if cluster.strip_prefix(' ') != Some(ours) {
             tracing::warn!(
                 theirs = cluster.trim(),
@@ -290,7 +303,8 @@ pub async fn check_peers(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let cluster = shared.config.cluster.clone().expect("peer checks run in cluster mode");
     let mut periodic = Periodic::new(cluster.peer_check_interval, shutdown);
     while periodic.next().await {
-        for node in cluster.layout.nodes.iter().filter(|n| n.number != cluster.me) {
+        let layout = shared.shards.layout();
+        for node in layout.nodes.iter().filter(|n| n.number != cluster.me) {
             let addr = format!("{}:{}", node.host, node.peer_port);
             let outcome = tokio::time::timeout(IO_TIMEOUT, greet(&addr, &shared, &cluster)).await;
             let up = matches!(outcome, Ok(Ok(())));
@@ -325,7 +339,7 @@ async fn greet(addr: &str, shared: &Shared, cluster: &ClusterConfig) -> std::io:
 /// Only our own dials get here: a hello anyone sends is never acted on.
 fn guard_against_data_loss(shared: &Shared, cluster: &ClusterConfig, theirs: &Hello) {
     let replicas = shared.shards.replicas();
-    let others = cluster.layout.nodes.len() - 1;
+    let others = shared.peers.numbers().len().saturating_sub(1);
     let answer =
         Answer { holds_data: theirs.holds_data, incarnation: theirs.incarnation, saw_us_in: theirs.saw_you_in };
     match shared.witness.on_answer(theirs.node, answer, replicas.in_quarantine(), others) {

@@ -89,7 +89,8 @@ pub async fn repair(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let Some(cluster) = shared.config.cluster.clone() else { return };
     let mut periodic = Periodic::new(cluster.balance_interval, shutdown);
     while periodic.next().await {
-        for shard in &cluster.layout.shards {
+        let layout = shared.shards.layout();
+        for shard in &layout.shards {
             let group = GroupId::from(shard.id);
             let Some(new) = shard.replicas.iter().find_map(|&node| missing(&shared, group, node)) else { continue };
             tracing::info!(group, replica = %ShowId(new), "adding a rejoined replica in place of its lost one");

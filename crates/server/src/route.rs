@@ -57,8 +57,8 @@ impl Serve {
 
 /// `Ok(Some(target))` for a keyed command served here, `Ok(None)` for a
 /// keyless one, `Err(reply)` when it must go elsewhere. `usable(node,
-/// generation)` says whether this node can reach `node` and that node still
-/// runs under the Raft identity of that generation: a leader it cannot reach
+/// group)` says whether this node can reach `node` and that node still
+/// has the Raft identity that leads `group` here: a leader it cannot reach
 /// (dead, or cut off), or one whose node has since lost its data and come
 /// back as a new replica, gets no redirect, only `-TRYAGAIN`, since a
 /// client would find no leader there and a new one may be elected
@@ -69,7 +69,7 @@ pub fn route(
     spec: &CommandSpec,
     args: &[Bytes],
     readonly: bool,
-    usable: impl Fn(shoal_cluster::NodeNumber, u32) -> bool,
+    usable: impl Fn(shoal_cluster::NodeNumber, GroupId) -> bool,
 ) -> Result<Option<Target>, Frame> {
     let mut positions = spec.key_positions(args.len());
     let Some(first) = positions.next() else {
@@ -97,7 +97,7 @@ pub fn route(
             shards.outage_over(group);
             Ok(Some(Target { slot, group, serve: Serve::Leader }))
         }
-        Some(leader) if usable(leader, shards.leader_generation(group)) => {
+        Some(leader) if usable(leader, group) => {
             shards.outage_over(group);
             if read {
                 Ok(Some(Target { slot, group, serve: Serve::Follower }))

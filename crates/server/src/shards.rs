@@ -12,6 +12,8 @@ use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::Arc;
 use std::time::{Duration, Instant};
 
+use arc_swap::ArcSwap;
+use shoal_cluster::map::{ClusterMap, ReplicaId};
 use shoal_cluster::{Layout, NodeAddr, NodeNumber};
 use shoal_engine::slot::Slot;
 use shoal_engine::Db;
@@ -25,11 +27,21 @@ const STANDALONE_NODE: NodeNumber = 1;
 
 pub struct Shards {
     replicas: Replicas,
-    layout: Arc<Layout>,
+    /// The cluster map this node follows and its layout view, replaced
+    /// whole when a newer map is applied (`set_map`); read per command.
+    view: ArcSwap<View>,
+    /// The transport's address book, kept equal to the map's nodes.
+    peers: Peers,
     me: NodeNumber,
-    /// The groups this node holds, ascending, for keyless commands.
-    held: Vec<GroupId>,
+    /// The generation of this node's data (`shoal_raft::raft_id`).
+    generation: u32,
     outages: Outages,
+}
+
+/// One cluster map and what routing reads of it.
+pub struct View {
+    pub map: Arc<ClusterMap>,
+    pub layout: Arc<Layout>,
 }
 
 /// Since when each held group has been without a leader this node can use,
@@ -64,11 +76,24 @@ pub enum Outage {
 }
 
 impl Shards {
-    /// Opens the WAL and every group this node holds (bootstrapping those
-    /// it is the preferred leader of, on first start).
+    /// Opens the WAL and the groups this node holds: on a first start those
+    /// of the bootstrap layout (initializing those it is the preferred
+    /// leader of) and the metadata group; after that, what the map it last
+    /// saw gives it (`sync_groups`).
     pub async fn open(config: &Config) -> Result<Shards, String> {
-        let (layout, me) = match &config.cluster {
-            Some(cluster) => (Arc::clone(&cluster.layout), cluster.me),
+        let generation = crate::rejoin::generation(&config.dir)?;
+        let (map, me, groups) = match &config.cluster {
+            Some(cluster) => {
+                let mut groups = Vec::new();
+                if let Some(layout) = &cluster.bootstrap {
+                    groups.extend(layout.shards.iter().filter_map(|s| {
+                        let nodes: Vec<u64> = s.replicas.iter().map(|&n| u64::from(n)).collect();
+                        GroupSpec::initial(GroupId::from(s.id), &nodes, u64::from(cluster.me), generation)
+                    }));
+                }
+                groups.push(crate::meta::group_spec(cluster, generation));
+                (Arc::clone(&cluster.map), cluster.me, groups)
+            }
             None => {
                 let node = NodeAddr {
                     number: STANDALONE_NODE,
@@ -76,27 +101,18 @@ impl Shards {
                     port: config.listen.port(),
                     peer_port: 0,
                 };
-                (Arc::new(Layout::single(node)), STANDALONE_NODE)
+                let layout = Layout::single(node);
+                let groups = GroupSpec::initial(0, &[u64::from(STANDALONE_NODE)], u64::from(STANDALONE_NODE), 0);
+                (Arc::new(ClusterMap::from_layout(&layout)), STANDALONE_NODE, groups.into_iter().collect())
             }
         };
-        let addrs = |f: fn(&NodeAddr) -> String| -> HashMap<u64, String> {
-            layout.nodes.iter().map(|n| (u64::from(n.number), f(n))).collect()
-        };
-        let generation = crate::rejoin::generation(&config.dir)?;
-        let groups: Vec<GroupSpec> = layout
-            .shards
-            .iter()
-            .filter_map(|s| {
-                let nodes: Vec<u64> = s.replicas.iter().map(|&n| u64::from(n)).collect();
-                GroupSpec::initial(GroupId::from(s.id), &nodes, u64::from(me), generation)
-            })
-            .collect();
+        let layout = Arc::new(map.layout());
         let clock = Arc::new(shoal_raft::Clock::skewed(config.debug_clock_skew_ms));
         let replica_config = ReplicaConfig {
             dir: config.dir.clone(),
             me: u64::from(me),
             generation,
-            client_addrs: addrs(|n| format!("{}:{}", n.host, n.port)),
+            client_addrs: client_addrs(&map),
             groups,
             timing: config.replication.timing,
             read_mode: config.replication.read_mode,
@@ -105,33 +121,89 @@ impl Shards {
             // A wiped node must not vote until its peers cleared it; one
             // replica per shard has nobody to ask and nothing to protect; a
             // node under a later generation is a new identity that never
-            // voted (see `rejoin`).
-            quarantine_when_fresh: layout.shards.iter().any(|s| s.replicas.len() > 1)
+            // voted (see `rejoin`), as is a node that joined.
+            quarantine_when_fresh: map.replication > 1
                 && !config.unsafe_rejoin_after_data_loss
-                && generation == 0,
+                && generation == 0
+                && config.cluster.as_ref().is_some_and(|c| c.bootstrap.is_some()),
             clock: Arc::clone(&clock),
         };
-        let peers = Peers::new(addrs(|n| format!("{}:{}", n.host, n.peer_port)), layout.fingerprint(), clock);
-        let replicas = Replicas::open(replica_config, peers).await?;
-        let held: Vec<GroupId> = replicas.group_ids();
+        let peers = Peers::new(peer_addrs(&map), &map.cluster_id, clock);
+        let replicas = Replicas::open(replica_config, peers.clone()).await?;
         let outages = Outages {
             epoch: Instant::now(),
             down_after: config.cluster_down_after,
-            groups: held.iter().map(|&g| (g, OutageClock::default())).collect(),
+            groups: layout.shards.iter().map(|s| (GroupId::from(s.id), OutageClock::default())).collect(),
         };
-        Ok(Shards { replicas, layout, me, held, outages })
+        let view = ArcSwap::from_pointee(View { map, layout });
+        let shards = Shards { replicas, view, peers, me, generation, outages };
+        if config.cluster.is_some() {
+            shards.sync_groups().await;
+        }
+        Ok(shards)
+    }
+
+    /// The map this node follows now.
+    pub fn map(&self) -> Arc<ClusterMap> {
+        Arc::clone(&self.view.load().map)
+    }
+
+    /// Follows `map` from now on (routing, peers' addresses); the caller
+    /// then has the groups opened and closed to match (`sync_groups`).
+    pub fn set_map(&self, map: Arc<ClusterMap>) {
+        self.peers.set_addrs(&peer_addrs(&map));
+        let layout = Arc::new(map.layout());
+        self.view.store(Arc::new(View { map, layout }));
+    }
+
+    /// The Raft id this node uses for `replica`, a replica of the map on
+    /// it: the map's id, unless this node lost its data and came back
+    /// under a later generation (`rejoin`): then one drawn from both, so
+    /// that no id this node had before comes back.
+    pub fn raft_id_of(&self, replica: ReplicaId) -> u64 {
+        raft_id_under(replica, self.generation)
+    }
+
+    /// Opens the groups the map gives this node and not open yet (a move's
+    /// target waits, empty, for its leader) and closes those it no longer
+    /// gives it, deleting their data: their replicas left their groups
+    /// before the map dropped them. Errors are logged; the next call
+    /// retries.
+    pub async fn sync_groups(&self) {
+        let map = self.map();
+        for (&shard, _) in map.shards.iter() {
+            let Some((replica, _)) = map.replica_on(shard, self.me) else { continue };
+            let spec = GroupSpec { id: GroupId::from(shard), me: self.raft_id_of(replica), members: vec![] };
+            if self.replicas.member_id(spec.id) != Some(spec.me) {
+                tracing::info!(group = spec.id, replica = %shoal_raft::ShowId(spec.me), epoch = map.epoch, "opening a replica the map gives this node");
+                if let Err(e) = self.replicas.open_group(&spec).await {
+                    tracing::error!(group = spec.id, error = %e, "cannot open the replica");
+                }
+            }
+        }
+        let held = self.replicas.group_ids().into_iter().chain(self.replicas.unopened_groups());
+        for group in held.filter(|&g| g != crate::meta::META_GROUP) {
+            let mine = u16::try_from(group).ok().and_then(|shard| map.replica_on(shard, self.me));
+            if mine.is_none() {
+                tracing::info!(group, epoch = map.epoch, "closing a replica the map no longer gives this node");
+                if let Err(e) = self.replicas.close_group(group).await {
+                    tracing::error!(group, error = %e, "cannot close the replica");
+                }
+            }
+        }
     }
 
     pub fn replicas(&self) -> &Replicas {
         &self.replicas
     }
 
-    pub fn layout(&self) -> &Layout {
-        &self.layout
+    /// The layout view of the current map.
+    pub fn layout(&self) -> Arc<Layout> {
+        Arc::clone(&self.view.load().layout)
     }
 
     pub fn group_of_slot(&self, slot: Slot) -> GroupId {
-        GroupId::from(self.layout.shard_of_slot(slot).id)
+        GroupId::from(self.view.load().layout.shard_of_slot(slot).id)
     }
 
     /// The group's keyspace on this node, if it holds a replica.
@@ -144,10 +216,20 @@ impl Shards {
         self.replicas.leader(group).and_then(|id| NodeNumber::try_from(shoal_raft::node_of(id)).ok())
     }
 
-    /// The generation of the Raft identity leading `group`, as this node
-    /// knows it (0 when none is known).
-    pub fn leader_generation(&self, group: GroupId) -> u32 {
-        self.replicas.leader(group).map_or(0, shoal_raft::generation_of)
+    /// Whether `group`'s leader, as this node knows it, is the identity its
+    /// node has now, given the generation that node reports (`None`: not
+    /// known yet, taken as current). A node that lost its data and came
+    /// back under a later generation no longer has its old identities.
+    pub fn leader_is_current(&self, group: GroupId, generation: Option<u32>) -> bool {
+        let Some(id) = self.replicas.leader(group) else { return false };
+        let Some(generation) = generation else { return true };
+        let node = shoal_raft::node_of(id) as NodeNumber;
+        let view = self.view.load();
+        match u16::try_from(group).ok().and_then(|shard| view.map.replica_on(shard, node)) {
+            Some((replica, _)) => raft_id_under(replica, generation) == id,
+            // The metadata group: each node's identity is its generation's.
+            None => shoal_raft::generation_of(id) == generation,
+        }
     }
 
     /// Whether this node, under its current Raft identity, leads `group`.
@@ -155,21 +237,23 @@ impl Shards {
         self.replicas.is_leader(group)
     }
 
-    /// This node's number in the layout.
+    /// This node's number in the map.
     pub fn me(&self) -> NodeNumber {
         self.me
     }
 
-    /// Groups held here, ascending.
-    pub fn held(&self) -> &[GroupId] {
-        &self.held
+    /// Shard groups held here, ascending (not the metadata group).
+    pub fn held(&self) -> Vec<GroupId> {
+        let mut held = self.replicas.group_ids();
+        held.retain(|&g| g != crate::meta::META_GROUP);
+        held
     }
 
     /// The groups this node leads with their keyspaces: what keyless
     /// commands (DBSIZE, KEYS, SCAN, FLUSHALL) cover, as a Redis Cluster
     /// master's cover its own slots.
     pub fn led(&self) -> impl Iterator<Item = (GroupId, Arc<Db>)> + '_ {
-        self.held.iter().filter(|g| self.is_leader(**g)).filter_map(|&g| Some((g, self.db(g)?)))
+        self.held().into_iter().filter(|&g| self.is_leader(g)).filter_map(|g| Some((g, self.db(g)?)))
     }
 
     /// Whether this node leads `group` but has been cut off from its
@@ -212,7 +296,7 @@ impl Shards {
 
     /// `host:port` clients use to reach `node`.
     pub fn client_addr(&self, node: NodeNumber) -> Option<String> {
-        self.layout.node(node).ok().map(|n| format!("{}:{}", n.host, n.port))
+        self.view.load().map.client_addr(node)
     }
 
     /// Waits (bounded) until every group held here has a leader.
@@ -223,4 +307,25 @@ impl Shards {
     pub async fn shutdown(&self) {
         self.replicas.shutdown().await;
     }
+}
+
+/// See `Shards::raft_id_of`. Generations are at least 2^31 and sequence
+/// numbers under it, so `generation ^ seq` is a generation too, distinct
+/// for each of the node's replicas.
+pub(crate) fn raft_id_under(replica: ReplicaId, generation: u32) -> u64 {
+    let (node, seq) = (shoal_cluster::map::node_of(replica), (replica >> 32) as u32);
+    if generation == 0 {
+        return replica;
+    }
+    shoal_raft::raft_id(u64::from(node), generation ^ seq)
+}
+
+/// Every node's client address, by number (Raft membership records them).
+fn client_addrs(map: &ClusterMap) -> HashMap<u64, String> {
+    map.nodes.iter().map(|(&n, info)| (u64::from(n), format!("{}:{}", info.host, info.port))).collect()
+}
+
+/// Every node's peer address, by number.
+fn peer_addrs(map: &ClusterMap) -> HashMap<u64, String> {
+    map.nodes.iter().map(|(&n, info)| (u64::from(n), format!("{}:{}", info.host, info.peer_port))).collect()
 }

@@ -29,6 +29,9 @@ pub struct Shared {
     /// `min_free_disk_bytes` (writes are then refused), else `u64::MAX`.
     /// Kept by `health`.
     pub disk_low: AtomicU64,
+    /// Held while this node, as the metadata leader, changes the map
+    /// (`meta::change`): one change at a time.
+    pub meta_lock: tokio::sync::Mutex<()>,
 }
 
 /// Why the server asks its process to stop.
@@ -108,10 +111,11 @@ impl Shared {
     }
 
     pub fn new(config: Config, shards: Shards, witness: Witness) -> Shared {
-        let numbers = config.cluster.as_ref().map(|c| c.layout.nodes.iter().map(|n| n.number).collect());
+        let peers = Peers::default();
+        peers.sync(shards.layout().nodes.iter().map(|n| n.number).filter(|_| config.cluster.is_some()));
         Shared {
             shards,
-            peers: Peers::new(numbers.unwrap_or_default()),
+            peers,
             config,
             stats: Stats::default(),
             started: Instant::now(),
@@ -119,6 +123,7 @@ impl Shared {
             shutdown: ShutdownRequest::default(),
             witness,
             disk_low: AtomicU64::new(u64::MAX),
+            meta_lock: tokio::sync::Mutex::new(()),
         }
     }
 

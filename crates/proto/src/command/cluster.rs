@@ -1,6 +1,31 @@
-//! Parsing of cluster commands: CLUSTER … READONLY READWRITE ASKING.
+//! Parsing of cluster commands: CLUSTER … READONLY READWRITE ASKING, and
+//! shoal's own administration under CLUSTER SHOAL.
+
+use bytes::Bytes;
 
 use super::{Args, Command, CommandError, GroupResult};
+
+/// `CLUSTER SHOAL <subcommand>`: changes to the cluster's shape, each a
+/// command committed to the cluster map by the metadata group. A node is
+/// named by its number, its 40-hex id (CLUSTER NODES) or its client
+/// address HOST:PORT; the server resolves the name against the map.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum ShoalAdmin {
+    /// MAP: the cluster map as JSON.
+    Map,
+    /// JOIN nonce host port peer-port: a new node registers (a retried
+    /// nonce gets the same node); answered with its number and the map.
+    Join { nonce: u64, host: Bytes, port: u16, peer_port: u16 },
+    /// MOVE-REPLICA shard from-node to-node.
+    MoveReplica { shard: u16, from: Bytes, to: Bytes },
+    /// TRANSFER-LEADER shard node: the shard's preferred leader.
+    TransferLeader { shard: u16, to: Bytes },
+    /// REMOVE-NODE node: drains the node, then removes it from the map.
+    RemoveNode(Bytes),
+    /// APPLY json: a map command relayed to the metadata group's leader
+    /// by another node (internal).
+    Apply(Bytes),
+}
 
 pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
     let cmd = match name {
@@ -13,6 +38,7 @@ pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
         "cluster|keyslot" => a.take().map(Command::ClusterKeySlot),
         "cluster|countkeysinslot" => slot(&mut a).map(Command::ClusterCountKeysInSlot),
         "cluster|getkeysinslot" => getkeysinslot(a),
+        "cluster|shoal" => shoal(a).map(Command::ClusterShoal),
         "readonly" => Ok(Command::ReadOnly),
         "readwrite" => Ok(Command::ReadWrite),
         "asking" => Ok(Command::Asking),
@@ -37,4 +63,38 @@ fn getkeysinslot(mut a: Args) -> Result<Command, CommandError> {
     let slot = u16::try_from(slot).ok().filter(|&s| s < shoal_engine::slot::SLOT_COUNT).ok_or_else(invalid)?;
     let count = usize::try_from(count).map_err(|_| invalid())?;
     Ok(Command::ClusterGetKeysInSlot { slot, count })
+}
+
+fn shoal(mut a: Args) -> Result<ShoalAdmin, CommandError> {
+    let sub = a.take()?.to_ascii_lowercase();
+    let number = |a: &mut Args, what: &str| -> Result<u64, CommandError> {
+        u64::try_from(a.next_i64()?).map_err(|_| CommandError(format!("ERR {what} must not be negative")))
+    };
+    let port = |a: &mut Args| -> Result<u16, CommandError> {
+        u16::try_from(a.next_i64()?).map_err(|_| CommandError("ERR invalid port".into()))
+    };
+    let shard = |a: &mut Args| -> Result<u16, CommandError> {
+        u16::try_from(a.next_i64()?).map_err(|_| CommandError("ERR invalid shard".into()))
+    };
+    let admin = match sub.as_slice() {
+        b"map" => ShoalAdmin::Map,
+        b"join" => {
+            let nonce = number(&mut a, "the nonce")?;
+            ShoalAdmin::Join { nonce, host: a.take()?, port: port(&mut a)?, peer_port: port(&mut a)? }
+        }
+        b"move-replica" => ShoalAdmin::MoveReplica { shard: shard(&mut a)?, from: a.take()?, to: a.take()? },
+        b"transfer-leader" => ShoalAdmin::TransferLeader { shard: shard(&mut a)?, to: a.take()? },
+        b"remove-node" => ShoalAdmin::RemoveNode(a.take()?),
+        b"apply" => ShoalAdmin::Apply(a.take()?),
+        _ => {
+            let sub = String::from_utf8_lossy(&sub).into_owned();
+            return Err(CommandError(format!(
+                "ERR unknown CLUSTER SHOAL subcommand '{sub}': try MAP, JOIN, MOVE-REPLICA, TRANSFER-LEADER or REMOVE-NODE"
+            )));
+        }
+    };
+    if !a.is_empty() {
+        return Err(CommandError::syntax());
+    }
+    Ok(admin)
 }

@@ -17,6 +17,7 @@ use bytes::Bytes;
 use shoal_engine::{DelCondition, ExpireCondition, Millis, SetCondition};
 
 pub use args::{is, parse_i64_arg, Args};
+pub use cluster::ShoalAdmin;
 pub use table::{lookup, lookup_sub, CommandSpec, COMMANDS};
 
 /// What CLIENT SETINFO sets.
@@ -79,6 +80,8 @@ pub enum Command {
         slot: u16,
         count: usize,
     },
+    /// CLUSTER SHOAL …: shoal's own cluster administration.
+    ClusterShoal(ShoalAdmin),
     ReadOnly,
     ReadWrite,
     Asking,

@@ -311,6 +311,16 @@ const CLUSTER_SUBS: &[CommandSpec] = &[
         "Returns the mapping of cluster slots to shards.",
     ),
     spec(
+        "cluster|shoal",
+        -3,
+        ADMIN,
+        NO_KEYS,
+        &["@admin", "@slow", "@dangerous"],
+        "cluster",
+        "7.2.0",
+        "shoal's cluster administration: MAP, JOIN, MOVE-REPLICA, TRANSFER-LEADER, REMOVE-NODE.",
+    ),
+    spec(
         "cluster|slots",
         2,
         CLUSTER_FLAGS,

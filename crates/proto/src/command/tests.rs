@@ -114,6 +114,9 @@ fn every_table_entry_parses_with_minimal_arguments() {
         if spec.name == "client|setinfo" {
             words[2] = "lib-name";
         }
+        if spec.name == "cluster|shoal" {
+            words[2] = "map";
+        }
         let parsed = parse(&words);
         assert!(parsed.is_ok(), "{}: {:?}", spec.name, parsed);
     }
@@ -130,4 +133,27 @@ fn shoal_tags_take_the_whole_u64_range() {
     for bad in ["-1", "+5", "18446744073709551616", "1.5", ""] {
         assert!(err(&["CLIENT", "SHOAL-TAG", bad, "1"]).contains("2^64-1"), "{bad}");
     }
+}
+
+#[test]
+fn cluster_shoal_subcommands_parse_and_check_their_arguments() {
+    use super::ShoalAdmin;
+    let admin = |words: &[&str]| match parse(words) {
+        Ok(Command::ClusterShoal(admin)) => admin,
+        other => panic!("{words:?}: {other:?}"),
+    };
+    assert_eq!(admin(&["CLUSTER", "SHOAL", "MAP"]), ShoalAdmin::Map);
+    assert_eq!(
+        admin(&["cluster", "shoal", "join", "7", "10.0.0.4", "7004", "17004"]),
+        ShoalAdmin::Join { nonce: 7, host: Bytes::from_static(b"10.0.0.4"), port: 7004, peer_port: 17004 }
+    );
+    assert_eq!(
+        admin(&["CLUSTER", "SHOAL", "MOVE-REPLICA", "2", "1", "127.0.0.1:7004"]),
+        ShoalAdmin::MoveReplica { shard: 2, from: Bytes::from_static(b"1"), to: Bytes::from_static(b"127.0.0.1:7004") }
+    );
+    assert_eq!(admin(&["CLUSTER", "SHOAL", "REMOVE-NODE", "3"]), ShoalAdmin::RemoveNode(Bytes::from_static(b"3")));
+    assert!(err(&["CLUSTER", "SHOAL", "JOIN", "7", "h", "70000", "1"]).contains("invalid port"));
+    assert!(err(&["CLUSTER", "SHOAL", "MOVE-REPLICA", "-1", "1", "2"]).contains("invalid shard"));
+    assert!(err(&["CLUSTER", "SHOAL", "MAP", "extra"]).contains("syntax"));
+    assert!(err(&["CLUSTER", "SHOAL", "GROW"]).contains("unknown CLUSTER SHOAL subcommand 'grow'"));
 }

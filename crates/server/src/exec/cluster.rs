@@ -20,7 +20,8 @@ pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Mil
     let Some(cluster) = &shared.config.cluster else {
         return Err(CommandError("ERR This instance has cluster support disabled".into()));
     };
-    let layout = &cluster.layout;
+    let layout = shared.shards.layout();
+    let layout = &*layout;
     let shard_db = |slot| shared.shards.db(shared.shards.group_of_slot(slot));
     Ok(match cmd {
         Command::ClusterSlots => {
@@ -31,7 +32,10 @@ pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, now: Mil
         }
         Command::ClusterNodes => Frame::Verbatim(*b"txt", Bytes::from(nodes_text(shared, cluster, now))),
         Command::ClusterInfo => Frame::Verbatim(*b"txt", Bytes::from(info_text(shared, cluster))),
-        Command::ClusterMyId => Frame::Bulk(Bytes::from(Layout::node_hex_id(cluster.my_addr()))),
+        Command::ClusterMyId => match layout.node(cluster.me) {
+            Ok(me) => Frame::Bulk(Bytes::from(Layout::node_hex_id(me))),
+            Err(_) => return Err(CommandError("ERR this node is no longer in the cluster map".into())),
+        },
         Command::ClusterMyShardId => {
             let mine = layout
                 .shards
@@ -150,7 +154,7 @@ fn shards_entry(shared: &Shared, cluster: &ClusterConfig, layout: &Layout, shard
 /// One line per node: `<id> <ip>:<port>@<bus> <flags> - 0 <pong-ms> <epoch>
 /// <link> <slot ranges…>`.
 fn nodes_text(shared: &Shared, cluster: &ClusterConfig, now: Millis) -> String {
-    let layout = &cluster.layout;
+    let layout = shared.shards.layout();
     let mut out = String::new();
     for node in &layout.nodes {
         let me = node.number == cluster.me;
@@ -185,7 +189,8 @@ fn nodes_text(shared: &Shared, cluster: &ClusterConfig, now: Millis) -> String {
 }
 
 fn info_text(shared: &Shared, cluster: &ClusterConfig) -> String {
-    let layout = &cluster.layout;
+    let map = shared.shards.map();
+    let layout = shared.shards.layout();
     let up = |number: u32| reachable(shared, cluster, number);
     let reachable = layout.nodes.iter().filter(|n| up(n.number)).count();
     // A slot is served when its group has a leader reachable from here (for
@@ -211,9 +216,11 @@ fn info_text(shared: &Shared, cluster: &ClusterConfig) -> String {
         ("cluster_reachable_nodes", reachable.to_string()),
         ("cluster_size", layout.nodes.len().to_string()),
         ("cluster_shards", layout.shards.len().to_string()),
-        ("cluster_current_epoch", layout.nodes.len().to_string()),
-        ("cluster_my_epoch", cluster.me.to_string()),
+        // The cluster map's epoch: it grows with every committed change.
+        ("cluster_current_epoch", map.epoch.to_string()),
+        ("cluster_my_epoch", map.epoch.to_string()),
         ("cluster_layout_fingerprint", layout.fingerprint().to_string()),
+        ("cluster_moves_in_progress", map.moves.len().to_string()),
     ];
     fields.iter().map(|(k, v)| format!("{k}:{v}\r\n")).collect()
 }

@@ -4,6 +4,7 @@
 //! a write for the connection to replicate. Each submodule handles one
 //! command group, mirroring the parsers in `shoal_proto::command`.
 
+pub mod admin;
 mod cluster;
 mod connection;
 mod introspect;
@@ -65,6 +66,9 @@ pub enum Outcome {
     /// The same op in several groups (FLUSHALL over the groups led here);
     /// the reply is `OK` once all are applied.
     WriteAll(Vec<(GroupId, WriteOp)>),
+    /// CLUSTER SHOAL: a change to the cluster map, answered once committed
+    /// (`admin::run`).
+    Admin(shoal_proto::command::ShoalAdmin),
 }
 
 /// Resolves, routes and parses one request.
@@ -85,8 +89,8 @@ pub fn prepare(shared: &Shared, session: &mut Session, args: Vec<Bytes>) -> Prep
     let cluster = shared.config.cluster.is_some();
     // Until our first peer check reports a node's generation, its leader
     // identity is taken as current.
-    let usable = |node, generation| {
-        shared.peers.is_connected(node) && shared.peers.generation(node).is_none_or(|g| g == generation)
+    let usable = |node, group| {
+        shared.peers.is_connected(node) && shared.shards.leader_is_current(group, shared.peers.generation(node))
     };
     let target = match route::route(&shared.shards, cluster, spec, &args, session.readonly, usable) {
         Ok(target) => target,
@@ -161,6 +165,10 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::ReadOnly
         | Command::ReadWrite
         | Command::Asking => cluster::run(shared, session, cmd, now).map(Outcome::Reply),
+        Command::ClusterShoal(admin) => match shared.config.cluster {
+            Some(_) => Ok(Outcome::Admin(admin)),
+            None => Err(CommandError("ERR This instance has cluster support disabled".into())),
+        },
         _ => keyed(shared, target).and_then(|(db, target)| string::run(shared, session, (&db, target), cmd, now)),
     };
     match result {

@@ -1,0 +1,102 @@
+//! CLUSTER SHOAL: shoal's cluster administration. Every change is one
+//! command committed to the cluster map by the metadata group (any node
+//! takes it; `meta::submit` relays it to the metadata leader), answered
+//! with a line saying what changed.
+
+use bytes::Bytes;
+use shoal_cluster::map::{Applied, ClusterMap, MetaCmd, MetaError, NodeState, Role};
+use shoal_cluster::{Layout, NodeAddr, NodeNumber};
+use shoal_proto::command::ShoalAdmin;
+use shoal_proto::Frame;
+
+use crate::meta::{self, ChangeError};
+use crate::state::Shared;
+
+pub async fn run(shared: &Shared, admin: ShoalAdmin) -> Frame {
+    match answer(shared, admin).await {
+        Ok(frame) => frame,
+        Err(message) => Frame::error(message),
+    }
+}
+
+async fn answer(shared: &Shared, admin: ShoalAdmin) -> Result<Frame, String> {
+    let map = shared.shards.map();
+    let cmd = match admin {
+        ShoalAdmin::Map => return Ok(Frame::Bulk(Bytes::from(map.to_json()))),
+        ShoalAdmin::Apply(json) => {
+            // Relayed by another node: applied only by the metadata leader.
+            // The answer carries a refusal as a value, so the relaying
+            // node reports it as the map's, not as unavailability.
+            let cmd: MetaCmd = serde_json::from_slice(&json).map_err(|e| format!("ERR not a map command: {e}"))?;
+            let outcome: Result<Applied, MetaError> = match meta::change(shared, &cmd).await {
+                Ok(applied) => Ok(applied),
+                Err(ChangeError::Refused(e)) => Err(e),
+                Err(e @ ChangeError::Unavailable(_)) => return Err(e.to_string()),
+            };
+            return Ok(Frame::Bulk(Bytes::from(serde_json::to_string(&outcome).expect("encodes"))));
+        }
+        ShoalAdmin::Join { nonce, host, port, peer_port } => {
+            let host = String::from_utf8(host.to_vec()).map_err(|_| "ERR the host is not UTF-8".to_string())?;
+            MetaCmd::AddNode { nonce, host, port, peer_port }
+        }
+        ShoalAdmin::MoveReplica { shard, from, to } => {
+            let (from, to_node) = (node(&map, &from)?, node(&map, &to)?);
+            let (replica, _) = map.replica_on(shard, from).ok_or(format!("ERR node {from} holds no replica of shard {shard}"))?;
+            MetaCmd::StartMove { shard, from: Some(replica), to_node }
+        }
+        ShoalAdmin::TransferLeader { shard, to } => {
+            let to = node(&map, &to)?;
+            match map.replica_on(shard, to) {
+                Some((replica, Role::Voter)) => MetaCmd::SetPreferredLeader { shard, replica },
+                _ => return Err(format!("ERR node {to} holds no voting replica of shard {shard}")),
+            }
+        }
+        ShoalAdmin::RemoveNode(name) => MetaCmd::SetNodeState { node: node(&map, &name)?, state: NodeState::Draining },
+    };
+    let applied = meta::submit(shared, &cmd).await.map_err(error_line)?;
+    if let Applied::Node(node) = applied {
+        // A joining node reads its number.
+        return Ok(Frame::Integer(i64::from(node)));
+    }
+    Ok(Frame::Bulk(Bytes::from(describe(&cmd, &applied))))
+}
+
+fn error_line(e: ChangeError) -> String {
+    match e {
+        ChangeError::Refused(e) => format!("ERR {e}"),
+        e @ ChangeError::Unavailable(_) => e.to_string(),
+    }
+}
+
+/// What a committed command changed, for the operator.
+fn describe(cmd: &MetaCmd, applied: &Applied) -> String {
+    match (cmd, applied) {
+        (MetaCmd::StartMove { shard, from, to_node }, Applied::Move { id, to }) => {
+            let from = from.map_or("nowhere".to_string(), |f| format!("node {}", shoal_cluster::map::node_of(f)));
+            format!("move {id} started: shard {shard} from {from} to node {to_node} (replica {to:#x})")
+        }
+        (MetaCmd::SetPreferredLeader { shard, replica }, _) => {
+            format!("shard {shard} is to be led by node {}", shoal_cluster::map::node_of(*replica))
+        }
+        (MetaCmd::SetNodeState { node, state: NodeState::Draining }, _) => {
+            format!("node {node} is draining: its replicas move away, then it leaves the cluster")
+        }
+        (cmd, applied) => format!("{cmd:?}: {applied:?}"),
+    }
+}
+
+/// A node named by its number, its 40-hex id or its client address.
+fn node(map: &ClusterMap, name: &[u8]) -> Result<NodeNumber, String> {
+    let name = std::str::from_utf8(name).map_err(|_| "ERR a node name is UTF-8".to_string())?;
+    let live = map.nodes.iter().filter(|(_, n)| n.state != NodeState::Removed);
+    for (&number, info) in live {
+        let addr = NodeAddr { number, host: info.host.clone(), port: info.port, peer_port: info.peer_port };
+        let matches = name == number.to_string()
+            || name.eq_ignore_ascii_case(&Layout::node_hex_id(&addr))
+            || name == format!("{}:{}", info.host, info.port);
+        if matches {
+            return Ok(number);
+        }
+    }
+    Err(format!("ERR no node '{name}' in the cluster (a number, a CLUSTER NODES id or HOST:PORT)"))
+}

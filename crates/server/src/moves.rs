@@ -1,0 +1,144 @@
+//! Replica moves: planned by the metadata leader, carried out by each
+//! shard's leader.
+//!
+//! Every tick, on every node:
+//! - the metadata leader asks the planner (`shoal_cluster::plan`) for the
+//!   next command (drain, spread replicas, spread preferred leaders) and
+//!   commits it;
+//! - for each move in the map whose shard this node leads, a task runs
+//!   `Replicas::move_replica` (learner, catch-up, joint consensus), then
+//!   reports `FinishMove` to the metadata leader. Each step follows from
+//!   the group's own membership, so a move interrupted by a crash or a
+//!   leader change is picked up by the shard's next leader where it stood.
+//!
+//! A move whose target node stays unreachable for `TARGET_DOWN_FOR` while
+//! it is still a learner is cancelled: the learner leaves the group, then
+//! `CancelMove` drops it from the map. A target that already votes is never
+//! cancelled: the move finishes instead.
+
+use std::collections::{BTreeSet, HashMap};
+use std::sync::{Arc, Mutex};
+use std::time::{Duration, Instant};
+
+use shoal_cluster::map::{node_of, ClusterMap, MetaCmd, MetaError, Move, MoveId};
+use shoal_cluster::plan::{self, Policy};
+use shoal_cluster::NodeNumber;
+use shoal_raft::transport::GroupId;
+use shoal_raft::{MoveProgress, ShowId};
+use tokio::sync::watch;
+
+use crate::meta::{self, ChangeError, META_GROUP};
+use crate::periodic::Periodic;
+use crate::state::Shared;
+
+/// How often moves are looked at.
+const TICK: Duration = Duration::from_millis(250);
+
+/// How long a move's target may catch up before its promotion is tried
+/// again (each try goes on from where the last stopped).
+const CATCH_UP: Duration = Duration::from_secs(60);
+
+/// A move whose target is unreachable this long, still a learner, is
+/// cancelled.
+const TARGET_DOWN_FOR: Duration = Duration::from_secs(10);
+
+pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
+    let Some(cluster) = shared.config.cluster.clone() else { return };
+    let policy = Policy { balance: cluster.balance, max_moves: cluster.max_concurrent_moves };
+    let running: Arc<Mutex<BTreeSet<MoveId>>> = Arc::default();
+    let mut down_since: HashMap<MoveId, Instant> = HashMap::new();
+    let mut last_plan = Instant::now();
+    let mut periodic = Periodic::new(TICK, shutdown);
+    while periodic.next().await {
+        let map = shared.shards.map();
+        if shared.shards.replicas().is_leader(META_GROUP) && last_plan.elapsed() >= cluster.balance_interval {
+            last_plan = Instant::now();
+            if let Some(cmd) = plan::next(&map, policy) {
+                match periodic.unless_stopped(meta::change(&shared, &cmd)).await {
+                    Some(Ok(applied)) => tracing::info!(?cmd, ?applied, "balancer"),
+                    Some(Err(e)) => tracing::warn!(?cmd, error = %e, "balancer: not committed; will retry"),
+                    None => return,
+                }
+            }
+        }
+        down_since.retain(|id, _| map.moves.contains_key(id));
+        for (&id, m) in &map.moves {
+            let group = GroupId::from(m.shard);
+            if !shared.shards.replicas().is_leader(group) || running.lock().expect("moves lock").contains(&id) {
+                continue;
+            }
+            let to_node = node_of(m.to);
+            if shared.peers.is_connected(to_node) || to_node == shared.shards.me() {
+                down_since.remove(&id);
+            } else {
+                down_since.entry(id).or_insert_with(Instant::now);
+            }
+            let cancel = down_since.get(&id).is_some_and(|since| since.elapsed() >= TARGET_DOWN_FOR);
+            running.lock().expect("moves lock").insert(id);
+            let (shared, running, map, m) = (Arc::clone(&shared), Arc::clone(&running), Arc::clone(&map), m.clone());
+            tokio::spawn(async move {
+                match cancel {
+                    true => cancel_move(&shared, id, &m).await,
+                    false => drive(&shared, &map, id, &m).await,
+                }
+                running.lock().expect("moves lock").remove(&id);
+            });
+        }
+    }
+}
+
+/// The Raft id `node`'s replica has in `group` now, as this leader knows
+/// the membership (it may differ from the map's after the node rejoined
+/// under a new generation).
+fn member_on(shared: &Shared, group: GroupId, node: NodeNumber) -> Option<u64> {
+    let status = shared.shards.replicas().status(group)?;
+    status.voters.iter().chain(&status.learners).copied().find(|&id| shoal_raft::node_of(id) == u64::from(node))
+}
+
+/// One attempt at a move, on the shard's leader.
+async fn drive(shared: &Shared, map: &ClusterMap, id: MoveId, m: &Move) {
+    let group = GroupId::from(m.shard);
+    let from = m.from.and_then(|f| member_on(shared, group, node_of(f)));
+    let to_node = node_of(m.to);
+    // The target opens its replica under the id its generation gives it.
+    let generation = shared.peers.generation(to_node).unwrap_or(0);
+    let to = crate::shards::raft_id_under(m.to, generation);
+    let Some(addr) = map.client_addr(to_node) else { return };
+    let started = Instant::now();
+    match shared.shards.replicas().move_replica(group, from, to, &addr, CATCH_UP).await {
+        Ok(MoveProgress::Done) => {
+            match meta::submit(shared, &MetaCmd::FinishMove { id }).await {
+                Ok(_) => tracing::info!(
+                    move_id = id,
+                    group,
+                    to = %ShowId(to),
+                    ms = started.elapsed().as_millis() as u64,
+                    "replica move finished"
+                ),
+                // Finished by an earlier attempt this node's map had not
+                // caught up with yet.
+                Err(ChangeError::Refused(MetaError::UnknownMove(_))) => {}
+                Err(e) => tracing::warn!(move_id = id, error = %e, "replica moved; the map is not updated yet"),
+            }
+        }
+        Ok(MoveProgress::LeaderMoving) => {
+            tracing::info!(move_id = id, group, "handing leadership off the move's source");
+        }
+        Err(e) => tracing::warn!(move_id = id, group, error = %e, "replica move not finished; will retry"),
+    }
+}
+
+/// Takes a move's unreachable target out of the group (if it is still
+/// only a learner), then out of the map.
+async fn cancel_move(shared: &Shared, id: MoveId, m: &Move) {
+    let group = GroupId::from(m.shard);
+    if let Some(to) = member_on(shared, group, node_of(m.to)) {
+        if let Err(e) = shared.shards.replicas().remove_learner(group, to).await {
+            return tracing::warn!(move_id = id, error = %e, "cannot cancel the move (its target may vote already)");
+        }
+    }
+    match meta::submit(shared, &MetaCmd::CancelMove { id }).await {
+        Ok(_) => tracing::warn!(move_id = id, group, "replica move cancelled: its target is unreachable"),
+        Err(e) => tracing::warn!(move_id = id, error = %e, "cannot cancel the move in the map yet"),
+    }
+}
