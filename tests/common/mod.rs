@@ -297,6 +297,12 @@ impl Cluster {
         server.stop_with(libc::SIGKILL)
     }
 
+    /// Hands over one running node's process (to wait for it to exit by
+    /// itself, say).
+    pub fn take(&mut self, node: usize) -> Server {
+        self.nodes[node - 1].take().expect("node is running")
+    }
+
     /// Stops one node gracefully (SIGTERM); asserts a clean exit.
     pub fn stop(&mut self, node: usize) {
         let server = self.nodes[node - 1].take().expect("node is running");

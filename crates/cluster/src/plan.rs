@@ -30,23 +30,24 @@ pub struct Policy {
     pub max_moves: usize,
 }
 
-/// The next command to commit, if the map is not yet where the policy
-/// wants it.
-pub fn next(map: &ClusterMap, policy: Policy) -> Option<MetaCmd> {
+/// The next commands to commit, in order (none when the map is where the
+/// policy wants it). Usually one; a chain of preferred-leader hand-offs
+/// is several.
+pub fn next(map: &ClusterMap, policy: Policy) -> Vec<MetaCmd> {
     let held = replicas_per_node(map);
     let empty_drained = map.nodes.iter().find(|(n, info)| info.state == NodeState::Draining && held[n] == 0);
     if let Some((&node, _)) = empty_drained {
-        return Some(MetaCmd::SetNodeState { node, state: NodeState::Removed });
+        return vec![MetaCmd::SetNodeState { node, state: NodeState::Removed }];
     }
     if map.moves.len() < policy.max_moves {
         if let Some(cmd) = drain(map, &held).or_else(|| policy.balance.then(|| spread_replicas(map, &held)).flatten()) {
-            return Some(cmd);
+            return vec![cmd];
         }
     }
     if policy.balance && map.moves.is_empty() {
         return spread_leaders(map);
     }
-    None
+    Vec::new()
 }
 
 /// Replicas (learners included) held by each node not removed.
@@ -86,33 +87,52 @@ fn drain(map: &ClusterMap, held: &BTreeMap<NodeNumber, usize>) -> Option<MetaCmd
     None
 }
 
+/// Pairs of up nodes `(from, to)` whose counts differ by more than one,
+/// the widest gaps first: where a replica or a preferred leader should go.
+fn uneven_pairs(counts: &BTreeMap<NodeNumber, usize>) -> Vec<(NodeNumber, NodeNumber)> {
+    let mut pairs: Vec<(usize, NodeNumber, NodeNumber)> = Vec::new();
+    for (&from, &high) in counts {
+        for (&to, &low) in counts {
+            if high > low + 1 {
+                pairs.push((high - low, from, to));
+            }
+        }
+    }
+    pairs.sort_by_key(|&(gap, from, to)| (std::cmp::Reverse(gap), from, to));
+    pairs.into_iter().map(|(_, from, to)| (from, to)).collect()
+}
+
 fn spread_replicas(map: &ClusterMap, held: &BTreeMap<NodeNumber, usize>) -> Option<MetaCmd> {
-    let up: Vec<(NodeNumber, usize)> = held
+    let up: BTreeMap<NodeNumber, usize> = held
         .iter()
         .filter(|(n, _)| map.nodes.get(n).is_some_and(|i| i.state == NodeState::Up))
         .map(|(&n, &c)| (n, c))
         .collect();
-    let &(most, most_count) = up.iter().max_by_key(|(n, c)| (*c, std::cmp::Reverse(*n)))?;
-    let &(fewest, fewest_count) = up.iter().min_by_key(|(n, c)| (*c, *n))?;
-    if most_count <= fewest_count + 1 {
-        return None;
-    }
-    // Rather a replica that is not the shard's preferred leader: moving
-    // that one needs no leadership hand-off.
-    let candidates = map.shards.iter().filter(|(&s, _)| !moving(map, s) && map.replica_on(s, fewest).is_none());
-    let mut best: Option<(bool, ShardId, ReplicaId)> = None;
-    for (&shard, info) in candidates {
-        let Some((from, Role::Voter)) = map.replica_on(shard, most) else { continue };
-        let preferred = info.preferred_leader == from;
-        if best.is_none_or(|(p, _, _)| p && !preferred) {
-            best = Some((preferred, shard, from));
+    for (most, fewest) in uneven_pairs(&up) {
+        // Rather a replica that is not the shard's preferred leader: moving
+        // that one needs no leadership hand-off.
+        let candidates = map.shards.iter().filter(|(&s, _)| !moving(map, s) && map.replica_on(s, fewest).is_none());
+        let mut best: Option<(bool, ShardId, ReplicaId)> = None;
+        for (&shard, info) in candidates {
+            let Some((from, Role::Voter)) = map.replica_on(shard, most) else { continue };
+            let preferred = info.preferred_leader == from;
+            if best.is_none_or(|(p, _, _)| p && !preferred) {
+                best = Some((preferred, shard, from));
+            }
+        }
+        if let Some((_, shard, from)) = best {
+            return Some(MetaCmd::StartMove { shard, from: Some(from), to_node: fewest });
         }
     }
-    let (_, shard, from) = best?;
-    Some(MetaCmd::StartMove { shard, from: Some(from), to_node: fewest })
+    None
 }
 
-fn spread_leaders(map: &ClusterMap) -> Option<MetaCmd> {
+/// Moves one preferred leadership from the node preferred most to one
+/// preferred by at least two fewer, along a chain of hand-offs when no
+/// shard connects the two directly (node A's shard to B, one of B's to
+/// C): each hop is to a node holding a voter of that shard, and the
+/// nodes in between keep their count.
+fn spread_leaders(map: &ClusterMap) -> Vec<MetaCmd> {
     let mut preferred: BTreeMap<NodeNumber, usize> =
         map.nodes.iter().filter(|(_, n)| n.state == NodeState::Up).map(|(&n, _)| (n, 0)).collect();
     for shard in map.shards.values() {
@@ -120,13 +140,41 @@ fn spread_leaders(map: &ClusterMap) -> Option<MetaCmd> {
             *count += 1;
         }
     }
-    let (&most, &most_count) = preferred.iter().max_by_key(|(n, c)| (**c, std::cmp::Reverse(**n)))?;
-    let (&fewest, &fewest_count) = preferred.iter().min_by_key(|(n, c)| (**c, **n))?;
-    if most_count <= fewest_count + 1 {
-        return None;
+    let mut sources: Vec<(NodeNumber, usize)> = preferred.iter().map(|(&n, &c)| (n, c)).collect();
+    sources.sort_by_key(|&(n, c)| (std::cmp::Reverse(c), n));
+    for (source, count) in sources {
+        // Breadth first from `source`: how each node was reached (the
+        // shard handed over and the replica that takes it).
+        let mut reached: BTreeMap<NodeNumber, Option<(NodeNumber, ShardId, ReplicaId)>> = BTreeMap::from([(source, None)]);
+        let mut queue = std::collections::VecDeque::from([source]);
+        while let Some(u) = queue.pop_front() {
+            if preferred[&u] + 2 <= count {
+                return chain(&reached, u);
+            }
+            for (&shard, _) in map.shards.iter().filter(|(_, info)| node_of(info.preferred_leader) == u) {
+                for (&v, _) in &preferred {
+                    if reached.contains_key(&v) {
+                        continue;
+                    }
+                    if let Some((replica, Role::Voter)) = map.replica_on(shard, v) {
+                        reached.insert(v, Some((u, shard, replica)));
+                        queue.push_back(v);
+                    }
+                }
+            }
+        }
     }
-    map.shards.iter().filter(|(_, info)| node_of(info.preferred_leader) == most).find_map(|(&shard, _)| {
-        let (replica, role) = map.replica_on(shard, fewest)?;
-        (role == Role::Voter).then_some(MetaCmd::SetPreferredLeader { shard, replica })
-    })
+    Vec::new()
+}
+
+/// The hand-offs that lead from the search's source to `end`, in order.
+fn chain(reached: &BTreeMap<NodeNumber, Option<(NodeNumber, ShardId, ReplicaId)>>, end: NodeNumber) -> Vec<MetaCmd> {
+    let mut hops = Vec::new();
+    let mut at = end;
+    while let Some(Some((from, shard, replica))) = reached.get(&at) {
+        hops.push(MetaCmd::SetPreferredLeader { shard: *shard, replica: *replica });
+        at = *from;
+    }
+    hops.reverse();
+    hops
 }

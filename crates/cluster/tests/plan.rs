@@ -27,15 +27,20 @@ fn join(map: &mut ClusterMap, nonce: u64) -> NodeNumber {
 /// more to do; returns how many commands it gave.
 fn settle(map: &mut ClusterMap, policy: Policy) -> usize {
     for round in 0..1000 {
-        let Some(cmd) = next(map, policy) else { return round };
-        match map.apply(&cmd) {
-            Ok(Applied::Move { id, .. }) => {
-                map.apply(&MetaCmd::FinishMove { id }).unwrap();
-            }
-            Ok(_) => {}
-            Err(e) => panic!("the planner gave a refused command {cmd:?}: {e}"),
+        let cmds = next(map, policy);
+        if cmds.is_empty() {
+            return round;
         }
-        map.check().unwrap();
+        for cmd in cmds {
+            match map.apply(&cmd) {
+                Ok(Applied::Move { id, .. }) => {
+                    map.apply(&MetaCmd::FinishMove { id }).unwrap();
+                }
+                Ok(_) => {}
+                Err(e) => panic!("the planner gave a refused command {cmd:?}: {e}"),
+            }
+            map.check().unwrap();
+        }
     }
     panic!("the planner never settled");
 }
@@ -60,7 +65,7 @@ fn within_one(counts: &BTreeMap<NodeNumber, usize>) -> bool {
 fn two_joined_nodes_get_their_share_of_replicas_and_leaders() {
     let policy = Policy { balance: true, max_moves: 2 };
     let mut m = map(3, 3, 3);
-    assert_eq!(next(&m, policy), None, "the bootstrap layout is even");
+    assert_eq!(next(&m, policy), vec![], "the bootstrap layout is even");
     join(&mut m, 1);
     join(&mut m, 2);
     let steps = settle(&mut m, policy);
@@ -87,11 +92,33 @@ fn no_more_moves_run_at_once_than_allowed() {
     let mut m = map(3, 4, 3);
     join(&mut m, 1);
     for _ in 0..10 {
-        if let Some(cmd) = next(&m, policy) {
+        for cmd in next(&m, policy) {
             m.apply(&cmd).unwrap();
         }
     }
     assert_eq!(m.moves.len(), 2, "two moves started, none finished");
     let shards: std::collections::BTreeSet<_> = m.moves.values().map(|mv| mv.shard).collect();
     assert_eq!(shards.len(), 2, "one move per shard");
+}
+
+/// Many shapes (nodes, shards per node, replicas, joins): the planner
+/// always settles within ±1 of even replicas and preferred leaders,
+/// with every shard keeping its replica count.
+#[test]
+fn every_shape_settles_evenly() {
+    let policy = Policy { balance: true, max_moves: 3 };
+    for (n, s, r) in [(1, 2, 1), (2, 3, 2), (3, 1, 3), (3, 2, 3), (3, 3, 3), (4, 2, 3), (5, 1, 3), (3, 5, 2)] {
+        for joins in 1..=3u64 {
+            let mut m = map(n, s, r);
+            for j in 0..joins {
+                join(&mut m, j + 1);
+            }
+            settle(&mut m, policy);
+            let (replicas, leaders) = spread(&m);
+            let shape = format!("{n} nodes x {s} shards, {r} replicas, {joins} joined");
+            assert!(within_one(&replicas), "{shape}: replicas {replicas:?}");
+            assert!(within_one(&leaders), "{shape}: preferred leaders {leaders:?}");
+            assert!(m.shards.values().all(|sh| sh.replicas.len() == usize::from(r)), "{shape}");
+        }
+    }
 }

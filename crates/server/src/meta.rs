@@ -80,9 +80,15 @@ pub fn load_map(dir: &Path) -> Result<Option<ClusterMap>, String> {
     let path = dir.join(MAP_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => ClusterMap::from_json(&text).map(Some).map_err(|e| format!("{}: {e}", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if absent(&e) => Ok(None),
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
+}
+
+/// Nothing saved there: no file, or no directory (the data directory's own
+/// checks then say what is wrong with it).
+fn absent(e: &std::io::Error) -> bool {
+    matches!(e.kind(), std::io::ErrorKind::NotFound | std::io::ErrorKind::NotADirectory)
 }
 
 pub fn save_map(dir: &Path, map: &ClusterMap) -> Result<(), String> {
@@ -95,7 +101,7 @@ pub fn load_node_id(dir: &Path) -> Result<Option<NodeNumber>, String> {
     let path = dir.join(NODE_FILE);
     match std::fs::read_to_string(&path) {
         Ok(text) => text.trim().parse().map(Some).map_err(|_| format!("{}: not a node number", path.display())),
-        Err(e) if e.kind() == std::io::ErrorKind::NotFound => Ok(None),
+        Err(e) if absent(&e) => Ok(None),
         Err(e) => Err(format!("{}: {e}", path.display())),
     }
 }

@@ -53,10 +53,13 @@ pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
         let map = shared.shards.map();
         if shared.shards.replicas().is_leader(META_GROUP) && last_plan.elapsed() >= cluster.balance_interval {
             last_plan = Instant::now();
-            if let Some(cmd) = plan::next(&map, policy) {
+            for cmd in plan::next(&map, policy) {
                 match periodic.unless_stopped(meta::change(&shared, &cmd)).await {
                     Some(Ok(applied)) => tracing::info!(?cmd, ?applied, "balancer"),
-                    Some(Err(e)) => tracing::warn!(?cmd, error = %e, "balancer: not committed; will retry"),
+                    Some(Err(e)) => {
+                        tracing::warn!(?cmd, error = %e, "balancer: not committed; will retry");
+                        break;
+                    }
                     None => return,
                 }
             }

@@ -1,0 +1,266 @@
+//! The cluster changes shape while it serves, through real `shoal server`
+//! processes: nodes join (`--join`) and the balancer spreads replicas and
+//! leaders to them; nodes are removed (drained, then out of the map); a
+//! dead node is replaced. Writers run throughout; afterwards every
+//! acknowledged write is present once and every replica of a group holds
+//! the same log.
+
+mod common;
+
+use std::collections::{BTreeMap, HashMap};
+use std::path::PathBuf;
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::Arc;
+use std::thread::JoinHandle;
+use std::time::{Duration, Instant};
+
+use common::{bulk, frame_text, free_ports, temp_dir, Client, Cluster, Routed, Server};
+use serde_json::Value;
+use shoal_proto::Frame;
+
+/// Moves of a small keyspace take well under a second each; the bound
+/// covers a loaded CI machine running debug builds.
+const SHAPE_TIMEOUT: Duration = Duration::from_secs(120);
+
+/// Flags every node gets: balance often, so a test does not wait on it.
+const FAST: [&str; 2] = ["--balance-interval-ms", "300"];
+
+fn map_of(port: u16) -> Option<Value> {
+    let mut c = Client::try_connect(port)?;
+    let text = frame_text(&c.try_call(&["CLUSTER", "SHOAL", "MAP"])?)?;
+    serde_json::from_str(&text).ok()
+}
+
+/// Polls `f` every 100 ms until it gives `Some`, at most `SHAPE_TIMEOUT`.
+fn wait_long<T>(what: &str, mut f: impl FnMut() -> Option<T>) -> T {
+    let deadline = Instant::now() + SHAPE_TIMEOUT;
+    loop {
+        if let Some(v) = f() {
+            return v;
+        }
+        if Instant::now() > deadline {
+            panic!("timed out waiting for {what}");
+        }
+        std::thread::sleep(Duration::from_millis(100));
+    }
+}
+
+/// Per node (by number): replicas held and shards it is preferred leader of.
+fn spread(map: &Value) -> (BTreeMap<u64, usize>, BTreeMap<u64, usize>) {
+    let up: Vec<u64> = map["nodes"]
+        .as_object()
+        .unwrap()
+        .iter()
+        .filter(|(_, n)| n["state"] == "Up")
+        .map(|(k, _)| k.parse().unwrap())
+        .collect();
+    let mut replicas: BTreeMap<u64, usize> = up.iter().map(|&n| (n, 0)).collect();
+    let mut preferred = replicas.clone();
+    for shard in map["shards"].as_object().unwrap().values() {
+        for id in shard["replicas"].as_object().unwrap().keys() {
+            *replicas.entry(id.parse::<u64>().unwrap() & 0xffff_ffff).or_default() += 1;
+        }
+        *preferred.entry(shard["preferred_leader"].as_u64().unwrap() & 0xffff_ffff).or_default() += 1;
+    }
+    (replicas, preferred)
+}
+
+fn within_one(counts: &BTreeMap<u64, usize>) -> bool {
+    let (min, max) = (counts.values().min().copied().unwrap_or(0), counts.values().max().copied().unwrap_or(0));
+    max - min <= 1
+}
+
+/// `(group, role, applied, keys)` of every group a node holds (INFO).
+fn groups_on(port: u16) -> Option<Vec<(String, String, String, String)>> {
+    let mut c = Client::try_connect(port)?;
+    let text = frame_text(&c.try_call(&["INFO", "replication"])?)?;
+    let mut out = Vec::new();
+    for line in text.lines().filter(|l| l.starts_with("group")) {
+        let (group, fields) = line.trim_end().split_once(':')?;
+        let fields: HashMap<&str, &str> = fields.split(',').filter_map(|kv| kv.split_once('=')).collect();
+        out.push((group.to_string(), fields["role"].to_string(), fields["applied"].to_string(), fields["keys"].to_string()));
+    }
+    Some(out)
+}
+
+/// Waits until every replica of every group, on `ports`, has applied the
+/// same log and holds the same number of keys (writers stopped).
+fn wait_replicas_agree(ports: &[u16]) {
+    wait_long("every replica of every group to hold the same log", || {
+        let mut seen: HashMap<String, (String, String)> = HashMap::new();
+        for &port in ports {
+            for (group, _, applied, keys) in groups_on(port)? {
+                if let Some(other) = seen.insert(group, (applied.clone(), keys.clone())) {
+                    if other != (applied, keys) {
+                        return None;
+                    }
+                }
+            }
+        }
+        Some(())
+    });
+}
+
+/// Leaders per node, from every node's own INFO (a group counted once).
+fn leaders(ports: &[u16]) -> Option<BTreeMap<u16, usize>> {
+    let mut counts = BTreeMap::new();
+    for &port in ports {
+        let led = groups_on(port)?.iter().filter(|(g, role, _, _)| g != "group2147483648" && role == "leader").count();
+        counts.insert(port, led);
+    }
+    Some(counts)
+}
+
+/// Writers that run until stopped: each sets unique keys and INCRs its
+/// own counter through the leaders (following MOVED), recording what was
+/// acknowledged and what has an unknown outcome.
+struct Writers {
+    stop: Arc<AtomicBool>,
+    handles: Vec<JoinHandle<Written>>,
+}
+
+#[derive(Default)]
+struct Written {
+    keys: Vec<String>,
+    counter: String,
+    increments_acked: i64,
+    increments_unknown: i64,
+}
+
+impl Writers {
+    fn start(ports: &[u16], threads: usize) -> Writers {
+        let stop = Arc::new(AtomicBool::new(false));
+        let handles = (0..threads)
+            .map(|t| {
+                let (ports, stop) = (ports.to_vec(), Arc::clone(&stop));
+                std::thread::spawn(move || {
+                    let mut client = Routed::new(&ports);
+                    let mut written = Written { counter: format!("counter:{t}"), ..Written::default() };
+                    let mut i = 0;
+                    while !stop.load(Ordering::Relaxed) {
+                        let key = format!("w{t}:{i}");
+                        match client.call(&["SET", &key, &key]) {
+                            Some(reply) if reply == Frame::OK => written.keys.push(key),
+                            Some(other) => panic!("SET {key} gave {other:?}"),
+                            None => {}
+                        }
+                        match client.call(&["INCR", &written.counter]) {
+                            Some(Frame::Integer(_)) => written.increments_acked += 1,
+                            Some(other) => panic!("INCR gave {other:?}"),
+                            None => written.increments_unknown += 1,
+                        }
+                        i += 1;
+                    }
+                    written
+                })
+            })
+            .collect();
+        Writers { stop, handles }
+    }
+
+    /// Stops the writers and checks, through `ports`, that every
+    /// acknowledged write is there, and each counter counts every
+    /// acknowledged increment once (those with unknown outcomes at most
+    /// once).
+    fn stop_and_check(self, ports: &[u16]) {
+        self.stop.store(true, Ordering::Relaxed);
+        let written: Vec<Written> = self.handles.into_iter().map(|h| h.join().expect("writer")).collect();
+        let mut client = Routed::new(ports);
+        let mut keys = 0;
+        for w in &written {
+            for key in &w.keys {
+                assert_eq!(client.call(&["GET", key]), Some(bulk(key)), "acknowledged {key} lost");
+            }
+            keys += w.keys.len();
+            let value = match client.call(&["GET", &w.counter]) {
+                Some(Frame::Bulk(v)) => String::from_utf8_lossy(&v).parse::<i64>().unwrap(),
+                other => panic!("{}: {other:?}", w.counter),
+            };
+            let (acked, unknown) = (w.increments_acked, w.increments_unknown);
+            assert!((acked..=acked + unknown).contains(&value), "{} = {value}: {acked} acknowledged, {unknown} unknown", w.counter);
+        }
+        assert!(keys > 0, "the writers wrote");
+        println!("{keys} acknowledged keys checked");
+    }
+}
+
+/// A node that joins through `seed` on `port`/`peer_port`.
+fn join(name: &str, port: u16, peer_port: u16, seed: u16, more: &[&str]) -> (Server, PathBuf) {
+    let dir = temp_dir(name);
+    let (seed, peer) = (format!("127.0.0.1:{seed}"), peer_port.to_string());
+    let mut args = vec!["--join", &seed, "--peer-port", &peer];
+    args.extend(FAST);
+    args.extend(more);
+    (Server::start_with_args(port, &dir, &args), dir)
+}
+
+#[test]
+fn grow_under_load_then_shrink() {
+    let mut cluster = Cluster::start("elastic-grow", 3, &["--shards", "2", FAST[0], FAST[1]]);
+    let more = free_ports(4);
+    let ports = [cluster.port(1), cluster.port(2), cluster.port(3), more[0], more[1]];
+    let writers = Writers::start(&ports, 2);
+
+    // Grow: two nodes join; the balancer gives each its share.
+    let (node4, _) = join("elastic-grow-node4", more[0], more[2], cluster.port(1), &[]);
+    let (node5, _) = join("elastic-grow-node5", more[1], more[3], cluster.port(2), &[]);
+    let started = Instant::now();
+    let mut last = String::new();
+    wait_long("replicas and leaders spread over 5 nodes", || {
+        let map = map_of(cluster.port(3))?;
+        let (replicas, preferred) = spread(&map);
+        let settled = replicas.len() == 5 && map["moves"].as_object()?.is_empty();
+        let led = leaders(&ports)?;
+        let now = format!("replicas {replicas:?}, preferred {preferred:?}, leading {led:?}, moves {}", map["moves"]);
+        if now != last {
+            eprintln!("{:?}: {now}", started.elapsed());
+            last = now;
+        }
+        (settled && within_one(&replicas) && within_one(&preferred) && led.values().all(|&n| (1..=2).contains(&n)))
+            .then_some(())
+    });
+    println!("grown to 5 nodes in {:?}: {last}", started.elapsed());
+
+    // Shrink: two of the original three leave.
+    for node in ["1", &format!("127.0.0.1:{}", cluster.port(2))] {
+        let reply = cluster.client(3).call(&["CLUSTER", "SHOAL", "REMOVE-NODE", node]);
+        assert!(frame_text(&reply).is_some_and(|t| t.contains("draining")), "REMOVE-NODE {node}: {reply:?}");
+    }
+    let remaining = [cluster.port(3), more[0], more[1]];
+    wait_long("nodes 1 and 2 drained and removed", || {
+        let map = map_of(cluster.port(3))?;
+        let (replicas, _) = spread(&map);
+        let states: Vec<&str> = ["1", "2"].iter().map(|n| map["nodes"][n]["state"].as_str().unwrap_or("")).collect();
+        (states == ["Removed", "Removed"] && replicas.len() == 3 && replicas.values().all(|&r| r == 6)).then_some(())
+    });
+    for node in [1, 2] {
+        let status = cluster.take(node).wait_exit();
+        assert!(status.success(), "a removed node stops by itself, cleanly: {status}");
+    }
+    writers.stop_and_check(&remaining);
+    wait_replicas_agree(&remaining);
+    drop((node4, node5));
+}
+
+#[test]
+fn a_dead_node_is_replaced_by_a_new_one() {
+    let mut cluster = Cluster::start("elastic-replace", 3, &["--shards", "1", "--balance", "off", FAST[0], FAST[1]]);
+    let more = free_ports(2);
+    let ports = [cluster.port(1), cluster.port(2), cluster.port(3), more[0]];
+    let writers = Writers::start(&ports, 2);
+    std::thread::sleep(Duration::from_millis(300));
+    cluster.kill(3);
+    let (node4, _) = join("elastic-replace-node4", more[0], more[1], cluster.port(1), &["--balance", "off"]);
+    let reply = cluster.client(1).call(&["CLUSTER", "SHOAL", "REMOVE-NODE", "3"]);
+    assert!(frame_text(&reply).is_some_and(|t| t.contains("draining")), "REMOVE-NODE 3: {reply:?}");
+    wait_long("node 3's replicas rebuilt on node 4", || {
+        let map = map_of(cluster.port(1))?;
+        let (replicas, _) = spread(&map);
+        let done = map["nodes"]["3"]["state"] == "Removed" && map["moves"].as_object()?.is_empty();
+        (done && replicas == BTreeMap::from([(1, 3), (2, 3), (4, 3)])).then_some(())
+    });
+    let live = [cluster.port(1), cluster.port(2), more[0]];
+    writers.stop_and_check(&live);
+    wait_replicas_agree(&live);
+    drop(node4);
+}
