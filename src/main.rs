@@ -2,6 +2,7 @@
 //! a bad flag, a port in use or an unusable data directory ends the process
 //! with one line on stderr and a non-zero exit code.
 
+mod admin;
 mod check;
 mod cli;
 mod join;

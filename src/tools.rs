@@ -1,4 +1,4 @@
-//! `shoal get|set|del|keyslot|status`: small tools built on the cluster
+//! `shoal get|set|del|keyslot|status|cluster`: small tools built on the cluster
 //! client, for scripts and for looking at a running cluster.
 
 use std::process::ExitCode;
@@ -50,6 +50,11 @@ pub enum Tool {
     Status {
         #[command(flatten)]
         target: Target,
+    },
+    /// The cluster's shape (nodes, shards, moves) and changes to it.
+    Cluster {
+        #[command(subcommand)]
+        tool: crate::admin::ClusterTool,
     },
 }
 
@@ -114,6 +119,7 @@ async fn run_async(tool: Tool) -> Result<(), String> {
             Ok(())
         }
         Tool::Status { target } => crate::status::print(&connect(&target).await?).await,
+        Tool::Cluster { tool } => crate::admin::run(tool).await,
         Tool::Keyslot { .. } => unreachable!("handled without a runtime"),
     }
 }

@@ -75,7 +75,7 @@ fn groups_on(port: u16) -> Option<Vec<(String, String, String, String)>> {
     let mut c = Client::try_connect(port)?;
     let text = frame_text(&c.try_call(&["INFO", "replication"])?)?;
     let mut out = Vec::new();
-    for line in text.lines().filter(|l| l.starts_with("group")) {
+    for line in text.lines().filter(|l| l.starts_with("group") || l.starts_with("meta:")) {
         let (group, fields) = line.trim_end().split_once(':')?;
         let fields: HashMap<&str, &str> = fields.split(',').filter_map(|kv| kv.split_once('=')).collect();
         out.push((group.to_string(), fields["role"].to_string(), fields["applied"].to_string(), fields["keys"].to_string()));
@@ -105,7 +105,7 @@ fn wait_replicas_agree(ports: &[u16]) {
 fn leaders(ports: &[u16]) -> Option<BTreeMap<u16, usize>> {
     let mut counts = BTreeMap::new();
     for &port in ports {
-        let led = groups_on(port)?.iter().filter(|(g, role, _, _)| g != "group2147483648" && role == "leader").count();
+        let led = groups_on(port)?.iter().filter(|(g, role, _, _)| g.starts_with("group") && role == "leader").count();
         counts.insert(port, led);
     }
     Some(counts)
@@ -263,4 +263,122 @@ fn a_dead_node_is_replaced_by_a_new_one() {
     writers.stop_and_check(&live);
     wait_replicas_agree(&live);
     drop(node4);
+}
+
+/// `shoal cluster …` on node `port`: its stdout, asserting success.
+fn cluster_tool(port: u16, words: &[&str]) -> String {
+    let addr = format!("127.0.0.1:{port}");
+    let mut cmd = std::process::Command::new(common::BIN);
+    cmd.arg("cluster").args(words).args(["--cluster", &addr]);
+    let out = common::run_tool(&format!("shoal cluster {}", words.join(" ")), &mut cmd);
+    String::from_utf8_lossy(&out.stdout).into_owned()
+}
+
+/// The node numbers holding `shard`'s voters, and its learners, in `map`.
+fn holders(map: &Value, shard: u16) -> (Vec<u64>, Vec<u64>) {
+    let mut voters = Vec::new();
+    let mut learners = Vec::new();
+    for (id, role) in map["shards"][shard.to_string()]["replicas"].as_object().unwrap() {
+        let node = id.parse::<u64>().unwrap() & 0xffff_ffff;
+        match role.as_str() {
+            Some("Voter") => voters.push(node),
+            _ => learners.push(node),
+        }
+    }
+    voters.sort();
+    (voters, learners)
+}
+
+/// Which port's node leads `group` (by its own INFO).
+fn leader_port(ports: &[u16], group: &str) -> Option<u16> {
+    ports.iter().copied().find(|&p| {
+        groups_on(p).is_some_and(|groups| groups.iter().any(|(g, role, _, _)| g == group && role == "leader"))
+    })
+}
+
+/// With balancing off, an operator moves a replica and a leadership by
+/// hand (`shoal cluster move-replica`, `transfer-leader`), and reads the
+/// result (`shoal cluster nodes`, `shards`).
+#[test]
+fn manual_moves_and_leader_transfer_with_the_cli() {
+    let cluster = Cluster::start("elastic-manual", 3, &["--shards", "1", "--replicas", "2", "--balance", "off", FAST[0], FAST[1]]);
+    let more = free_ports(2);
+    let (node4, _) = join("elastic-manual-node4", more[0], more[1], cluster.port(2), &["--balance", "off"]);
+    let ports = [cluster.port(1), cluster.port(2), cluster.port(3), more[0]];
+    let mut client = Routed::new(&ports);
+    for i in 0..200 {
+        assert_eq!(client.call(&["SET", &format!("m{i}"), "v"]), Some(Frame::OK));
+    }
+    let nodes = cluster_tool(cluster.port(3), &["nodes"]);
+    assert_eq!(nodes.lines().filter(|l| l.contains(" up ")).count(), 4, "four nodes up:\n{nodes}");
+
+    let (before, _) = holders(&map_of(cluster.port(1)).unwrap(), 0);
+    let from = before[1].to_string();
+    let said = cluster_tool(cluster.port(3), &["move-replica", "0", &from, &format!("127.0.0.1:{}", more[0])]);
+    assert!(said.contains("move") && said.contains("started"), "{said}");
+    wait_long("shard 0's replica moved to node 4", || {
+        let map = map_of(cluster.port(1))?;
+        let (voters, learners) = holders(&map, 0);
+        (voters.contains(&4) && !voters.contains(&before[1]) && learners.is_empty()).then_some(())
+    });
+    let shards = cluster_tool(cluster.port(1), &["shards"]);
+    assert!(shards.lines().nth(1).is_some_and(|l| l.contains('4')), "shard 0 lists node 4:\n{shards}");
+
+    let said = cluster_tool(cluster.port(2), &["transfer-leader", "0", "4"]);
+    assert!(said.contains("led by node 4"), "{said}");
+    wait_long("node 4 leading shard 0", || (leader_port(&ports, "group0")? == more[0]).then_some(()));
+    for i in 0..200 {
+        assert_eq!(client.call(&["GET", &format!("m{i}")]), Some(bulk("v")), "m{i} after the moves");
+    }
+    drop(node4);
+}
+
+/// Replica moves where a node dies mid-way (kill -9, then restart): the
+/// shard's leader, the move's target, the metadata leader. Each move
+/// completes, and the moved shard holds every write on every replica.
+#[test]
+fn a_move_completes_through_crashes() {
+    let mut cluster = Cluster::start("elastic-crash", 3, &["--shards", "1", "--replicas", "2", "--balance", "off", FAST[0], FAST[1]]);
+    let ports = [cluster.port(1), cluster.port(2), cluster.port(3)];
+    let mut client = Routed::new(&ports);
+    let value = "x".repeat(2048);
+    for i in 0..3000 {
+        assert_eq!(client.call(&["SET", &format!("c{i}"), &value]), Some(Frame::OK));
+    }
+    let victims = ["shard leader", "target", "metadata leader"];
+    for (round, victim) in victims.iter().enumerate() {
+        let shard = (round % 3) as u16;
+        let map = map_of(cluster.port(1)).unwrap();
+        let (voters, _) = holders(&map, shard);
+        let to = (1..=3).find(|n| !voters.contains(n)).unwrap();
+        let leader = leader_port(&ports, &format!("group{shard}")).map(|p| cluster.node_of_port(p) as u64);
+        let from = *voters.iter().find(|&&v| Some(v) != leader).unwrap_or(&voters[0]);
+        let kill = match *victim {
+            "shard leader" => leader.unwrap() as usize,
+            "target" => to as usize,
+            _ => {
+                let port = wait_long("a metadata leader", || leader_port(&ports, "meta"));
+                cluster.node_of_port(port)
+            }
+        };
+        let reply = cluster.client(kill % 3 + 1).call(&["CLUSTER", "SHOAL", "MOVE-REPLICA", &shard.to_string(), &from.to_string(), &to.to_string()]);
+        assert!(frame_text(&reply).is_some_and(|t| t.contains("started")), "round {round}: {reply:?}");
+        cluster.kill(kill);
+        std::thread::sleep(Duration::from_millis(500));
+        cluster.restart(kill);
+        let alive = cluster.port(kill % 3 + 1);
+        wait_long(&format!("the move of shard {shard} ({victim} killed) to finish"), || {
+            let map = map_of(alive)?;
+            let (voters, learners) = holders(&map, shard);
+            (voters.contains(&(to as u64)) && !voters.contains(&from) && learners.is_empty() && map["moves"].as_object()?.is_empty())
+                .then_some(())
+        });
+        println!("round {round}: shard {shard} moved {from} -> {to} with the {victim} (node {kill}) killed");
+    }
+    // A new client: the old one's connections died with the killed nodes.
+    let mut client = Routed::new(&ports);
+    for i in 0..3000 {
+        assert_eq!(client.call(&["GET", &format!("c{i}")]), Some(bulk(&value)), "c{i} lost");
+    }
+    wait_replicas_agree(&ports);
 }

@@ -152,7 +152,7 @@ fn spread_leaders(map: &ClusterMap) -> Vec<MetaCmd> {
                 return chain(&reached, u);
             }
             for (&shard, _) in map.shards.iter().filter(|(_, info)| node_of(info.preferred_leader) == u) {
-                for (&v, _) in &preferred {
+                for &v in preferred.keys() {
                     if reached.contains_key(&v) {
                         continue;
                     }

@@ -756,13 +756,36 @@ impl<T: Transport> RaftNetworkFactory<TypeConfig> for NetworkFactory<T> {
     }
 }
 
+/// An entry's size on the wire, roughly.
+fn entry_bytes(e: &openraft::type_config::alias::EntryOf<TypeConfig>) -> usize {
+    match &e.payload {
+        openraft::EntryPayload::Normal(p) => p.op.len() + 64,
+        _ => 1024,
+    }
+}
+
+/// How long an append may take: a heartbeat (no entries) openraft's soft
+/// ttl, so a dead follower is noticed within a heartbeat; one carrying
+/// entries also the time to ship them and for the follower to make them
+/// durable (a learner catching up gets hundreds at once, and a bound of a
+/// heartbeat would fail, and resend, that same batch forever).
+fn append_ttl(rpc: &AppendEntriesRequest<TypeConfig>, soft_ttl: Duration) -> Duration {
+    if rpc.entries.is_empty() {
+        return soft_ttl;
+    }
+    let bytes: usize = rpc.entries.iter().map(entry_bytes).sum();
+    soft_ttl + APPEND_BASE_TIMEOUT + Duration::from_millis((bytes / APPEND_BYTES_PER_MS) as u64)
+}
+
+/// An append with entries is given this long, plus
+const APPEND_BASE_TIMEOUT: Duration = Duration::from_secs(1);
+/// a millisecond per this many bytes it carries (10 MB/s: a slow disk).
+const APPEND_BYTES_PER_MS: usize = 10_000;
+
 /// Cuts `rpc`'s entries to a prefix of at most `MAX_APPEND_BYTES` (at least
 /// one entry); false when it cut.
 fn fit_append(rpc: &mut AppendEntriesRequest<TypeConfig>) -> bool {
-    let size = |e: &openraft::type_config::alias::EntryOf<TypeConfig>| match &e.payload {
-        openraft::EntryPayload::Normal(p) => p.op.len() + 64,
-        _ => 1024,
-    };
+    let size = entry_bytes;
     let mut total = 0;
     let keep = rpc
         .entries
@@ -804,7 +827,8 @@ impl<T: Transport> RaftNetworkV2<TypeConfig> for Network<T> {
         let mut rpc = rpc;
         let sent_all = fit_append(&mut rpc);
         let last = rpc.entries.last().map(|e| e.log_id);
-        match self.transport.call(self.target, self.group, Request::Append(rpc), option.soft_ttl()).await? {
+        let ttl = append_ttl(&rpc, option.soft_ttl());
+        match self.transport.call(self.target, self.group, Request::Append(rpc), ttl).await? {
             // Only a prefix went: openraft sends the rest next.
             Response::Append(AppendEntriesResponse::Success) if !sent_all => {
                 Ok(AppendEntriesResponse::PartialSuccess(last))

@@ -150,8 +150,9 @@ fn stats(shared: &Shared) -> Fields {
 }
 
 /// Redis's role fields, then the WAL's group-commit counters, then one
-/// line per Raft group held here: its role, leader, term, log, commit and
-/// applied indexes, and (on a leader) each follower's lag in entries.
+/// line per Raft group held here (`groupN`, and `meta` for the metadata
+/// group): its role, leader, term, log, commit and applied indexes, and
+/// (on a leader) each follower's lag in entries.
 fn replication(shared: &Shared) -> String {
     let shards = &shared.shards;
     let replicas = shards.replicas();
@@ -178,7 +179,10 @@ fn replication(shared: &Shared) -> String {
     // rejoined after losing its data (see docs/failures.md).
     let _ = write!(out, "raft_id:{}\r\n", ShowId(replicas.me()));
     let index = |i: Option<u64>| i.map_or("-".to_string(), |i| i.to_string());
-    for (group, s) in statuses {
+    // The shard groups, then the metadata group (the cluster map's).
+    let meta = replicas.status(crate::meta::META_GROUP).map(|s| ("meta".to_string(), s));
+    let named = statuses.into_iter().map(|(g, s)| (format!("group{g}"), s)).chain(meta);
+    for (group, s) in named {
         let role = format!("{:?}", s.role).to_ascii_lowercase();
         let lag: Vec<String> = s.followers.iter().map(|&(id, lag)| format!("{}:{lag}", ShowId(id))).collect();
         let ids = |ids: &[u64]| match ids {
@@ -187,7 +191,7 @@ fn replication(shared: &Shared) -> String {
         };
         let _ = write!(
             out,
-            "group{group}:role={role},leader={},term={},last_log={},commit={},applied={},snapshot={},purged={},keys={},lag={},voters={},learners={}\r\n",
+            "{group}:role={role},leader={},term={},last_log={},commit={},applied={},snapshot={},purged={},keys={},lag={},voters={},learners={}\r\n",
             s.leader.map_or("-".to_string(), |l| ShowId(l).to_string()),
             s.term,
             index(s.last_log_index),

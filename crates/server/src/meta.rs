@@ -154,31 +154,44 @@ async fn commit(shared: &Shared, map: &ClusterMap) -> Result<(), ChangeError> {
     Ok(())
 }
 
+/// The newest map this node has: the one its metadata replica applied,
+/// which may be ahead of the one it serves from (`follow` adopts it).
+pub fn newest(shared: &Shared) -> Arc<ClusterMap> {
+    stored(shared).map(Arc::new).unwrap_or_else(|| shared.shards.map())
+}
+
 /// Applies `cmd` here if this node leads the metadata group, else relays
 /// it to the node that does.
 pub async fn submit(shared: &Shared, cmd: &MetaCmd) -> Result<Applied, ChangeError> {
-    let replicas = shared.shards.replicas();
-    if replicas.is_leader(META_GROUP) {
+    if shared.shards.replicas().is_leader(META_GROUP) {
         return change(shared, cmd).await;
     }
+    let json = serde_json::to_string(cmd).expect("a command always encodes");
+    let words = [&b"CLUSTER"[..], b"SHOAL", b"APPLY", json.as_bytes()].map(Bytes::copy_from_slice);
+    match relay(shared, &words).await? {
+        Frame::Bulk(reply) => match serde_json::from_slice::<Result<Applied, MetaError>>(&reply) {
+            Ok(outcome) => outcome.map_err(ChangeError::Refused),
+            Err(e) => Err(ChangeError::Unavailable(format!("the metadata leader answered oddly: {e}"))),
+        },
+        Frame::Error(e) => Err(ChangeError::Unavailable(format!(
+            "the metadata leader answered: {}",
+            String::from_utf8_lossy(&e)
+        ))),
+        other => Err(ChangeError::Unavailable(format!("the metadata leader answered {other:?}"))),
+    }
+}
+
+/// Sends a command to the metadata group's leader and returns its reply.
+pub async fn relay(shared: &Shared, words: &[Bytes]) -> Result<Frame, ChangeError> {
+    let replicas = shared.shards.replicas();
     let leader = replicas.leader(META_GROUP).map(node_of).and_then(|n| NodeNumber::try_from(n).ok());
     let Some(addr) = leader.and_then(|n| shared.shards.client_addr(n)) else {
         return Err(ChangeError::Unavailable("the metadata group has no leader yet".into()));
     };
-    let json = serde_json::to_string(cmd).expect("a command always encodes");
-    let args = [&b"CLUSTER"[..], b"SHOAL", b"APPLY", json.as_bytes()];
-    match crate::relay::call(&addr, &args, RELAY_TIMEOUT).await {
-        Ok(Frame::Bulk(reply)) => match serde_json::from_slice::<Result<Applied, MetaError>>(&reply) {
-            Ok(outcome) => outcome.map_err(ChangeError::Refused),
-            Err(e) => Err(ChangeError::Unavailable(format!("the metadata leader at {addr} answered oddly: {e}"))),
-        },
-        Ok(Frame::Error(e)) => Err(ChangeError::Unavailable(format!(
-            "the metadata leader at {addr} answered: {}",
-            String::from_utf8_lossy(&e)
-        ))),
-        Ok(other) => Err(ChangeError::Unavailable(format!("the metadata leader at {addr} answered {other:?}"))),
-        Err(e) => Err(ChangeError::Unavailable(format!("relaying to the metadata leader at {addr}: {e}"))),
-    }
+    let args: Vec<&[u8]> = words.iter().map(|w| &w[..]).collect();
+    crate::relay::call(&addr, &args, RELAY_TIMEOUT)
+        .await
+        .map_err(|e| ChangeError::Unavailable(format!("relaying to the metadata leader at {addr}: {e}")))
 }
 
 /// Follows the committed map until shutdown: a newer one is saved, then
@@ -242,12 +255,16 @@ async fn reconcile_members(shared: &Shared) {
     let replicas = shared.shards.replicas();
     let Some(status) = replicas.status(META_GROUP) else { return };
     let members: Vec<u64> = status.voters.iter().chain(&status.learners).copied().collect();
-    // A node keeps the identity it has in the group; a new one starts at
-    // its first (generation 0, or the one its peer checks report).
-    let id_of = |node: NodeNumber| {
-        members.iter().copied().find(|&m| node_of(m) == u64::from(node)).unwrap_or_else(|| {
-            shoal_raft::raft_id(u64::from(node), shared.peers.generation(node).unwrap_or(0))
-        })
+    // A node's identity is its generation's, as its peer checks report it
+    // (a node that lost its data comes back under a new one, which then
+    // replaces the old); until one is reported, the one it has.
+    let id_of = |node: NodeNumber| match shared.peers.generation(node) {
+        Some(generation) => shoal_raft::raft_id(u64::from(node), generation),
+        None => members
+            .iter()
+            .copied()
+            .find(|&m| node_of(m) == u64::from(node))
+            .unwrap_or_else(|| shoal_raft::raft_id(u64::from(node), 0)),
     };
     let live: Vec<NodeNumber> =
         map.nodes.iter().filter(|(_, n)| n.state != NodeState::Removed).map(|(&n, _)| n).collect();

@@ -115,7 +115,12 @@ fn missing(shared: &Shared, group: GroupId, node: shoal_cluster::NodeNumber) -> 
         return None;
     }
     let generation = shared.peers.generation(node).filter(|&g| g != 0)?;
-    let id = raft_id(u64::from(node), generation);
+    // The identity the node opens its replica under (`Shards::raft_id_of`).
+    let replica = u16::try_from(group).ok().and_then(|shard| shared.shards.map().replica_on(shard, node));
+    let id = match replica {
+        Some((replica, _)) => crate::shards::raft_id_under(replica, generation),
+        None => raft_id(u64::from(node), generation),
+    };
     let status = replicas.status(group)?;
     let others = status.voters.iter().chain(&status.learners).any(|&m| node_of(m) == u64::from(node) && m != id);
     (!status.voters.contains(&id) || others).then_some(id)

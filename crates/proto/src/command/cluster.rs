@@ -65,6 +65,31 @@ fn getkeysinslot(mut a: Args) -> Result<Command, CommandError> {
     Ok(Command::ClusterGetKeysInSlot { slot, count })
 }
 
+impl ShoalAdmin {
+    /// The command's words, as a client sends them (to relay it as is).
+    pub fn words(&self) -> Vec<Bytes> {
+        let text = |s: &str| Bytes::copy_from_slice(s.as_bytes());
+        let number = |n: u64| text(&n.to_string());
+        let mut words = vec![text("CLUSTER"), text("SHOAL")];
+        match self {
+            ShoalAdmin::Map => words.push(text("MAP")),
+            ShoalAdmin::Join { nonce, host, port, peer_port } => {
+                words.extend([text("JOIN"), number(*nonce), host.clone()]);
+                words.extend([number(u64::from(*port)), number(u64::from(*peer_port))]);
+            }
+            ShoalAdmin::MoveReplica { shard, from, to } => {
+                words.extend([text("MOVE-REPLICA"), number(u64::from(*shard)), from.clone(), to.clone()])
+            }
+            ShoalAdmin::TransferLeader { shard, to } => {
+                words.extend([text("TRANSFER-LEADER"), number(u64::from(*shard)), to.clone()])
+            }
+            ShoalAdmin::RemoveNode(node) => words.extend([text("REMOVE-NODE"), node.clone()]),
+            ShoalAdmin::Apply(json) => words.extend([text("APPLY"), json.clone()]),
+        }
+        words
+    }
+}
+
 fn shoal(mut a: Args) -> Result<ShoalAdmin, CommandError> {
     let sub = a.take()?.to_ascii_lowercase();
     let number = |a: &mut Args, what: &str| -> Result<u64, CommandError> {

@@ -152,6 +152,17 @@ fn cluster_shoal_subcommands_parse_and_check_their_arguments() {
         ShoalAdmin::MoveReplica { shard: 2, from: Bytes::from_static(b"1"), to: Bytes::from_static(b"127.0.0.1:7004") }
     );
     assert_eq!(admin(&["CLUSTER", "SHOAL", "REMOVE-NODE", "3"]), ShoalAdmin::RemoveNode(Bytes::from_static(b"3")));
+    for words in [
+        &["CLUSTER", "SHOAL", "MAP"][..],
+        &["CLUSTER", "SHOAL", "JOIN", "7", "h", "1", "2"],
+        &["CLUSTER", "SHOAL", "MOVE-REPLICA", "2", "1", "h:1"],
+        &["CLUSTER", "SHOAL", "TRANSFER-LEADER", "2", "1"],
+        &["CLUSTER", "SHOAL", "REMOVE-NODE", "3"],
+        &["CLUSTER", "SHOAL", "APPLY", "{}"],
+    ] {
+        let back: Vec<String> = admin(words).words().iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
+        assert_eq!(back, words, "words() gives back what was parsed");
+    }
     assert!(err(&["CLUSTER", "SHOAL", "JOIN", "7", "h", "70000", "1"]).contains("invalid port"));
     assert!(err(&["CLUSTER", "SHOAL", "MOVE-REPLICA", "-1", "1", "2"]).contains("invalid shard"));
     assert!(err(&["CLUSTER", "SHOAL", "MAP", "extra"]).contains("syntax"));

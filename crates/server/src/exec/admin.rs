@@ -9,7 +9,7 @@ use shoal_cluster::{Layout, NodeAddr, NodeNumber};
 use shoal_proto::command::ShoalAdmin;
 use shoal_proto::Frame;
 
-use crate::meta::{self, ChangeError};
+use crate::meta::{self, ChangeError, META_GROUP};
 use crate::state::Shared;
 
 pub async fn run(shared: &Shared, admin: ShoalAdmin) -> Frame {
@@ -20,7 +20,13 @@ pub async fn run(shared: &Shared, admin: ShoalAdmin) -> Frame {
 }
 
 async fn answer(shared: &Shared, admin: ShoalAdmin) -> Result<Frame, String> {
-    let map = shared.shards.map();
+    let changes = !matches!(admin, ShoalAdmin::Map | ShoalAdmin::Apply(_));
+    if changes && !shared.shards.replicas().is_leader(META_GROUP) {
+        // Names are resolved on the metadata leader, against the newest
+        // map: this node's may not show a change just committed.
+        return meta::relay(shared, &admin.words()).await.map_err(|e| e.to_string());
+    }
+    let map = meta::newest(shared);
     let cmd = match admin {
         ShoalAdmin::Map => return Ok(Frame::Bulk(Bytes::from(map.to_json()))),
         ShoalAdmin::Apply(json) => {

@@ -1,0 +1,143 @@
+//! `shoal cluster nodes|shards|remove-node|move-replica|transfer-leader`:
+//! the cluster's shape and changes to it, over any node's client port
+//! (`CLUSTER SHOAL …`; the node relays changes to the metadata leader).
+
+use std::time::Duration;
+
+use clap::Subcommand;
+use shoal_cluster::map::{node_of, ClusterMap, Role};
+use shoal_proto::Frame;
+use shoal_server::relay;
+
+use crate::tools::Target;
+
+#[derive(Debug, Subcommand)]
+pub enum ClusterTool {
+    /// Every node: number, addresses, state, replicas held, shards it is
+    /// the preferred leader of.
+    Nodes {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Every shard: slots, replicas (L: learner), preferred leader, move
+    /// under way.
+    Shards {
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Drain NODE (its replicas move to other nodes), then remove it. Works
+    /// for a dead node while each of its shards keeps a majority. NODE is a
+    /// number, a CLUSTER NODES id or HOST:PORT.
+    RemoveNode {
+        node: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Move SHARD's replica on node FROM to node TO.
+    MoveReplica {
+        shard: u16,
+        from: String,
+        to: String,
+        #[command(flatten)]
+        target: Target,
+    },
+    /// Make NODE (holding a voting replica) SHARD's preferred leader; it
+    /// takes over once caught up.
+    TransferLeader {
+        shard: u16,
+        node: String,
+        #[command(flatten)]
+        target: Target,
+    },
+}
+
+impl ClusterTool {
+    fn target(&self) -> &Target {
+        match self {
+            ClusterTool::Nodes { target }
+            | ClusterTool::Shards { target }
+            | ClusterTool::RemoveNode { target, .. }
+            | ClusterTool::MoveReplica { target, .. }
+            | ClusterTool::TransferLeader { target, .. } => target,
+        }
+    }
+}
+
+const TIMEOUT: Duration = Duration::from_secs(15);
+
+pub async fn run(tool: ClusterTool) -> Result<(), String> {
+    let cluster = tool.target().cluster.clone();
+    let timeout = Duration::from_millis(tool.target().timeout_ms).max(TIMEOUT);
+    let node = cluster.split(',').next().unwrap_or(&cluster).trim();
+    let change = |words: Vec<String>| async move {
+        let mut all = vec!["CLUSTER".to_string(), "SHOAL".to_string()];
+        all.extend(words);
+        let args: Vec<&[u8]> = all.iter().map(|w| w.as_bytes()).collect();
+        match relay::call(node, &args, timeout).await? {
+            Frame::Bulk(text) => {
+                println!("{}", String::from_utf8_lossy(&text));
+                Ok(())
+            }
+            Frame::Error(e) => Err(String::from_utf8_lossy(&e).into_owned()),
+            other => Err(format!("unexpected reply {other:?}")),
+        }
+    };
+    match tool {
+        ClusterTool::Nodes { .. } => print_nodes(&fetch(node).await?),
+        ClusterTool::Shards { .. } => print_shards(&fetch(node).await?),
+        ClusterTool::RemoveNode { node, .. } => change(vec!["REMOVE-NODE".into(), node]).await,
+        ClusterTool::MoveReplica { shard, from, to, .. } => {
+            change(vec!["MOVE-REPLICA".into(), shard.to_string(), from, to]).await
+        }
+        ClusterTool::TransferLeader { shard, node, .. } => {
+            change(vec!["TRANSFER-LEADER".into(), shard.to_string(), node]).await
+        }
+    }
+}
+
+async fn fetch(node: &str) -> Result<ClusterMap, String> {
+    match relay::call(node, &[b"CLUSTER", b"SHOAL", b"MAP"], TIMEOUT).await? {
+        Frame::Bulk(json) => std::str::from_utf8(&json).map_err(|e| e.to_string()).and_then(ClusterMap::from_json),
+        Frame::Error(e) => Err(String::from_utf8_lossy(&e).into_owned()),
+        other => Err(format!("unexpected reply {other:?}")),
+    }
+}
+
+fn print_nodes(map: &ClusterMap) -> Result<(), String> {
+    println!("cluster {} epoch {} ({} moves under way)", map.cluster_id, map.epoch, map.moves.len());
+    println!("{:<5} {:<22} {:<6} {:<9} {:>8} {:>9}", "NODE", "ADDRESS", "PEER", "STATE", "REPLICAS", "PREFERRED");
+    for (&number, info) in &map.nodes {
+        let held = map.shards.values().filter(|s| s.replicas.keys().any(|&r| node_of(r) == number)).count();
+        let preferred = map.shards.values().filter(|s| node_of(s.preferred_leader) == number).count();
+        let addr = format!("{}:{}", info.host, info.port);
+        let state = format!("{:?}", info.state).to_lowercase();
+        println!("{number:<5} {addr:<22} {:<6} {state:<9} {held:>8} {preferred:>9}", info.peer_port);
+    }
+    Ok(())
+}
+
+fn print_shards(map: &ClusterMap) -> Result<(), String> {
+    println!("{:<6} {:<12} {:<24} {:<9} MOVE", "SHARD", "SLOTS", "REPLICAS", "PREFERRED");
+    for (&id, shard) in &map.shards {
+        let slots = format!("{}-{}", shard.slots.start(), shard.slots.end());
+        let replicas: Vec<String> = shard
+            .replicas
+            .iter()
+            .map(|(&r, role)| match role {
+                Role::Voter => node_of(r).to_string(),
+                Role::Learner => format!("{}(L)", node_of(r)),
+            })
+            .collect();
+        let moving = map.moves.iter().find(|(_, m)| m.shard == id).map(|(mid, m)| {
+            let from = m.from.map_or("-".to_string(), |f| node_of(f).to_string());
+            format!("#{mid}: {from} -> {}", node_of(m.to))
+        });
+        println!(
+            "{id:<6} {slots:<12} {:<24} {:<9} {}",
+            replicas.join(","),
+            node_of(shard.preferred_leader),
+            moving.unwrap_or_default()
+        );
+    }
+    Ok(())
+}
