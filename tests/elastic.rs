@@ -78,7 +78,12 @@ fn groups_on(port: u16) -> Option<Vec<(String, String, String, String)>> {
     for line in text.lines().filter(|l| l.starts_with("group") || l.starts_with("meta:")) {
         let (group, fields) = line.trim_end().split_once(':')?;
         let fields: HashMap<&str, &str> = fields.split(',').filter_map(|kv| kv.split_once('=')).collect();
-        out.push((group.to_string(), fields["role"].to_string(), fields["applied"].to_string(), fields["keys"].to_string()));
+        out.push((
+            group.to_string(),
+            fields["role"].to_string(),
+            fields["applied"].to_string(),
+            fields["keys"].to_string(),
+        ));
     }
     Some(out)
 }
@@ -177,7 +182,11 @@ impl Writers {
                 other => panic!("{}: {other:?}", w.counter),
             };
             let (acked, unknown) = (w.increments_acked, w.increments_unknown);
-            assert!((acked..=acked + unknown).contains(&value), "{} = {value}: {acked} acknowledged, {unknown} unknown", w.counter);
+            assert!(
+                (acked..=acked + unknown).contains(&value),
+                "{} = {value}: {acked} acknowledged, {unknown} unknown",
+                w.counter
+            );
         }
         assert!(keys > 0, "the writers wrote");
         println!("{keys} acknowledged keys checked");
@@ -301,7 +310,11 @@ fn leader_port(ports: &[u16], group: &str) -> Option<u16> {
 /// result (`shoal cluster nodes`, `shards`).
 #[test]
 fn manual_moves_and_leader_transfer_with_the_cli() {
-    let cluster = Cluster::start("elastic-manual", 3, &["--shards", "1", "--replicas", "2", "--balance", "off", FAST[0], FAST[1]]);
+    let cluster = Cluster::start(
+        "elastic-manual",
+        3,
+        &["--shards", "1", "--replicas", "2", "--balance", "off", FAST[0], FAST[1]],
+    );
     let more = free_ports(2);
     let (node4, _) = join("elastic-manual-node4", more[0], more[1], cluster.port(2), &["--balance", "off"]);
     let ports = [cluster.port(1), cluster.port(2), cluster.port(3), more[0]];
@@ -338,7 +351,8 @@ fn manual_moves_and_leader_transfer_with_the_cli() {
 /// completes, and the moved shard holds every write on every replica.
 #[test]
 fn a_move_completes_through_crashes() {
-    let mut cluster = Cluster::start("elastic-crash", 3, &["--shards", "1", "--replicas", "2", "--balance", "off", FAST[0], FAST[1]]);
+    let mut cluster =
+        Cluster::start("elastic-crash", 3, &["--shards", "1", "--replicas", "2", "--balance", "off", FAST[0], FAST[1]]);
     let ports = [cluster.port(1), cluster.port(2), cluster.port(3)];
     let mut client = Routed::new(&ports);
     let value = "x".repeat(2048);
@@ -361,7 +375,14 @@ fn a_move_completes_through_crashes() {
                 cluster.node_of_port(port)
             }
         };
-        let reply = cluster.client(kill % 3 + 1).call(&["CLUSTER", "SHOAL", "MOVE-REPLICA", &shard.to_string(), &from.to_string(), &to.to_string()]);
+        let reply = cluster.client(kill % 3 + 1).call(&[
+            "CLUSTER",
+            "SHOAL",
+            "MOVE-REPLICA",
+            &shard.to_string(),
+            &from.to_string(),
+            &to.to_string(),
+        ]);
         assert!(frame_text(&reply).is_some_and(|t| t.contains("started")), "round {round}: {reply:?}");
         cluster.kill(kill);
         std::thread::sleep(Duration::from_millis(500));
@@ -370,8 +391,11 @@ fn a_move_completes_through_crashes() {
         wait_long(&format!("the move of shard {shard} ({victim} killed) to finish"), || {
             let map = map_of(alive)?;
             let (voters, learners) = holders(&map, shard);
-            (voters.contains(&(to as u64)) && !voters.contains(&from) && learners.is_empty() && map["moves"].as_object()?.is_empty())
-                .then_some(())
+            (voters.contains(&to)
+                && !voters.contains(&from)
+                && learners.is_empty()
+                && map["moves"].as_object()?.is_empty())
+            .then_some(())
         });
         println!("round {round}: shard {shard} moved {from} -> {to} with the {victim} (node {kill}) killed");
     }

@@ -349,12 +349,7 @@ impl ClusterMap {
                 // The preferred leader, then the others in rotation from it
                 // (the order `Layout::new` gives).
                 replicas.sort_by_key(|&n| (n != preferred, n < preferred, n));
-                Shard {
-                    id,
-                    slots: info.slots.clone(),
-                    replicas,
-                    hex_id: Layout::shard_hex_id(&self.cluster_id, id),
-                }
+                Shard { id, slots: info.slots.clone(), replicas, hex_id: Layout::shard_hex_id(&self.cluster_id, id) }
             })
             .collect();
         Layout::from_parts(nodes, shards, self.replication, self.cluster_id.clone())

@@ -145,7 +145,8 @@ fn spread_leaders(map: &ClusterMap) -> Vec<MetaCmd> {
     for (source, count) in sources {
         // Breadth first from `source`: how each node was reached (the
         // shard handed over and the replica that takes it).
-        let mut reached: BTreeMap<NodeNumber, Option<(NodeNumber, ShardId, ReplicaId)>> = BTreeMap::from([(source, None)]);
+        let mut reached: BTreeMap<NodeNumber, Option<(NodeNumber, ShardId, ReplicaId)>> =
+            BTreeMap::from([(source, None)]);
         let mut queue = std::collections::VecDeque::from([source]);
         while let Some(u) = queue.pop_front() {
             if preferred[&u] + 2 <= count {

@@ -136,8 +136,7 @@ fn the_layout_view_shows_voters_only_and_moves_the_preferred_leader_first() {
     let mut map = ClusterMap::from_layout(&layout(3, 1, 2));
     let add = MetaCmd::AddNode { nonce: 7, host: "127.0.0.1".into(), port: 7004, peer_port: 17004 };
     let Ok(Applied::Node(four)) = map.apply(&add) else { panic!("node added") };
-    let Ok(Applied::Move { id, to }) = map.apply(&MetaCmd::StartMove { shard: 0, from: Some(1), to_node: four })
-    else {
+    let Ok(Applied::Move { id, to }) = map.apply(&MetaCmd::StartMove { shard: 0, from: Some(1), to_node: four }) else {
         panic!("move started")
     };
     assert_eq!(map.layout().shards[0].replicas, vec![1, 2], "the learner serves nothing yet");

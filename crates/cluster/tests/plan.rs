@@ -47,7 +47,8 @@ fn settle(map: &mut ClusterMap, policy: Policy) -> usize {
 
 fn spread(map: &ClusterMap) -> (BTreeMap<NodeNumber, usize>, BTreeMap<NodeNumber, usize>) {
     let up = map.nodes.iter().filter(|(_, n)| n.state == NodeState::Up).map(|(&n, _)| n);
-    let (mut replicas, mut leaders): (BTreeMap<_, _>, BTreeMap<_, _>) = (up.clone().map(|n| (n, 0)).collect(), up.map(|n| (n, 0)).collect());
+    let (mut replicas, mut leaders): (BTreeMap<_, _>, BTreeMap<_, _>) =
+        (up.clone().map(|n| (n, 0)).collect(), up.map(|n| (n, 0)).collect());
     for shard in map.shards.values() {
         for &r in shard.replicas.keys() {
             *replicas.get_mut(&node_of(r)).unwrap() += 1;

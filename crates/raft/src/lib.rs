@@ -34,7 +34,8 @@ pub mod transport;
 pub use clock::Clock;
 pub use log_store::LogStore;
 pub use replicas::{
-    GroupSpec, GroupStatus, MoveProgress, PendingBatch, ReadMode, ReplicaConfig, ReplicaError, Replicas, Role, Snapshots, Timing,
+    GroupSpec, GroupStatus, MoveProgress, PendingBatch, ReadMode, ReplicaConfig, ReplicaError, Replicas, Role,
+    Snapshots, Timing,
 };
 pub use settings::raft_config;
 pub use state_machine::StateMachine;

@@ -18,11 +18,11 @@ use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
+use arc_swap::ArcSwap;
 use openraft::async_runtime::WatchReceiver;
 use openraft::error::{ClientWriteError, LinearizableReadError, RPCError, RaftError};
 use openraft::{ChangeMembers, Instant as _, ReadPolicy, ServerState};
 use shoal_engine::{Db, Millis, WriteOp};
-use arc_swap::ArcSwap;
 use shoal_wal::{Wal, WalOptions};
 use tokio::net::TcpStream;
 
@@ -324,11 +324,8 @@ impl Replicas {
         let network_transport = transport.clone();
         let network_quarantine = quarantine.clone();
         let new_raft: NewRaft = Arc::new(move |me, group, log, sm| {
-            let network = NetworkFactory {
-                group,
-                transport: network_transport.clone(),
-                quarantine: network_quarantine.clone(),
-            };
+            let network =
+                NetworkFactory { group, transport: network_transport.clone(), quarantine: network_quarantine.clone() };
             let raft_config = Arc::clone(&raft_config);
             Box::pin(async move {
                 ShoalRaft::new(me, raft_config, network, log, sm).await.map_err(|e| format!("group {group}: {e}"))
@@ -384,7 +381,8 @@ impl Replicas {
             None => {}
         }
         let sm_dir = self.group_dir(spec.id);
-        let owner = std::fs::read_to_string(sm_dir.join(REPLICA_ID_FILE)).ok().and_then(|s| s.trim().parse::<u64>().ok());
+        let owner =
+            std::fs::read_to_string(sm_dir.join(REPLICA_ID_FILE)).ok().and_then(|s| s.trim().parse::<u64>().ok());
         let left_by_other = match owner {
             Some(owner) => owner != spec.me,
             // No owner named: a directory from before owners were written
@@ -462,7 +460,8 @@ impl Replicas {
         let open = self.replicas.load();
         let mut found: BTreeSet<GroupId> = self.recovered.lock().expect("recovered lock").keys().copied().collect();
         if let Ok(entries) = std::fs::read_dir(&self.opener.dir) {
-            let dirs = entries.filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("group-")?.parse::<GroupId>().ok());
+            let dirs =
+                entries.filter_map(|e| e.ok()?.file_name().to_str()?.strip_prefix("group-")?.parse::<GroupId>().ok());
             found.extend(dirs);
         }
         found.into_iter().filter(|g| !open.contains_key(g)).collect()
@@ -901,7 +900,10 @@ impl Replicas {
             };
             replica.transferring.store(true, Ordering::SeqCst);
             replica.raft.trigger().transfer_leader(next).await.map_err(|e| ReplicaError::Unavailable(e.to_string()))?;
-            return Err(ReplicaError::Unavailable(format!("group {group}: handing leadership to {}", crate::ShowId(next))));
+            return Err(ReplicaError::Unavailable(format!(
+                "group {group}: handing leadership to {}",
+                crate::ShowId(next)
+            )));
         }
         for (&id, addr) in members.iter().filter(|(id, _)| current.get_node(id).is_none()) {
             let info = ShoalNode { client_addr: addr.clone() };

@@ -684,7 +684,8 @@ impl Peers {
 
     async fn connection(&self, target: u64) -> Result<Arc<PeerConnection>, String> {
         let node = crate::node_of(target);
-        let slot = self.connections.load().get(&node).cloned().ok_or_else(|| format!("node {node} has no peer address"))?;
+        let slot =
+            self.connections.load().get(&node).cloned().ok_or_else(|| format!("node {node} has no peer address"))?;
         // One lock per peer: dialling a dead peer (up to the connect
         // timeout) must not hold up heartbeats to the live ones.
         let mut current = slot.connection.lock().await;

@@ -31,7 +31,9 @@ fn config(root: &std::path::Path, me: u64) -> ReplicaConfig {
         me,
         client_addrs: (1..=3).map(|id| (id, format!("127.0.0.1:{}", 7000 + id))).collect(),
         groups: (0..2)
-            .filter_map(|g| GroupSpec::initial(g, &(0..3).map(|j| (u64::from(g) + j) % 3 + 1).collect::<Vec<_>>(), me, 0))
+            .filter_map(|g| {
+                GroupSpec::initial(g, &(0..3).map(|j| (u64::from(g) + j) % 3 + 1).collect::<Vec<_>>(), me, 0)
+            })
             .collect(),
         timing: Default::default(),
         read_mode: Default::default(),

@@ -164,9 +164,7 @@ async fn a_wiped_node_rejoins_under_a_new_identity_in_process() {
         write(&nodes, i % GROUPS, format!("while-3-gone:{i}")).await;
     }
 
-    let reborn = Replicas::open(config_at(&root, 3, 7), net.transport(3))
-        .await
-        .expect("open the new identity");
+    let reborn = Replicas::open(config_at(&root, 3, 7), net.transport(3)).await.expect("open the new identity");
     let new_id = raft_id(3, 7);
     assert_eq!((reborn.me(), reborn.generation()), (new_id, 7));
     let old_vote = VoteRequest::<TypeConfig>::new(openraft::Vote::new(99, 1), None);

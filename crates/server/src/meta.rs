@@ -69,7 +69,8 @@ pub enum ChangeError {
 /// (the first initializes it); every other node opens it empty and waits
 /// for the leader to add it as a learner.
 pub fn group_spec(cluster: &ClusterConfig, generation: u32) -> GroupSpec {
-    let empty = GroupSpec { id: META_GROUP, me: shoal_raft::raft_id(u64::from(cluster.me), generation), members: vec![] };
+    let empty =
+        GroupSpec { id: META_GROUP, me: shoal_raft::raft_id(u64::from(cluster.me), generation), members: vec![] };
     let Some(layout) = &cluster.bootstrap else { return empty };
     let voters: Vec<u64> = layout.nodes.iter().take(MAX_VOTERS).map(|n| u64::from(n.number)).collect();
     GroupSpec::initial(META_GROUP, &voters, u64::from(cluster.me), generation).unwrap_or(empty)
@@ -173,10 +174,9 @@ pub async fn submit(shared: &Shared, cmd: &MetaCmd) -> Result<Applied, ChangeErr
             Ok(outcome) => outcome.map_err(ChangeError::Refused),
             Err(e) => Err(ChangeError::Unavailable(format!("the metadata leader answered oddly: {e}"))),
         },
-        Frame::Error(e) => Err(ChangeError::Unavailable(format!(
-            "the metadata leader answered: {}",
-            String::from_utf8_lossy(&e)
-        ))),
+        Frame::Error(e) => {
+            Err(ChangeError::Unavailable(format!("the metadata leader answered: {}", String::from_utf8_lossy(&e))))
+        }
         other => Err(ChangeError::Unavailable(format!("the metadata leader answered {other:?}"))),
     }
 }
@@ -276,10 +276,13 @@ async fn reconcile_members(shared: &Shared) {
         .filter(|(id, _)| !voters.contains(id))
         .collect();
     let wanted: BTreeSet<u64> = voters.iter().copied().chain(learners.keys().copied()).collect();
-    if voters.is_empty() || (wanted == members.iter().copied().collect() && voters == status.voters.iter().copied().collect()) {
+    if voters.is_empty()
+        || (wanted == members.iter().copied().collect() && voters == status.voters.iter().copied().collect())
+    {
         return;
     }
-    let addrs: BTreeMap<u64, String> = wanted.iter().map(|&id| (id, map.client_addr(node_of(id) as NodeNumber).unwrap_or_default())).collect();
+    let addrs: BTreeMap<u64, String> =
+        wanted.iter().map(|&id| (id, map.client_addr(node_of(id) as NodeNumber).unwrap_or_default())).collect();
     match replicas.reconfigure(META_GROUP, voters, addrs, Duration::from_secs(10)).await {
         Ok(()) => tracing::info!(epoch = map.epoch, "the metadata group's members follow the map"),
         Err(e) => tracing::warn!(error = %e, "the metadata group's members do not follow the map yet"),

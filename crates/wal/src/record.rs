@@ -27,14 +27,30 @@ pub const FRAME_HEADER_BYTES: usize = 8;
 
 #[derive(Debug, Clone, PartialEq, Eq)]
 pub enum Record {
-    Entry { group: GroupId, index: u64, term: u64, payload: Bytes },
-    Vote { group: GroupId, payload: Bytes },
-    Truncate { group: GroupId, after: u64 },
-    Purge { group: GroupId, upto: u64 },
+    Entry {
+        group: GroupId,
+        index: u64,
+        term: u64,
+        payload: Bytes,
+    },
+    Vote {
+        group: GroupId,
+        payload: Bytes,
+    },
+    Truncate {
+        group: GroupId,
+        after: u64,
+    },
+    Purge {
+        group: GroupId,
+        upto: u64,
+    },
     /// The node no longer holds a replica of the group (it was moved away):
     /// everything before this record about the group is void, and its old
     /// records pin no segment.
-    Drop { group: GroupId },
+    Drop {
+        group: GroupId,
+    },
 }
 
 const ENTRY: u8 = 1;

@@ -47,7 +47,8 @@ async fn answer(shared: &Shared, admin: ShoalAdmin) -> Result<Frame, String> {
         }
         ShoalAdmin::MoveReplica { shard, from, to } => {
             let (from, to_node) = (node(&map, &from)?, node(&map, &to)?);
-            let (replica, _) = map.replica_on(shard, from).ok_or(format!("ERR node {from} holds no replica of shard {shard}"))?;
+            let (replica, _) =
+                map.replica_on(shard, from).ok_or(format!("ERR node {from} holds no replica of shard {shard}"))?;
             MetaCmd::StartMove { shard, from: Some(replica), to_node }
         }
         ShoalAdmin::TransferLeader { shard, to } => {
