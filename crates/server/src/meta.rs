@@ -203,21 +203,31 @@ pub async fn follow(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let mut periodic = Periodic::new(FOLLOW_INTERVAL, shutdown);
     let mut ticks = 0u64;
     let every = (cluster.balance_interval.as_millis() / FOLLOW_INTERVAL.as_millis()).max(1) as u64;
+    // The metadata group's applied index when the map was last read: the
+    // map is decoded again only once something new was applied.
+    let mut read_at = None;
     while periodic.next().await {
         ticks += 1;
-        let current = shared.shards.map();
-        match stored(&shared) {
-            Some(map) if map.epoch > current.epoch => adopt(&shared, map).await,
-            Some(_) => {}
-            None if shared.shards.replicas().is_leader(META_GROUP) => {
-                let _one_at_a_time = shared.meta_lock.lock().await;
-                if stored(&shared).is_none() {
-                    if let Err(e) = commit(&shared, &current).await {
-                        tracing::warn!(error = %e, "cannot commit the first cluster map yet");
+        let applied = shared.shards.replicas().status(META_GROUP).and_then(|s| s.applied_index);
+        if applied != read_at {
+            let current = shared.shards.map();
+            match stored(&shared) {
+                Some(map) if map.epoch > current.epoch => {
+                    if adopt(&shared, map).await {
+                        read_at = applied;
                     }
                 }
+                Some(_) => read_at = applied,
+                None if shared.shards.replicas().is_leader(META_GROUP) => {
+                    let _one_at_a_time = shared.meta_lock.lock().await;
+                    if stored(&shared).is_none() {
+                        if let Err(e) = commit(&shared, &current).await {
+                            tracing::debug!(error = %e, "cannot commit the first cluster map yet");
+                        }
+                    }
+                }
+                None => {}
             }
-            None => {}
         }
         if ticks.is_multiple_of(every) {
             shared.shards.sync_groups().await;
@@ -229,10 +239,12 @@ pub async fn follow(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
 }
 
 /// Serves from a newer map: saved first, so a restart knows every group
-/// this node was given before it opens one.
-async fn adopt(shared: &Shared, map: ClusterMap) {
+/// this node was given before it opens one. False when it could not be
+/// saved (tried again next tick).
+async fn adopt(shared: &Shared, map: ClusterMap) -> bool {
     if let Err(e) = save_map(&shared.config.dir, &map) {
-        return tracing::error!(error = %e, "cannot save the cluster map; not following it yet");
+        tracing::error!(error = %e, "cannot save the cluster map; not following it yet");
+        return false;
     }
     tracing::info!(epoch = map.epoch, nodes = map.nodes.len(), moves = map.moves.len(), "following a new cluster map");
     let me = shared.shards.me();
@@ -245,6 +257,7 @@ async fn adopt(shared: &Shared, map: ClusterMap) {
     shared.peers.sync(map.nodes.iter().filter(|(_, n)| n.state != NodeState::Removed).map(|(&n, _)| n));
     shared.shards.set_map(Arc::new(map));
     shared.shards.sync_groups().await;
+    true
 }
 
 /// On the metadata leader: every node of the map is a member of the

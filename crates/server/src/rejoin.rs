@@ -73,8 +73,10 @@ pub fn start_afresh(dir: &Path) -> Result<u32, String> {
     std::fs::File::open(dir).and_then(|d| d.sync_all()).map_err(|e| err(dir, e))?;
     let old = generation(dir)?;
     let new = loop {
-        let drawn = (random_nonzero() >> 32) as u32;
-        if drawn != 0 && drawn != old {
+        // At least 2^31: the cluster map's sequence numbers are below it
+        // (`Shards::raft_id_of` combines the two).
+        let drawn = (random_nonzero() >> 32) as u32 | (1 << 31);
+        if drawn != old {
             break drawn;
         }
     };
