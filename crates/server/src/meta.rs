@@ -213,9 +213,8 @@ pub async fn follow(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
             let current = shared.shards.map();
             match stored(&shared) {
                 Some(map) if map.epoch > current.epoch => {
-                    if adopt(&shared, map).await {
-                        read_at = applied;
-                    }
+                    let adopted = adopt(&shared, map).await;
+                    read_at = if adopted { applied } else { read_at };
                 }
                 Some(_) => read_at = applied,
                 None if shared.shards.replicas().is_leader(META_GROUP) => {
