@@ -310,7 +310,7 @@ fn leader_port(ports: &[u16], group: &str) -> Option<u16> {
 /// result (`shoal cluster nodes`, `shards`).
 #[test]
 fn manual_moves_and_leader_transfer_with_the_cli() {
-    let cluster = Cluster::start(
+    let mut cluster = Cluster::start(
         "elastic-manual",
         3,
         &["--shards", "1", "--replicas", "2", "--balance", "off", FAST[0], FAST[1]],
@@ -343,6 +343,33 @@ fn manual_moves_and_leader_transfer_with_the_cli() {
     for i in 0..200 {
         assert_eq!(client.call(&["GET", &format!("m{i}")]), Some(bulk("v")), "m{i} after the moves");
     }
+
+    // Back to the node it left, from its leader (which hands leadership
+    // off first): a new replica there, with an id of its own. Restarted
+    // with its bootstrap flags, that node must open the replica the map
+    // gives it, not the one the flags once did.
+    let back = before[1] as usize;
+    let said = cluster_tool(cluster.port(1), &["move-replica", "0", "4", &back.to_string()]);
+    assert!(said.contains("started"), "{said}");
+    wait_long("shard 0's replica moved back", || {
+        let (voters, learners) = holders(&map_of(cluster.port(1))?, 0);
+        (voters.contains(&before[1]) && !voters.contains(&4) && learners.is_empty()).then_some(())
+    });
+    cluster.kill(back);
+    cluster.restart(back);
+    let mine = wait_long("the restarted node's replica of shard 0", || {
+        let line = groups_on(cluster.port(back))?;
+        line.iter().any(|(g, role, _, _)| g == "group0" && (role == "follower" || role == "leader")).then_some(())
+    });
+    let _ = mine;
+    let info = frame_text(&cluster.client(back).call(&["INFO", "replication"])).unwrap();
+    let group0 = info.lines().find(|l| l.starts_with("group0:")).unwrap().to_string();
+    assert!(group0.contains(&format!("me={back}/")), "a new replica, not the bootstrap one: {group0}");
+    let mut client = Routed::new(&ports);
+    for i in 0..200 {
+        assert_eq!(client.call(&["GET", &format!("m{i}")]), Some(bulk("v")), "m{i} after the restart");
+    }
+    wait_replicas_agree(&ports);
     drop(node4);
 }
 

@@ -48,7 +48,9 @@ pub struct CheckArgs {
     /// How long the workload runs, in seconds.
     #[arg(long, default_value_t = 60)]
     pub duration_s: u64,
-    /// Faults to inject into the started cluster: kill, pause, wipe, none.
+    /// Faults to inject into the started cluster: kill, pause, wipe,
+    /// membership (replica moves and leader changes; moves need more nodes
+    /// than replicas), none.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "kill,pause,wipe")]
     pub nemesis: Vec<Fault>,
     /// Time between faults, in milliseconds (a fault lasts 30-90% of it).

@@ -5,13 +5,16 @@
 //! read or acknowledge a write it cannot commit), or wiped (SIGKILL, its
 //! data directory emptied, restarted: it must rejoin as a new replica, and
 //! the next fault waits until every group has swapped it in, since a second
-//! lost disk before that would leave a group without a majority). Which
-//! node, which fault and for how long come from the seed.
+//! lost disk before that would leave a group without a majority), or the
+//! cluster's shape changes (a replica moved, a preferred leader moved; the
+//! next fault waits for the move). Which node, which fault and for how long
+//! come from the seed.
 
 use std::time::{Duration, Instant};
 
 use rand::rngs::StdRng;
 use rand::{Rng, SeedableRng};
+use shoal_cluster::map::{node_of, ClusterMap, NodeState, Role};
 use shoal_proto::Frame;
 use tokio::process::Child;
 use tokio::sync::watch;
@@ -26,6 +29,10 @@ pub enum Fault {
     Pause,
     /// SIGKILL a node, empty its data directory, restart it.
     Wipe,
+    /// Change the cluster's shape: move a shard's replica to a node that
+    /// holds none (with more nodes than replicas), else move a shard's
+    /// preferred leader; then wait until no move is under way.
+    Membership,
     /// No faults.
     None,
 }
@@ -147,6 +154,7 @@ pub async fn run(
                 node.kill().await;
                 broken = node.wipe();
             }
+            Fault::Membership => broken = change_shape(node.spec.port, &mut rng).await,
             Fault::None => unreachable!("filtered out"),
         }
         let stopping = wait(&mut stop, hold).await;
@@ -159,6 +167,7 @@ pub async fn run(
                 },
                 Err(e) => node.restart().await.and(Err(e)),
             },
+            Fault::Membership => broken.and(moves_done(node.spec.port).await),
             _ => {
                 node.signal(libc::SIGCONT);
                 Ok(())
@@ -168,6 +177,7 @@ pub async fn run(
         let word = match fault {
             Fault::Kill => "killed",
             Fault::Wipe => "wiped",
+            Fault::Membership => "changed the cluster's shape",
             _ => "paused",
         };
         log.push(format!("node {number} {word} at {began}, back at {}{}", at(), healed.err().unwrap_or_default()));
@@ -178,18 +188,75 @@ pub async fn run(
     (nodes, log)
 }
 
+/// Asks node `port` for one random change of the cluster's shape (see
+/// `Fault::Membership`).
+async fn change_shape(port: u16, rng: &mut StdRng) -> Result<(), String> {
+    let map = cluster_map(port).await?;
+    let shards: Vec<_> = map.shards.keys().copied().collect();
+    let shard = shards[rng.random_range(0..shards.len())];
+    let info = &map.shards[&shard];
+    let up: Vec<u32> = map.nodes.iter().filter(|(_, n)| n.state == NodeState::Up).map(|(&n, _)| n).collect();
+    let voters: Vec<u32> =
+        info.replicas.iter().filter(|(_, r)| **r == Role::Voter).map(|(&id, _)| node_of(id)).collect();
+    let outside: Vec<u32> = up.iter().copied().filter(|n| map.replica_on(shard, *n).is_none()).collect();
+    let (shard, pick) = (shard.to_string(), |from: &[u32], rng: &mut StdRng| from[rng.random_range(0..from.len())]);
+    let words: Vec<String> = if outside.is_empty() {
+        let others: Vec<u32> = voters.iter().copied().filter(|&v| v != node_of(info.preferred_leader)).collect();
+        if others.is_empty() {
+            return Ok(());
+        }
+        vec!["TRANSFER-LEADER".into(), shard, pick(&others, rng).to_string()]
+    } else {
+        vec!["MOVE-REPLICA".into(), shard, pick(&voters, rng).to_string(), pick(&outside, rng).to_string()]
+    };
+    let mut args = vec!["CLUSTER", "SHOAL"];
+    args.extend(words.iter().map(String::as_str));
+    match crate::probe::call(port, &args).await {
+        Some(Frame::Bulk(_)) => Ok(()),
+        other => Err(format!("{} gave {other:?}", words.join(" "))),
+    }
+}
+
+async fn cluster_map(port: u16) -> Result<ClusterMap, String> {
+    match crate::probe::call(port, &["CLUSTER", "SHOAL", "MAP"]).await {
+        Some(Frame::Bulk(json)) => {
+            std::str::from_utf8(&json).map_err(|e| e.to_string()).and_then(ClusterMap::from_json)
+        }
+        other => Err(format!("CLUSTER SHOAL MAP gave {other:?}")),
+    }
+}
+
+/// Waits (bounded) until node `port`'s map shows no move under way.
+async fn moves_done(port: u16) -> Result<(), String> {
+    let deadline = Instant::now() + REJOIN_TIMEOUT;
+    loop {
+        if cluster_map(port).await.is_ok_and(|m| m.moves.is_empty()) {
+            return Ok(());
+        }
+        if Instant::now() > deadline {
+            return Err(format!("a replica move still under way after {REJOIN_TIMEOUT:?}"));
+        }
+        tokio::time::sleep(Duration::from_millis(50)).await;
+    }
+}
+
 /// How long a wiped node may take to be swapped in as a new replica.
 const REJOIN_TIMEOUT: Duration = Duration::from_secs(30);
 
 /// Whether an INFO replication text shows a node under a new Raft identity
-/// (`raft_id:N/generation`) that is a voter of every group it holds.
+/// (`raft_id:N/generation`) whose replica in every group it holds (`me=`,
+/// its own id there) is a voter.
 fn swapped_in(info: &str) -> bool {
     let Some(id) = info.lines().find_map(|l| l.trim().strip_prefix("raft_id:")) else { return false };
     let groups: Vec<&str> = info.lines().filter(|l| l.starts_with("group")).collect();
+    let field = |line: &str, name: &str| {
+        line.trim().split(',').find_map(|f| f.split(':').next_back()?.strip_prefix(name).map(String::from))
+    };
     id.contains('/')
         && !groups.is_empty()
         && groups.iter().all(|l| {
-            l.trim().split(',').find_map(|f| f.strip_prefix("voters=")).is_some_and(|v| v.split('|').any(|m| m == id))
+            let me = field(l, "me=").unwrap_or_else(|| id.to_string());
+            field(l, "voters=").is_some_and(|v| v.split('|').any(|m| m == me))
         })
 }
 
@@ -212,7 +279,7 @@ mod tests {
     fn a_node_counts_as_swapped_in_once_every_group_has_its_new_identity() {
         let info = |id: &str, voters: [&str; 2]| {
             format!(
-                "# Replication\r\nraft_id:{id}\r\ngroup0:role=follower,lag=-,voters={},learners=-\r\ngroup1:role=leader,voters={},learners=-\r\n",
+                "# Replication\r\nraft_id:{id}\r\ngroup0:role=follower,me={id},lag=-,voters={},learners=-\r\ngroup1:role=leader,me={id},voters={},learners=-\r\n",
                 voters[0], voters[1]
             )
         };
@@ -220,5 +287,7 @@ mod tests {
         assert!(!swapped_in(&info("3/0a", ["1|2|3/0a", "1|2|3"])), "group 1 still has the old identity");
         assert!(!swapped_in(&info("3", ["1|2|3", "1|2|3"])), "not a new identity");
         assert!(!swapped_in("# Replication\r\nraft_id:3/0a\r\n"), "no group listed yet");
+        let moved = "raft_id:3/0a\r\ngroup0:role=follower,me=3/0b,voters=1|2|3/0b,learners=-\r\n";
+        assert!(swapped_in(moved), "a moved replica has an id of its own");
     }
 }

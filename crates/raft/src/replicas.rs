@@ -825,7 +825,7 @@ impl Replicas {
         let current = membership(&replica);
         let voters: BTreeSet<u64> = current.voter_ids().filter(|&v| crate::node_of(v) != node).chain([new]).collect();
         let stale: BTreeSet<u64> = current.learner_ids().filter(|&l| crate::node_of(l) == node && l != new).collect();
-        set_voters(&replica, voters).await?;
+        set_voters(&replica, voters, false).await?;
         remove_learners(&replica, stale).await
     }
 
@@ -849,27 +849,38 @@ impl Replicas {
     ) -> Result<MoveProgress, ReplicaError> {
         let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
         let current = membership(&replica);
+        // Done only once the membership saying so is committed: a new
+        // leader's uncommitted one could still be lost.
         let done = |m: &openraft::Membership<u64, ShoalNode>| {
             m.get_joint_config().len() == 1
                 && m.voter_ids().any(|v| v == to)
                 && from.is_none_or(|f| m.get_node(&f).is_none())
+                && membership_committed(&replica)
         };
         if done(&current) {
             return Ok(MoveProgress::Done);
         }
+        let info = ShoalNode { client_addr: to_client_addr.to_string() };
         if from == Some(replica.me) {
-            let others = current.voter_ids().filter(|&v| v != replica.me && v != to);
-            let Some(next) = others.max_by_key(|&v| matched(&replica.raft.metrics().borrow_watched(), v)) else {
-                return Err(ReplicaError::Unavailable(format!("group {group}: no other voter to lead")));
-            };
+            let others: Vec<u64> = current.voter_ids().filter(|&v| v != replica.me && v != to).collect();
+            let next =
+                match others.iter().copied().max_by_key(|&v| matched(&replica.raft.metrics().borrow_watched(), v)) {
+                    Some(next) => next,
+                    // The only voter: the target votes beside it first, then
+                    // takes over the leadership.
+                    None => {
+                        add_caught_up(&replica, to, info, catch_up).await?;
+                        set_voters(&replica, current.voter_ids().chain([to]).collect(), false).await?;
+                        to
+                    }
+                };
             replica.transferring.store(true, Ordering::SeqCst);
             replica.raft.trigger().transfer_leader(next).await.map_err(|e| ReplicaError::Unavailable(e.to_string()))?;
             return Ok(MoveProgress::LeaderMoving);
         }
-        let info = ShoalNode { client_addr: to_client_addr.to_string() };
         add_caught_up(&replica, to, info, catch_up).await?;
         let voters: BTreeSet<u64> = current.voter_ids().filter(|&v| Some(v) != from).chain([to]).collect();
-        set_voters(&replica, voters).await?;
+        set_voters(&replica, voters, false).await?;
         remove_learners(&replica, from.into_iter().collect()).await?;
         match done(&membership(&replica)) {
             true => Ok(MoveProgress::Done),
@@ -913,7 +924,8 @@ impl Replicas {
         for &id in voters.iter().filter(|&&v| !current.voter_ids().any(|x| x == v)) {
             add_caught_up(&replica, id, ShoalNode { client_addr: members[&id].clone() }, catch_up).await?;
         }
-        set_voters(&replica, voters).await?;
+        // Retained: a voter demoted to a learner stays a member.
+        set_voters(&replica, voters, true).await?;
         let current = membership(&replica);
         remove_learners(&replica, current.learner_ids().filter(|l| !members.contains_key(l)).collect()).await
     }
@@ -1014,15 +1026,23 @@ async fn add_caught_up(replica: &Replica, id: u64, info: ShoalNode, catch_up: Du
 
 /// Makes `voters` the group's voters (through a joint configuration),
 /// unless they are already and no joint configuration is left half done.
-/// Removed voters leave the group.
-async fn set_voters(replica: &Replica, voters: BTreeSet<u64>) -> Result<(), ReplicaError> {
+/// Voters no longer listed stay as learners when `retain`, else leave.
+async fn set_voters(replica: &Replica, voters: BTreeSet<u64>, retain: bool) -> Result<(), ReplicaError> {
     let current = membership(replica);
     let joint = current.get_joint_config().len() > 1;
     if joint || current.voter_ids().collect::<BTreeSet<_>>() != voters {
         let change = ChangeMembers::ReplaceAllVoters(voters);
-        replica.raft.change_membership(change, false).await.map_err(membership_error)?;
+        replica.raft.change_membership(change, retain).await.map_err(membership_error)?;
     }
     Ok(())
+}
+
+/// Whether the group's latest membership (as this node knows it) is
+/// committed.
+fn membership_committed(replica: &Replica) -> bool {
+    let metrics = replica.raft.metrics();
+    let m = metrics.borrow_watched();
+    m.committed_membership_config.log_id() == m.membership_config.log_id()
 }
 
 async fn remove_learners(replica: &Replica, learners: BTreeSet<u64>) -> Result<(), ReplicaError> {

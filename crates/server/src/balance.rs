@@ -20,9 +20,14 @@ pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let Some(cluster) = shared.config.cluster.clone() else { return };
     let mut periodic = Periodic::new(cluster.balance_interval, shutdown);
     while periodic.next().await {
-        let layout = shared.shards.layout();
+        let (layout, map) = (shared.shards.layout(), shared.shards.map());
         for shard in &layout.shards {
             let group = GroupId::from(shard.id);
+            // A move may be handing leadership off its source, which may
+            // be the preferred leader until the move finishes.
+            if map.moves.values().any(|m| m.shard == shard.id) {
+                continue;
+            }
             let preferred = shard.primary();
             if preferred == cluster.me || !shared.shards.is_leader(group) || !shared.peers.is_connected(preferred) {
                 continue;

@@ -180,9 +180,12 @@ fn replication(shared: &Shared) -> String {
     let _ = write!(out, "raft_id:{}\r\n", ShowId(replicas.me()));
     let index = |i: Option<u64>| i.map_or("-".to_string(), |i| i.to_string());
     // The shard groups, then the metadata group (the cluster map's).
-    let meta = replicas.status(crate::meta::META_GROUP).map(|s| ("meta".to_string(), s));
-    let named = statuses.into_iter().map(|(g, s)| (format!("group{g}"), s)).chain(meta);
-    for (group, s) in named {
+    let meta_group = crate::meta::META_GROUP;
+    let meta = replicas.status(meta_group).map(|s| ("meta".to_string(), meta_group, s));
+    let named = statuses.into_iter().map(|(g, s)| (format!("group{g}"), g, s)).chain(meta);
+    for (group, id, s) in named {
+        // This node's replica in the group (moved replicas have their own).
+        let me = replicas.member_id(id).map_or("-".to_string(), |m| ShowId(m).to_string());
         let role = format!("{:?}", s.role).to_ascii_lowercase();
         let lag: Vec<String> = s.followers.iter().map(|&(id, lag)| format!("{}:{lag}", ShowId(id))).collect();
         let ids = |ids: &[u64]| match ids {
@@ -191,7 +194,7 @@ fn replication(shared: &Shared) -> String {
         };
         let _ = write!(
             out,
-            "{group}:role={role},leader={},term={},last_log={},commit={},applied={},snapshot={},purged={},keys={},lag={},voters={},learners={}\r\n",
+            "{group}:role={role},me={me},leader={},term={},last_log={},commit={},applied={},snapshot={},purged={},keys={},lag={},voters={},learners={}\r\n",
             s.leader.map_or("-".to_string(), |l| ShowId(l).to_string()),
             s.term,
             index(s.last_log_index),

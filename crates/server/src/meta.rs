@@ -114,13 +114,48 @@ pub fn save_node_id(dir: &Path, node: NodeNumber) -> Result<(), String> {
 
 /// The map committed in the metadata group, as this node has applied it.
 fn stored(shared: &Shared) -> Option<ClusterMap> {
-    let db = shared.shards.replicas().db(META_GROUP)?;
-    let value = db.get(MAP_KEY, shared.now_ms())?;
+    match read_stored(shared) {
+        Stored::Map(map) => Some(map),
+        Stored::Absent | Stored::Unreadable => None,
+    }
+}
+
+/// What the metadata group's keyspace here holds under the map's key.
+enum Stored {
+    Absent,
+    Map(ClusterMap),
+    /// A value that is not a map this build reads: never replaced by one
+    /// of ours (it may be newer), only reported.
+    Unreadable,
+}
+
+fn read_stored(shared: &Shared) -> Stored {
+    let Some(db) = shared.shards.replicas().db(META_GROUP) else { return Stored::Absent };
+    let Some(value) = db.get(MAP_KEY, shared.now_ms()) else { return Stored::Absent };
     match std::str::from_utf8(&value).map_err(|e| e.to_string()).and_then(ClusterMap::from_json) {
-        Ok(map) => Some(map),
+        Ok(map) => Stored::Map(map),
         Err(e) => {
             tracing::error!(error = %e, "the metadata group holds a map this node cannot read");
-            None
+            Stored::Unreadable
+        }
+    }
+}
+
+/// On the metadata leader, once: commits the bootstrap map if the group
+/// holds none. Read after a barrier (a new leader must first apply what
+/// earlier leaders committed), and only the first map: a node that knows
+/// a later one never had the group without a map.
+async fn commit_first(shared: &Shared, current: &ClusterMap) {
+    if current.epoch != 1 {
+        return;
+    }
+    let _one_at_a_time = shared.meta_lock.lock().await;
+    if shared.shards.replicas().read_barrier(META_GROUP).await.is_err() {
+        return;
+    }
+    if matches!(read_stored(shared), Stored::Absent) {
+        if let Err(e) = commit(shared, current).await {
+            tracing::debug!(error = %e, "cannot commit the first cluster map yet");
         }
     }
 }
@@ -134,7 +169,15 @@ pub async fn change(shared: &Shared, cmd: &MetaCmd) -> Result<Applied, ChangeErr
     }
     let _one_at_a_time = shared.meta_lock.lock().await;
     replicas.read_barrier(META_GROUP).await.map_err(unavailable)?;
-    let current = stored(shared).unwrap_or_else(|| ClusterMap::clone(&shared.shards.map()));
+    let current = match read_stored(shared) {
+        Stored::Map(map) => map,
+        // Before the first map is committed: the bootstrap map, which
+        // every node computes the same.
+        Stored::Absent if shared.shards.map().epoch == 1 => ClusterMap::clone(&shared.shards.map()),
+        Stored::Absent | Stored::Unreadable => {
+            return Err(ChangeError::Unavailable("the metadata group holds no map this node can change".into()))
+        }
+    };
     let mut next = current.clone();
     let applied = next.apply(cmd)?;
     if next != current {
@@ -217,14 +260,7 @@ pub async fn follow(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
                     read_at = if adopted { applied } else { read_at };
                 }
                 Some(_) => read_at = applied,
-                None if shared.shards.replicas().is_leader(META_GROUP) => {
-                    let _one_at_a_time = shared.meta_lock.lock().await;
-                    if stored(&shared).is_none() {
-                        if let Err(e) = commit(&shared, &current).await {
-                            tracing::debug!(error = %e, "cannot commit the first cluster map yet");
-                        }
-                    }
-                }
+                None if shared.shards.replicas().is_leader(META_GROUP) => commit_first(&shared, &current).await,
                 None => {}
             }
         }

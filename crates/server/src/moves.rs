@@ -22,7 +22,7 @@ use std::time::{Duration, Instant};
 
 use shoal_cluster::map::{node_of, ClusterMap, MetaCmd, MetaError, Move, MoveId};
 use shoal_cluster::plan::{self, Policy};
-use shoal_cluster::NodeNumber;
+use shoal_cluster::{NodeNumber, ShardId};
 use shoal_raft::transport::GroupId;
 use shoal_raft::{MoveProgress, ShowId};
 use tokio::sync::watch;
@@ -45,7 +45,9 @@ const TARGET_DOWN_FOR: Duration = Duration::from_secs(10);
 pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
     let Some(cluster) = shared.config.cluster.clone() else { return };
     let policy = Policy { balance: cluster.balance, max_moves: cluster.max_concurrent_moves };
-    let running: Arc<Mutex<BTreeSet<MoveId>>> = Arc::default();
+    // One attempt at a time per shard (a move and a later one of the same
+    // shard must never run side by side on one leader).
+    let running: Arc<Mutex<BTreeSet<ShardId>>> = Arc::default();
     let mut down_since: HashMap<MoveId, Instant> = HashMap::new();
     let mut last_plan = Instant::now();
     let mut periodic = Periodic::new(TICK, shutdown);
@@ -67,7 +69,7 @@ pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
         down_since.retain(|id, _| map.moves.contains_key(id));
         for (&id, m) in &map.moves {
             let group = GroupId::from(m.shard);
-            if !shared.shards.replicas().is_leader(group) || running.lock().expect("moves lock").contains(&id) {
+            if !shared.shards.replicas().is_leader(group) || running.lock().expect("moves lock").contains(&m.shard) {
                 continue;
             }
             let to_node = node_of(m.to);
@@ -76,18 +78,27 @@ pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
             } else {
                 down_since.entry(id).or_insert_with(Instant::now);
             }
-            let cancel = down_since.get(&id).is_some_and(|since| since.elapsed() >= TARGET_DOWN_FOR);
-            running.lock().expect("moves lock").insert(id);
+            // Only a target that does not vote yet is given up on; one that
+            // votes is part of the group now: the move finishes instead.
+            let votes = voter_on(&shared, group, to_node);
+            let cancel = !votes && down_since.get(&id).is_some_and(|since| since.elapsed() >= TARGET_DOWN_FOR);
+            running.lock().expect("moves lock").insert(m.shard);
             let (shared, running, map, m) = (Arc::clone(&shared), Arc::clone(&running), Arc::clone(&map), m.clone());
             tokio::spawn(async move {
                 match cancel {
                     true => cancel_move(&shared, id, &m).await,
                     false => drive(&shared, &map, id, &m).await,
                 }
-                running.lock().expect("moves lock").remove(&id);
+                running.lock().expect("moves lock").remove(&m.shard);
             });
         }
     }
+}
+
+/// Whether `node`'s replica votes in `group`, as this leader knows it.
+fn voter_on(shared: &Shared, group: GroupId, node: NodeNumber) -> bool {
+    let status = shared.shards.replicas().status(group);
+    status.is_some_and(|s| s.voters.iter().any(|&id| shoal_raft::node_of(id) == u64::from(node)))
 }
 
 /// The Raft id `node`'s replica has in `group` now, as this leader knows
@@ -107,6 +118,11 @@ async fn drive(shared: &Shared, map: &ClusterMap, id: MoveId, m: &Move) {
     let generation = shared.peers.generation(to_node).unwrap_or(0);
     let to = crate::shards::raft_id_under(m.to, generation);
     let Some(addr) = map.client_addr(to_node) else { return };
+    // A move cancelled since this node's map was taken must not be
+    // carried out (its target's node may have dropped its replica).
+    if !meta::newest(shared).moves.contains_key(&id) {
+        return;
+    }
     let started = Instant::now();
     match shared.shards.replicas().move_replica(group, from, to, &addr, CATCH_UP).await {
         Ok(MoveProgress::Done) => {

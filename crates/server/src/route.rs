@@ -88,7 +88,9 @@ pub fn route(
     let read = !is_write(spec);
     // After READONLY a read is served here from the local copy unless this
     // node can serve it linearizably as a leader with its quorum.
-    if readonly && read && (leader != Some(shards.me()) || shards.quorum_lost(group)) {
+    // Only a voting replica (as the map has it): a learner may still be
+    // empty, and a replica moved away is not kept up to date.
+    if readonly && read && (leader != Some(shards.me()) || shards.quorum_lost(group)) && shards.votes_here(group) {
         return Ok(Some(Target { slot, group, serve: Serve::Stale }));
     }
     match leader {

@@ -86,7 +86,15 @@ impl Shards {
             Some(cluster) => {
                 let mut groups = Vec::new();
                 if let Some(layout) = &cluster.bootstrap {
-                    groups.extend(layout.shards.iter().filter_map(|s| {
+                    // Only the bootstrap replicas the map still gives this
+                    // node: after a move the flags no longer describe the
+                    // cluster, and a group opened from them under a stale
+                    // identity would take the place of the moved replica.
+                    let still = |shard| {
+                        let first = shoal_cluster::map::replica_id(cluster.me, 0);
+                        cluster.map.replica_on(shard, cluster.me).is_some_and(|(r, _)| r == first)
+                    };
+                    groups.extend(layout.shards.iter().filter(|s| still(s.id)).filter_map(|s| {
                         let nodes: Vec<u64> = s.replicas.iter().map(|&n| u64::from(n)).collect();
                         GroupSpec::initial(GroupId::from(s.id), &nodes, u64::from(cluster.me), generation)
                     }));
@@ -235,6 +243,15 @@ impl Shards {
     /// Whether this node, under its current Raft identity, leads `group`.
     pub fn is_leader(&self, group: GroupId) -> bool {
         self.replicas.is_leader(group)
+    }
+
+    /// Whether the map has this node's replica of `group` as a voter.
+    pub fn votes_here(&self, group: GroupId) -> bool {
+        let shard = u16::try_from(group).ok();
+        let view = self.view.load();
+        shard
+            .and_then(|s| view.map.replica_on(s, self.me))
+            .is_some_and(|(_, role)| role == shoal_cluster::map::Role::Voter)
     }
 
     /// This node's number in the map.
