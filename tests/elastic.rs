@@ -357,11 +357,10 @@ fn manual_moves_and_leader_transfer_with_the_cli() {
     });
     cluster.kill(back);
     cluster.restart(back);
-    let mine = wait_long("the restarted node's replica of shard 0", || {
+    wait_long("the restarted node's replica of shard 0", || {
         let line = groups_on(cluster.port(back))?;
         line.iter().any(|(g, role, _, _)| g == "group0" && (role == "follower" || role == "leader")).then_some(())
     });
-    let _ = mine;
     let info = frame_text(&cluster.client(back).call(&["INFO", "replication"])).unwrap();
     let group0 = info.lines().find(|l| l.starts_with("group0:")).unwrap().to_string();
     assert!(group0.contains(&format!("me={back}/")), "a new replica, not the bootstrap one: {group0}");
