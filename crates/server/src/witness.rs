@@ -54,8 +54,9 @@ pub struct Witness {
 /// Who has cleared a quarantined node. A peer that holds data vouches for
 /// what it saw; a fresh peer (empty WAL, so its `peers-with-data` may be
 /// gone too) proves nothing, since two nodes wiped at once would clear each
-/// other. Fresh peers count only when every node of the layout answered
-/// and none holds data: a cluster's first start.
+/// other. Fresh peers count only when every node answered and none saw
+/// this node holding data: a cluster's first start (where the first nodes
+/// to leave quarantine already hold data when the last ones ask).
 #[derive(Debug, Default)]
 struct Clearance {
     holders: BTreeSet<NodeNumber>,
@@ -157,8 +158,12 @@ impl Witness {
             cleared.fresh.insert(peer);
         }
         let majority_of_holders = 2 * (cleared.holders.len() + 1) > others + 1;
-        let first_start = cleared.holders.is_empty() && cleared.fresh.len() == others;
-        if majority_of_holders || first_start {
+        // Every other node answered and none saw this node holding data (a
+        // first start: some may already have left quarantine and written,
+        // which with four nodes or more would otherwise leave the rest
+        // waiting for a majority of holders that never comes).
+        let all_answered = cleared.holders.len() + cleared.fresh.len() == others;
+        if majority_of_holders || all_answered {
             Verdict::EndQuarantine
         } else {
             Verdict::Carry
@@ -242,6 +247,13 @@ mod tests {
             assert_eq!(fresh.on_answer(node, peer(false, 0), true, 4), Verdict::Carry);
         }
         assert_eq!(fresh.on_answer(5, peer(false, 0), true, 4), Verdict::EndQuarantine);
+        // A first start of four where one node already left quarantine and
+        // holds data: once all answered, none having seen this node hold
+        // any, it is cleared (one holder alone is no majority of four).
+        let late = Witness::open(&dir, true).unwrap();
+        assert_eq!(late.on_answer(2, peer(false, 0), true, 3), Verdict::Carry);
+        assert_eq!(late.on_answer(3, peer(true, 0), true, 3), Verdict::Carry);
+        assert_eq!(late.on_answer(4, peer(false, 0), true, 3), Verdict::EndQuarantine);
         std::fs::write(dir.join(FILE), "2 4d\nx\n").unwrap();
         assert!(Witness::open(&dir, false).is_err(), "a damaged record is an error, not an empty set");
         std::fs::remove_dir_all(&dir).unwrap();
