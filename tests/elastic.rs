@@ -209,6 +209,16 @@ fn grow_under_load_then_shrink() {
     let more = free_ports(4);
     let ports = [cluster.port(1), cluster.port(2), cluster.port(3), more[0], more[1]];
     let writers = Writers::start(&ports, 2);
+    // redis-py's RedisCluster writes too, through the grow and the shrink.
+    let script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/python/elastic_writer.py");
+    let py = common::tool("python3")
+        .arg(&script)
+        .args(["--port", &cluster.port(3).to_string(), "--seconds", "12", "--prefix", "py"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the redis-py writer");
 
     // Grow: two nodes join; the balancer gives each its share.
     let (node4, _) = join("elastic-grow-node4", more[0], more[2], cluster.port(1), &[]);
@@ -247,6 +257,14 @@ fn grow_under_load_then_shrink() {
         assert!(status.success(), "a removed node stops by itself, cleanly: {status}");
     }
     writers.stop_and_check(&remaining);
+    let out = py.wait_with_output().expect("the redis-py writer");
+    let said = String::from_utf8_lossy(&out.stdout);
+    assert!(
+        out.status.success() && said.starts_with("ok "),
+        "redis-py: {said}\n{}",
+        String::from_utf8_lossy(&out.stderr)
+    );
+    println!("redis-py: {said}");
     wait_replicas_agree(&remaining);
     drop((node4, node5));
 }
@@ -385,7 +403,7 @@ fn a_move_completes_through_crashes() {
     for i in 0..3000 {
         assert_eq!(client.call(&["SET", &format!("c{i}"), &value]), Some(Frame::OK));
     }
-    let victims = ["shard leader", "target", "metadata leader"];
+    let victims = ["shard leader", "target", "metadata leader", "source"];
     for (round, victim) in victims.iter().enumerate() {
         let shard = (round % 3) as u16;
         let map = map_of(cluster.port(1)).unwrap();
@@ -396,6 +414,7 @@ fn a_move_completes_through_crashes() {
         let kill = match *victim {
             "shard leader" => leader.unwrap() as usize,
             "target" => to as usize,
+            "source" => from as usize,
             _ => {
                 let port = wait_long("a metadata leader", || leader_port(&ports, "meta"));
                 cluster.node_of_port(port)
