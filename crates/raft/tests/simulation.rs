@@ -18,6 +18,12 @@
 //! write is fsynced on a majority before the next crash, and the same
 //! checks hold; a vote lost in a crash (an amnesiac voter) would break them.
 //!
+//! A second simulation moves replicas under the same faults (four nodes,
+//! each group on three; a mover swaps a group's replica on one node for a
+//! new one on the fourth, through `Replicas::move_replica` on whichever
+//! node leads, as the server's moves do), with the same checks over each
+//! group's holders.
+//!
 //! Every run prints its seed. `SHOAL_SIM_SEED=<seed>` replays one seed's
 //! schedule (the fault plan and the clients' choices; thread timing is not
 //! replayed); `SHOAL_SIM_SEEDS=<n>` runs n seeds from a fresh random start.
@@ -33,15 +39,19 @@ use shoal_check::linear::{check_registers, Limits};
 use shoal_check::Verdict;
 use shoal_engine::{SetOptions, WriteOp};
 use shoal_raft::memory::{MemoryNet, Rng};
-use shoal_raft::{generation_of, node_of, GroupSpec, ReplicaConfig, ReplicaError, Replicas, Reply};
+use shoal_raft::{generation_of, node_of, GroupSpec, MoveProgress, ReplicaConfig, ReplicaError, Replicas, Reply};
 
 const NODES: u64 = 3;
+/// Nodes of the moves simulation: one more than a group's replicas.
+const MOVE_NODES: u64 = 4;
 const GROUPS: u32 = 3;
 const WAIT: Duration = Duration::from_secs(30);
 /// How long faults are injected per seed.
 const FAULT_TIME: Duration = Duration::from_secs(4);
 /// Seeds `cargo test` runs (more with SHOAL_SIM_SEEDS).
 const DEFAULT_SEEDS: u64 = 5;
+/// Seeds of the moves simulation `cargo test` runs.
+const DEFAULT_MOVE_SEEDS: u64 = 3;
 /// Under `FsyncPolicy::EverySec`, the least time between two crashes: more
 /// than the WAL's once-a-second fsync.
 const EVERYSEC_CRASH_GAP: Duration = Duration::from_millis(1500);
@@ -60,16 +70,28 @@ fn now_ms() -> u64 {
 }
 
 fn config(root: &std::path::Path, me: u64, generation: u32, fsync: shoal_wal::FsyncPolicy) -> ReplicaConfig {
+    let groups = (0..GROUPS)
+        .filter_map(|g| {
+            let nodes: Vec<u64> = (0..NODES).map(|j| (u64::from(g) + j) % NODES + 1).collect();
+            GroupSpec::initial(g, &nodes, me, generation)
+        })
+        .collect();
+    config_with(root, me, generation, fsync, groups)
+}
+
+/// `config` for node `me` holding exactly `groups`.
+fn config_with(
+    root: &std::path::Path,
+    me: u64,
+    generation: u32,
+    fsync: shoal_wal::FsyncPolicy,
+    groups: Vec<GroupSpec>,
+) -> ReplicaConfig {
     ReplicaConfig {
         dir: root.join(format!("node{me}")),
         me,
-        client_addrs: (1..=NODES).map(|id| (id, format!("127.0.0.1:{}", 7000 + id))).collect(),
-        groups: (0..GROUPS)
-            .filter_map(|g| {
-                let nodes: Vec<u64> = (0..NODES).map(|j| (u64::from(g) + j) % NODES + 1).collect();
-                GroupSpec::initial(g, &nodes, me, generation)
-            })
-            .collect(),
+        client_addrs: (1..=MOVE_NODES).map(|id| (id, format!("127.0.0.1:{}", 7000 + id))).collect(),
+        groups,
         timing: Default::default(),
         read_mode: Default::default(),
         snapshots: shoal_raft::Snapshots { every_entries: 40, keep_entries: 10, ..Default::default() },
@@ -418,17 +440,245 @@ async fn simulate(seed: u64) {
     let _ = std::fs::remove_dir_all(&root);
 }
 
-#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
-async fn seeded_faults_lose_nothing_and_stay_linearizable() {
-    let seeds: Vec<u64> = match std::env::var("SHOAL_SIM_SEED").ok().and_then(|s| s.parse().ok()) {
+/// Who holds which group in the moves simulation: per node, the groups it
+/// opens when (re)started, changed by the mover as replicas move.
+type Held = Arc<Mutex<HashMap<u64, Vec<GroupSpec>>>>;
+
+async fn open_held(
+    net: &MemoryNet,
+    root: &std::path::Path,
+    me: u64,
+    held: &Held,
+    fsync: shoal_wal::FsyncPolicy,
+) -> Arc<Replicas> {
+    let specs = held.lock().unwrap().get(&me).cloned().unwrap_or_default();
+    let replicas =
+        Replicas::open(config_with(root, me, 0, fsync, specs), net.transport(me)).await.expect("open replicas");
+    net.register(me, replicas.groups());
+    net.set_down(me, false);
+    Arc::new(replicas)
+}
+
+/// Moves replicas until stopped: each time a random group's replica on a
+/// random holder goes to the node that holds none (a new Raft id), the
+/// group's leader carrying it out (`move_replica`, retried on whichever
+/// node leads) while faults go on. The target's spec is recorded before it
+/// opens (what the server's map does); the source's is dropped once done.
+async fn mover(nodes: Nodes, held: Held, stop: Arc<AtomicBool>, seed: u64, log: Arc<Mutex<Vec<String>>>) {
+    let mut rng = Rng(seed ^ 0x6d6f766573);
+    let mut next_seq = 1u32;
+    while !stop.load(Ordering::Relaxed) {
+        tokio::time::sleep(Duration::from_millis(200 + rng.below(300))).await;
+        let group = rng.below(u64::from(GROUPS)) as u32;
+        let holders: Vec<(u64, u64)> = {
+            let held = held.lock().unwrap();
+            let mut h: Vec<(u64, u64)> =
+                held.iter().filter_map(|(&n, specs)| specs.iter().find(|s| s.id == group).map(|s| (n, s.me))).collect();
+            h.sort_unstable();
+            h
+        };
+        let Some(target) = (1..=MOVE_NODES).find(|n| !holders.iter().any(|(h, _)| h == n)) else { continue };
+        let (source, source_id) = holders[rng.below(holders.len() as u64) as usize];
+        let target_node = nodes.read().unwrap().get(&target).cloned();
+        let Some(target_node) = target_node else { continue };
+        let to = shoal_raft::raft_id(target, next_seq);
+        next_seq += 1;
+        let spec = GroupSpec { id: group, me: to, members: vec![] };
+        held.lock().unwrap().entry(target).or_default().push(spec.clone());
+        if target_node.open_group(&spec).await.is_err() {
+            // The target crashed meanwhile: it opens the group on restart.
+        }
+        let deadline = Instant::now() + WAIT;
+        loop {
+            if let Some(leader) = leader(&nodes, group) {
+                let attempt = leader.move_replica(group, Some(source_id), to, "127.0.0.1:7999", Duration::from_secs(5));
+                if let Ok(Ok(MoveProgress::Done)) = tokio::time::timeout(Duration::from_secs(10), attempt).await {
+                    break;
+                }
+            }
+            assert!(
+                Instant::now() < deadline,
+                "seed {seed}: the move of group {group} from {source} to {target} never finished"
+            );
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        held.lock().unwrap().entry(source).or_default().retain(|s| s.id != group);
+        let source_node = nodes.read().unwrap().get(&source).cloned();
+        if let Some(node) = source_node {
+            let _ = node.close_group(group).await;
+        }
+        log.lock().unwrap().push(format!("group {group}: {source} -> {target}"));
+    }
+}
+
+/// Replica moves under faults: four nodes, every group on three of them,
+/// a mover moving replicas to the fourth one free while links are cut,
+/// messages lost and delayed, and nodes crashed (power cuts) and
+/// restarted; then the same checks as `simulate` over each group's holders.
+async fn simulate_moves(seed: u64) {
+    let fsync = policy(seed);
+    println!("moves simulation seed {seed}, fsync {fsync:?} (replay: SHOAL_SIM_SEED={seed})");
+    let mut rng = Rng(seed);
+    let root = std::env::temp_dir().join(format!("shoal-sim-moves-{}-{seed}", std::process::id()));
+    let _ = std::fs::remove_dir_all(&root);
+    let net = MemoryNet::seeded(seed);
+    let held: Held = Arc::default();
+    for node in 1..=MOVE_NODES {
+        let specs = (0..GROUPS)
+            .filter_map(|g| {
+                let nodes: Vec<u64> = (0..NODES).map(|j| (u64::from(g) + j) % NODES + 1).collect();
+                GroupSpec::initial(g, &nodes, node, 0)
+            })
+            .collect();
+        held.lock().unwrap().insert(node, specs);
+    }
+    let nodes: Nodes = Arc::default();
+    for id in 1..=MOVE_NODES {
+        let node = open_held(&net, &root, id, &held, fsync).await;
+        nodes.write().unwrap().insert(id, node);
+    }
+    nodes.read().unwrap()[&1].clone().wait_for_leaders(WAIT).await.expect("leaders");
+    let stop = Arc::new(AtomicBool::new(false));
+    let record = Arc::new(Mutex::new(Record::default()));
+    let started = Instant::now();
+    let clients: Vec<_> = (0..3)
+        .map(|id| tokio::spawn(client(Arc::clone(&nodes), Arc::clone(&stop), Arc::clone(&record), id, started)))
+        .collect();
+    let moves = Arc::new(Mutex::new(Vec::new()));
+    let moving =
+        tokio::spawn(mover(Arc::clone(&nodes), Arc::clone(&held), Arc::clone(&stop), seed, Arc::clone(&moves)));
+    let mut plan = Vec::new();
+    let mut down: Option<u64> = None;
+    let mut last_crash: Option<Instant> = None;
+    let begin = Instant::now();
+    while begin.elapsed() < FAULT_TIME {
+        tokio::time::sleep(Duration::from_millis(150 + rng.below(350))).await;
+        let (a, b) = (1 + rng.below(MOVE_NODES), 1 + rng.below(MOVE_NODES));
+        let may_crash =
+            fsync == shoal_wal::FsyncPolicy::Always || last_crash.is_none_or(|t| t.elapsed() >= EVERYSEC_CRASH_GAP);
+        let step = match rng.below(6) {
+            0 if a != b => {
+                net.cut(a, b);
+                format!("cut {a}-{b}")
+            }
+            1 => {
+                net.heal();
+                "heal".to_string()
+            }
+            2 => {
+                let loss = rng.below(20) as f64 / 100.0;
+                net.set_loss(loss);
+                format!("loss {loss}")
+            }
+            3 => {
+                let jitter = Duration::from_millis(rng.below(30));
+                net.set_jitter(jitter);
+                format!("jitter {jitter:?}")
+            }
+            // At most one node down: every group keeps a majority.
+            4 if down.is_none() && may_crash => {
+                last_crash = Some(Instant::now());
+                let lost = crash(&net, &nodes, a, &mut rng).await;
+                down = Some(a);
+                format!("crash {a} (lost {lost} unsynced bytes)")
+            }
+            _ => match down.take() {
+                Some(n) => {
+                    let node = open_held(&net, &root, n, &held, fsync).await;
+                    nodes.write().unwrap().insert(n, node);
+                    format!("restart {n}")
+                }
+                None => "nothing".to_string(),
+            },
+        };
+        plan.push(step);
+    }
+    stop.store(true, Ordering::Relaxed);
+    net.calm();
+    if let Some(n) = down.take() {
+        let node = open_held(&net, &root, n, &held, fsync).await;
+        nodes.write().unwrap().insert(n, node);
+    }
+    for c in clients {
+        c.await.expect("client task");
+    }
+    moving.await.expect("mover");
+    println!("seed {seed}: {}; moves: {}", plan.join(", "), moves.lock().unwrap().join(", "));
+    assert!(!moves.lock().unwrap().is_empty(), "seed {seed}: no replica moved");
+
+    // Every group's holders converge and hold every acknowledged write.
+    let holders = |g: u32| -> Vec<Arc<Replicas>> {
+        let held = held.lock().unwrap();
+        let running = nodes.read().unwrap();
+        held.iter().filter(|(_, specs)| specs.iter().any(|s| s.id == g)).map(|(n, _)| Arc::clone(&running[n])).collect()
+    };
+    let deadline = Instant::now() + WAIT;
+    for g in 0..GROUPS {
+        loop {
+            let digests: Vec<_> = holders(g).iter().filter_map(|n| Some(n.db(g)?.digest(now_ms()))).collect();
+            if digests.len() == NODES as usize && digests.iter().all(|d| *d == digests[0]) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "seed {seed}: group {g}'s replicas did not converge");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
+    }
+    let record = std::mem::take(&mut *record.lock().unwrap());
+    for key in &record.acked {
+        let group =
+            (key[1..].split(':').nth(1).and_then(|i| i.parse::<u64>().ok()).unwrap() % u64::from(GROUPS)) as u32;
+        for node in holders(group) {
+            let found = node.db(group).is_some_and(|db| db.get(key.as_bytes(), now_ms()).is_some());
+            assert!(found, "seed {seed}: acknowledged {key} lost on node {}", node.me());
+        }
+    }
+    for (&group, &(acked, attempted)) in &record.counters {
+        for node in holders(group) {
+            let value = node.db(group).unwrap().get(format!("ctr{group}").as_bytes(), now_ms());
+            let value: i64 = value.map_or(0, |v| std::str::from_utf8(&v).unwrap().parse().unwrap());
+            assert!(
+                (acked..=attempted).contains(&value),
+                "seed {seed}: counter {group} is {value}, {acked}..={attempted}"
+            );
+        }
+    }
+    let limits = Limits { deadline: Instant::now() + Duration::from_secs(60), max_states: 1 << 21 };
+    match check_registers(&record.ops, limits) {
+        Verdict::Valid => {}
+        Verdict::Invalid(why) => panic!("seed {seed}: {why}"),
+        Verdict::Unknown(why) => panic!("seed {seed}: the register check gave up: {why}"),
+    }
+    println!("seed {seed}: {} acknowledged keys, {} register operations: ok", record.acked.len(), record.ops.len());
+    let running: Vec<Arc<Replicas>> = nodes.read().unwrap().values().cloned().collect();
+    for node in running {
+        node.shutdown().await;
+    }
+    let _ = std::fs::remove_dir_all(&root);
+}
+
+/// The seeds a run covers: `SHOAL_SIM_SEED`, `SHOAL_SIM_SEEDS` fresh ones,
+/// or `default` fixed ones.
+fn seeds(default: u64) -> Vec<u64> {
+    match std::env::var("SHOAL_SIM_SEED").ok().and_then(|s| s.parse().ok()) {
         Some(seed) => vec![seed],
         None => {
-            let n = std::env::var("SHOAL_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(DEFAULT_SEEDS);
+            let n = std::env::var("SHOAL_SIM_SEEDS").ok().and_then(|s| s.parse().ok()).unwrap_or(default);
             let start = if std::env::var("SHOAL_SIM_SEEDS").is_ok() { now_ms() } else { 1 };
             (start..start + n).collect()
         }
-    };
-    for seed in seeds {
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_moves_under_faults_lose_nothing() {
+    for seed in seeds(DEFAULT_MOVE_SEEDS) {
+        simulate_moves(seed).await;
+    }
+}
+
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn seeded_faults_lose_nothing_and_stay_linearizable() {
+    for seed in seeds(DEFAULT_SEEDS) {
         simulate(seed).await;
     }
 }
