@@ -537,7 +537,8 @@ async fn simulate_moves(seed: u64) {
         let node = open_held(&net, &root, id, &held, fsync).await;
         nodes.write().unwrap().insert(id, node);
     }
-    nodes.read().unwrap()[&1].clone().wait_for_leaders(WAIT).await.expect("leaders");
+    let first = nodes.read().unwrap()[&1].clone();
+    first.wait_for_leaders(WAIT).await.expect("leaders");
     let stop = Arc::new(AtomicBool::new(false));
     let record = Arc::new(Mutex::new(Record::default()));
     let started = Instant::now();
