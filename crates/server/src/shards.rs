@@ -182,7 +182,18 @@ impl Shards {
         for (&shard, _) in map.shards.iter() {
             let Some((replica, _)) = map.replica_on(shard, self.me) else { continue };
             let spec = GroupSpec { id: GroupId::from(shard), me: self.raft_id_of(replica), members: vec![] };
-            if self.replicas.member_id(spec.id) != Some(spec.me) {
+            let open = self.replicas.member_id(spec.id);
+            if open.is_some_and(|id| id != spec.me) {
+                // An earlier replica of the group here, moved away (the map
+                // dropped it only after the group did) and not closed yet
+                // when the map gave the node a new one: it goes first.
+                tracing::info!(group = spec.id, epoch = map.epoch, "closing a replica that left its group");
+                if let Err(e) = self.replicas.close_group(spec.id).await {
+                    tracing::error!(group = spec.id, error = %e, "cannot close the replica");
+                    continue;
+                }
+            }
+            if open != Some(spec.me) {
                 tracing::info!(group = spec.id, replica = %shoal_raft::ShowId(spec.me), epoch = map.epoch, "opening a replica the map gives this node");
                 if let Err(e) = self.replicas.open_group(&spec).await {
                     tracing::error!(group = spec.id, error = %e, "cannot open the replica");
