@@ -276,6 +276,65 @@ async fn client(nodes: Nodes, stop: Arc<AtomicBool>, record: Arc<Mutex<Record>>,
     }
 }
 
+/// The checks every simulation ends with, on each group's holders: every
+/// acknowledged key present, each counter between its acknowledged and
+/// attempted increments, and the registers' history linearizable.
+fn check_record(seed: u64, record: &Record, holders: impl Fn(u32) -> Vec<Arc<Replicas>>) {
+    for key in &record.acked {
+        // Keys are `c{client}:{i}`, written to group `i % GROUPS`.
+        let i: u64 = key[1..].split(':').nth(1).and_then(|i| i.parse().ok()).expect("a client's key");
+        let group = (i % u64::from(GROUPS)) as u32;
+        for node in holders(group) {
+            let found = node.db(group).is_some_and(|db| db.get(key.as_bytes(), now_ms()).is_some());
+            assert!(found, "seed {seed}: acknowledged {key} lost on node {}", node.me());
+        }
+    }
+    for (&group, &(acked, attempted)) in &record.counters {
+        for node in holders(group) {
+            let value = node.db(group).unwrap().get(format!("ctr{group}").as_bytes(), now_ms());
+            let value: i64 = value.map_or(0, |v| std::str::from_utf8(&v).unwrap().parse().unwrap());
+            assert!(
+                (acked..=attempted).contains(&value),
+                "seed {seed}: counter {group} is {value}, acknowledged {acked}, attempted {attempted}"
+            );
+        }
+    }
+    let limits = Limits { deadline: Instant::now() + Duration::from_secs(60), max_states: 1 << 21 };
+    match check_registers(&record.ops, limits) {
+        Verdict::Valid => {}
+        Verdict::Invalid(why) => panic!("seed {seed}: {why}"),
+        // A check that gave up checked nothing: that must not pass.
+        Verdict::Unknown(why) => panic!("seed {seed}: the register check gave up: {why}"),
+    }
+}
+
+/// The network faults both simulations draw: `draw` 0 cuts the link `a`-`b`
+/// (if two nodes), 1 heals every link, 2 loses up to `max_loss_pct` percent
+/// of messages, 3 delays them by up to 30 ms; `None` for any other draw.
+fn network_fault(net: &MemoryNet, rng: &mut Rng, draw: u64, (a, b): (u64, u64), max_loss_pct: u64) -> Option<String> {
+    Some(match draw {
+        0 if a != b => {
+            net.cut(a, b);
+            format!("cut {a}-{b}")
+        }
+        1 => {
+            net.heal();
+            "heal".to_string()
+        }
+        2 => {
+            let loss = rng.below(max_loss_pct) as f64 / 100.0;
+            net.set_loss(loss);
+            format!("loss {loss}")
+        }
+        3 => {
+            let jitter = Duration::from_millis(rng.below(30));
+            net.set_jitter(jitter);
+            format!("jitter {jitter:?}")
+        }
+        _ => return None,
+    })
+}
+
 /// Waits until every node's copy of every group has the same digest.
 async fn converged(nodes: &Nodes, seed: u64) {
     let deadline = Instant::now() + WAIT;
@@ -332,25 +391,12 @@ async fn simulate(seed: u64) {
     while begin.elapsed() < FAULT_TIME {
         tokio::time::sleep(Duration::from_millis(150 + rng.below(350))).await;
         let (a, b) = (1 + rng.below(NODES), 1 + rng.below(NODES));
-        let step = match rng.below(7) {
-            0 if a != b => {
-                net.cut(a, b);
-                format!("cut {a}-{b}")
-            }
-            1 => {
-                net.heal();
-                "heal".to_string()
-            }
-            2 => {
-                let loss = rng.below(25) as f64 / 100.0;
-                net.set_loss(loss);
-                format!("loss {loss}")
-            }
-            3 => {
-                let jitter = Duration::from_millis(rng.below(30));
-                net.set_jitter(jitter);
-                format!("jitter {jitter:?}")
-            }
+        let draw = rng.below(7);
+        if let Some(step) = network_fault(&net, &mut rng, draw, (a, b), 25) {
+            plan.push(step);
+            continue;
+        }
+        let step = match draw {
             // At most one node down: a majority of every group stays.
             4 if down.is_empty() && may_crash(last_crash) => {
                 last_crash = Some(Instant::now());
@@ -401,32 +447,7 @@ async fn simulate(seed: u64) {
 
     let record = std::mem::take(&mut *record.lock().unwrap());
     let running: Vec<Arc<Replicas>> = nodes.read().unwrap().values().cloned().collect();
-    for node in &running {
-        for key in &record.acked {
-            let group = key[1..].split(':').nth(1).and_then(|i| i.parse::<u64>().ok()).unwrap() % u64::from(GROUPS);
-            let db = node.db(group as u32).unwrap();
-            assert!(
-                db.get(key.as_bytes(), now_ms()).is_some(),
-                "seed {seed}: acknowledged {key} lost on node {}",
-                node.me()
-            );
-        }
-        for (&group, &(acked, attempted)) in &record.counters {
-            let value = node.db(group).unwrap().get(format!("ctr{group}").as_bytes(), now_ms());
-            let value: i64 = value.map_or(0, |v| std::str::from_utf8(&v).unwrap().parse().unwrap());
-            assert!(
-                (acked..=attempted).contains(&value),
-                "seed {seed}: counter {group} is {value}, acknowledged {acked}, attempted {attempted}"
-            );
-        }
-    }
-    let limits = Limits { deadline: Instant::now() + Duration::from_secs(60), max_states: 1 << 21 };
-    match check_registers(&record.ops, limits) {
-        Verdict::Valid => {}
-        Verdict::Invalid(why) => panic!("seed {seed}: {why}"),
-        // A check that gave up checked nothing: that must not pass.
-        Verdict::Unknown(why) => panic!("seed {seed}: the register check gave up: {why}"),
-    }
+    check_record(seed, &record, |_| running.clone());
     let infos = record.ops.iter().filter(|o| matches!(o.outcome, Outcome::Info(_))).count();
     println!(
         "seed {seed}: {} acknowledged keys, {} register operations ({infos} indeterminate), counters {:?}: ok",
@@ -557,25 +578,12 @@ async fn simulate_moves(seed: u64) {
         let (a, b) = (1 + rng.below(MOVE_NODES), 1 + rng.below(MOVE_NODES));
         let may_crash =
             fsync == shoal_wal::FsyncPolicy::Always || last_crash.is_none_or(|t| t.elapsed() >= EVERYSEC_CRASH_GAP);
-        let step = match rng.below(6) {
-            0 if a != b => {
-                net.cut(a, b);
-                format!("cut {a}-{b}")
-            }
-            1 => {
-                net.heal();
-                "heal".to_string()
-            }
-            2 => {
-                let loss = rng.below(20) as f64 / 100.0;
-                net.set_loss(loss);
-                format!("loss {loss}")
-            }
-            3 => {
-                let jitter = Duration::from_millis(rng.below(30));
-                net.set_jitter(jitter);
-                format!("jitter {jitter:?}")
-            }
+        let draw = rng.below(6);
+        if let Some(step) = network_fault(&net, &mut rng, draw, (a, b), 20) {
+            plan.push(step);
+            continue;
+        }
+        let step = match draw {
             // At most one node down: every group keeps a majority.
             4 if down.is_none() && may_crash => {
                 last_crash = Some(Instant::now());
@@ -625,30 +633,7 @@ async fn simulate_moves(seed: u64) {
         }
     }
     let record = std::mem::take(&mut *record.lock().unwrap());
-    for key in &record.acked {
-        let group =
-            (key[1..].split(':').nth(1).and_then(|i| i.parse::<u64>().ok()).unwrap() % u64::from(GROUPS)) as u32;
-        for node in holders(group) {
-            let found = node.db(group).is_some_and(|db| db.get(key.as_bytes(), now_ms()).is_some());
-            assert!(found, "seed {seed}: acknowledged {key} lost on node {}", node.me());
-        }
-    }
-    for (&group, &(acked, attempted)) in &record.counters {
-        for node in holders(group) {
-            let value = node.db(group).unwrap().get(format!("ctr{group}").as_bytes(), now_ms());
-            let value: i64 = value.map_or(0, |v| std::str::from_utf8(&v).unwrap().parse().unwrap());
-            assert!(
-                (acked..=attempted).contains(&value),
-                "seed {seed}: counter {group} is {value}, {acked}..={attempted}"
-            );
-        }
-    }
-    let limits = Limits { deadline: Instant::now() + Duration::from_secs(60), max_states: 1 << 21 };
-    match check_registers(&record.ops, limits) {
-        Verdict::Valid => {}
-        Verdict::Invalid(why) => panic!("seed {seed}: {why}"),
-        Verdict::Unknown(why) => panic!("seed {seed}: the register check gave up: {why}"),
-    }
+    check_record(seed, &record, holders);
     println!("seed {seed}: {} acknowledged keys, {} register operations: ok", record.acked.len(), record.ops.len());
     let running: Vec<Arc<Replicas>> = nodes.read().unwrap().values().cloned().collect();
     for node in running {
