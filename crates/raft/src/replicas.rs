@@ -283,10 +283,7 @@ struct Opener {
     new_raft: NewRaft,
 }
 
-/// The file in a group's directory naming the replica (Raft id) its state
-/// belongs to: state left by another replica of the group is never
-/// opened as this one's.
-const REPLICA_ID_FILE: &str = "raft-id";
+use crate::state_machine::REPLICA_ID_FILE;
 
 /// One `Request::ReadIndex` to `(leader, group)` over the node's transport
 /// (boxed: `Replicas` is not generic over its transport).
@@ -402,7 +399,8 @@ impl Replicas {
         let db = Arc::new(Db::new());
         let sm = StateMachine::open(Arc::clone(&db), &sm_dir)
             .map_err(|e| format!("snapshot in {}: {e}", sm_dir.display()))?
-            .after_log(Arc::clone(&self.wal));
+            .after_log(Arc::clone(&self.wal))
+            .owned_by(spec.me);
         let raft = (self.opener.new_raft)(spec.me, spec.id, log, sm).await?;
         if spec.members.first() == Some(&spec.me) && !raft.is_initialized().await.map_err(|e| e.to_string())? {
             let members: BTreeMap<u64, ShoalNode> =

@@ -89,12 +89,14 @@ pub struct StateMachine {
     /// The group's log (see `after_log`); weak, so a state machine kept by
     /// a finishing task never keeps a stopped node's WAL open.
     log: Option<std::sync::Weak<Wal>>,
+    /// The replica this state machine belongs to (see `owned_by`).
+    owner: Option<u64>,
 }
 
 impl StateMachine {
     /// A state machine whose snapshots live in memory only.
     pub fn new(db: Arc<Db>) -> StateMachine {
-        StateMachine { db, dir: None, inner: Arc::default(), persisted: Arc::default(), log: None }
+        StateMachine { db, dir: None, inner: Arc::default(), persisted: Arc::default(), log: None, owner: None }
     }
 
     /// A state machine whose latest snapshot is persisted in `dir`. If one
@@ -120,6 +122,7 @@ impl StateMachine {
             inner: Arc::new(tokio::sync::Mutex::new(inner)),
             persisted: Arc::new(Mutex::new(persisted)),
             log: None,
+            owner: None,
         })
     }
 
@@ -134,6 +137,15 @@ impl StateMachine {
         self
     }
 
+    /// The replica (Raft id) this state machine belongs to: a snapshot is
+    /// saved only while the directory's `REPLICA_ID_FILE` still names it. A
+    /// build still running when its group was closed must not land in the
+    /// directory of a new replica of the same group opened since.
+    pub fn owned_by(mut self, replica: u64) -> StateMachine {
+        self.owner = Some(replica);
+        self
+    }
+
     /// Waits until every log write queued so far is durable.
     async fn log_durable(&self) -> io::Result<()> {
         let Some(wal) = self.log.as_ref().and_then(std::sync::Weak::upgrade) else { return Ok(()) };
@@ -144,6 +156,12 @@ impl StateMachine {
     /// unless a newer one is already on disk (which covers that log too).
     fn persist(&self, meta: &SnapshotMetaOf<TypeConfig>, data: &[u8]) -> io::Result<()> {
         let Some(dir) = &self.dir else { return Ok(()) };
+        if let Some(owner) = self.owner {
+            let named = std::fs::read_to_string(dir.join(REPLICA_ID_FILE)).ok();
+            if named.as_deref().map(str::trim) != Some(owner.to_string().as_str()) {
+                return Err(io_err(format!("{} no longer belongs to replica {owner}", dir.display())));
+            }
+        }
         let mut persisted = self.persisted.lock().unwrap();
         if *persisted > meta.last_log_id {
             return Ok(());
@@ -283,6 +301,11 @@ impl StateMachine {
         Ok(Snapshot { meta, snapshot: data })
     }
 }
+
+/// The file in a group's directory naming the replica (Raft id) its state
+/// belongs to: state left by another replica of the group is never opened
+/// as this one's, nor written into by it.
+pub(crate) const REPLICA_ID_FILE: &str = "raft-id";
 
 /// Replaces `dir/name` with `parts`, atomically: a temporary file, fsync,
 /// rename, fsync of the directory. A crash leaves the old file or the new.

@@ -512,3 +512,25 @@ async fn a_snapshot_larger_than_a_chunk_streams_to_a_learner() {
     }
     let _ = std::fs::remove_dir_all(&root);
 }
+
+/// A snapshot built for a replica whose group directory now belongs to
+/// another replica (the group was closed and a new replica of it opened
+/// there while the build ran) is not saved over the new replica's state.
+#[tokio::test(flavor = "multi_thread", worker_threads = 2)]
+async fn a_snapshot_is_saved_only_while_its_replica_owns_the_directory() {
+    let root = temp_dir("snapshot-owner");
+    let dir = root.join("group-3");
+    std::fs::create_dir_all(&dir).unwrap();
+    std::fs::write(dir.join("raft-id"), "7").unwrap();
+    let db = Db::new();
+    db.set(Bytes::from_static(b"k"), Bytes::from_static(b"v"), &SetOptions::default(), NOW);
+    let mut owned = StateMachine::open(Arc::new(db), &dir).unwrap().owned_by(7);
+    owned.build_snapshot().await.expect("its own directory: saved");
+    assert!(dir.join("snapshot").exists());
+    std::fs::remove_file(dir.join("snapshot")).unwrap();
+    // A new replica (id 9) of the group took the directory over.
+    std::fs::write(dir.join("raft-id"), "9").unwrap();
+    assert!(owned.build_snapshot().await.is_err(), "the old replica's snapshot must not be saved");
+    assert!(!dir.join("snapshot").exists(), "nothing written into the new replica's directory");
+    let _ = std::fs::remove_dir_all(&root);
+}
