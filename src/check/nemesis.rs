@@ -29,9 +29,11 @@ pub enum Fault {
     Pause,
     /// SIGKILL a node, empty its data directory, restart it.
     Wipe,
-    /// Change the cluster's shape: move a shard's replica to a node that
-    /// holds none (with more nodes than replicas), else move a shard's
-    /// preferred leader; then wait until no move is under way.
+    /// Change the cluster's shape: join a spare node (`--join`) or remove
+    /// the one joined earlier (drained, then out of the map), or move a
+    /// shard's replica to a node that holds none (with more nodes than
+    /// replicas), else a shard's preferred leader; then wait until no move
+    /// is under way.
     Membership,
     /// No faults.
     None,
@@ -133,6 +135,9 @@ pub async fn run(
     let mut rng = StdRng::seed_from_u64(seed);
     let faults: Vec<Fault> = faults.into_iter().filter(|f| *f != Fault::None).collect();
     let mut log = Vec::new();
+    // A node joined by a membership fault, removed by a later one.
+    let mut spare: Option<Spare> = None;
+    let mut spares = 0u32;
     let at = || format!("{:.1} s", started.elapsed().as_secs_f64());
     while !faults.is_empty() && !nodes.is_empty() {
         if wait(&mut stop, interval).await {
@@ -147,12 +152,27 @@ pub async fn run(
         let number = node.spec.number;
         let began = at();
         let mut broken = Ok(());
+        let mut detail = String::new();
         match fault {
             Fault::Kill => node.kill().await,
             Fault::Pause => node.signal(libc::SIGSTOP),
             Fault::Wipe => {
                 node.kill().await;
                 broken = node.wipe();
+            }
+            // A third of membership faults join a spare node or remove it.
+            Fault::Membership if rng.random_range(0..3) == 0 => {
+                broken = match spare.take() {
+                    None => {
+                        spares += 1;
+                        detail = " (a spare node joined through it)".to_string();
+                        Spare::join(&node.spec, spares).await.map(|joined| spare = Some(joined))
+                    }
+                    Some(old) => {
+                        detail = format!(" (the spare node on port {} removed through it)", old.port);
+                        old.remove(node.spec.port).await
+                    }
+                };
             }
             Fault::Membership => broken = change_shape(node.spec.port, &mut rng).await,
             Fault::None => unreachable!("filtered out"),
@@ -180,12 +200,77 @@ pub async fn run(
             Fault::Membership => "changed the cluster's shape",
             _ => "paused",
         };
-        log.push(format!("node {number} {word} at {began}, back at {}{}", at(), healed.err().unwrap_or_default()));
+        log.push(format!(
+            "node {number} {word}{detail} at {began}, back at {}{}",
+            at(),
+            healed.err().unwrap_or_default()
+        ));
         if stopping {
             break;
         }
     }
+    if let Some(old) = spare.take() {
+        let port = nodes[0].spec.port;
+        let removed = old.remove(port).await.and(moves_done(port).await);
+        log.push(format!(
+            "spare node removed at the end{}",
+            removed.err().map(|e| format!(": {e}")).unwrap_or_default()
+        ));
+    }
     (nodes, log)
+}
+
+/// A node a membership fault started with `--join` (its own port, peer
+/// port and directory), to be removed by a later one.
+struct Spare {
+    child: Child,
+    port: u16,
+}
+
+impl Spare {
+    /// Starts a new node joining through `seed`'s node and waits (bounded)
+    /// until it serves.
+    async fn join(seed: &NodeSpec, k: u32) -> Result<Spare, String> {
+        let free = || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
+        let (port, peer) = (free().map_err(|e| e.to_string())?, free().map_err(|e| e.to_string())?);
+        let dir = seed.dir.with_file_name(format!("spare-{k}"));
+        let _ = std::fs::remove_dir_all(&dir);
+        let exe = std::env::current_exe().map_err(|e| e.to_string())?;
+        let child = tokio::process::Command::new(exe)
+            .args(["server", "--port", &port.to_string(), "--peer-port", &peer.to_string()])
+            .arg("--dir")
+            .arg(&dir)
+            .args(["--join", &format!("127.0.0.1:{}", seed.port), "--log-level", &seed.log_level])
+            .kill_on_drop(true)
+            .spawn()
+            .map_err(|e| format!("cannot start a spare node: {e}"))?;
+        let deadline = Instant::now() + REJOIN_TIMEOUT;
+        while crate::probe::call(port, &["PING"]).await.is_none() {
+            if Instant::now() > deadline {
+                return Err(format!("the spare node on port {port} did not answer within {REJOIN_TIMEOUT:?}"));
+            }
+            tokio::time::sleep(Duration::from_millis(50)).await;
+        }
+        Ok(Spare { child, port })
+    }
+
+    /// Removes the spare node through `via`'s node and waits (bounded)
+    /// until it has drained and stopped by itself.
+    async fn remove(mut self, via: u16) -> Result<(), String> {
+        let node = format!("127.0.0.1:{}", self.port);
+        match crate::probe::call(via, &["CLUSTER", "SHOAL", "REMOVE-NODE", &node]).await {
+            Some(Frame::Bulk(_)) => {}
+            other => return Err(format!("REMOVE-NODE {node} gave {other:?}")),
+        }
+        match tokio::time::timeout(REJOIN_TIMEOUT, self.child.wait()).await {
+            Ok(Ok(status)) if status.success() => Ok(()),
+            Ok(other) => Err(format!("the removed spare node exited with {other:?}")),
+            Err(_) => {
+                let _ = self.child.kill().await;
+                Err(format!("the spare node was not drained and removed within {REJOIN_TIMEOUT:?}"))
+            }
+        }
+    }
 }
 
 /// Asks node `port` for one random change of the cluster's shape (see
