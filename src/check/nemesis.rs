@@ -168,9 +168,14 @@ pub async fn run(
                         detail = " (a spare node joined through it)".to_string();
                         Spare::join(&node.spec, spares).await.map(|joined| spare = Some(joined))
                     }
-                    Some(old) => {
+                    Some(mut old) => {
                         detail = format!(" (the spare node on port {} removed through it)", old.port);
-                        old.remove(node.spec.port).await
+                        let removed = old.remove(node.spec.port).await;
+                        if removed.is_err() {
+                            // Kept (still running) for a later fault to retry.
+                            spare = Some(old);
+                        }
+                        removed
                     }
                 };
             }
@@ -209,7 +214,7 @@ pub async fn run(
             break;
         }
     }
-    if let Some(old) = spare.take() {
+    if let Some(mut old) = spare.take() {
         let port = nodes[0].spec.port;
         let removed = old.remove(port).await.and(moves_done(port).await);
         log.push(format!(
@@ -231,8 +236,12 @@ impl Spare {
     /// Starts a new node joining through `seed`'s node and waits (bounded)
     /// until it serves.
     async fn join(seed: &NodeSpec, k: u32) -> Result<Spare, String> {
-        let free = || std::net::TcpListener::bind("127.0.0.1:0").and_then(|l| l.local_addr()).map(|a| a.port());
-        let (port, peer) = (free().map_err(|e| e.to_string())?, free().map_err(|e| e.to_string())?);
+        // Both listeners held until both ports are known: two distinct ports.
+        let bind = || std::net::TcpListener::bind("127.0.0.1:0").map_err(|e| e.to_string());
+        let (a, b) = (bind()?, bind()?);
+        let port_of = |l: &std::net::TcpListener| l.local_addr().map(|a| a.port()).map_err(|e| e.to_string());
+        let (port, peer) = (port_of(&a)?, port_of(&b)?);
+        drop((a, b));
         let dir = seed.dir.with_file_name(format!("spare-{k}"));
         let _ = std::fs::remove_dir_all(&dir);
         let exe = std::env::current_exe().map_err(|e| e.to_string())?;
@@ -256,7 +265,7 @@ impl Spare {
 
     /// Removes the spare node through `via`'s node and waits (bounded)
     /// until it has drained and stopped by itself.
-    async fn remove(mut self, via: u16) -> Result<(), String> {
+    async fn remove(&mut self, via: u16) -> Result<(), String> {
         let node = format!("127.0.0.1:{}", self.port);
         match crate::probe::call(via, &["CLUSTER", "SHOAL", "REMOVE-NODE", &node]).await {
             Some(Frame::Bulk(_)) => {}
@@ -265,10 +274,7 @@ impl Spare {
         match tokio::time::timeout(REJOIN_TIMEOUT, self.child.wait()).await {
             Ok(Ok(status)) if status.success() => Ok(()),
             Ok(other) => Err(format!("the removed spare node exited with {other:?}")),
-            Err(_) => {
-                let _ = self.child.kill().await;
-                Err(format!("the spare node was not drained and removed within {REJOIN_TIMEOUT:?}"))
-            }
+            Err(_) => Err(format!("the spare node was not drained and removed within {REJOIN_TIMEOUT:?}")),
         }
     }
 }

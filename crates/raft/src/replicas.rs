@@ -850,9 +850,12 @@ impl Replicas {
         // Done only once the membership saying so is committed: a new
         // leader's uncommitted one could still be lost.
         let done = |m: &openraft::Membership<u64, ShoalNode>| {
+            let others_on_target =
+                m.voter_ids().chain(m.learner_ids()).any(|id| id != to && crate::node_of(id) == crate::node_of(to));
             m.get_joint_config().len() == 1
                 && m.voter_ids().any(|v| v == to)
                 && from.is_none_or(|f| m.get_node(&f).is_none())
+                && !others_on_target
                 && membership_committed(&replica)
         };
         if done(&current) {
@@ -877,9 +880,15 @@ impl Replicas {
             return Ok(MoveProgress::LeaderMoving);
         }
         add_caught_up(&replica, to, info, catch_up).await?;
-        let voters: BTreeSet<u64> = current.voter_ids().filter(|&v| Some(v) != from).chain([to]).collect();
+        // Another identity of the group on the target's node (a replica
+        // that left and whose node has since dropped its data) leaves too:
+        // a node holds one replica of a group.
+        let on_target = |id: u64| id != to && crate::node_of(id) == crate::node_of(to);
+        let voters: BTreeSet<u64> =
+            current.voter_ids().filter(|&v| Some(v) != from && !on_target(v)).chain([to]).collect();
         set_voters(&replica, voters, false).await?;
-        remove_learners(&replica, from.into_iter().collect()).await?;
+        let gone = membership(&replica).learner_ids().filter(|&l| Some(l) == from || on_target(l)).collect();
+        remove_learners(&replica, gone).await?;
         match done(&membership(&replica)) {
             true => Ok(MoveProgress::Done),
             false => Err(ReplicaError::Unavailable(format!("group {group}: the membership changed under the move"))),
@@ -926,6 +935,12 @@ impl Replicas {
         set_voters(&replica, voters, true).await?;
         let current = membership(&replica);
         remove_learners(&replica, current.learner_ids().filter(|l| !members.contains_key(l)).collect()).await
+    }
+
+    /// Whether the group's membership, as this node knows it, is committed
+    /// and not a joint configuration: no change is under way.
+    pub fn membership_settled(&self, group: GroupId) -> bool {
+        self.replica(group).is_some_and(|r| membership_committed(&r) && membership(&r).get_joint_config().len() == 1)
     }
 
     /// On the group's leader: takes `learner` (a move's target that will

@@ -201,7 +201,13 @@ async fn commit(shared: &Shared, map: &ClusterMap) -> Result<(), ChangeError> {
 /// The newest map this node has: the one its metadata replica applied,
 /// which may be ahead of the one it serves from (`follow` adopts it).
 pub fn newest(shared: &Shared) -> Arc<ClusterMap> {
-    stored(shared).map(Arc::new).unwrap_or_else(|| shared.shards.map())
+    let serving = shared.shards.map();
+    match stored(shared) {
+        // A metadata replica still replaying its log after a restart may be
+        // behind the map this node saved and serves from.
+        Some(map) if map.epoch > serving.epoch => Arc::new(map),
+        _ => serving,
+    }
 }
 
 /// Applies `cmd` here if this node leads the metadata group, else relays

@@ -16,7 +16,7 @@
 //! `CancelMove` drops it from the map. A target that already votes is never
 //! cancelled: the move finishes instead.
 
-use std::collections::{BTreeMap, BTreeSet, HashMap};
+use std::collections::{BTreeSet, HashMap};
 use std::sync::{Arc, Mutex};
 use std::time::{Duration, Instant};
 
@@ -69,7 +69,9 @@ pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
         }
         if last_strays.elapsed() >= cluster.balance_interval {
             last_strays = Instant::now();
-            remove_strays(&shared, &running).await;
+            if periodic.unless_stopped(remove_strays(&shared, &running)).await.is_none() {
+                return;
+            }
         }
         down_since.retain(|id, _| map.moves.contains_key(id));
         for (&id, m) in &map.moves {
@@ -101,37 +103,27 @@ pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
 }
 
 /// On each shard this node leads with no move under way (in the newest
-/// map this node has): members of the group on nodes the map gives no
-/// replica of the shard leave it. They are what a move left behind when
-/// it was cancelled while another leader, on an older map, went on with
-/// it; without this a node could vote in a group the map says it does not
-/// hold (and close it, deleting a voter's data).
+/// map this node has) and a settled membership: learners of the group on
+/// nodes the map gives no replica of the shard leave it (what a cancelled
+/// move's target can leave behind). Only learners: they do not vote, so
+/// removing one never weakens the group, even on a map that lags; a voter
+/// the map does not list is left to an operator (`docs/operations.md`).
 async fn remove_strays(shared: &Shared, running: &Mutex<BTreeSet<ShardId>>) {
     let map = meta::newest(shared);
     let replicas = shared.shards.replicas();
     for (&shard, info) in &map.shards {
         let group = GroupId::from(shard);
         let busy = map.moves.values().any(|m| m.shard == shard) || running.lock().expect("moves lock").contains(&shard);
-        if busy || !replicas.is_leader(group) {
+        if busy || !replicas.is_leader(group) || !replicas.membership_settled(group) {
             continue;
         }
         let Some(status) = replicas.status(group) else { continue };
         let listed = |id: &u64| info.replicas.keys().any(|&r| u64::from(node_of(r)) == shoal_raft::node_of(*id));
-        let members: BTreeMap<u64, String> = status
-            .voters
-            .iter()
-            .chain(&status.learners)
-            .filter(|id| listed(id))
-            .map(|&id| (id, map.client_addr(shoal_raft::node_of(id) as NodeNumber).unwrap_or_default()))
-            .collect();
-        let voters: BTreeSet<u64> = status.voters.iter().copied().filter(|id| listed(id)).collect();
-        let strays = status.voters.len() + status.learners.len() - members.len();
-        if strays == 0 || voters.is_empty() {
-            continue;
-        }
-        tracing::warn!(group, strays, epoch = map.epoch, "removing members the cluster map does not list");
-        if let Err(e) = replicas.reconfigure(group, voters, members, CATCH_UP).await {
-            tracing::warn!(group, error = %e, "members the map does not list not removed yet");
+        for &stray in status.learners.iter().filter(|id| !listed(id)) {
+            tracing::warn!(group, learner = %ShowId(stray), epoch = map.epoch, "removing a learner the cluster map does not list");
+            if let Err(e) = replicas.remove_learner(group, stray).await {
+                tracing::warn!(group, error = %e, "the learner is not removed yet");
+            }
         }
     }
 }
