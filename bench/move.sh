@@ -44,7 +44,7 @@ pids+=($!)
 wait_ping "node 4" $((base + 3)) "${pids[-1]}" "$work/n4.log"
 
 python3 - "$base" "$KEYS" "$VALUE_BYTES" "$STEADY_S" "$shoal_bin" <<'EOF'
-import json, re, socket, statistics, subprocess, sys, time
+import json, re, statistics, subprocess, sys, threading, time
 
 base, keys, value_bytes, steady_s, shoal = int(sys.argv[1]), int(sys.argv[2]), int(sys.argv[3]), float(sys.argv[4]), sys.argv[5]
 ports = [base + i for i in range(4)]
@@ -80,22 +80,17 @@ bench = subprocess.Popen(
     ["redis-benchmark", "--cluster", "-p", str(base), "-t", "set", "-r", "100000", "-d", "100", "-c", "50", "-n", "100000000"],
     stdout=subprocess.PIPE, stderr=subprocess.STDOUT)
 samples = []  # (time, rate)
-def read_rates(until):
+def read_rates():
+    # redis-benchmark rewrites its progress line (\r) a few times a second.
     buf = b""
-    while time.time() < until:
-        chunk = bench.stdout.read1(4096)
-        if not chunk:
-            break
-        buf += chunk
-        for part in re.split(rb"[\r\n]", buf)[:-1]:
-            hit = re.search(rb"rps=([0-9.]+)", part)
+    while chunk := bench.stdout.read1(4096):
+        *lines, buf = re.split(rb"[\r\n]", buf + chunk)
+        for line in lines:
+            hit = re.search(rb"rps=([0-9.]+)", line)
             if hit:
                 samples.append((time.time(), float(hit.group(1))))
-        buf = re.split(rb"[\r\n]", buf)[-1]
 
-import threading
-stop_at = [time.time() + 3600]
-reader = threading.Thread(target=lambda: read_rates(float("inf")), daemon=True)
+reader = threading.Thread(target=read_rates, daemon=True)
 reader.start()
 time.sleep(steady_s)
 t_move = time.time()

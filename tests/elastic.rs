@@ -275,7 +275,9 @@ fn a_dead_node_is_replaced_by_a_new_one() {
     let more = free_ports(2);
     let ports = [cluster.port(1), cluster.port(2), cluster.port(3), more[0]];
     let writers = Writers::start(&ports, 2);
-    std::thread::sleep(Duration::from_millis(300));
+    // Node 3 dies once the writers have written (their first key is there).
+    let mut reader = Routed::new(&ports[..3]);
+    wait_long("the writers' first key", || (reader.call(&["GET", "w0:0"])? == bulk("w0:0")).then_some(()));
     cluster.kill(3);
     let (node4, _) = join("elastic-replace-node4", more[0], more[1], cluster.port(1), &["--balance", "off"]);
     let reply = cluster.client(1).call(&["CLUSTER", "SHOAL", "REMOVE-NODE", "3"]);
