@@ -91,7 +91,7 @@ impl Db {
         }
     }
 
-    fn hash(&self, key: &[u8]) -> u64 {
+    pub(crate) fn hash(&self, key: &[u8]) -> u64 {
         self.hasher.hash_one(key)
     }
 
@@ -103,8 +103,13 @@ impl Db {
         self.stripes[Self::stripe_index(hash)].0.read()
     }
 
-    fn write(&self, hash: u64) -> RwLockWriteGuard<'_, Stripe> {
+    pub(crate) fn write(&self, hash: u64) -> RwLockWriteGuard<'_, Stripe> {
         self.stripes[Self::stripe_index(hash)].0.write()
+    }
+
+    /// Write-locks every stripe, in ascending order.
+    pub(crate) fn lock_all(&self) -> Vec<RwLockWriteGuard<'_, Stripe>> {
+        self.stripes.iter().map(|s| s.0.write()).collect()
     }
 
     /// Write-locks every stripe the hashes fall in, in ascending order.
@@ -376,7 +381,7 @@ impl Db {
     /// FLUSHALL: every stripe held at once (ascending order, the lock-order
     /// rule), so a concurrent MSET is either wholly before or wholly after.
     pub fn clear(&self) {
-        let mut stripes: Vec<_> = self.stripes.iter().map(|s| s.0.write()).collect();
+        let mut stripes = self.lock_all();
         for stripe in stripes.iter_mut() {
             stripe.clear();
         }

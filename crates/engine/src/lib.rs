@@ -13,6 +13,7 @@
 //! - `stripe`: one lock's worth of keys and its expiry index.
 //! - [`ops`]: typed options and outcomes (SET conditions, expiry choices, …).
 //! - [`snapshot`]: serialise a set of slots to bytes and restore them.
+//! - `split`: move a slot range's keys out (`Db::split_off`) or in (`Db::absorb`).
 //! - [`write`]: every mutation as an encodable `WriteOp`, applied by `Db::apply`.
 //! - [`slot`]: CRC16 key → slot, shared with the router.
 //! - `slot_counts`: keys per slot, maintained on every insert and removal.
@@ -24,6 +25,7 @@ pub mod ops;
 pub mod slot;
 mod slot_counts;
 pub mod snapshot;
+mod split;
 mod stripe;
 pub mod write;
 

@@ -175,6 +175,21 @@ impl Stripe {
         self.expiries.clear();
     }
 
+    /// Removes every entry whose slot is in `slots` (expired ones too) and
+    /// returns them as `(key, value, expires_at)`.
+    pub(crate) fn take_slots(&mut self, slots: &std::ops::RangeInclusive<Slot>) -> Vec<(Bytes, Bytes, Option<Millis>)> {
+        let mut taken = Vec::new();
+        for entry in self.table.extract_if(|e| slots.contains(&e.slot)) {
+            self.counts.sub(entry.slot);
+            let expires_at = entry.expires_at();
+            taken.push((entry.key, entry.value, expires_at));
+        }
+        if !taken.is_empty() {
+            self.expiries.retain(|(_, _, key)| !slots.contains(&key_slot(key)));
+        }
+        taken
+    }
+
     /// Removes `key` if it is expired at `now`; true when it did.
     pub(crate) fn purge_if_expired(&mut self, hash: u64, key: &[u8], now: Millis) -> bool {
         let expired = self.table.find(hash, |e| e.key[..] == *key).is_some_and(|e| !e.is_live(now));

@@ -81,6 +81,27 @@ pub enum WriteResult {
     Done,
 }
 
+impl WriteOp {
+    /// Whether `pred` holds for every key the op touches (true for CLEAR,
+    /// which names none): how a shard checks at apply time that a write is
+    /// for slots it still owns.
+    pub fn all_keys(&self, mut pred: impl FnMut(&[u8]) -> bool) -> bool {
+        match self {
+            WriteOp::Set { key, .. }
+            | WriteOp::DeleteIf { key, .. }
+            | WriteOp::GetDelete { key }
+            | WriteOp::GetEx { key, .. }
+            | WriteOp::IncrBy { key, .. }
+            | WriteOp::Append { key, .. }
+            | WriteOp::ExpireAt { key, .. }
+            | WriteOp::Persist { key } => pred(key),
+            WriteOp::Delete { keys } | WriteOp::PurgeExpired { keys } => keys.iter().all(|k| pred(k)),
+            WriteOp::PutMany { pairs } => pairs.iter().all(|(k, _)| pred(k)),
+            WriteOp::Clear => true,
+        }
+    }
+}
+
 impl Db {
     /// Applies a write at time `now`. Deterministic: the same ops applied
     /// in the same order with the same times give the same keyspace.

@@ -1,0 +1,125 @@
+//! Moving a slot range's keys between keyspaces: how a shard splits in two
+//! (`Db::split_off`) and how two shards merge into one (`Db::absorb`).
+//!
+//! Both move entries as they are, expired ones not yet swept included, so
+//! the halves of a replica's keyspace are exactly what every other replica
+//! gets from the same log entry (the engine never looks at a clock here).
+//! Both hold every stripe of the source while they run, in ascending order
+//! (the lock-order rule): a reader sees a key in one keyspace or the other,
+//! never in neither.
+
+use std::ops::RangeInclusive;
+
+use bytes::Bytes;
+
+use crate::slot::Slot;
+use crate::{Db, Millis};
+
+impl Db {
+    /// Removes every key whose slot is in `slots` and returns them as a new
+    /// keyspace.
+    pub fn split_off(&self, slots: RangeInclusive<Slot>) -> Db {
+        let taken = Db::new();
+        let mut moved: Vec<(Bytes, Bytes, Option<Millis>)> = Vec::new();
+        {
+            let mut stripes = self.lock_all();
+            for stripe in stripes.iter_mut() {
+                moved.extend(stripe.take_slots(&slots));
+            }
+        }
+        taken.insert_exact(moved);
+        taken
+    }
+
+    /// Moves every key of `other` into this keyspace (a merge: the two hold
+    /// disjoint slots, so nothing is overwritten).
+    pub fn absorb(&self, other: &Db) {
+        let mut moved = Vec::new();
+        {
+            let mut stripes = other.lock_all();
+            for stripe in stripes.iter_mut() {
+                moved.extend(stripe.take_slots(&(0..=Slot::MAX)));
+            }
+        }
+        self.insert_exact(moved);
+    }
+
+    /// The slot in `slots` that halves the keys stored there: the first slot
+    /// of the right half, so that the left (`start..at`) holds about half
+    /// the keys. `None` when no such split leaves both halves a slot (a
+    /// range of one slot) or the range is empty of keys.
+    pub fn halving_slot(&self, slots: RangeInclusive<Slot>) -> Option<Slot> {
+        let (start, end) = (*slots.start(), *slots.end());
+        let total: usize = slots.clone().map(|s| self.count_in_slot(s)).sum();
+        if start >= end || total == 0 {
+            return None;
+        }
+        let mut seen = 0;
+        for slot in start..end {
+            seen += self.count_in_slot(slot);
+            if seen * 2 >= total {
+                return Some(slot + 1);
+            }
+        }
+        Some(end)
+    }
+
+    /// Inserts entries as they were stored (`now` = 0: none counts as
+    /// expired), taking the stripe locks in ascending order per entry.
+    fn insert_exact(&self, entries: Vec<(Bytes, Bytes, Option<Millis>)>) {
+        for (key, value, expires_at) in entries {
+            let hash = self.hash(&key);
+            let _replaced = self.write(hash).put(hash, key, value, expires_at, 0);
+        }
+    }
+}
+
+#[cfg(test)]
+mod tests {
+    use crate::slot::key_slot;
+    use crate::Db;
+    use bytes::Bytes;
+
+    fn filled(n: usize) -> Db {
+        let db = Db::new();
+        for i in 0..n {
+            db.put(Bytes::from(format!("key:{i}")), Bytes::from(format!("v{i}")), 0);
+        }
+        db
+    }
+
+    #[test]
+    fn split_off_moves_exactly_the_range_and_absorb_brings_it_back() {
+        let db = filled(2000);
+        assert!(db.expire_at(b"key:7", 5, crate::ExpireCondition::Always, 0));
+        let digest = db.digest(0);
+        let right = db.split_off(8000..=16383);
+        assert_eq!(db.len() + right.len(), 2000);
+        assert!(right.len() > 500 && db.len() > 500, "{} / {}", db.len(), right.len());
+        for i in 0..2000 {
+            let key = format!("key:{i}");
+            let (here, there) = (db.get(key.as_bytes(), 0).is_some(), right.get(key.as_bytes(), 0).is_some());
+            assert!(here ^ there, "{key} in exactly one half");
+            assert_eq!(there, key_slot(key.as_bytes()) >= 8000, "{key}");
+        }
+        // Expired entries move too (a clock is never read here).
+        let moved_expired = key_slot(b"key:7") >= 8000;
+        let holder = if moved_expired { &right } else { &db };
+        assert_eq!(holder.get(b"key:7", 100), None);
+        assert!(holder.get(b"key:7", 0).is_some());
+        assert_eq!((0..8000).map(|s| right.count_in_slot(s)).sum::<usize>(), 0);
+        db.absorb(&right);
+        assert!(right.is_empty());
+        assert_eq!(db.digest(0), digest);
+    }
+
+    #[test]
+    fn halving_slot_splits_the_keys_in_two() {
+        let db = filled(10_000);
+        let at = db.halving_slot(0..=16383).unwrap();
+        let left: usize = (0..at).map(|s| db.count_in_slot(s)).sum();
+        assert!((4900..=5100).contains(&left), "{left} keys left of slot {at}");
+        assert_eq!(db.halving_slot(5..=5), None);
+        assert_eq!(Db::new().halving_slot(0..=16383), None);
+    }
+}
