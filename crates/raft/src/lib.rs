@@ -1,6 +1,8 @@
 //! shoal's openraft glue: every shard a Raft group, all of a node's groups
 //! on one WAL and one connection per peer, behind `Replicas`.
 //!
+//! - [`births`]: a split's new group, written to disk by every replica
+//!   applying the split.
 //! - [`clock`]: the node's hybrid clock for expiry (never behind a time it saw).
 //! - [`log_store`]: the group's Raft log, a view over the node-wide
 //!   `shoal_wal::Wal` (entries in memory, durability from the WAL).
@@ -22,6 +24,7 @@ use std::fmt;
 use serde::{Deserialize, Serialize};
 use shoal_engine::WriteResult;
 
+pub mod births;
 pub mod clock;
 pub mod log_store;
 pub mod memory;
@@ -35,7 +38,7 @@ pub use clock::Clock;
 pub use log_store::LogStore;
 pub use replicas::{
     GroupSpec, GroupStatus, MoveProgress, PendingBatch, ReadMode, ReplicaConfig, ReplicaError, Replicas, Role,
-    Snapshots, Timing,
+    SlotsHeld, Snapshots, Timing,
 };
 pub use settings::raft_config;
 pub use state_machine::StateMachine;
@@ -62,20 +65,58 @@ const _: () = assert!(MAX_WRITE_BYTES + (1 << 20) <= transport::MAX_FRAME_BYTES 
 /// The `Raft` handle for a shoal group.
 pub type ShoalRaft = openraft::Raft<TypeConfig, StateMachine>;
 
-/// A write as it sits in the Raft log.
+/// An entry of a shard's log: a write, or a change of the shard itself.
 ///
 /// `now_ms` is the leader's clock at proposal time: every replica applies
-/// the op with this same `now`, so expiry decisions are identical everywhere
-/// (the engine never reads a clock itself).
+/// the entry with this same `now`, so expiry decisions are identical
+/// everywhere (the engine never reads a clock itself).
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct Proposal {
-    /// `WriteOp::encode` bytes. Kept encoded so the log does not depend on
-    /// serde impls for the engine's types.
-    pub op: Vec<u8>,
+    pub cmd: Cmd,
     pub now_ms: u64,
     /// The client's id and sequence number, when it tags its writes: a
     /// second entry with the same tag is answered, not applied.
     pub tag: Option<WriteTag>,
+}
+
+impl Proposal {
+    pub fn write(op: &shoal_engine::WriteOp, now_ms: u64, tag: Option<WriteTag>) -> Proposal {
+        Proposal { cmd: Cmd::Write(op.encode()), now_ms, tag }
+    }
+}
+
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub enum Cmd {
+    /// `WriteOp::encode` bytes. Kept encoded so the log does not depend on
+    /// serde impls for the engine's types.
+    Write(Vec<u8>),
+    /// The shard gives the right-hand part of its slots to a new group on
+    /// the same nodes (`state_machine` applies it).
+    Split(SplitSpec),
+}
+
+impl Cmd {
+    /// About how many bytes the entry takes (a write's encoded op).
+    pub fn len(&self) -> usize {
+        match self {
+            Cmd::Write(op) => op.len(),
+            Cmd::Split(spec) => 16 + spec.members.values().map(|a| a.len() + 16).sum::<usize>(),
+        }
+    }
+}
+
+/// A split as every replica applies it: the shard's slots `start..=end`
+/// become `start..at` here and `at..=end` in group `child`, whose members
+/// (Raft id → client address) are one new replica on each node holding
+/// this shard. Refused, changing nothing, unless the shard holds exactly
+/// `start..=end` when it applies: a retried split is never applied twice.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct SplitSpec {
+    pub start: u16,
+    pub end: u16,
+    pub at: u16,
+    pub child: transport::GroupId,
+    pub members: std::collections::BTreeMap<u64, String>,
 }
 
 /// Identifies one write of one client across retries (`CLIENT SHOAL-TAG`).
@@ -94,7 +135,10 @@ pub struct WriteTag {
 // openraft logs entries with Display; the op bytes are not worth printing.
 impl fmt::Display for Proposal {
     fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
-        write!(f, "proposal({} bytes @{}ms)", self.op.len(), self.now_ms)
+        match &self.cmd {
+            Cmd::Write(op) => write!(f, "write({} bytes @{}ms)", op.len(), self.now_ms),
+            Cmd::Split(s) => write!(f, "split({}..={} at {} into group {})", s.start, s.end, s.at, s.child),
+        }
     }
 }
 
@@ -116,6 +160,9 @@ pub enum Reply {
     Done,
     /// A command-level error (not an integer, over a limit, undecodable op).
     Error(String),
+    /// Not applied: a key of the write is in a slot this shard no longer
+    /// holds (it split since the write was routed here).
+    NotOwned,
 }
 
 impl From<WriteResult> for Reply {

@@ -14,7 +14,7 @@
 
 use std::collections::{BTreeMap, BTreeSet, HashMap};
 use std::path::PathBuf;
-use std::sync::atomic::{AtomicBool, AtomicU64, AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicBool, AtomicU32, AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 use std::time::Duration;
 
@@ -174,6 +174,8 @@ struct Replica {
     /// lets `quorum_lost`, asked on every routed command, skip openraft's
     /// metrics watch (a lock shared by all threads) almost every time.
     quorum_fresh_until_ms: AtomicU64,
+    /// The shard's slots as applied here (`state_machine::pack`).
+    slots: Arc<AtomicU32>,
 }
 
 /// Several writes to one group handed to its Raft in one message (in
@@ -268,6 +270,16 @@ pub struct Replicas {
     /// Asks a group's leader for a read index (`transport::Request::ReadIndex`).
     read_index: ReadIndexCall,
     clock: Arc<Clock>,
+    /// Where splits applied here write their new groups.
+    births: Arc<crate::births::Births>,
+}
+
+/// The slots a shard's replica holds, as applied here.
+#[derive(Debug, Clone, PartialEq, Eq)]
+pub enum SlotsHeld {
+    /// Never split: whatever the cluster map gives the shard.
+    Unsplit,
+    Range(std::ops::RangeInclusive<u16>),
 }
 
 /// Opens a group's Raft over the node's transport (boxed: `Replicas` is
@@ -345,11 +357,12 @@ impl Replicas {
             replicas: ArcSwap::from_pointee(BTreeMap::new()),
             changing: tokio::sync::Mutex::new(()),
             recovered: std::sync::Mutex::new(recovered.groups),
-            opener: Opener { dir: config.dir, new_raft },
+            opener: Opener { dir: config.dir.clone(), new_raft },
             groups,
             fresh,
             quarantine,
             read_index,
+            births: Arc::new(crate::births::Births::new(config.dir.clone())),
             clock: config.clock,
         };
         for spec in &config.groups {
@@ -400,7 +413,9 @@ impl Replicas {
         let sm = StateMachine::open(Arc::clone(&db), &sm_dir)
             .map_err(|e| format!("snapshot in {}: {e}", sm_dir.display()))?
             .after_log(Arc::clone(&self.wal))
-            .owned_by(spec.me);
+            .owned_by(spec.me)
+            .with_births(Arc::clone(&self.births));
+        let slots = sm.slots();
         let raft = (self.opener.new_raft)(spec.me, spec.id, log, sm).await?;
         if spec.members.first() == Some(&spec.me) && !raft.is_initialized().await.map_err(|e| e.to_string())? {
             let members: BTreeMap<u64, ShoalNode> =
@@ -428,6 +443,7 @@ impl Replicas {
             transferring,
             quorum_fresh_until_ms: AtomicU64::new(0),
             elected,
+            slots,
         };
         let mut table = BTreeMap::clone(&self.replicas.load());
         table.insert(spec.id, Arc::new(replica));
@@ -466,7 +482,53 @@ impl Replicas {
     }
 
     fn group_dir(&self, group: GroupId) -> PathBuf {
-        self.opener.dir.join(format!("group-{group}"))
+        crate::births::group_dir(&self.opener.dir, group)
+    }
+
+    /// Changes each time a split applied here writes a new group to disk:
+    /// the server then opens it (if the cluster map gives it this node).
+    pub fn births(&self) -> tokio::sync::watch::Receiver<u64> {
+        self.births.watch()
+    }
+
+    /// Whether a group was written here by a split and never opened.
+    pub fn born_here(&self, group: GroupId, me: u64) -> bool {
+        let file = self.group_dir(group).join(REPLICA_ID_FILE);
+        std::fs::read_to_string(file).is_ok_and(|id| id.trim() == me.to_string())
+    }
+
+    /// Whether this node's replica of `group` holds `slot` as applied here
+    /// (false once a split gave it away). Checked around keyed reads: a
+    /// read between two `true`s saw every key of the slot.
+    pub fn owns(&self, group: GroupId, slot: u16) -> bool {
+        let table = self.replicas.load();
+        table.get(&group).is_some_and(|r| crate::state_machine::holds(r.slots.load(Ordering::SeqCst), slot))
+    }
+
+    /// The slots this node's replica of `group` holds, as applied here.
+    pub fn slots(&self, group: GroupId) -> Option<SlotsHeld> {
+        let packed = self.replica(group)?.slots.load(Ordering::SeqCst);
+        Some(match packed {
+            crate::state_machine::ALL_SLOTS => SlotsHeld::Unsplit,
+            p => SlotsHeld::Range((p >> 16) as u16..=p as u16),
+        })
+    }
+
+    /// On the group's leader: proposes a split (see `SplitSpec`) and waits
+    /// until it is applied here. `Reply::Done` when it split, an error
+    /// reply when the shard's slots were not the ones named (a retry of a
+    /// split already applied, or a stale one).
+    pub async fn split(&self, group: GroupId, spec: crate::SplitSpec, now: Millis) -> Result<Reply, ReplicaError> {
+        let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        let now = now.max(self.clock.now_ms());
+        let proposal = Proposal { cmd: crate::Cmd::Split(spec), now_ms: now, tag: None };
+        match replica.raft.client_write(proposal).await {
+            Ok(response) => Ok(response.response().clone()),
+            Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {
+                Err(ReplicaError::NotLeader { leader: f.leader_id })
+            }
+            Err(e) => Err(ReplicaError::Uncertain(e.to_string())),
+        }
     }
 
     /// Forgets a group that is not open: a durable WAL `Drop`, then its
@@ -610,11 +672,11 @@ impl Replicas {
         // Never behind the node's clock (see `crate::clock`).
         let now = now.max(self.clock.now_ms());
         let proposals: Vec<Proposal> =
-            writes.into_iter().map(|(op, tag)| Proposal { op: op.encode(), now_ms: now, tag }).collect();
+            writes.into_iter().map(|(op, tag)| Proposal::write(&op, now, tag)).collect();
         // The server refuses bigger writes first; one reaching the log
         // would fail the WAL, and with it every group of the node.
-        if let Some(p) = proposals.iter().find(|p| p.op.len() > crate::MAX_WRITE_BYTES) {
-            return PendingBatch { results: Err(ReplicaError::TooLarge(p.op.len())) };
+        if let Some(p) = proposals.iter().find(|p| p.cmd.len() > crate::MAX_WRITE_BYTES) {
+            return PendingBatch { results: Err(ReplicaError::TooLarge(p.cmd.len())) };
         }
         let results =
             replica.raft.client_write_many(proposals).await.map_err(|e| ReplicaError::Unavailable(e.to_string()));

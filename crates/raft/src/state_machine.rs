@@ -4,14 +4,24 @@
 //! this type only adds what Raft needs beside it: the last applied log id,
 //! the membership, and the latest snapshot.
 //!
-//! Snapshots are `u32 BE length | Sessions::encode | Db::dump` bytes, the
-//! dump taken and restored with `now = 0`, so they copy the keyspace exactly
-//! (keys past their expiry but not yet swept included) and do not depend on
-//! any node's clock; the sessions make retried tagged writes exactly-once
-//! across snapshot installs too.
+//! Snapshots are `u32 BE length | Sessions::encode | u32 BE slots | Db::dump`
+//! bytes, the dump taken and restored with `now = 0`, so they copy the
+//! keyspace exactly (keys past their expiry but not yet swept included) and
+//! do not depend on any node's clock; the sessions make retried tagged
+//! writes exactly-once across snapshot installs too.
+//!
+//! The shard's slots are state like the keyspace: unknown (`ALL_SLOTS`,
+//! whatever the cluster map gives the shard) until a split entry names
+//! them, then only what the splits left it. A write for a slot the shard no
+//! longer holds is refused when applied ([`Reply::NotOwned`]), identically on
+//! every replica. A split entry moves the right-hand keys out of the
+//! keyspace and writes the new group's first state to disk (`births`)
+//! before the entry counts as applied: a crash after it finds the new
+//! group on disk, a crash before it replays the entry.
 
 use std::io;
 use std::path::{Path, PathBuf};
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -22,29 +32,57 @@ use openraft::{EntryPayload, RaftSnapshotBuilder, StoredMembership};
 use shoal_engine::{Db, WriteOp};
 use shoal_wal::Wal;
 
+use crate::births;
 use crate::sessions::Sessions;
-use crate::{io_err, Reply, TypeConfig};
+use crate::{io_err, Cmd, Reply, SplitSpec, TypeConfig};
+
+/// `Inner::slots` when no split ever named the shard's slots.
+pub(crate) const ALL_SLOTS: u32 = u32::MAX;
+
+/// A slot range as one word, for readers that check it without a lock.
+pub(crate) fn pack(start: u16, end: u16) -> u32 {
+    u32::from(start) << 16 | u32::from(end)
+}
+
+/// Whether a packed range (or `ALL_SLOTS`) holds `slot`.
+pub(crate) fn holds(packed: u32, slot: u16) -> bool {
+    packed == ALL_SLOTS || ((packed >> 16) as u16..=packed as u16).contains(&slot)
+}
 
 type Snapshot = SnapshotOf<TypeConfig, Bytes>;
 
-#[derive(Default)]
 struct Inner {
     last_applied: Option<LogIdOf<TypeConfig>>,
     membership: StoredMembershipOf<TypeConfig>,
     sessions: Sessions,
+    /// The shard's slots, packed (`ALL_SLOTS`: never split).
+    slots: u32,
     /// The latest snapshot's bytes: `Bytes`, so handing it to a follower's
     /// transfer shares it instead of copying it.
     snapshot: Option<(SnapshotMetaOf<TypeConfig>, Bytes)>,
 }
 
-/// A snapshot's bytes: the sessions, then the keyspace dump.
-fn snapshot_bytes(sessions: &Sessions, db: &Db) -> io::Result<Vec<u8>> {
+impl Default for Inner {
+    fn default() -> Inner {
+        Inner {
+            last_applied: None,
+            membership: Default::default(),
+            sessions: Sessions::default(),
+            slots: ALL_SLOTS,
+            snapshot: None,
+        }
+    }
+}
+
+/// A snapshot's bytes: the sessions, the slots, then the keyspace dump.
+pub(crate) fn snapshot_bytes(sessions: &Sessions, slots: u32, db: &Db) -> io::Result<Vec<u8>> {
     let sessions = sessions.encode();
     let len = u32::try_from(sessions.len()).map_err(|_| io_err("client sessions over 4 GiB"))?;
     let dump = db.dump(0);
-    let mut data = Vec::with_capacity(4 + sessions.len() + dump.len());
+    let mut data = Vec::with_capacity(8 + sessions.len() + dump.len());
     data.extend_from_slice(&len.to_be_bytes());
     data.extend_from_slice(&sessions);
+    data.extend_from_slice(&slots.to_be_bytes());
     data.extend_from_slice(&dump);
     Ok(data)
 }
@@ -53,19 +91,26 @@ fn snapshot_bytes(sessions: &Sessions, db: &Db) -> io::Result<Vec<u8>> {
 /// one must be refused, not handed to openraft, which stops the group on
 /// an install error. Reads the whole snapshot: call it off the runtime.
 pub fn check_snapshot(data: &[u8]) -> io::Result<()> {
-    let (_, dump) = split_snapshot(data)?;
+    let (_, _, dump) = split_snapshot(data)?;
     shoal_engine::snapshot::verify(dump).map(|_| ()).map_err(io_err)
 }
 
-/// Splits a snapshot into its sessions and its dump.
-fn split_snapshot(data: &[u8]) -> io::Result<(Sessions, &[u8])> {
-    let (len, rest) = data.split_first_chunk::<4>().ok_or_else(|| io_err("snapshot is truncated"))?;
+/// Splits a snapshot into its sessions, its slots and its dump.
+fn split_snapshot(data: &[u8]) -> io::Result<(Sessions, u32, &[u8])> {
+    let truncated = || io_err("snapshot is truncated");
+    let (len, rest) = data.split_first_chunk::<4>().ok_or_else(truncated)?;
     let len = u32::from_be_bytes(*len) as usize;
     if len > rest.len() {
-        return Err(io_err("snapshot is truncated"));
+        return Err(truncated());
     }
     let sessions = Sessions::decode(&rest[..len]).map_err(io_err)?;
-    Ok((sessions, &rest[len..]))
+    let (slots, dump) = rest[len..].split_first_chunk::<4>().ok_or_else(truncated)?;
+    let slots = u32::from_be_bytes(*slots);
+    let valid = slots == ALL_SLOTS || ((slots >> 16) <= (slots & 0xffff) && (slots & 0xffff) < 16384);
+    if !valid {
+        return Err(io_err(format!("snapshot names no valid slot range ({slots:#x})")));
+    }
+    Ok((sessions, slots, dump))
 }
 
 /// Also its own snapshot builder: a clone shares the same state.
@@ -91,12 +136,28 @@ pub struct StateMachine {
     log: Option<std::sync::Weak<Wal>>,
     /// The replica this state machine belongs to (see `owned_by`).
     owner: Option<u64>,
+    /// `Inner::slots` for readers that must not wait on the lock
+    /// (`Replicas::owns`, asked around every keyed read). Changed under
+    /// the lock, before the keys leave the keyspace.
+    slots: Arc<AtomicU32>,
+    /// Where a split's new group is written (see `births`); `None`: splits
+    /// leave no new group here (in-memory tests).
+    births: Option<Arc<births::Births>>,
 }
 
 impl StateMachine {
     /// A state machine whose snapshots live in memory only.
     pub fn new(db: Arc<Db>) -> StateMachine {
-        StateMachine { db, dir: None, inner: Arc::default(), persisted: Arc::default(), log: None, owner: None }
+        StateMachine {
+            db,
+            dir: None,
+            inner: Arc::default(),
+            persisted: Arc::default(),
+            log: None,
+            owner: None,
+            slots: Arc::new(AtomicU32::new(ALL_SLOTS)),
+            births: None,
+        }
     }
 
     /// A state machine whose latest snapshot is persisted in `dir`. If one
@@ -109,9 +170,10 @@ impl StateMachine {
         let mut persisted = None;
         if let Some((meta, data)) = snapshot_file::load(dir)? {
             persisted = meta.last_log_id;
-            let (sessions, dump) = split_snapshot(&data)?;
+            let (sessions, slots, dump) = split_snapshot(&data)?;
             db.replace(dump, 0).map_err(io_err)?;
             inner.sessions = sessions;
+            inner.slots = slots;
             inner.last_applied = meta.last_log_id;
             inner.membership = meta.last_membership.clone();
             inner.snapshot = Some((meta, Bytes::from(data)));
@@ -119,10 +181,12 @@ impl StateMachine {
         Ok(StateMachine {
             db,
             dir: Some(Arc::new(dir.to_path_buf())),
+            slots: Arc::new(AtomicU32::new(inner.slots)),
             inner: Arc::new(tokio::sync::Mutex::new(inner)),
             persisted: Arc::new(Mutex::new(persisted)),
             log: None,
             owner: None,
+            births: None,
         })
     }
 
@@ -144,6 +208,17 @@ impl StateMachine {
     pub fn owned_by(mut self, replica: u64) -> StateMachine {
         self.owner = Some(replica);
         self
+    }
+
+    /// Writes the new groups of splits under `births` (see the module doc).
+    pub(crate) fn with_births(mut self, births: Arc<births::Births>) -> StateMachine {
+        self.births = Some(births);
+        self
+    }
+
+    /// The shard's slots as applied here, packed (`ALL_SLOTS`: never split).
+    pub(crate) fn slots(&self) -> Arc<AtomicU32> {
+        Arc::clone(&self.slots)
     }
 
     /// Waits until every log write queued so far is durable.
@@ -175,13 +250,39 @@ impl StateMachine {
         &self.db
     }
 
-    fn apply_proposal(&self, proposal: &crate::Proposal) -> Reply {
-        match WriteOp::decode(&proposal.op) {
-            Ok(op) => self.db.apply(op, proposal.now_ms).into(),
+    fn apply_write(&self, slots: u32, op: &[u8], now_ms: u64) -> Reply {
+        match WriteOp::decode(op) {
+            Ok(op) if slots != ALL_SLOTS && !op.all_keys(|k| holds(slots, shoal_engine::slot::key_slot(k))) => {
+                Reply::NotOwned
+            }
+            Ok(op) => self.db.apply(op, now_ms).into(),
             // Every replica fails the same way on the same bytes, so this is
             // deterministic; the client gets an error instead of a hang.
             Err(e) => Reply::Error(e.to_string()),
         }
+    }
+
+    /// Applies a split entry (see `SplitSpec`): the slots shrink first (so
+    /// a reader that checks them around a read never misses a key that
+    /// left), the right-hand keys move out, and the new group's replica on
+    /// this node is written to disk.
+    fn apply_split(&self, inner: &mut Inner, spec: &SplitSpec) -> io::Result<Reply> {
+        let claimed = pack(spec.start, spec.end);
+        let current = if inner.slots == ALL_SLOTS { claimed } else { inner.slots };
+        if current != claimed || !(spec.start < spec.at && spec.at <= spec.end) {
+            let (start, end) = (current >> 16, current & 0xffff);
+            return Ok(Reply::Error(format!(
+                "split refused: the shard holds slots {start}..={end}, the split named {}..={} at {}",
+                spec.start, spec.end, spec.at
+            )));
+        }
+        inner.slots = pack(spec.start, spec.at - 1);
+        self.slots.store(inner.slots, Ordering::SeqCst);
+        let right = self.db.split_off(spec.at..=spec.end);
+        if let (Some(births), Some(owner)) = (&self.births, self.owner) {
+            births.create(spec, owner, &inner.sessions, &right)?;
+        }
+        Ok(Reply::Done)
     }
 }
 
@@ -203,15 +304,34 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             let reply = {
                 let mut inner = self.inner.lock().await;
                 inner.last_applied = Some(entry.log_id);
+                let slots = inner.slots;
                 match &entry.payload {
                     EntryPayload::Blank => Reply::Done,
-                    EntryPayload::Normal(proposal) => match proposal.tag {
-                        None => self.apply_proposal(proposal),
-                        Some(tag) => match inner.sessions.replay(tag) {
+                    EntryPayload::Normal(proposal) => match (&proposal.cmd, proposal.tag) {
+                        (Cmd::Split(spec), _) => {
+                            // Moving keys and writing the new group's state
+                            // take a while: on a blocking thread.
+                            let (this, spec) = (self.clone(), spec.clone());
+                            let mut owned = std::mem::take(&mut *inner);
+                            let (reply, owned) = tokio::task::spawn_blocking(move || {
+                                let reply = this.apply_split(&mut owned, &spec);
+                                (reply, owned)
+                            })
+                            .await
+                            .map_err(io_err)?;
+                            *inner = owned;
+                            reply?
+                        }
+                        (Cmd::Write(op), None) => self.apply_write(slots, op, proposal.now_ms),
+                        (Cmd::Write(op), Some(tag)) => match inner.sessions.replay(tag) {
                             Some(reply) => reply,
                             None => {
-                                let reply = self.apply_proposal(proposal);
-                                inner.sessions.record(tag, entry.log_id.index, &reply);
+                                let reply = self.apply_write(slots, op, proposal.now_ms);
+                                // A refused write was not applied: a retry
+                                // routed to the right shard must run.
+                                if reply != Reply::NotOwned {
+                                    inner.sessions.record(tag, entry.log_id.index, &reply);
+                                }
                                 reply
                             }
                         },
@@ -252,10 +372,12 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             // too. `replace` checks the whole snapshot first and swaps
             // atomically, so a bad one leaves the keyspace as it was and
             // readers never see a half-installed one.
-            let (sessions, dump) = split_snapshot(&snapshot)?;
+            let (sessions, slots, dump) = split_snapshot(&snapshot)?;
             this.db.replace(dump, 0).map_err(io_err)?;
             this.persist(&meta, &snapshot)?;
             inner.sessions = sessions;
+            inner.slots = slots;
+            this.slots.store(slots, Ordering::SeqCst);
             inner.last_applied = meta.last_log_id;
             inner.membership = meta.last_membership.clone();
             inner.snapshot = Some((meta, snapshot));
@@ -286,7 +408,7 @@ impl StateMachine {
     fn build_blocking(&self) -> io::Result<Snapshot> {
         let (meta, data) = {
             let inner = self.inner.blocking_lock();
-            let data = Bytes::from(snapshot_bytes(&inner.sessions, &self.db)?);
+            let data = Bytes::from(snapshot_bytes(&inner.sessions, inner.slots, &self.db)?);
             let last_membership = inner.membership.clone();
             (SnapshotMetaOf::<TypeConfig> { last_log_id: inner.last_applied, last_membership }, data)
         };
@@ -325,7 +447,7 @@ pub(crate) fn write_atomically(dir: &std::path::Path, name: &str, parts: &[&[u8]
 /// The snapshot file: `meta length u32 BE | meta (JSON) | Db::dump bytes`,
 /// replaced atomically (temporary file, fsync, rename, fsync directory).
 /// The dump carries its own checksum, checked by `Db::replace`.
-mod snapshot_file {
+pub(crate) mod snapshot_file {
     use std::fs;
     use std::io;
     use std::path::Path;
@@ -376,7 +498,7 @@ mod tests {
     fn check_snapshot_refuses_damage() {
         let db = Db::new();
         db.apply(WriteOp::Set { key: "k".into(), value: "v".into(), options: Default::default() }, 0);
-        let good = snapshot_bytes(&Sessions::default(), &db).unwrap();
+        let good = snapshot_bytes(&Sessions::default(), ALL_SLOTS, &db).unwrap();
         assert!(check_snapshot(&good).is_ok());
         assert!(check_snapshot(b"garbage").is_err());
         let mut damaged = good.clone();

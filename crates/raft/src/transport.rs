@@ -760,7 +760,7 @@ impl<T: Transport> RaftNetworkFactory<TypeConfig> for NetworkFactory<T> {
 /// An entry's size on the wire, roughly.
 fn entry_bytes(e: &openraft::type_config::alias::EntryOf<TypeConfig>) -> usize {
     match &e.payload {
-        openraft::EntryPayload::Normal(p) => p.op.len() + 64,
+        openraft::EntryPayload::Normal(p) => p.cmd.len() + 64,
         _ => 1024,
     }
 }

@@ -104,7 +104,7 @@ async fn three_nodes_replicate_and_node_recovers_from_wal() {
             value: Bytes::from(format!("value{i}")),
             options: SetOptions::default(),
         };
-        let resp = write(&nodes, Proposal { op: op.encode(), now_ms: now, tag: None }).await;
+        let resp = write(&nodes, Proposal::write(&op, now, None)).await;
         assert_eq!(resp.data, Reply::Set { written: true, old: None });
         last_index = resp.log_id.index;
     }
@@ -153,7 +153,7 @@ async fn three_nodes_replicate_and_node_recovers_from_wal() {
 
     // The restarted node still takes part: one more write reaches it.
     let op = WriteOp::Set { key: Bytes::from("after"), value: Bytes::from("restart"), options: SetOptions::default() };
-    let resp = write(&nodes, Proposal { op: op.encode(), now_ms: now, tag: None }).await;
+    let resp = write(&nodes, Proposal::write(&op, now, None)).await;
     for node in nodes.values() {
         node.raft.wait(WAIT).applied_index_at_least(Some(resp.log_id.index), "applied").await.unwrap();
         assert_eq!(node.db.get(b"after", now), Some(Bytes::from("restart")));

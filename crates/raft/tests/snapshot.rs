@@ -135,7 +135,7 @@ async fn write_keys(nodes: &BTreeMap<u64, Node>, range: std::ops::Range<u32>) ->
             value: Bytes::from(format!("value{i}")),
             options: SetOptions::default(),
         };
-        let resp = write(nodes, Proposal { op: op.encode(), now_ms: NOW, tag: None }).await;
+        let resp = write(nodes, Proposal::write(&op, NOW, None)).await;
         assert_eq!(resp.data, Reply::Set { written: true, old: None });
         last = Some(resp.log_id);
     }
@@ -225,7 +225,8 @@ async fn snapshot_is_built_and_log_purged_behind_it() {
     }
 
     // The state machine hands out the snapshot it built, and its bytes are
-    // the client sessions (length-prefixed) then the keyspace.
+    // the client sessions (length-prefixed), the slots (never split: all
+    // ones), then the keyspace.
     let mut sm = leader.sm.clone();
     let snapshot = sm.get_current_snapshot().await.unwrap().expect("a current snapshot");
     assert_eq!(snapshot.meta.last_log_id, Some(last));
@@ -233,7 +234,8 @@ async fn snapshot_is_built_and_log_purged_behind_it() {
     let copy = Db::new();
     let data = snapshot.snapshot;
     let sessions = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
-    copy.restore(&data[4 + sessions..], 0).expect("restore snapshot bytes");
+    assert_eq!(data[4 + sessions..8 + sessions], [0xff; 4]);
+    copy.restore(&data[8 + sessions..], 0).expect("restore snapshot bytes");
     assert_eq!(copy.digest(NOW), leader.db.digest(NOW));
     assert_eq!(copy.len(), 200);
     let (applied, membership) = sm.applied_state().await.unwrap();
@@ -490,7 +492,7 @@ async fn a_snapshot_larger_than_a_chunk_streams_to_a_learner() {
             value: Bytes::from(value.clone()),
             options: SetOptions::default(),
         };
-        last = Some(write(&nodes, Proposal { op: op.encode(), now_ms: NOW, tag: None }).await.log_id);
+        last = Some(write(&nodes, Proposal::write(&op, NOW, None)).await.log_id);
     }
     let last = last.unwrap();
     let leader_id = leader_of(&nodes).await;

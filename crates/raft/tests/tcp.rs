@@ -53,7 +53,7 @@ async fn write(replicas: &BTreeMap<u64, Replica>, proposal: Proposal) -> ClientW
 
 fn set(key: String, value: String, now: u64) -> Proposal {
     let op = WriteOp::Set { key: Bytes::from(key), value: Bytes::from(value), options: SetOptions::default() };
-    Proposal { op: op.encode(), now_ms: now, tag: None }
+    Proposal::write(&op, now, None)
 }
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]

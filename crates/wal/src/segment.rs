@@ -23,7 +23,9 @@ use crate::WalError;
 
 /// The format of the records this build writes and reads.
 /// 2: a write's tag carries `retry` (the entries' payload changed shape).
-pub const FORMAT_VERSION: u32 = 2;
+/// 3: an entry is a write or a split (`shoal_raft::Cmd`), and snapshots
+///    carry the shard's slots.
+pub const FORMAT_VERSION: u32 = 3;
 const MAGIC: &[u8; 8] = b"SHOALWAL";
 pub const HEADER_BYTES: usize = 16;
 
