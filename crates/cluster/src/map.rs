@@ -10,12 +10,17 @@
 //!
 //! Invariants, checked after every applied command in debug builds and by
 //! the property test (`ClusterMap::check`):
-//! - the shards' slot ranges tile 0..=16383 in order;
+//! - the shards' slot ranges tile 0..=16383 (in the order of their first
+//!   slots: a shard born of a split has a higher id than its neighbours);
 //! - every shard has a voter, and at most one replica on any node;
 //! - every replica's node is in the map and not removed;
 //! - a replica id is never given twice (`next_seq` only grows): openraft
 //!   must never see an id come back to a group;
-//! - a move names a learner it added and, if any, a replica it replaces.
+//! - a move names a learner it added and, if any, a replica it replaces;
+//! - a split names a slot inside its shard's range (not the first), a
+//!   shard id not given yet, and one new replica for each of the shard's
+//!   replicas, on the same node; a shard never moves and splits at once;
+//! - a shard id is never given twice (`next_shard` only grows).
 
 use std::collections::BTreeMap;
 use std::ops::RangeInclusive;
@@ -59,9 +64,26 @@ pub struct ClusterMap {
     pub nodes: BTreeMap<NodeNumber, NodeInfo>,
     pub shards: BTreeMap<ShardId, ShardInfo>,
     pub moves: BTreeMap<MoveId, Move>,
+    /// Splits under way, by the shard splitting.
+    #[serde(default)]
+    pub splits: BTreeMap<ShardId, Split>,
     next_node: NodeNumber,
     next_seq: u32,
     next_move: MoveId,
+    /// 0 in a map saved before splits existed: the shards' ids then end
+    /// below the number of shards, and `from_json` fills it in.
+    #[serde(default)]
+    next_shard: u32,
+}
+
+/// A split under way: once the shard's log has applied it, its slots from
+/// `at` on belong to `child`, whose replicas are `replicas`' values, each
+/// on the node of its key (the shard's replica it was born from).
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Split {
+    pub at: Slot,
+    pub child: ShardId,
+    pub replicas: BTreeMap<ReplicaId, ReplicaId>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -135,6 +157,20 @@ pub enum MetaCmd {
         shard: ShardId,
         replica: ReplicaId,
     },
+    /// Names a new shard for `shard`'s slots from `at` on, with a replica
+    /// beside each of `shard`'s (see `Split`).
+    StartSplit {
+        shard: ShardId,
+        at: Slot,
+    },
+    /// The split was applied by the shard's log: the new shard serves.
+    FinishSplit {
+        shard: ShardId,
+    },
+    /// The split will not be applied (the shard's log refused it).
+    CancelSplit {
+        shard: ShardId,
+    },
 }
 
 /// What an applied command gave.
@@ -142,6 +178,7 @@ pub enum MetaCmd {
 pub enum Applied {
     Node(NodeNumber),
     Move { id: MoveId, to: ReplicaId },
+    Split { child: ShardId },
     Done,
 }
 
@@ -165,6 +202,16 @@ pub enum MetaError {
     MoveInProgress(ShardId),
     #[error("move {0} does not exist")]
     UnknownMove(MoveId),
+    #[error("shard {0} has a split in progress")]
+    SplitInProgress(ShardId),
+    #[error("shard {0} has no split in progress")]
+    UnknownSplit(ShardId),
+    #[error("slot {1} is not inside shard {0}'s slots past their first")]
+    BadSplitSlot(ShardId, Slot),
+    #[error("shard {0} is changing replicas; split it once the move is over")]
+    NotSettled(ShardId),
+    #[error("no shard id is left to give")]
+    NoShardIds,
 }
 
 impl ClusterMap {
@@ -201,10 +248,14 @@ impl ClusterMap {
             nodes,
             shards,
             moves: BTreeMap::new(),
+            splits: BTreeMap::new(),
             next_node,
             next_seq: 1,
             next_move: 1,
+            next_shard: 0,
         };
+        let mut map = map;
+        map.next_shard = map.first_free_shard();
         debug_assert_eq!(map.check(), Ok(()));
         map
     }
@@ -229,6 +280,12 @@ impl ClusterMap {
                     return Err(MetaError::NotAReplica(*replica, *shard));
                 }
                 info.preferred_leader = *replica;
+                Applied::Done
+            }
+            MetaCmd::StartSplit { shard, at } => self.start_split(*shard, *at)?,
+            MetaCmd::FinishSplit { shard } => self.finish_split(*shard)?,
+            MetaCmd::CancelSplit { shard } => {
+                self.splits.remove(shard).ok_or(MetaError::UnknownSplit(*shard))?;
                 Applied::Done
             }
         };
@@ -280,6 +337,9 @@ impl ClusterMap {
         if self.moves.values().any(|m| m.shard == shard) {
             return Err(MetaError::MoveInProgress(shard));
         }
+        if self.splits.contains_key(&shard) {
+            return Err(MetaError::SplitInProgress(shard));
+        }
         let info = self.shards.get_mut(&shard).ok_or(MetaError::UnknownShard(shard))?;
         if let Some(from) = from.filter(|f| !info.replicas.contains_key(f)) {
             return Err(MetaError::NotAReplica(from, shard));
@@ -318,6 +378,53 @@ impl ClusterMap {
         Ok(Applied::Done)
     }
 
+    fn start_split(&mut self, shard: ShardId, at: Slot) -> Result<Applied, MetaError> {
+        let info = self.shards.get(&shard).ok_or(MetaError::UnknownShard(shard))?;
+        if self.splits.contains_key(&shard) {
+            return Err(MetaError::SplitInProgress(shard));
+        }
+        if self.moves.values().any(|m| m.shard == shard) || info.replicas.values().any(|r| *r != Role::Voter) {
+            return Err(MetaError::NotSettled(shard));
+        }
+        if !(*info.slots.start() < at && at <= *info.slots.end()) {
+            return Err(MetaError::BadSplitSlot(shard, at));
+        }
+        let child = ShardId::try_from(self.next_shard).map_err(|_| MetaError::NoShardIds)?;
+        assert!(!self.shards.contains_key(&child), "shard ids are never given twice");
+        let mut replicas = BTreeMap::new();
+        for &parent in info.replicas.keys() {
+            replicas.insert(parent, replica_id(node_of(parent), self.next_seq));
+            self.next_seq += 1;
+            assert!(self.next_seq < MAX_SEQ, "fewer than 2^31 replicas ever made");
+        }
+        self.next_shard += 1;
+        self.splits.insert(shard, Split { at, child, replicas });
+        Ok(Applied::Split { child })
+    }
+
+    fn finish_split(&mut self, shard: ShardId) -> Result<Applied, MetaError> {
+        let split = self.splits.remove(&shard).ok_or(MetaError::UnknownSplit(shard))?;
+        let parent = self.shards.get_mut(&shard).expect("a split's shard exists");
+        let end = *parent.slots.end();
+        parent.slots = *parent.slots.start()..=split.at - 1;
+        let preferred_leader = split.replicas[&parent.preferred_leader];
+        let replicas = split.replicas.values().map(|&r| (r, Role::Voter)).collect();
+        self.shards.insert(split.child, ShardInfo { slots: split.at..=end, replicas, preferred_leader });
+        Ok(Applied::Done)
+    }
+
+    /// The first shard id above every shard's (maps saved before
+    /// `next_shard` existed).
+    fn first_free_shard(&self) -> u32 {
+        self.shards.keys().next_back().map_or(0, |&s| u32::from(s) + 1)
+    }
+
+    /// Whether `shard` was ever given by this map (a group with a higher
+    /// id is newer than the map: a split this map has not seen yet).
+    pub fn knows_shard(&self, shard: u32) -> bool {
+        shard < self.next_shard
+    }
+
     /// The node holding `shard`'s replica, if any, with that replica's id.
     pub fn replica_on(&self, shard: ShardId, node: NodeNumber) -> Option<(ReplicaId, Role)> {
         let info = self.shards.get(&shard)?;
@@ -339,9 +446,10 @@ impl ClusterMap {
             .filter(|(_, n)| n.state != NodeState::Removed)
             .map(|(&number, n)| NodeAddr { number, host: n.host.clone(), port: n.port, peer_port: n.peer_port })
             .collect();
-        let shards = self
-            .shards
-            .iter()
+        let mut in_slot_order: Vec<(&ShardId, &ShardInfo)> = self.shards.iter().collect();
+        in_slot_order.sort_by_key(|(_, s)| *s.slots.start());
+        let shards = in_slot_order
+            .into_iter()
             .map(|(&id, info)| {
                 let voters = info.replicas.iter().filter(|(_, &role)| role == Role::Voter).map(|(&r, _)| r);
                 let mut replicas: Vec<NodeNumber> = voters.map(node_of).collect();
@@ -362,7 +470,10 @@ impl ClusterMap {
     /// Decodes a map and checks its invariants: a map that breaks them
     /// (a bad file, another version's) is refused, never served from.
     pub fn from_json(text: &str) -> Result<ClusterMap, String> {
-        let map: ClusterMap = serde_json::from_str(text).map_err(|e| format!("not a cluster map: {e}"))?;
+        let mut map: ClusterMap = serde_json::from_str(text).map_err(|e| format!("not a cluster map: {e}"))?;
+        if map.next_shard == 0 {
+            map.next_shard = map.first_free_shard();
+        }
         map.check()?;
         Ok(map)
     }
@@ -375,7 +486,10 @@ impl ClusterMap {
     /// Checks the invariants in the module doc.
     pub fn check(&self) -> Result<(), String> {
         let mut next_slot: u32 = 0;
-        for (id, shard) in &self.shards {
+        // Ids follow the order shards were made, not their slots.
+        let mut by_slot: Vec<(&ShardId, &ShardInfo)> = self.shards.iter().collect();
+        by_slot.sort_by_key(|(_, s)| *s.slots.start());
+        for (id, shard) in by_slot {
             if u32::from(*shard.slots.start()) != next_slot || shard.slots.start() > shard.slots.end() {
                 return Err(format!("shard {id}'s slots {:?} do not follow slot {next_slot}", shard.slots));
             }
@@ -400,6 +514,28 @@ impl ClusterMap {
         }
         if next_slot != u32::from(SLOT_COUNT) {
             return Err(format!("the shards' slots end at {next_slot}, not {SLOT_COUNT}"));
+        }
+        for (id, split) in &self.splits {
+            let shard = self.shards.get(id).ok_or_else(|| format!("split of shard {id}, which does not exist"))?;
+            if !(*shard.slots.start() < split.at && split.at <= *shard.slots.end()) {
+                return Err(format!("split of shard {id} at slot {} outside its slots", split.at));
+            }
+            if u32::from(split.child) >= self.next_shard || self.shards.contains_key(&split.child) {
+                return Err(format!("split of shard {id} names shard {}, given or not yet given", split.child));
+            }
+            let parents: Vec<&ReplicaId> = split.replicas.keys().collect();
+            if parents != shard.replicas.keys().collect::<Vec<_>>() {
+                return Err(format!("split of shard {id} does not name one new replica per replica"));
+            }
+            if split.replicas.iter().any(|(&p, &c)| node_of(p) != node_of(c) || (c >> 32) as u32 >= self.next_seq) {
+                return Err(format!("split of shard {id}: a new replica is on another node or not yet given"));
+            }
+            if self.moves.values().any(|m| m.shard == *id) {
+                return Err(format!("shard {id} moves and splits at once"));
+            }
+        }
+        if self.shards.keys().next_back().is_some_and(|&s| u32::from(s) >= self.next_shard) {
+            return Err("a shard has an id not yet given".into());
         }
         for (id, m) in &self.moves {
             let shard = self.shards.get(&m.shard).ok_or_else(|| format!("move {id}: no shard {}", m.shard))?;

@@ -62,8 +62,9 @@ fn replicas_per_node(map: &ClusterMap) -> BTreeMap<NodeNumber, usize> {
     held
 }
 
+/// Whether `shard` has a move or a split under way (one change at a time).
 fn moving(map: &ClusterMap, shard: ShardId) -> bool {
-    map.moves.values().any(|m| m.shard == shard)
+    map.moves.values().any(|m| m.shard == shard) || map.splits.contains_key(&shard)
 }
 
 /// The up node holding fewest replicas among those without one of `shard`.

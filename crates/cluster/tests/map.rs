@@ -1,7 +1,7 @@
 //! The cluster map under random command sequences: whatever is applied, in
 //! whatever order, the invariants hold, the epoch grows exactly with each
-//! applied command, a refused command changes nothing, replica ids are
-//! never given twice, and a retried join registers one node.
+//! applied command, a refused command changes nothing, replica and shard
+//! ids are never given twice, and a retried join registers one node.
 
 use std::collections::BTreeSet;
 
@@ -38,6 +38,9 @@ fn command() -> impl Strategy<Value = MetaCmd> {
         (1u64..12).prop_map(|id| MetaCmd::FinishMove { id }),
         (1u64..12).prop_map(|id| MetaCmd::CancelMove { id }),
         (0u16..6, 1u64..10).prop_map(|(shard, replica)| MetaCmd::SetPreferredLeader { shard, replica }),
+        (0u16..8, 0u16..16384).prop_map(|(shard, at)| MetaCmd::StartSplit { shard, at }),
+        (0u16..8).prop_map(|shard| MetaCmd::FinishSplit { shard }),
+        (0u16..8).prop_map(|shard| MetaCmd::CancelSplit { shard }),
     ]
 }
 
@@ -65,6 +68,7 @@ proptest! {
         let mut map = ClusterMap::from_layout(&layout(3, 2, 3));
         prop_assert_eq!(map.check(), Ok(()));
         let mut given: BTreeSet<ReplicaId> = map.shards.values().flat_map(|s| s.replicas.keys().copied()).collect();
+        let mut shards: BTreeSet<u16> = map.shards.keys().copied().collect();
         for cmd in cmds {
             let cmd = resolve(&map, cmd);
             let before = map.clone();
@@ -76,6 +80,12 @@ proptest! {
                     prop_assert_eq!(map.epoch, before.epoch + 1, "{:?}", cmd);
                     if let Applied::Move { to, .. } = applied {
                         prop_assert!(given.insert(to), "replica id {} given twice", to);
+                    }
+                    if let (Applied::Split { child }, MetaCmd::StartSplit { shard, .. }) = (&applied, &cmd) {
+                        prop_assert!(shards.insert(*child), "shard id {} given twice", child);
+                        for &born in map.splits[shard].replicas.values() {
+                            prop_assert!(given.insert(born), "replica id {} given twice", born);
+                        }
                     }
                 }
                 Err(_) => prop_assert_eq!(&map, &before, "a refused {:?} changed the map", cmd),
@@ -146,4 +156,36 @@ fn the_layout_view_shows_voters_only_and_moves_the_preferred_leader_first() {
     assert_eq!(map.layout().nodes.len(), 4);
     let back = ClusterMap::from_json(&map.to_json()).unwrap();
     assert_eq!(back.layout(), map.layout());
+}
+
+#[test]
+fn a_split_gives_the_right_hand_slots_to_a_new_shard_on_the_same_nodes() {
+    let mut map = ClusterMap::from_layout(&layout(3, 1, 3));
+    let parent = map.shards[&1].clone();
+    let (start, end) = (*parent.slots.start(), *parent.slots.end());
+    assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: start }).is_err(), "the first slot stays");
+    assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: end + 1 }).is_err(), "a slot of another shard");
+    let at = start + 100;
+    let Ok(Applied::Split { child }) = map.apply(&MetaCmd::StartSplit { shard: 1, at }) else { panic!("split") };
+    assert_eq!(child, 3, "the next id after the bootstrap shards");
+    assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: at + 1 }).is_err(), "one split at a time");
+    assert!(map.apply(&MetaCmd::StartMove { shard: 1, from: None, to_node: 1 }).is_err(), "no move while splitting");
+    // Routing does not change until the split is applied.
+    assert_eq!(map.layout().shard_of_slot(at).id, 1);
+    map.apply(&MetaCmd::FinishSplit { shard: 1 }).unwrap();
+    assert_eq!(map.check(), Ok(()));
+    assert_eq!(map.shards[&1].slots, start..=at - 1);
+    let born = &map.shards[&child];
+    assert_eq!(born.slots, at..=end);
+    let nodes = |s: &shoal_cluster::map::ShardInfo| s.replicas.keys().map(|&r| node_of(r)).collect::<Vec<_>>();
+    assert_eq!(nodes(born), nodes(&parent));
+    assert_eq!(node_of(born.preferred_leader), node_of(parent.preferred_leader));
+    assert!(born.replicas.keys().all(|r| !parent.replicas.contains_key(r)), "new replica ids");
+    let layout = map.layout();
+    assert_eq!((layout.shard_of_slot(at).id, layout.shard_of_slot(at - 1).id), (child, 1));
+    assert!(map.knows_shard(u32::from(child)) && !map.knows_shard(u32::from(child) + 1));
+    // A map saved before splits existed reads back with its next shard id.
+    let old = map.to_json().replace(",\"splits\":{}", "").replace(",\"next_shard\":4", "");
+    assert!(!old.contains("next_shard"));
+    assert_eq!(ClusterMap::from_json(&old).unwrap(), map);
 }
