@@ -1,4 +1,4 @@
-//! `shoal cluster nodes|shards|remove-node|move-replica|transfer-leader`:
+//! `shoal cluster nodes|shards|remove-node|move-replica|transfer-leader|split`:
 //! the cluster's shape and changes to it, over any node's client port
 //! (`CLUSTER SHOAL …`; the node relays changes to the metadata leader).
 
@@ -49,6 +49,16 @@ pub enum ClusterTool {
         #[command(flatten)]
         target: Target,
     },
+    /// Split SHARD in two: its slots from SLOT on go to a new shard on the
+    /// same nodes (by one entry in the shard's log; no data is copied over
+    /// the network). Without --at, at the slot that halves its keys.
+    Split {
+        shard: u16,
+        #[arg(long, value_name = "SLOT")]
+        at: Option<u16>,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 impl ClusterTool {
@@ -58,7 +68,8 @@ impl ClusterTool {
             | ClusterTool::Shards { target }
             | ClusterTool::RemoveNode { target, .. }
             | ClusterTool::MoveReplica { target, .. }
-            | ClusterTool::TransferLeader { target, .. } => target,
+            | ClusterTool::TransferLeader { target, .. }
+            | ClusterTool::Split { target, .. } => target,
         }
     }
 }
@@ -92,6 +103,11 @@ pub async fn run(tool: ClusterTool) -> Result<(), String> {
         ClusterTool::TransferLeader { shard, node, .. } => {
             change(vec!["TRANSFER-LEADER".into(), shard.to_string(), node]).await
         }
+        ClusterTool::Split { shard, at, .. } => {
+            let mut words = vec!["SPLIT".to_string(), shard.to_string()];
+            words.extend(at.map(|at| at.to_string()));
+            change(words).await
+        }
     }
 }
 
@@ -104,7 +120,8 @@ async fn fetch(node: &str) -> Result<ClusterMap, String> {
 }
 
 fn print_nodes(map: &ClusterMap) -> Result<(), String> {
-    println!("cluster {} epoch {} ({} moves under way)", map.cluster_id, map.epoch, map.moves.len());
+    let (moves, splits) = (map.moves.len(), map.splits.len());
+    println!("cluster {} epoch {} ({moves} moves, {splits} splits under way)", map.cluster_id, map.epoch);
     println!("{:<5} {:<22} {:<6} {:<9} {:>8} {:>9}", "NODE", "ADDRESS", "PEER", "STATE", "REPLICAS", "PREFERRED");
     for (&number, info) in &map.nodes {
         let held = map.shards.values().filter(|s| s.replicas.keys().any(|&r| node_of(r) == number)).count();
@@ -117,8 +134,10 @@ fn print_nodes(map: &ClusterMap) -> Result<(), String> {
 }
 
 fn print_shards(map: &ClusterMap) -> Result<(), String> {
-    println!("{:<6} {:<12} {:<24} {:<9} MOVE", "SHARD", "SLOTS", "REPLICAS", "PREFERRED");
-    for (&id, shard) in &map.shards {
+    println!("{:<6} {:<12} {:<24} {:<9} CHANGE", "SHARD", "SLOTS", "REPLICAS", "PREFERRED");
+    let mut in_slot_order: Vec<_> = map.shards.iter().collect();
+    in_slot_order.sort_by_key(|(_, s)| *s.slots.start());
+    for (&id, shard) in in_slot_order {
         let slots = format!("{}-{}", shard.slots.start(), shard.slots.end());
         let replicas: Vec<String> = shard
             .replicas
@@ -130,8 +149,10 @@ fn print_shards(map: &ClusterMap) -> Result<(), String> {
             .collect();
         let moving = map.moves.iter().find(|(_, m)| m.shard == id).map(|(mid, m)| {
             let from = m.from.map_or("-".to_string(), |f| node_of(f).to_string());
-            format!("#{mid}: {from} -> {}", node_of(m.to))
+            format!("move #{mid}: {from} -> {}", node_of(m.to))
         });
+        let splitting = map.splits.get(&id).map(|s| format!("split at {} into shard {}", s.at, s.child));
+        let moving = moving.or(splitting);
         println!(
             "{id:<6} {slots:<12} {:<24} {:<9} {}",
             replicas.join(","),

@@ -251,6 +251,14 @@ pub struct ClusterArgs {
     /// Most replica moves under way at once, cluster-wide.
     #[arg(long, default_value_t = 2, value_parser = clap::value_parser!(u16).range(1..))]
     pub max_concurrent_moves: u16,
+    /// A shard holding more keys than this splits in two at the slot that
+    /// halves its keys (0: never automatically).
+    #[arg(long, default_value_t = 2_000_000)]
+    pub shard_max_keys: u64,
+    /// A shard holding more bytes than this (keys, values and about 96
+    /// bytes per key) splits in two (0: never automatically).
+    #[arg(long, default_value_t = 256 << 20)]
+    pub shard_max_bytes: u64,
     /// Let a node whose data directory was wiped vote again at once, as the
     /// replica it was, instead of waiting for its peers and rejoining as a
     /// new replica: it may help elect a leader missing acknowledged writes
@@ -318,6 +326,8 @@ impl ClusterArgs {
             balance_interval: Duration::from_millis(self.balance_interval_ms.max(1)),
             balance: self.balance == OnOff::On,
             max_concurrent_moves: usize::from(self.max_concurrent_moves),
+            shard_max_keys: self.shard_max_keys,
+            shard_max_bytes: self.shard_max_bytes,
             map: Arc::new(map.clone()),
         };
         Ok(Some((config, info.port)))

@@ -111,6 +111,10 @@ pub struct ShardInfo {
     pub slots: RangeInclusive<Slot>,
     pub replicas: BTreeMap<ReplicaId, Role>,
     pub preferred_leader: ReplicaId,
+    /// The shard this one split from: its replicas are born from that
+    /// shard's log, not opened empty (`None`: a shard of the first layout).
+    #[serde(default)]
+    pub born_of: Option<ShardId>,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -237,7 +241,8 @@ impl ClusterMap {
             .iter()
             .map(|s| {
                 let replicas = s.replicas.iter().map(|&n| (replica_id(n, 0), Role::Voter)).collect();
-                (s.id, ShardInfo { slots: s.slots.clone(), replicas, preferred_leader: replica_id(s.primary(), 0) })
+                let preferred_leader = replica_id(s.primary(), 0);
+                (s.id, ShardInfo { slots: s.slots.clone(), replicas, preferred_leader, born_of: None })
             })
             .collect();
         let next_node = layout.nodes.iter().map(|n| n.number).max().map_or(1, |m| m + 1);
@@ -409,7 +414,8 @@ impl ClusterMap {
         parent.slots = *parent.slots.start()..=split.at - 1;
         let preferred_leader = split.replicas[&parent.preferred_leader];
         let replicas = split.replicas.values().map(|&r| (r, Role::Voter)).collect();
-        self.shards.insert(split.child, ShardInfo { slots: split.at..=end, replicas, preferred_leader });
+        let born = ShardInfo { slots: split.at..=end, replicas, preferred_leader, born_of: Some(shard) };
+        self.shards.insert(split.child, born);
         Ok(Applied::Done)
     }
 
@@ -423,6 +429,15 @@ impl ClusterMap {
     /// id is newer than the map: a split this map has not seen yet).
     pub fn knows_shard(&self, shard: u32) -> bool {
         shard < self.next_shard
+    }
+
+    /// This node's replica of a shard being born of a split under way, with
+    /// the shard splitting and the new shard's first slot.
+    pub fn unborn_on(&self, node: NodeNumber) -> impl Iterator<Item = (ShardId, ReplicaId, ShardId, Slot)> + '_ {
+        self.splits.iter().filter_map(move |(&parent, split)| {
+            let &born = split.replicas.values().find(|&&r| node_of(r) == node)?;
+            Some((split.child, born, parent, split.at))
+        })
     }
 
     /// The node holding `shard`'s replica, if any, with that replica's id.

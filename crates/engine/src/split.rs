@@ -15,6 +15,10 @@ use bytes::Bytes;
 use crate::slot::Slot;
 use crate::{Db, Millis};
 
+/// What an entry costs beside its key and value: the table's slot and the
+/// two buffers' headers, about.
+const ENTRY_OVERHEAD_BYTES: usize = 96;
+
 impl Db {
     /// Removes every key whose slot is in `slots` and returns them as a new
     /// keyspace.
@@ -62,6 +66,17 @@ impl Db {
             }
         }
         Some(end)
+    }
+
+    /// About how many bytes the keyspace holds: each entry's key, value
+    /// and fixed cost. Visits every entry (O(keys)): for occasional size
+    /// checks, such as whether a shard should split.
+    pub fn bytes(&self) -> u64 {
+        let mut total = 0u64;
+        self.for_each_live(0, |key, value, _| {
+            total += (key.len() + value.len() + ENTRY_OVERHEAD_BYTES) as u64;
+        });
+        total
     }
 
     /// Inserts entries as they were stored (`now` = 0: none counts as
@@ -120,6 +135,8 @@ mod tests {
         let left: usize = (0..at).map(|s| db.count_in_slot(s)).sum();
         assert!((4900..=5100).contains(&left), "{left} keys left of slot {at}");
         assert_eq!(db.halving_slot(5..=5), None);
+        let bytes = db.bytes();
+        assert!(bytes > 10_000 * 96 && bytes < 10_000 * 120, "{bytes}");
         assert_eq!(Db::new().halving_slot(0..=16383), None);
     }
 }

@@ -87,6 +87,11 @@ pub struct ClusterConfig {
     pub balance: bool,
     /// Most replica moves under way at once, cluster-wide.
     pub max_concurrent_moves: usize,
+    /// A shard holding more keys than this splits in two (0: never).
+    pub shard_max_keys: u64,
+    /// A shard holding more bytes than this (keys, values and a fixed cost
+    /// per key) splits in two (0: never).
+    pub shard_max_bytes: u64,
 }
 
 impl ClusterConfig {

@@ -40,9 +40,29 @@ use crate::stats::{BatchCounts, Stats};
 const READ_CHUNK: usize = 16 * 1024;
 /// Replies waiting on writes before the batch stops to drain them.
 const MAX_PENDING: usize = 1024;
+/// How long a request for a slot its shard just gave away (a split) waits
+/// for the map that routes it to the new shard, before `-TRYAGAIN`.
+const SPLIT_MAP_WAIT: std::time::Duration = std::time::Duration::from_secs(2);
 
 /// A write as handed to its group: the op and the client's tag.
 type TaggedOp = (WriteOp, Option<WriteTag>);
+
+/// The reply for a request whose shard gave its slot away (it split after
+/// routing sent the request there; nothing was applied): once the map
+/// routes the slot to the new shard, MOVED to its leader.
+async fn gave_away(shared: Arc<Shared>, group: GroupId, slot: Option<Slot>) -> Frame {
+    let shards = &shared.shards;
+    let Some(slot) = slot else {
+        return Frame::error("TRYAGAIN the shard split while the command ran; nothing was applied");
+    };
+    match shards.wait_for_map(slot, group, SPLIT_MAP_WAIT).await {
+        Some(now) => {
+            let node = shards.leader(now).unwrap_or_else(|| shards.layout().shard_of_slot(slot).primary());
+            route::moved(shards, slot, node)
+        }
+        None => Frame::error(format!("TRYAGAIN slot {slot} is moving to a new shard (a split); retry shortly")),
+    }
+}
 
 /// A reply in the ordered queue.
 enum Pending {
@@ -178,8 +198,21 @@ impl Connection {
                         }
                     }
                     let name = ready.name;
+                    // A keyed read checks its shard still holds the slot
+                    // before and after reading (a split may apply between).
+                    let read_at = ready.target.filter(|_| !ready.write);
+                    if let Some(target) = read_at.filter(|t| !self.owns(t)) {
+                        let frame = gave_away(Arc::clone(&self.shared), target.group, Some(target.slot)).await;
+                        if let Some(ended) = self.reply(frame).await {
+                            break Some(ended);
+                        }
+                        continue;
+                    }
                     let started = std::time::Instant::now();
-                    let outcome = exec::run(&self.shared, &mut self.session, ready, now);
+                    let mut outcome = exec::run(&self.shared, &mut self.session, ready, now);
+                    if let Some(target) = read_at.filter(|t| !self.owns(t)) {
+                        outcome = Outcome::Reply(gave_away(Arc::clone(&self.shared), target.group, Some(target.slot)).await);
+                    }
                     let totals = self.counts.command(name);
                     totals.calls += 1;
                     totals.usec += started.elapsed().as_micros() as u64;
@@ -320,6 +353,7 @@ impl Connection {
                     let batch = self.batches.get_mut(&group).expect("a queued write's group was submitted");
                     let outcome = tokio::time::timeout_at(deadline, batch.next()).await.unwrap_or_else(|_| Err(late()));
                     let frame = match outcome {
+                        Ok(shoal_raft::Reply::NotOwned) => gave_away(Arc::clone(&self.shared), group, slot).await,
                         Ok(result) => exec::write::reply(shape, result),
                         Err(e) => self.replica_error(e, slot),
                     };
@@ -361,6 +395,11 @@ impl Connection {
             )),
             Some(e) => self.replica_error(e, None),
         }
+    }
+
+    /// Whether the target's group here still holds its slot.
+    fn owns(&self, target: &route::Target) -> bool {
+        self.shared.shards.replicas().owns(target.group, target.slot)
     }
 
     /// The reply for a write or read the group could not take.

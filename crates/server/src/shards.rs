@@ -36,6 +36,11 @@ pub struct Shards {
     /// The generation of this node's data (`shoal_raft::raft_id`).
     generation: u32,
     outages: Outages,
+    /// The epoch of the map followed, for requests waiting on a newer one
+    /// (`wait_for_map`).
+    epoch: tokio::sync::watch::Sender<u64>,
+    /// One `sync_groups` at a time (the map follower and births both run it).
+    syncing: tokio::sync::Mutex<()>,
 }
 
 /// One cluster map and what routing reads of it.
@@ -52,7 +57,9 @@ pub struct View {
 struct Outages {
     epoch: Instant,
     down_after: Duration,
-    groups: HashMap<GroupId, OutageClock>,
+    /// One clock per shard of the map; grown (rarely) when a split adds a
+    /// shard, read per request without a lock.
+    groups: ArcSwap<HashMap<GroupId, Arc<OutageClock>>>,
 }
 
 /// One held group's outage, in milliseconds since `Outages::epoch` + 1.
@@ -141,10 +148,13 @@ impl Shards {
         let outages = Outages {
             epoch: Instant::now(),
             down_after: config.cluster_down_after,
-            groups: layout.shards.iter().map(|s| (GroupId::from(s.id), OutageClock::default())).collect(),
+            groups: ArcSwap::from_pointee(HashMap::new()),
         };
+        outages.track(&layout);
+        let epoch = tokio::sync::watch::Sender::new(map.epoch);
         let view = ArcSwap::from_pointee(View { map, layout });
-        let shards = Shards { replicas, view, peers, me, generation, outages };
+        let syncing = tokio::sync::Mutex::new(());
+        let shards = Shards { replicas, view, peers, me, generation, outages, epoch, syncing };
         if config.cluster.is_some() {
             shards.sync_groups().await;
         }
@@ -161,7 +171,22 @@ impl Shards {
     pub fn set_map(&self, map: Arc<ClusterMap>) {
         self.peers.set_addrs(&peer_addrs(&map));
         let layout = Arc::new(map.layout());
+        self.outages.track(&layout);
+        let epoch = map.epoch;
         self.view.store(Arc::new(View { map, layout }));
+        self.epoch.send_replace(epoch);
+    }
+
+    /// Waits (at most `timeout`) until routing sends `slot` to another
+    /// group than `group`: a shard split and gave the slot away, and the
+    /// map saying so has not reached this node yet. Returns the group the
+    /// map now gives the slot, if it changed in time.
+    pub async fn wait_for_map(&self, slot: Slot, group: GroupId, timeout: Duration) -> Option<GroupId> {
+        let mut epochs = self.epoch.subscribe();
+        let moved = || Some(self.group_of_slot(slot)).filter(|&g| g != group);
+        let wait = epochs.wait_for(|_| moved().is_some());
+        tokio::time::timeout(timeout, wait).await.ok()?.ok()?;
+        moved()
     }
 
     /// The Raft id this node uses for `replica`, a replica of the map on
@@ -172,16 +197,32 @@ impl Shards {
         raft_id_under(replica, self.generation)
     }
 
-    /// Opens the groups the map gives this node and not open yet (a move's
-    /// target waits, empty, for its leader) and closes those it no longer
-    /// gives it, deleting their data: their replicas left their groups
-    /// before the map dropped them. Errors are logged; the next call
-    /// retries.
+    /// Opens the groups the map gives this node and not open yet and closes
+    /// those it no longer gives it, deleting their data: their replicas
+    /// left their groups before the map dropped them. A move's target
+    /// opens empty and waits for its leader; a replica born of a split
+    /// opens from what the split wrote here (`born_ready`). Errors are
+    /// logged; the next call retries.
     pub async fn sync_groups(&self) {
+        let _one = self.syncing.lock().await;
         let map = self.map();
-        for (&shard, _) in map.shards.iter() {
+        let mut mine: Vec<(GroupId, u64)> = Vec::new();
+        for (&shard, info) in map.shards.iter() {
             let Some((replica, _)) = map.replica_on(shard, self.me) else { continue };
-            let spec = GroupSpec { id: GroupId::from(shard), me: self.raft_id_of(replica), members: vec![] };
+            let (group, me) = (GroupId::from(shard), self.raft_id_of(replica));
+            let born_of = info.born_of.map(|parent| (parent, *info.slots.start()));
+            if self.born_ready(group, me, born_of) {
+                mine.push((group, me));
+            }
+        }
+        for (child, replica, parent, at) in map.unborn_on(self.me) {
+            let me = self.raft_id_of(replica);
+            if self.born_ready(GroupId::from(child), me, Some((parent, at))) {
+                mine.push((GroupId::from(child), me));
+            }
+        }
+        for &(group, me) in &mine {
+            let spec = GroupSpec { id: group, me, members: vec![] };
             let open = self.replicas.member_id(spec.id);
             if open.is_some_and(|id| id != spec.me) {
                 // An earlier replica of the group here, moved away (the map
@@ -202,14 +243,33 @@ impl Shards {
         }
         let held = self.replicas.group_ids().into_iter().chain(self.replicas.unopened_groups());
         for group in held.filter(|&g| g != crate::meta::META_GROUP) {
-            let mine = u16::try_from(group).ok().and_then(|shard| map.replica_on(shard, self.me));
-            if mine.is_none() {
+            let listed = u16::try_from(group).ok().is_some_and(|shard| map.replica_on(shard, self.me).is_some())
+                || map.unborn_on(self.me).any(|(child, ..)| GroupId::from(child) == group);
+            // A group newer than this map (a split applied here before its
+            // map arrived) is left alone: the map will name it.
+            if !listed && map.knows_shard(group) {
                 tracing::info!(group, epoch = map.epoch, "closing a replica the map no longer gives this node");
                 if let Err(e) = self.replicas.close_group(group).await {
                     tracing::error!(group, error = %e, "cannot close the replica");
                 }
             }
         }
+    }
+
+    /// Whether this node's replica `me` of `group` may be opened now. One
+    /// born of a split (`born_of`: the shard it split from and its first
+    /// slot) is written here by this node's replica of that shard when it
+    /// applies the split; opened before, it would start empty. So it waits
+    /// while that replica still holds the slot; once the replica holds it
+    /// no more without having written the new group (it installed a
+    /// snapshot from past the split), or if the node holds none, it opens
+    /// empty and its leader sends it a snapshot.
+    fn born_ready(&self, group: GroupId, me: u64, born_of: Option<(shoal_cluster::ShardId, Slot)>) -> bool {
+        let Some((parent, at)) = born_of else { return true };
+        if self.replicas.member_id(group) == Some(me) || self.replicas.born_here(group, me) {
+            return true;
+        }
+        !self.replicas.owns(GroupId::from(parent), at)
     }
 
     pub fn replicas(&self) -> &Replicas {
@@ -293,7 +353,8 @@ impl Shards {
     /// Records that a request found `group` without a usable leader; says
     /// how long that has been so.
     pub fn outage(&self, group: GroupId) -> Outage {
-        let Some(OutageClock { since, last }) = self.outages.groups.get(&group) else { return Outage::Brief };
+        let groups = self.outages.groups.load();
+        let Some(OutageClock { since, last }) = groups.get(&group).map(|c| &**c) else { return Outage::Brief };
         let now = self.outages.epoch.elapsed().as_millis() as u64 + 1;
         let bound = self.outages.down_after.as_millis() as u64;
         if now.saturating_sub(last.swap(now, Ordering::Relaxed)) > bound {
@@ -314,7 +375,7 @@ impl Shards {
 
     /// Records that `group` has a usable leader again.
     pub fn outage_over(&self, group: GroupId) {
-        if let Some(OutageClock { since, .. }) = self.outages.groups.get(&group) {
+        if let Some(OutageClock { since, .. }) = self.outages.groups.load().get(&group).map(|c| &**c) {
             // A load first: the common case (no outage) writes nothing.
             if since.load(Ordering::Relaxed) != 0 {
                 since.store(0, Ordering::Relaxed);
@@ -334,6 +395,21 @@ impl Shards {
 
     pub async fn shutdown(&self) {
         self.replicas.shutdown().await;
+    }
+}
+
+impl Outages {
+    /// Gives every shard of `layout` a clock (kept ones keep theirs).
+    fn track(&self, layout: &Layout) {
+        let groups = self.groups.load();
+        if layout.shards.iter().all(|s| groups.contains_key(&GroupId::from(s.id))) {
+            return;
+        }
+        let mut grown = HashMap::clone(&groups);
+        for shard in &layout.shards {
+            grown.entry(GroupId::from(shard.id)).or_default();
+        }
+        self.groups.store(Arc::new(grown));
     }
 }
 

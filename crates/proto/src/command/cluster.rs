@@ -22,6 +22,9 @@ pub enum ShoalAdmin {
     TransferLeader { shard: u16, to: Bytes },
     /// REMOVE-NODE node: drains the node, then removes it from the map.
     RemoveNode(Bytes),
+    /// SPLIT shard [slot]: the shard's slots from `slot` on (by default,
+    /// from the slot that halves its keys) go to a new shard.
+    Split { shard: u16, at: Option<u16> },
     /// APPLY json: a map command relayed to the metadata group's leader
     /// by another node (internal).
     Apply(Bytes),
@@ -84,6 +87,10 @@ impl ShoalAdmin {
                 words.extend([text("TRANSFER-LEADER"), number(u64::from(*shard)), to.clone()])
             }
             ShoalAdmin::RemoveNode(node) => words.extend([text("REMOVE-NODE"), node.clone()]),
+            ShoalAdmin::Split { shard, at } => {
+                words.extend([text("SPLIT"), number(u64::from(*shard))]);
+                words.extend(at.map(|at| number(u64::from(at))));
+            }
             ShoalAdmin::Apply(json) => words.extend([text("APPLY"), json.clone()]),
         }
         words
@@ -110,11 +117,16 @@ fn shoal(mut a: Args) -> Result<ShoalAdmin, CommandError> {
         b"move-replica" => ShoalAdmin::MoveReplica { shard: shard(&mut a)?, from: a.take()?, to: a.take()? },
         b"transfer-leader" => ShoalAdmin::TransferLeader { shard: shard(&mut a)?, to: a.take()? },
         b"remove-node" => ShoalAdmin::RemoveNode(a.take()?),
+        b"split" => {
+            let shard = shard(&mut a)?;
+            let at = if a.is_empty() { None } else { Some(slot(&mut a)?) };
+            ShoalAdmin::Split { shard, at }
+        }
         b"apply" => ShoalAdmin::Apply(a.take()?),
         _ => {
             let sub = String::from_utf8_lossy(&sub).into_owned();
             return Err(CommandError(format!(
-                "ERR unknown CLUSTER SHOAL subcommand '{sub}': try MAP, JOIN, MOVE-REPLICA, TRANSFER-LEADER or REMOVE-NODE"
+                "ERR unknown CLUSTER SHOAL subcommand '{sub}': try MAP, JOIN, MOVE-REPLICA, TRANSFER-LEADER, REMOVE-NODE or SPLIT"
             )));
         }
     };

@@ -159,6 +159,8 @@ fn cluster_shoal_subcommands_parse_and_check_their_arguments() {
         &["CLUSTER", "SHOAL", "TRANSFER-LEADER", "2", "1"],
         &["CLUSTER", "SHOAL", "REMOVE-NODE", "3"],
         &["CLUSTER", "SHOAL", "APPLY", "{}"],
+        &["CLUSTER", "SHOAL", "SPLIT", "4"],
+        &["CLUSTER", "SHOAL", "SPLIT", "4", "9000"],
     ] {
         let back: Vec<String> = admin(words).words().iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
         assert_eq!(back, words, "words() gives back what was parsed");
@@ -166,5 +168,7 @@ fn cluster_shoal_subcommands_parse_and_check_their_arguments() {
     assert!(err(&["CLUSTER", "SHOAL", "JOIN", "7", "h", "70000", "1"]).contains("invalid port"));
     assert!(err(&["CLUSTER", "SHOAL", "MOVE-REPLICA", "-1", "1", "2"]).contains("invalid shard"));
     assert!(err(&["CLUSTER", "SHOAL", "MAP", "extra"]).contains("syntax"));
+    assert_eq!(admin(&["CLUSTER", "SHOAL", "SPLIT", "4", "9000"]), ShoalAdmin::Split { shard: 4, at: Some(9000) });
+    assert!(err(&["CLUSTER", "SHOAL", "SPLIT", "4", "16384"]).contains("Invalid slot"));
     assert!(err(&["CLUSTER", "SHOAL", "GROW"]).contains("unknown CLUSTER SHOAL subcommand 'grow'"));
 }

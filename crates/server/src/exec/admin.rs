@@ -20,6 +20,12 @@ pub async fn run(shared: &Shared, admin: ShoalAdmin) -> Frame {
 }
 
 async fn answer(shared: &Shared, admin: ShoalAdmin) -> Result<Frame, String> {
+    // A split's slot is chosen where the shard's keys are (any replica's
+    // counts will do), before the command is relayed.
+    let admin = match admin {
+        ShoalAdmin::Split { shard, at: None } => ShoalAdmin::Split { shard, at: halving_slot(shared, shard) },
+        admin => admin,
+    };
     let changes = !matches!(admin, ShoalAdmin::Map | ShoalAdmin::Apply(_));
     if changes && !shared.shards.replicas().is_leader(META_GROUP) {
         // Names are resolved on the metadata leader, against the newest
@@ -59,6 +65,12 @@ async fn answer(shared: &Shared, admin: ShoalAdmin) -> Result<Frame, String> {
             }
         }
         ShoalAdmin::RemoveNode(name) => MetaCmd::SetNodeState { node: node(&map, &name)?, state: NodeState::Draining },
+        ShoalAdmin::Split { shard, at } => {
+            let info = map.shards.get(&shard).ok_or(format!("ERR shard {shard} does not exist"))?;
+            // No replica here to count keys: the middle slot.
+            let middle = || (u32::from(*info.slots.start()) + u32::from(*info.slots.end())).div_ceil(2) as u16;
+            MetaCmd::StartSplit { shard, at: at.unwrap_or_else(middle) }
+        }
     };
     let applied = meta::submit(shared, &cmd).await.map_err(error_line)?;
     if let Applied::Node(node) = applied {
@@ -85,11 +97,21 @@ fn describe(cmd: &MetaCmd, applied: &Applied) -> String {
         (MetaCmd::SetPreferredLeader { shard, replica }, _) => {
             format!("shard {shard} is to be led by node {}", shoal_cluster::map::node_of(*replica))
         }
+        (MetaCmd::StartSplit { shard, at }, Applied::Split { child }) => {
+            format!("shard {shard} is splitting: its slots from {at} on go to the new shard {child}")
+        }
         (MetaCmd::SetNodeState { node, state: NodeState::Draining }, _) => {
             format!("node {node} is draining: its replicas move away, then it leaves the cluster")
         }
         (cmd, applied) => format!("{cmd:?}: {applied:?}"),
     }
+}
+
+/// The slot that halves `shard`'s keys, by this node's replica of it.
+pub fn halving_slot(shared: &Shared, shard: u16) -> Option<u16> {
+    let map = shared.shards.map();
+    let slots = map.shards.get(&shard)?.slots.clone();
+    shared.shards.db(shoal_raft::transport::GroupId::from(shard))?.halving_slot(slots)
 }
 
 /// A node named by its number, its 40-hex id or its client address.
