@@ -8,7 +8,10 @@
 //! 2. a draining node's replicas move to the up nodes holding fewest;
 //! 3. (balancing on) a replica moves from the up node holding most to the
 //!    one holding fewest, while they differ by more than one;
-//! 4. (balancing on, no move under way) a shard's preferred leader moves to
+//! 4. (balancing on, no move or split under way) a cluster with fewer
+//!    shards than up nodes splits its widest shard at its middle slot, so
+//!    that every node can lead one;
+//! 5. (balancing on, no move under way) a shard's preferred leader moves to
 //!    the up node preferred by fewest, while they differ by more than one.
 //!
 //! At most `max_moves` moves are under way at once, and a shard has at
@@ -45,9 +48,25 @@ pub fn next(map: &ClusterMap, policy: Policy) -> Vec<MetaCmd> {
         }
     }
     if policy.balance && map.moves.is_empty() {
+        if let Some(split) = widen(map) {
+            return vec![split];
+        }
         return spread_leaders(map);
     }
     Vec::new()
+}
+
+/// A split of the widest shard (most slots) at its middle, when there are
+/// fewer shards than up nodes and no split is under way.
+fn widen(map: &ClusterMap) -> Option<MetaCmd> {
+    let up = map.nodes.values().filter(|n| n.state == NodeState::Up).count();
+    if !map.splits.is_empty() || map.shards.len() >= up {
+        return None;
+    }
+    let width = |s: &crate::map::ShardInfo| u32::from(*s.slots.end()) - u32::from(*s.slots.start());
+    let (&shard, info) = map.shards.iter().filter(|(_, s)| width(s) > 0).max_by_key(|(&id, s)| (width(s), u16::MAX - id))?;
+    let at = ((u32::from(*info.slots.start()) + u32::from(*info.slots.end())).div_ceil(2)) as u16;
+    Some(MetaCmd::StartSplit { shard, at })
 }
 
 /// Replicas (learners included) held by each node not removed.

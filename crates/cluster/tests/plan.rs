@@ -1,6 +1,7 @@
-//! The balancer's planner on maps alone: a grown cluster spreads evenly,
-//! a drained node empties and leaves, and no more moves run at once than
-//! the policy allows.
+//! The balancer's planner on maps alone: a grown cluster spreads evenly
+//! (splitting shards when there are fewer than nodes), a drained node
+//! empties and leaves, and no more moves run at once than the policy
+//! allows.
 
 use std::collections::BTreeMap;
 
@@ -35,6 +36,10 @@ fn settle(map: &mut ClusterMap, policy: Policy) -> usize {
             match map.apply(&cmd) {
                 Ok(Applied::Move { id, .. }) => {
                     map.apply(&MetaCmd::FinishMove { id }).unwrap();
+                }
+                Ok(Applied::Split { .. }) => {
+                    let MetaCmd::StartSplit { shard, .. } = cmd else { unreachable!("only a split gives Split") };
+                    map.apply(&MetaCmd::FinishSplit { shard }).unwrap();
                 }
                 Ok(_) => {}
                 Err(e) => panic!("the planner gave a refused command {cmd:?}: {e}"),
@@ -122,4 +127,19 @@ fn every_shape_settles_evenly() {
             assert!(m.shards.values().all(|sh| sh.replicas.len() == usize::from(r)), "{shape}");
         }
     }
+}
+
+#[test]
+fn a_cluster_with_fewer_shards_than_nodes_splits_until_each_can_lead_one() {
+    let policy = Policy { balance: true, max_moves: 2 };
+    let mut m = map(3, 1, 3);
+    join(&mut m, 1);
+    join(&mut m, 2);
+    settle(&mut m, policy);
+    assert_eq!(m.shards.len(), 5, "split until there are as many shards as nodes");
+    let (replicas, leaders) = spread(&m);
+    assert!(leaders.values().all(|&n| n == 1), "each node the preferred leader of one: {leaders:?}");
+    assert!(replicas.values().all(|&n| n == 3), "15 replicas, 3 per node: {replicas:?}");
+    let widths: Vec<u32> = m.shards.values().map(|s| u32::from(*s.slots.end()) - u32::from(*s.slots.start()) + 1).collect();
+    assert!(widths.iter().all(|&w| (2730..=5462).contains(&w)), "the widest were split: {widths:?}");
 }
