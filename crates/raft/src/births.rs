@@ -35,6 +35,13 @@ use crate::{ShoalNode, SplitSpec, TypeConfig};
 pub struct Births {
     dir: PathBuf,
     born: watch::Sender<u64>,
+    /// Held while a split is applied here (the shard's slots shrink, its
+    /// keys move, the new group is written) and while the server decides
+    /// whether to open a born group: it never sees a shard that gave its
+    /// slots away without the new group on disk yet, which it would take
+    /// for one that installed a snapshot from past the split, and open the
+    /// new group empty.
+    applying: std::sync::Mutex<()>,
 }
 
 /// The directory of `group`'s replica under a node's data directory.
@@ -50,7 +57,12 @@ pub(crate) fn first_log_id() -> LogIdOf<TypeConfig> {
 
 impl Births {
     pub fn new(dir: PathBuf) -> Births {
-        Births { dir, born: watch::Sender::new(0) }
+        Births { dir, born: watch::Sender::new(0), applying: std::sync::Mutex::new(()) }
+    }
+
+    /// See `applying`.
+    pub(crate) fn lock(&self) -> std::sync::MutexGuard<'_, ()> {
+        self.applying.lock().expect("births lock")
     }
 
     /// Changes each time a group is born here.
@@ -60,7 +72,8 @@ impl Births {
 
     /// Writes `owner`'s node's replica of the split's new group, holding
     /// `keys` (see the module doc). Nothing when the split gives this node
-    /// no replica or the directory already names one.
+    /// no replica or the directory already names one. The caller holds
+    /// `lock`.
     pub(crate) fn create(&self, spec: &SplitSpec, owner: u64, sessions: &Sessions, keys: &Db) -> io::Result<()> {
         let node = crate::node_of(owner);
         let Some(&me) = spec.members.keys().find(|&&id| crate::node_of(id) == node) else { return Ok(()) };

@@ -491,10 +491,22 @@ impl Replicas {
         self.births.watch()
     }
 
-    /// Whether a group was written here by a split and never opened.
-    pub fn born_here(&self, group: GroupId, me: u64) -> bool {
+    /// Whether this node's replica `me` of `group`, born of a split of
+    /// `parent` at slot `at`, may be opened now: it is open already, or
+    /// this node's replica of `parent` wrote it when it applied the split,
+    /// or that replica no longer holds `at` without having written it (it
+    /// installed a snapshot from past the split: the new group's leader
+    /// will send one too), or the node holds no replica of `parent`. Not
+    /// while `parent`'s replica here still holds `at`: opened before the
+    /// split writes it, the new replica would start empty.
+    pub fn may_open_born(&self, group: GroupId, me: u64, parent: GroupId, at: u16) -> bool {
+        let _applying = self.births.lock();
+        if self.member_id(group) == Some(me) {
+            return true;
+        }
         let file = self.group_dir(group).join(REPLICA_ID_FILE);
-        std::fs::read_to_string(file).is_ok_and(|id| id.trim() == me.to_string())
+        let written = std::fs::read_to_string(file).is_ok_and(|id| id.trim() == me.to_string());
+        written || !self.owns(parent, at)
     }
 
     /// Whether this node's replica of `group` holds `slot` as applied here

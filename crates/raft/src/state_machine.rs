@@ -276,6 +276,7 @@ impl StateMachine {
                 spec.start, spec.end, spec.at
             )));
         }
+        let _applying = self.births.as_ref().map(|b| b.lock());
         inner.slots = pack(spec.start, spec.at - 1);
         self.slots.store(inner.slots, Ordering::SeqCst);
         let right = self.db.split_off(spec.at..=spec.end);

@@ -108,7 +108,7 @@ async fn a_split_entry_makes_a_new_group_on_every_replica() {
 
     for (&n, replicas) in &nodes {
         let me = shoal_raft::raft_id(n, 7);
-        eventually("the new group on disk", || replicas.born_here(2, me).then_some(())).await;
+        eventually("the new group on disk", || replicas.may_open_born(2, me, 1, AT).then_some(())).await;
         eventually("group 1's slots shrunk", || {
             (replicas.slots(1) == Some(SlotsHeld::Range(0..=AT - 1))).then_some(())
         })

@@ -265,11 +265,7 @@ impl Shards {
     /// snapshot from past the split), or if the node holds none, it opens
     /// empty and its leader sends it a snapshot.
     fn born_ready(&self, group: GroupId, me: u64, born_of: Option<(shoal_cluster::ShardId, Slot)>) -> bool {
-        let Some((parent, at)) = born_of else { return true };
-        if self.replicas.member_id(group) == Some(me) || self.replicas.born_here(group, me) {
-            return true;
-        }
-        !self.replicas.owns(GroupId::from(parent), at)
+        born_of.is_none_or(|(parent, at)| self.replicas.may_open_born(group, me, GroupId::from(parent), at))
     }
 
     pub fn replicas(&self) -> &Replicas {
