@@ -117,6 +117,11 @@ pub struct ReplicationArgs {
     /// about three times this (docs/failures.md).
     #[arg(long, default_value_t = 200)]
     pub election_timeout_ms: u64,
+    /// A shard group with no traffic for this many milliseconds goes quiet:
+    /// no heartbeats, no election timer, until a request or a node failure
+    /// wakes it (0: never).
+    #[arg(long, default_value_t = 2000)]
+    pub hibernate_after_ms: u64,
     /// A shard group snapshots its keyspace after this many writes (and
     /// the WAL behind the snapshot can then be deleted).
     #[arg(long, default_value_t = 5000)]
@@ -204,6 +209,7 @@ impl ReplicationArgs {
             heartbeat_interval_ms: self.heartbeat_interval_ms,
             election_timeout_min_ms: self.election_timeout_ms,
             election_timeout_max_ms: self.election_timeout_ms * 2,
+            hibernate_after_ms: self.hibernate_after_ms,
         };
         Ok(config)
     }

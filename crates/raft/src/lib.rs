@@ -3,6 +3,8 @@
 //!
 //! - [`births`]: a split's new group, written to disk by every replica
 //!   applying the split.
+//! - `hibernate`: idle groups stop ticking until a request or a failure
+//!   wakes them.
 //! - [`clock`]: the node's hybrid clock for expiry (never behind a time it saw).
 //! - [`log_store`]: the group's Raft log, a view over the node-wide
 //!   `shoal_wal::Wal` (entries in memory, durability from the WAL).
@@ -26,6 +28,7 @@ use shoal_engine::WriteResult;
 
 pub mod births;
 pub mod clock;
+mod hibernate;
 pub mod log_store;
 pub mod memory;
 pub mod replicas;
@@ -38,7 +41,7 @@ pub use clock::Clock;
 pub use log_store::LogStore;
 pub use replicas::{
     GroupSpec, GroupStatus, MoveProgress, PendingBatch, ReadMode, ReplicaConfig, ReplicaError, Replicas, Role,
-    SlotsHeld, Snapshots, Timing,
+    SlotsHeld, Snapshots, Timing, HIBERNATE_CHECK,
 };
 pub use settings::raft_config;
 pub use state_machine::StateMachine;

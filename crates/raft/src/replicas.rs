@@ -59,13 +59,25 @@ pub struct Timing {
     pub heartbeat_interval_ms: u64,
     pub election_timeout_min_ms: u64,
     pub election_timeout_max_ms: u64,
+    /// A group idle this long goes quiet (`crate::hibernate`; 0: never).
+    pub hibernate_after_ms: u64,
 }
 
 impl Default for Timing {
     fn default() -> Self {
-        Timing { heartbeat_interval_ms: 50, election_timeout_min_ms: 200, election_timeout_max_ms: 400 }
+        Timing {
+            heartbeat_interval_ms: 50,
+            election_timeout_min_ms: 200,
+            election_timeout_max_ms: 400,
+            hibernate_after_ms: 2000,
+        }
     }
 }
+
+/// How often `Replicas::hibernate_tick` should run: a leader waits two of
+/// these beyond an election timeout before it sleeps, so that its
+/// followers, checked as often, are asleep first.
+pub const HIBERNATE_CHECK: Duration = Duration::from_millis(200);
 
 /// When a group snapshots its keyspace and how much log it keeps behind the
 /// snapshot (for followers that are only a little behind).
@@ -176,6 +188,7 @@ struct Replica {
     quorum_fresh_until_ms: AtomicU64,
     /// The shard's slots as applied here (`state_machine::pack`).
     slots: Arc<AtomicU32>,
+    sleep: crate::hibernate::Sleep,
 }
 
 /// Several writes to one group handed to its Raft in one message (in
@@ -223,6 +236,8 @@ pub struct GroupStatus {
     /// The group's membership as this node knows it (Raft ids).
     pub voters: Vec<u64>,
     pub learners: Vec<u64>,
+    /// Idle and quiet here (`crate::hibernate`).
+    pub asleep: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]
@@ -272,6 +287,8 @@ pub struct Replicas {
     clock: Arc<Clock>,
     /// Where splits applied here write their new groups.
     births: Arc<crate::births::Births>,
+    /// When idle groups go quiet (`crate::hibernate`).
+    quiet: crate::hibernate::Quiet,
 }
 
 /// The slots a shard's replica holds, as applied here.
@@ -363,6 +380,10 @@ impl Replicas {
             quarantine,
             read_index,
             births: Arc::new(crate::births::Births::new(config.dir.clone())),
+            quiet: crate::hibernate::Quiet {
+                after_ms: config.timing.hibernate_after_ms,
+                margin_ms: config.timing.election_timeout_max_ms + 2 * HIBERNATE_CHECK.as_millis() as u64,
+            },
             clock: config.clock,
         };
         for spec in &config.groups {
@@ -444,6 +465,7 @@ impl Replicas {
             quorum_fresh_until_ms: AtomicU64::new(0),
             elected,
             slots,
+            sleep: Default::default(),
         };
         let mut table = BTreeMap::clone(&self.replicas.load());
         table.insert(spec.id, Arc::new(replica));
@@ -532,6 +554,7 @@ impl Replicas {
     /// split already applied, or a stale one).
     pub async fn split(&self, group: GroupId, spec: crate::SplitSpec, now: Millis) -> Result<Reply, ReplicaError> {
         let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        self.touch(&replica);
         let now = now.max(self.clock.now_ms());
         let proposal = Proposal { cmd: crate::Cmd::Split(spec), now_ms: now, tag: None };
         match replica.raft.client_write(proposal).await {
@@ -652,6 +675,10 @@ impl Replicas {
         if replica.voters.load(Ordering::Relaxed) == 1 || replica.leader.load(Ordering::Relaxed) != replica.me {
             return false;
         }
+        // A request for a leader that went quiet: it wakes, and counts as
+        // in touch with its quorum for a while (it heard from none while
+        // asleep, by design).
+        self.touch(replica);
         let now_ms = self.epoch.elapsed().as_millis() as u64;
         if now_ms < replica.quorum_fresh_until_ms.load(Ordering::Relaxed) {
             return false;
@@ -681,6 +708,7 @@ impl Replicas {
         let Some(replica) = self.replica(group) else {
             return PendingBatch { results: Err(ReplicaError::NoSuchGroup(group)) };
         };
+        self.touch(&replica);
         // Never behind the node's clock (see `crate::clock`).
         let now = now.max(self.clock.now_ms());
         let proposals: Vec<Proposal> =
@@ -733,6 +761,7 @@ impl Replicas {
         if replica.voters.load(Ordering::Relaxed) == 1 && replica.leader.load(Ordering::Relaxed) == replica.me {
             return Ok(());
         }
+        self.touch(&replica);
         if self.read_mode == ReadMode::Lease && self.lease_holds(&replica) {
             return Ok(());
         }
@@ -774,6 +803,66 @@ impl Replicas {
             .await
             .map_err(|e| unavailable(format!("not applied up to {index} in time: {e}")))?;
         Ok(())
+    }
+
+    /// Records a request for the group's replica here; wakes it if it was
+    /// asleep (`crate::hibernate`).
+    fn touch(&self, replica: &Replica) {
+        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        if replica.sleep.touch(now_ms) {
+            self.wake(replica, now_ms);
+        }
+    }
+
+    fn wake(&self, replica: &Replica, now_ms: u64) {
+        replica.raft.runtime_config().tick(true);
+        let grace = now_ms + self.quorum_timeout.as_millis() as u64;
+        replica.quorum_fresh_until_ms.fetch_max(grace, Ordering::Relaxed);
+    }
+
+    /// One hibernation check of every group here (`crate::hibernate`),
+    /// every `HIBERNATE_CHECK`: idle ones go quiet, quiet ones whose log
+    /// moved or whose leader's node is down (`alive(node)` says, from the
+    /// node-level peer check) wake.
+    pub fn hibernate_tick(&self, alive: impl Fn(u64) -> bool) {
+        use crate::hibernate::{decide, Observed, Seat, Verdict};
+        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        for (group, replica) in self.replicas.load().iter() {
+            let observed = {
+                let metrics = replica.raft.metrics();
+                let m = metrics.borrow_watched();
+                let idle_ms = replica.sleep.observe(now_ms, (m.last_log_index, m.current_leader, m.current_term));
+                let role = match (&m.running_state, m.state) {
+                    (Ok(()), ServerState::Leader) => Seat::Leader,
+                    (Ok(()), ServerState::Follower) if m.current_leader.is_some() => Seat::Follower,
+                    _ => Seat::Other,
+                };
+                let settled = m.committed_membership_config.log_id() == m.membership_config.log_id()
+                    && m.membership_config.membership().get_joint_config().len() == 1;
+                let caught_up = m.replication.iter().flatten().all(|(_, l)| l.as_ref().map(|l| l.index) == m.last_log_index);
+                Observed {
+                    role,
+                    asleep: replica.sleep.asleep.load(Ordering::SeqCst),
+                    idle_ms,
+                    leader_alive: m.current_leader.is_some_and(|l| alive(crate::node_of(l))),
+                    quiet: settled && caught_up && !replica.transferring.load(Ordering::SeqCst),
+                }
+            };
+            match decide(observed, self.quiet) {
+                Verdict::Sleep => {
+                    replica.sleep.asleep.store(true, Ordering::SeqCst);
+                    replica.raft.runtime_config().tick(false);
+                    tracing::debug!(group, "idle: going quiet");
+                }
+                Verdict::Wake => {
+                    if replica.sleep.asleep.swap(false, Ordering::SeqCst) {
+                        self.wake(replica, now_ms);
+                        tracing::debug!(group, "waking");
+                    }
+                }
+                Verdict::Stay => {}
+            }
+        }
     }
 
     /// One round of WAL compaction. Segments are deleted oldest first once
@@ -859,6 +948,7 @@ impl Replicas {
             followers,
             voters: m.membership_config.membership().voter_ids().collect(),
             learners: m.membership_config.membership().learner_ids().collect(),
+            asleep: replica.sleep.asleep.load(Ordering::Relaxed),
         })
     }
 
@@ -874,6 +964,7 @@ impl Replicas {
     /// `to`; returns at once, the transfer happens in the background.
     pub async fn transfer_leader(&self, group: GroupId, to: u64) -> Result<(), ReplicaError> {
         let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        self.touch(&replica);
         // Before the transfer starts: no lease read may run once it has.
         replica.transferring.store(true, Ordering::SeqCst);
         replica.raft.trigger().transfer_leader(to).await.map_err(|e| ReplicaError::Unavailable(e.to_string()))
@@ -888,6 +979,7 @@ impl Replicas {
     /// one stopped.
     pub async fn replace_member(&self, group: GroupId, new: u64, catch_up: Duration) -> Result<(), ReplicaError> {
         let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        self.touch(&replica);
         let node = crate::node_of(new);
         assert_ne!(node, crate::node_of(replica.me), "a leader never replaces itself");
         let info = node_info(&self.client_addrs, node);
@@ -920,6 +1012,7 @@ impl Replicas {
         catch_up: Duration,
     ) -> Result<MoveProgress, ReplicaError> {
         let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        self.touch(&replica);
         let current = membership(&replica);
         // Done only once the membership saying so is committed: a new
         // leader's uncommitted one could still be lost.
@@ -983,6 +1076,7 @@ impl Replicas {
         catch_up: Duration,
     ) -> Result<(), ReplicaError> {
         let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        self.touch(&replica);
         assert!(voters.iter().all(|v| members.contains_key(v)), "every voter is a member");
         let current = membership(&replica);
         if !voters.contains(&replica.me) {
@@ -1022,6 +1116,7 @@ impl Replicas {
     /// alone: a replica that already votes is moved away, not cancelled.
     pub async fn remove_learner(&self, group: GroupId, learner: u64) -> Result<(), ReplicaError> {
         let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
+        self.touch(&replica);
         let current = membership(&replica);
         if current.voter_ids().any(|v| v == learner) {
             return Err(ReplicaError::Unavailable(format!("{} is a voter of group {group}", crate::ShowId(learner))));

@@ -43,6 +43,7 @@ fn config_at(root: &std::path::Path, me: u64, generation: u32) -> ReplicaConfig 
             heartbeat_interval_ms: 100,
             election_timeout_min_ms: 600,
             election_timeout_max_ms: 1200,
+            ..Default::default()
         },
         read_mode: Default::default(),
         snapshots: Default::default(),

@@ -194,7 +194,7 @@ fn replication(shared: &Shared) -> String {
         };
         let _ = write!(
             out,
-            "{group}:role={role},me={me},leader={},term={},last_log={},commit={},applied={},snapshot={},purged={},keys={},lag={},voters={},learners={}\r\n",
+            "{group}:role={role},me={me},leader={},term={},last_log={},commit={},applied={},snapshot={},purged={},keys={},lag={},voters={},learners={},asleep={}\r\n",
             s.leader.map_or("-".to_string(), |l| ShowId(l).to_string()),
             s.term,
             index(s.last_log_index),
@@ -206,6 +206,7 @@ fn replication(shared: &Shared) -> String {
             if lag.is_empty() { "-".to_string() } else { lag.join("|") },
             ids(&s.voters),
             ids(&s.learners),
+            u8::from(s.asleep),
         );
     }
     out

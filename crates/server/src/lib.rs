@@ -24,6 +24,7 @@
 //! - `peer`: the peer port (layout hellos, and Raft traffic handed over).
 //! - `balance`: hands leadership back to a shard's preferred leader.
 //! - `splits`: a shard's slots split into a new shard by one log entry.
+//! - `quiet`: idle groups stop heartbeating (hibernation), checked here.
 //! - `meta`: the metadata group and the cluster map every node follows.
 //! - `moves`: shard leaders carry out the map's replica moves; the
 //!   metadata leader plans them (balancing, draining).
@@ -39,6 +40,7 @@
 //! - `stats`, `clock`: counters and the wall clock.
 
 mod balance;
+mod quiet;
 mod splits;
 mod clock;
 mod compact;
@@ -169,6 +171,7 @@ impl Server {
             tasks.push(tokio::spawn(moves::run(Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(splits::run(Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(splits::open_births(Arc::clone(&shared), stopped.clone())));
+            tasks.push(tokio::spawn(quiet::run(Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(balance::run(Arc::clone(&shared), stopped)));
         }
         let keys: usize = shared.shards.held().into_iter().filter_map(|g| shared.shards.db(g)).map(|db| db.len()).sum();
