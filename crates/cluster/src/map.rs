@@ -20,6 +20,9 @@
 //! - a split names a slot inside its shard's range (not the first), a
 //!   shard id not given yet, and one new replica for each of the shard's
 //!   replicas, on the same node; a shard never moves and splits at once;
+//! - a merge names two shards, the right one's slots following the left
+//!   one's; a shard takes part in one change at a time (a move, a split or
+//!   a merge);
 //! - a shard id is never given twice (`next_shard` only grows).
 
 use std::collections::BTreeMap;
@@ -67,6 +70,9 @@ pub struct ClusterMap {
     /// Splits under way, by the shard splitting.
     #[serde(default)]
     pub splits: BTreeMap<ShardId, Split>,
+    /// Merges under way, by the left shard (the one that stays).
+    #[serde(default)]
+    pub merges: BTreeMap<ShardId, Merge>,
     next_node: NodeNumber,
     next_seq: u32,
     next_move: MoveId,
@@ -74,6 +80,14 @@ pub struct ClusterMap {
     /// below the number of shards, and `from_json` fills it in.
     #[serde(default)]
     next_shard: u32,
+}
+
+/// A merge under way: the left shard takes the `right` shard's slots and
+/// keys (sealed first, then carried by one entry in the left shard's
+/// log); then the right shard is gone.
+#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct Merge {
+    pub right: ShardId,
 }
 
 /// A split under way: once the shard's log has applied it, its slots from
@@ -175,6 +189,19 @@ pub enum MetaCmd {
     CancelSplit {
         shard: ShardId,
     },
+    /// `left` is to take `right`'s slots (they follow its own).
+    StartMerge {
+        left: ShardId,
+        right: ShardId,
+    },
+    /// `left` holds `right`'s keys: `right` is gone.
+    FinishMerge {
+        left: ShardId,
+    },
+    /// The merge will not happen (the right shard was unsealed).
+    CancelMerge {
+        left: ShardId,
+    },
 }
 
 /// What an applied command gave.
@@ -216,6 +243,14 @@ pub enum MetaError {
     NotSettled(ShardId),
     #[error("no shard id is left to give")]
     NoShardIds,
+    #[error("shard {1}'s slots do not follow shard {0}'s")]
+    NotAdjacent(ShardId, ShardId),
+    #[error("shard {0} is already moving, splitting or merging")]
+    Busy(ShardId),
+    #[error("shard {0} has no merge in progress")]
+    UnknownMerge(ShardId),
+    #[error("shards {0} and {1} do not have their replicas on the same nodes (move one's replicas first)")]
+    NotCoLocated(ShardId, ShardId),
 }
 
 impl ClusterMap {
@@ -254,6 +289,7 @@ impl ClusterMap {
             shards,
             moves: BTreeMap::new(),
             splits: BTreeMap::new(),
+            merges: BTreeMap::new(),
             next_node,
             next_seq: 1,
             next_move: 1,
@@ -291,6 +327,12 @@ impl ClusterMap {
             MetaCmd::FinishSplit { shard } => self.finish_split(*shard)?,
             MetaCmd::CancelSplit { shard } => {
                 self.splits.remove(shard).ok_or(MetaError::UnknownSplit(*shard))?;
+                Applied::Done
+            }
+            MetaCmd::StartMerge { left, right } => self.start_merge(*left, *right)?,
+            MetaCmd::FinishMerge { left } => self.finish_merge(*left)?,
+            MetaCmd::CancelMerge { left } => {
+                self.merges.remove(left).ok_or(MetaError::UnknownMerge(*left))?;
                 Applied::Done
             }
         };
@@ -345,6 +387,9 @@ impl ClusterMap {
         if self.splits.contains_key(&shard) {
             return Err(MetaError::SplitInProgress(shard));
         }
+        if self.merging(shard) {
+            return Err(MetaError::Busy(shard));
+        }
         let info = self.shards.get_mut(&shard).ok_or(MetaError::UnknownShard(shard))?;
         if let Some(from) = from.filter(|f| !info.replicas.contains_key(f)) {
             return Err(MetaError::NotAReplica(from, shard));
@@ -391,6 +436,9 @@ impl ClusterMap {
         if self.moves.values().any(|m| m.shard == shard) || info.replicas.values().any(|r| *r != Role::Voter) {
             return Err(MetaError::NotSettled(shard));
         }
+        if self.merging(shard) {
+            return Err(MetaError::Busy(shard));
+        }
         if !(*info.slots.start() < at && at <= *info.slots.end()) {
             return Err(MetaError::BadSplitSlot(shard, at));
         }
@@ -416,6 +464,53 @@ impl ClusterMap {
         let replicas = split.replicas.values().map(|&r| (r, Role::Voter)).collect();
         let born = ShardInfo { slots: split.at..=end, replicas, preferred_leader, born_of: Some(shard) };
         self.shards.insert(split.child, born);
+        Ok(Applied::Done)
+    }
+
+    /// Whether `shard` takes part in a merge under way (either side).
+    pub fn merging(&self, shard: ShardId) -> bool {
+        self.merges.iter().any(|(&left, m)| left == shard || m.right == shard)
+    }
+
+    /// Whether `shard` has a move, a split or a merge under way.
+    pub fn busy(&self, shard: ShardId) -> bool {
+        self.moves.values().any(|m| m.shard == shard) || self.splits.contains_key(&shard) || self.merging(shard)
+    }
+
+    /// Whether two shards' replicas are all voters on the same nodes (a
+    /// merge carries the right one's keys to the left one's nodes).
+    pub fn co_located(&self, a: ShardId, b: ShardId) -> bool {
+        let nodes = |s: ShardId| {
+            let info = self.shards.get(&s)?;
+            let voters = info.replicas.iter().all(|(_, &r)| r == Role::Voter);
+            voters.then(|| info.replicas.keys().map(|&r| node_of(r)).collect::<std::collections::BTreeSet<_>>())
+        };
+        matches!((nodes(a), nodes(b)), (Some(x), Some(y)) if x == y)
+    }
+
+    fn start_merge(&mut self, left: ShardId, right: ShardId) -> Result<Applied, MetaError> {
+        let l = self.shards.get(&left).ok_or(MetaError::UnknownShard(left))?;
+        let r = self.shards.get(&right).ok_or(MetaError::UnknownShard(right))?;
+        if u32::from(*r.slots.start()) != u32::from(*l.slots.end()) + 1 {
+            return Err(MetaError::NotAdjacent(left, right));
+        }
+        for shard in [left, right] {
+            if self.busy(shard) {
+                return Err(MetaError::Busy(shard));
+            }
+        }
+        if !self.co_located(left, right) {
+            return Err(MetaError::NotCoLocated(left, right));
+        }
+        self.merges.insert(left, Merge { right });
+        Ok(Applied::Done)
+    }
+
+    fn finish_merge(&mut self, left: ShardId) -> Result<Applied, MetaError> {
+        let merge = self.merges.remove(&left).ok_or(MetaError::UnknownMerge(left))?;
+        let right = self.shards.remove(&merge.right).expect("a merge's shards exist");
+        let info = self.shards.get_mut(&left).expect("a merge's shards exist");
+        info.slots = *info.slots.start()..=*right.slots.end();
         Ok(Applied::Done)
     }
 
@@ -548,6 +643,27 @@ impl ClusterMap {
             if self.moves.values().any(|m| m.shard == *id) {
                 return Err(format!("shard {id} moves and splits at once"));
             }
+        }
+        let mut changing: Vec<ShardId> = self.moves.values().map(|m| m.shard).collect();
+        changing.extend(self.splits.keys());
+        for (&left, merge) in &self.merges {
+            let (l, r) = match (self.shards.get(&left), self.shards.get(&merge.right)) {
+                (Some(l), Some(r)) => (l, r),
+                _ => return Err(format!("merge of shards {left} and {}: one does not exist", merge.right)),
+            };
+            if u32::from(*r.slots.start()) != u32::from(*l.slots.end()) + 1 {
+                return Err(format!("merge of shards {left} and {}: not adjacent", merge.right));
+            }
+            if !self.co_located(left, merge.right) {
+                return Err(format!("merge of shards {left} and {}: not on the same nodes", merge.right));
+            }
+            changing.extend([left, merge.right]);
+        }
+        let mut distinct = changing.clone();
+        distinct.sort_unstable();
+        distinct.dedup();
+        if distinct.len() != changing.len() {
+            return Err("a shard takes part in two changes at once".into());
         }
         if self.shards.keys().next_back().is_some_and(|&s| u32::from(s) >= self.next_shard) {
             return Err("a shard has an id not yet given".into());

@@ -81,9 +81,10 @@ fn replicas_per_node(map: &ClusterMap) -> BTreeMap<NodeNumber, usize> {
     held
 }
 
-/// Whether `shard` has a move or a split under way (one change at a time).
+/// Whether `shard` has a move, a split or a merge under way (one change
+/// at a time).
 fn moving(map: &ClusterMap, shard: ShardId) -> bool {
-    map.moves.values().any(|m| m.shard == shard) || map.splits.contains_key(&shard)
+    map.busy(shard)
 }
 
 /// The up node holding fewest replicas among those without one of `shard`.

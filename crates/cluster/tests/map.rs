@@ -41,6 +41,9 @@ fn command() -> impl Strategy<Value = MetaCmd> {
         (0u16..8, 0u16..16384).prop_map(|(shard, at)| MetaCmd::StartSplit { shard, at }),
         (0u16..8).prop_map(|shard| MetaCmd::FinishSplit { shard }),
         (0u16..8).prop_map(|shard| MetaCmd::CancelSplit { shard }),
+        (0u16..8, 0u16..8).prop_map(|(left, right)| MetaCmd::StartMerge { left, right }),
+        (0u16..8).prop_map(|left| MetaCmd::FinishMerge { left }),
+        (0u16..8).prop_map(|left| MetaCmd::CancelMerge { left }),
     ]
 }
 
@@ -188,4 +191,27 @@ fn a_split_gives_the_right_hand_slots_to_a_new_shard_on_the_same_nodes() {
     let old = map.to_json().replace(",\"splits\":{}", "").replace(",\"next_shard\":4", "");
     assert!(!old.contains("next_shard"));
     assert_eq!(ClusterMap::from_json(&old).unwrap(), map);
+}
+
+#[test]
+fn a_merge_gives_the_left_shard_the_right_ones_slots() {
+    let mut map = ClusterMap::from_layout(&layout(3, 1, 3));
+    assert_eq!(map.apply(&MetaCmd::StartMerge { left: 0, right: 2 }), Err(shoal_cluster::map::MetaError::NotAdjacent(0, 2)));
+    assert_eq!(map.apply(&MetaCmd::StartMerge { left: 1, right: 0 }), Err(shoal_cluster::map::MetaError::NotAdjacent(1, 0)));
+    assert!(map.co_located(0, 1), "every shard on all three nodes");
+    let mut apart = ClusterMap::from_layout(&layout(3, 1, 2));
+    assert_eq!(
+        apart.apply(&MetaCmd::StartMerge { left: 0, right: 1 }),
+        Err(shoal_cluster::map::MetaError::NotCoLocated(0, 1))
+    );
+    map.apply(&MetaCmd::StartMerge { left: 0, right: 1 }).unwrap();
+    assert!(map.busy(0) && map.busy(1) && !map.busy(2));
+    assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: 6000 }).is_err(), "no split of a merging shard");
+    assert!(map.apply(&MetaCmd::StartMerge { left: 1, right: 2 }).is_err(), "one change at a time");
+    let end = *map.shards[&1].slots.end();
+    map.apply(&MetaCmd::FinishMerge { left: 0 }).unwrap();
+    assert_eq!(map.shards[&0].slots, 0..=end);
+    assert!(!map.shards.contains_key(&1));
+    assert_eq!(map.layout().shard_of_slot(end).id, 0);
+    assert_eq!(map.check(), Ok(()));
 }
