@@ -96,6 +96,31 @@ pub enum Cmd {
     /// The shard gives the right-hand part of its slots to a new group on
     /// the same nodes (`state_machine` applies it).
     Split(SplitSpec),
+    /// The shard, holding `start..=end`, stops serving: writes are refused
+    /// and it holds no slot, so its keys are final and can be merged into
+    /// the shard on its left. Applied again: nothing changes.
+    Seal { start: u16, end: u16 },
+    /// A sealed shard serves `start..=end` again (a merge given up).
+    Unseal { start: u16, end: u16 },
+    /// The shard takes its sealed right neighbour's slots and keys.
+    Absorb(AbsorbSpec),
+}
+
+/// A merge as the left shard applies it: holding exactly `start..=end`,
+/// it adds the keys of `dump` (`Db::dump` of the sealed right shard) and
+/// holds `start..=right_end` after. Refused otherwise, changing nothing.
+#[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
+pub struct AbsorbSpec {
+    pub start: u16,
+    pub end: u16,
+    pub right_end: u16,
+    pub dump: Vec<u8>,
+}
+
+impl fmt::Debug for AbsorbSpec {
+    fn fmt(&self, f: &mut fmt::Formatter<'_>) -> fmt::Result {
+        write!(f, "Absorb({}..={} + ..={}, {} bytes)", self.start, self.end, self.right_end, self.dump.len())
+    }
 }
 
 impl Cmd {
@@ -104,6 +129,8 @@ impl Cmd {
         match self {
             Cmd::Write(op) => op.len(),
             Cmd::Split(spec) => 16 + spec.members.values().map(|a| a.len() + 16).sum::<usize>(),
+            Cmd::Seal { .. } | Cmd::Unseal { .. } => 8,
+            Cmd::Absorb(spec) => 16 + spec.dump.len(),
         }
     }
 }
@@ -141,6 +168,9 @@ impl fmt::Display for Proposal {
         match &self.cmd {
             Cmd::Write(op) => write!(f, "write({} bytes @{}ms)", op.len(), self.now_ms),
             Cmd::Split(s) => write!(f, "split({}..={} at {} into group {})", s.start, s.end, s.at, s.child),
+            Cmd::Seal { start, end } => write!(f, "seal({start}..={end})"),
+            Cmd::Unseal { start, end } => write!(f, "unseal({start}..={end})"),
+            Cmd::Absorb(spec) => write!(f, "{spec:?}"),
         }
     }
 }

@@ -297,6 +297,8 @@ pub enum SlotsHeld {
     /// Never split: whatever the cluster map gives the shard.
     Unsplit,
     Range(std::ops::RangeInclusive<u16>),
+    /// None: sealed for a merge into the shard on its left.
+    Sealed,
 }
 
 /// Opens a group's Raft over the node's transport (boxed: `Replicas` is
@@ -544,19 +546,24 @@ impl Replicas {
         let packed = self.replica(group)?.slots.load(Ordering::SeqCst);
         Some(match packed {
             crate::state_machine::ALL_SLOTS => SlotsHeld::Unsplit,
+            crate::state_machine::SEALED => SlotsHeld::Sealed,
             p => SlotsHeld::Range((p >> 16) as u16..=p as u16),
         })
     }
 
-    /// On the group's leader: proposes a split (see `SplitSpec`) and waits
-    /// until it is applied here. `Reply::Done` when it split, an error
-    /// reply when the shard's slots were not the ones named (a retry of a
-    /// split already applied, or a stale one).
-    pub async fn split(&self, group: GroupId, spec: crate::SplitSpec, now: Millis) -> Result<Reply, ReplicaError> {
+    /// On the group's leader: proposes a change of the shard itself (a
+    /// split, a seal, a merge: `crate::Cmd`) and waits until it is applied
+    /// here. `Reply::Done` when it changed, an error reply when the shard's
+    /// slots were not the ones named (a retry of a change already applied,
+    /// or a stale one).
+    pub async fn reshape(&self, group: GroupId, cmd: crate::Cmd, now: Millis) -> Result<Reply, ReplicaError> {
         let replica = self.replica(group).ok_or(ReplicaError::NoSuchGroup(group))?;
         self.touch(&replica);
         let now = now.max(self.clock.now_ms());
-        let proposal = Proposal { cmd: crate::Cmd::Split(spec), now_ms: now, tag: None };
+        let proposal = Proposal { cmd, now_ms: now, tag: None };
+        if proposal.cmd.len() > crate::MAX_WRITE_BYTES {
+            return Err(ReplicaError::TooLarge(proposal.cmd.len()));
+        }
         match replica.raft.client_write(proposal).await {
             Ok(response) => Ok(response.response().clone()),
             Err(RaftError::APIError(ClientWriteError::ForwardToLeader(f))) => {

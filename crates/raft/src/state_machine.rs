@@ -39,6 +39,9 @@ use crate::{io_err, Cmd, Reply, SplitSpec, TypeConfig};
 /// `Inner::slots` when no split ever named the shard's slots.
 pub(crate) const ALL_SLOTS: u32 = u32::MAX;
 
+/// `Inner::slots` of a sealed shard (`Cmd::Seal`): a range holding no slot.
+pub(crate) const SEALED: u32 = 0xffff_fffe;
+
 /// A slot range as one word, for readers that check it without a lock.
 pub(crate) fn pack(start: u16, end: u16) -> u32 {
     u32::from(start) << 16 | u32::from(end)
@@ -106,7 +109,7 @@ fn split_snapshot(data: &[u8]) -> io::Result<(Sessions, u32, &[u8])> {
     let sessions = Sessions::decode(&rest[..len]).map_err(io_err)?;
     let (slots, dump) = rest[len..].split_first_chunk::<4>().ok_or_else(truncated)?;
     let slots = u32::from_be_bytes(*slots);
-    let valid = slots == ALL_SLOTS || ((slots >> 16) <= (slots & 0xffff) && (slots & 0xffff) < 16384);
+    let valid = slots == ALL_SLOTS || slots == SEALED || ((slots >> 16) <= (slots & 0xffff) && (slots & 0xffff) < 16384);
     if !valid {
         return Err(io_err(format!("snapshot names no valid slot range ({slots:#x})")));
     }
@@ -252,6 +255,9 @@ impl StateMachine {
 
     fn apply_write(&self, slots: u32, op: &[u8], now_ms: u64) -> Reply {
         match WriteOp::decode(op) {
+            // Sealed: not even a keyless write (FLUSHALL) may change keys
+            // on their way to the shard that merges them.
+            Ok(_) if slots == SEALED => Reply::NotOwned,
             Ok(op) if slots != ALL_SLOTS && !op.all_keys(|k| holds(slots, shoal_engine::slot::key_slot(k))) => {
                 Reply::NotOwned
             }
@@ -285,6 +291,67 @@ impl StateMachine {
         }
         Ok(Reply::Done)
     }
+
+    /// The shard's slots as a change names them: unknown ones (never
+    /// split) are taken to be the ones named.
+    fn current_slots(inner: &Inner, start: u16, end: u16) -> u32 {
+        if inner.slots == ALL_SLOTS {
+            pack(start, end)
+        } else {
+            inner.slots
+        }
+    }
+
+    fn set_slots(&self, inner: &mut Inner, packed: u32) {
+        inner.slots = packed;
+        self.slots.store(packed, Ordering::SeqCst);
+    }
+
+    fn apply_seal(&self, inner: &mut Inner, start: u16, end: u16) -> Reply {
+        match Self::current_slots(inner, start, end) {
+            SEALED => Reply::Done,
+            current if current == pack(start, end) => {
+                self.set_slots(inner, SEALED);
+                Reply::Done
+            }
+            current => refused("seal", current, start, end),
+        }
+    }
+
+    fn apply_unseal(&self, inner: &mut Inner, start: u16, end: u16) -> Reply {
+        match Self::current_slots(inner, start, end) {
+            SEALED => {
+                self.set_slots(inner, pack(start, end));
+                Reply::Done
+            }
+            current if current == pack(start, end) => Reply::Done,
+            current => refused("unseal", current, start, end),
+        }
+    }
+
+    /// Applies a merge (see `AbsorbSpec`): the keys arrive, then the slots
+    /// grow (a reader never sees the slots before the keys).
+    fn apply_absorb(&self, inner: &mut Inner, spec: &crate::AbsorbSpec) -> Reply {
+        let current = Self::current_slots(inner, spec.start, spec.end);
+        if current != pack(spec.start, spec.end) || spec.right_end <= spec.end {
+            return refused("merge", current, spec.start, spec.end);
+        }
+        if let Err(e) = self.db.restore(&spec.dump, 0) {
+            // Checked before anything was restored: nothing changed.
+            return Reply::Error(format!("merge refused: {e}"));
+        }
+        self.set_slots(inner, pack(spec.start, spec.right_end));
+        Reply::Done
+    }
+}
+
+/// A shard change refused because the shard's slots are not those named.
+fn refused(what: &str, current: u32, start: u16, end: u16) -> Reply {
+    let held = match current {
+        SEALED => "none (sealed)".to_string(),
+        c => format!("{}..={}", c >> 16, c & 0xffff),
+    };
+    Reply::Error(format!("{what} refused: the shard holds slots {held}, the change named {start}..={end}"))
 }
 
 impl RaftStateMachine<TypeConfig> for StateMachine {
@@ -309,13 +376,17 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 match &entry.payload {
                     EntryPayload::Blank => Reply::Done,
                     EntryPayload::Normal(proposal) => match (&proposal.cmd, proposal.tag) {
-                        (Cmd::Split(spec), _) => {
-                            // Moving keys and writing the new group's state
+                        (cmd @ (Cmd::Split(_) | Cmd::Absorb(_)), _) => {
+                            // Moving keys (and writing a new group's state)
                             // take a while: on a blocking thread.
-                            let (this, spec) = (self.clone(), spec.clone());
+                            let (this, cmd) = (self.clone(), cmd.clone());
                             let mut owned = std::mem::take(&mut *inner);
                             let (reply, owned) = tokio::task::spawn_blocking(move || {
-                                let reply = this.apply_split(&mut owned, &spec);
+                                let reply = match &cmd {
+                                    Cmd::Split(spec) => this.apply_split(&mut owned, spec),
+                                    Cmd::Absorb(spec) => Ok(this.apply_absorb(&mut owned, spec)),
+                                    _ => unreachable!("matched above"),
+                                };
                                 (reply, owned)
                             })
                             .await
@@ -323,6 +394,8 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                             *inner = owned;
                             reply?
                         }
+                        (Cmd::Seal { start, end }, _) => self.apply_seal(&mut inner, *start, *end),
+                        (Cmd::Unseal { start, end }, _) => self.apply_unseal(&mut inner, *start, *end),
                         (Cmd::Write(op), None) => self.apply_write(slots, op, proposal.now_ms),
                         (Cmd::Write(op), Some(tag)) => match inner.sessions.replay(tag) {
                             Some(reply) => reply,

@@ -1,7 +1,8 @@
 //! A split through the node API, on three nodes over TCP: one committed
 //! entry moves the right-hand slots' keys into a new group on the same
 //! nodes, which elects a leader from the state every replica wrote, and
-//! the old group refuses writes for the slots it gave away.
+//! the old group refuses writes for the slots it gave away; then the new
+//! group, sealed, merges back into the old one.
 
 use std::collections::{BTreeMap, HashMap};
 use std::sync::Arc;
@@ -11,7 +12,7 @@ use bytes::Bytes;
 use shoal_engine::slot::key_slot;
 use shoal_engine::{SetOptions, WriteOp};
 use shoal_raft::transport::{preamble, read_preamble, Peers};
-use shoal_raft::{GroupSpec, ReplicaConfig, Replicas, Reply, SlotsHeld, SplitSpec, Timing};
+use shoal_raft::{AbsorbSpec, Cmd, GroupSpec, ReplicaConfig, Replicas, Reply, SlotsHeld, SplitSpec, Timing};
 use shoal_wal::WalOptions;
 use tokio::net::TcpListener;
 
@@ -101,9 +102,9 @@ async fn a_split_entry_makes_a_new_group_on_every_replica() {
     let members: BTreeMap<u64, String> =
         (1..=3u64).map(|n| (shoal_raft::raft_id(n, 7), format!("127.0.0.1:{}", 7000 + n))).collect();
     let spec = SplitSpec { start: 0, end: 16383, at: AT, child: 2, members };
-    assert_eq!(nodes[&leader].split(1, spec.clone(), now_ms()).await, Ok(Reply::Done));
+    assert_eq!(nodes[&leader].reshape(1, Cmd::Split(spec.clone()), now_ms()).await, Ok(Reply::Done));
     // Applied again (a retry whose first attempt committed): refused.
-    let again = nodes[&leader].split(1, spec, now_ms()).await;
+    let again = nodes[&leader].reshape(1, Cmd::Split(spec), now_ms()).await;
     assert!(matches!(again, Ok(Reply::Error(ref e)) if e.contains("split refused")), "{again:?}");
 
     for (&n, replicas) in &nodes {
@@ -136,6 +137,30 @@ async fn a_split_entry_makes_a_new_group_on_every_replica() {
     let new_leader = eventually("a leader of group 2", || nodes[&1].leader(2)).await;
     let written = nodes[&shoal_raft::node_of(new_leader)].propose(2, set(moved), now_ms()).await;
     assert!(matches!(written, Ok(Reply::Set { .. })), "{written:?}");
+
+    // And back: group 2, sealed, refuses every write and holds no slot;
+    // its keys reach group 1 in one entry.
+    let right = &nodes[&shoal_raft::node_of(new_leader)];
+    assert_eq!(right.reshape(2, Cmd::Seal { start: AT, end: 16383 }, now_ms()).await, Ok(Reply::Done));
+    assert_eq!(right.reshape(2, Cmd::Seal { start: AT, end: 16383 }, now_ms()).await, Ok(Reply::Done), "again");
+    assert_eq!(right.propose(2, set(moved), now_ms()).await, Ok(Reply::NotOwned));
+    assert_eq!(right.propose(2, WriteOp::Clear, now_ms()).await, Ok(Reply::NotOwned), "not even FLUSHALL");
+    assert_eq!(right.slots(2), Some(SlotsHeld::Sealed));
+    let dump = right.db(2).unwrap().dump(0);
+    let absorb = AbsorbSpec { start: 0, end: AT - 1, right_end: 16383, dump };
+    assert_eq!(nodes[&leader].reshape(1, Cmd::Absorb(absorb.clone()), now_ms()).await, Ok(Reply::Done));
+    let again = nodes[&leader].reshape(1, Cmd::Absorb(absorb), now_ms()).await;
+    assert!(matches!(again, Ok(Reply::Error(ref e)) if e.contains("merge refused")), "{again:?}");
+    for replicas in nodes.values() {
+        eventually("group 1 holds every slot again", || {
+            (replicas.slots(1) == Some(SlotsHeld::Range(0..=16383))).then_some(())
+        })
+        .await;
+        let db = replicas.db(1).unwrap();
+        for key in &keys {
+            assert!(db.get(key.as_bytes(), 0).is_some(), "{key} merged back");
+        }
+    }
     for replicas in nodes.values() {
         replicas.shutdown().await;
     }

@@ -114,7 +114,7 @@ async fn drive(shared: &Shared, map: &ClusterMap, shard: ShardId, split: &Split)
     };
     let spec = SplitSpec { start, end, at: split.at, child: GroupId::from(split.child), members };
     let started = Instant::now();
-    match replicas.split(group, spec, shared.now_ms()).await {
+    match replicas.reshape(group, shoal_raft::Cmd::Split(spec), shared.now_ms()).await {
         Ok(Reply::Done) => {
             tracing::info!(group, child = split.child, at = split.at, ms = started.elapsed().as_millis() as u64, "split applied");
             finish(shared, shard, split).await
