@@ -1,4 +1,4 @@
-//! `shoal cluster nodes|shards|remove-node|move-replica|transfer-leader|split`:
+//! `shoal cluster nodes|shards|remove-node|move-replica|transfer-leader|split|merge`:
 //! the cluster's shape and changes to it, over any node's client port
 //! (`CLUSTER SHOAL …`; the node relays changes to the metadata leader).
 
@@ -59,6 +59,16 @@ pub enum ClusterTool {
         #[command(flatten)]
         target: Target,
     },
+    /// Merge shard RIGHT into shard LEFT: RIGHT's slots follow LEFT's and
+    /// both have their replicas on the same nodes. RIGHT stops taking
+    /// writes, its keys (at most 32 MiB) go to LEFT in one log entry, then
+    /// it is gone.
+    Merge {
+        left: u16,
+        right: u16,
+        #[command(flatten)]
+        target: Target,
+    },
 }
 
 impl ClusterTool {
@@ -69,7 +79,8 @@ impl ClusterTool {
             | ClusterTool::RemoveNode { target, .. }
             | ClusterTool::MoveReplica { target, .. }
             | ClusterTool::TransferLeader { target, .. }
-            | ClusterTool::Split { target, .. } => target,
+            | ClusterTool::Split { target, .. }
+            | ClusterTool::Merge { target, .. } => target,
         }
     }
 }
@@ -80,17 +91,25 @@ pub async fn run(tool: ClusterTool) -> Result<(), String> {
     let cluster = tool.target().cluster.clone();
     let timeout = Duration::from_millis(tool.target().timeout_ms).max(TIMEOUT);
     let node = cluster.split(',').next().unwrap_or(&cluster).trim();
+    // A change the map cannot take right now (a metadata election) is
+    // retried until the timeout; any other answer is final.
     let change = |words: Vec<String>| async move {
         let mut all = vec!["CLUSTER".to_string(), "SHOAL".to_string()];
         all.extend(words);
         let args: Vec<&[u8]> = all.iter().map(|w| w.as_bytes()).collect();
-        match relay::call(node, &args, timeout).await? {
-            Frame::Bulk(text) => {
-                println!("{}", String::from_utf8_lossy(&text));
-                Ok(())
+        let deadline = std::time::Instant::now() + timeout;
+        loop {
+            match relay::call(node, &args, timeout).await? {
+                Frame::Bulk(text) => {
+                    println!("{}", String::from_utf8_lossy(&text));
+                    return Ok(());
+                }
+                Frame::Error(e) if e.starts_with(b"TRYAGAIN") && std::time::Instant::now() < deadline => {
+                    tokio::time::sleep(Duration::from_millis(200)).await;
+                }
+                Frame::Error(e) => return Err(String::from_utf8_lossy(&e).into_owned()),
+                other => return Err(format!("unexpected reply {other:?}")),
             }
-            Frame::Error(e) => Err(String::from_utf8_lossy(&e).into_owned()),
-            other => Err(format!("unexpected reply {other:?}")),
         }
     };
     match tool {
@@ -103,6 +122,7 @@ pub async fn run(tool: ClusterTool) -> Result<(), String> {
         ClusterTool::TransferLeader { shard, node, .. } => {
             change(vec!["TRANSFER-LEADER".into(), shard.to_string(), node]).await
         }
+        ClusterTool::Merge { left, right, .. } => change(vec!["MERGE".into(), left.to_string(), right.to_string()]).await,
         ClusterTool::Split { shard, at, .. } => {
             let mut words = vec!["SPLIT".to_string(), shard.to_string()];
             words.extend(at.map(|at| at.to_string()));
@@ -120,8 +140,8 @@ async fn fetch(node: &str) -> Result<ClusterMap, String> {
 }
 
 fn print_nodes(map: &ClusterMap) -> Result<(), String> {
-    let (moves, splits) = (map.moves.len(), map.splits.len());
-    println!("cluster {} epoch {} ({moves} moves, {splits} splits under way)", map.cluster_id, map.epoch);
+    let (moves, splits, merges) = (map.moves.len(), map.splits.len(), map.merges.len());
+    println!("cluster {} epoch {} ({moves} moves, {splits} splits, {merges} merges under way)", map.cluster_id, map.epoch);
     println!("{:<5} {:<22} {:<6} {:<9} {:>8} {:>9}", "NODE", "ADDRESS", "PEER", "STATE", "REPLICAS", "PREFERRED");
     for (&number, info) in &map.nodes {
         let held = map.shards.values().filter(|s| s.replicas.keys().any(|&r| node_of(r) == number)).count();
@@ -152,7 +172,8 @@ fn print_shards(map: &ClusterMap) -> Result<(), String> {
             format!("move #{mid}: {from} -> {}", node_of(m.to))
         });
         let splitting = map.splits.get(&id).map(|s| format!("split at {} into shard {}", s.at, s.child));
-        let moving = moving.or(splitting);
+        let merging = map.merges.iter().find(|(&l, m)| l == id || m.right == id).map(|(l, m)| format!("merge of {} into {l}", m.right));
+        let moving = moving.or(splitting).or(merging);
         println!(
             "{id:<6} {slots:<12} {:<24} {:<9} {}",
             replicas.join(","),

@@ -1,9 +1,10 @@
-//! Shards split while they serve, through real `shoal server` processes: by
-//! hand (`shoal cluster split`, `CLUSTER SHOAL SPLIT`), automatically past
-//! a size limit, and by the balancer when nodes outnumber shards. Writers
-//! run throughout and nodes are killed (-9) around the splits; afterwards
-//! every acknowledged write is present exactly once, in the shard the map
-//! gives its slot, and every replica of every group holds the same log.
+//! Shards split and merge while they serve, through real `shoal server`
+//! processes: by hand (`shoal cluster split|merge`, `CLUSTER SHOAL
+//! SPLIT|MERGE`), automatically past a size limit (and back below it), and
+//! by the balancer when nodes outnumber shards. Writers run throughout and
+//! nodes are killed (-9) around the changes; afterwards every acknowledged
+//! write is present exactly once, in the shard the map gives its slot, and
+//! every replica of every group holds the same log.
 
 mod common;
 
@@ -15,6 +16,19 @@ use common::shape::*;
 use common::{frame_text, free_ports, Client, Cluster, Routed};
 use serde_json::Value;
 use shoal_proto::Frame;
+
+/// `CLUSTER SHOAL words…` on node `port`, retried while the map cannot be
+/// changed (a metadata election after a restart): the reply text.
+fn admin(port: u16, words: &[&str]) -> String {
+    let mut args = vec!["CLUSTER", "SHOAL"];
+    args.extend(words);
+    wait_long(&format!("CLUSTER SHOAL {}", words.join(" ")), || {
+        match Client::try_connect(port)?.try_call(&args)? {
+            Frame::Error(e) if e.starts_with(b"TRYAGAIN") => None,
+            reply => Some(frame_text(&reply).unwrap_or_else(|| panic!("{args:?}: {reply:?}"))),
+        }
+    })
+}
 
 /// Shard ids and slot ranges of the map, in slot order.
 fn shards_of(map: &Value) -> Vec<(u64, u64, u64)> {
@@ -111,14 +125,14 @@ fn splits_under_writers_and_kill_9_lose_nothing() {
     // A replica down before the split applies: the other two apply it;
     // the third does on its restart, from its log.
     cluster.kill(3);
-    let reply = cluster.client(1).call(&["CLUSTER", "SHOAL", "SPLIT", "1", "8000"]);
-    assert!(frame_text(&reply).is_some_and(|t| t.contains("new shard 4")), "{reply:?}");
+    let said = admin(cluster.port(1), &["SPLIT", "1", "8000"]);
+    assert!(said.contains("new shard 4"), "{said}");
     wait_shards(cluster.port(1), 5);
     cluster.restart(3);
 
     // Killed right as the split is proposed, then restarted.
-    let reply = cluster.client(3).call(&["CLUSTER", "SHOAL", "SPLIT", "2"]);
-    assert!(frame_text(&reply).is_some_and(|t| t.contains("splitting")), "{reply:?}");
+    let said = admin(cluster.port(3), &["SPLIT", "2"]);
+    assert!(said.contains("splitting"), "{said}");
     cluster.kill(2);
     cluster.restart(2);
     wait_shards(cluster.port(3), 6);
@@ -128,12 +142,31 @@ fn splits_under_writers_and_kill_9_lose_nothing() {
         cluster.kill(node);
         cluster.restart(node);
     }
+
+    // Merged back by hand (shard 3 into shard 0), the node driving it
+    // killed as it starts; then shard 4 into shard 1.
+    let said = admin(cluster.port(2), &["MERGE", "0", "3"]);
+    assert!(said.contains("merging"), "{said}");
+    let driver = wait_long("shard 0's leader", || leader_port(&ports, "group0"));
+    cluster.kill(cluster.node_of_port(driver));
+    cluster.restart(cluster.node_of_port(driver));
+    wait_long("shard 3 merged into shard 0", || {
+        let map = map_of(cluster.port(1))?;
+        (map["merges"].as_object()?.is_empty() && map["shards"].get("3").is_none()).then_some(())
+    });
+    wait_long("the metadata group led again", || admin(cluster.port(3), &["MAP"]).contains("epoch").then_some(()));
+    let said = cluster_tool(cluster.port(3), &["merge", "1", "4"]);
+    assert!(said.contains("merging"), "{said}");
+    wait_long("shard 4 merged into shard 1", || {
+        let map = map_of(cluster.port(1))?;
+        (map["merges"].as_object()?.is_empty() && map["shards"].get("4").is_none()).then_some(())
+    });
     writers.stop_and_check(&ports);
 
     wait_replicas_agree(&ports);
     let map = map_of(cluster.port(1)).unwrap();
     let shards = shards_of(&map);
-    assert_eq!(shards.len(), 6, "{shards:?}");
+    assert_eq!(shards.len(), 4, "{shards:?}");
     wait_leaders_cover(&ports, shards.len());
     let keys = every_key_once(&ports);
     // Each key is in the shard the map gives its slot: a GET routed by the
@@ -171,6 +204,24 @@ fn a_growing_shard_splits_by_itself_and_five_nodes_share_the_shards() {
     });
     let shards = shards_of(&map).len();
     assert!(shards >= 8, "3000 keys in shards of at most 400: {shards}");
+
+    // Most keys deleted: the halves of each split, small again, merge back
+    // until there are as many shards as nodes.
+    for i in 100..3000 {
+        assert_eq!(client.call(&["DEL", &format!("auto:{i}")]), Some(Frame::Integer(1)));
+    }
+    let map = wait_long("merged back to three shards", || {
+        let map = map_of(cluster.port(1))?;
+        let idle = map["merges"].as_object()?.is_empty() && map["splits"].as_object()?.is_empty();
+        (idle && map["shards"].as_object()?.len() == 3).then_some(map)
+    });
+    println!("merged back: {:?}", shards_of(&map));
+    for i in 0..100 {
+        assert_eq!(client.call(&["GET", &format!("auto:{i}")]), Some(common::bulk("v")), "auto:{i} merged");
+    }
+    for i in 100..3000 {
+        assert_eq!(client.call(&["SET", &format!("auto:{i}"), "v"]), Some(Frame::OK));
+    }
 
     // Two nodes join: replicas and leaders spread over all five.
     let (node4, _) = join("reshard-auto-node4", more[0], more[2], cluster.port(1), &["--shard-max-keys", "400"]);

@@ -98,6 +98,9 @@ pub struct Split {
     pub at: Slot,
     pub child: ShardId,
     pub replicas: BTreeMap<ReplicaId, ReplicaId>,
+    /// See `MetaCmd::StartSplit`.
+    #[serde(default)]
+    pub automatic: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
@@ -129,6 +132,10 @@ pub struct ShardInfo {
     /// shard's log, not opened empty (`None`: a shard of the first layout).
     #[serde(default)]
     pub born_of: Option<ShardId>,
+    /// Born of a split a policy asked for: a policy may merge it back
+    /// (an operator's splits stay until an operator merges).
+    #[serde(default)]
+    pub born_automatically: bool,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Serialize, Deserialize)]
@@ -180,6 +187,10 @@ pub enum MetaCmd {
     StartSplit {
         shard: ShardId,
         at: Slot,
+        /// Asked by a policy (a size limit, the balancer), not an
+        /// operator: the halves may be merged back by policy too.
+        #[serde(default)]
+        automatic: bool,
     },
     /// The split was applied by the shard's log: the new shard serves.
     FinishSplit {
@@ -277,7 +288,14 @@ impl ClusterMap {
             .map(|s| {
                 let replicas = s.replicas.iter().map(|&n| (replica_id(n, 0), Role::Voter)).collect();
                 let preferred_leader = replica_id(s.primary(), 0);
-                (s.id, ShardInfo { slots: s.slots.clone(), replicas, preferred_leader, born_of: None })
+                let info = ShardInfo {
+                    slots: s.slots.clone(),
+                    replicas,
+                    preferred_leader,
+                    born_of: None,
+                    born_automatically: false,
+                };
+                (s.id, info)
             })
             .collect();
         let next_node = layout.nodes.iter().map(|n| n.number).max().map_or(1, |m| m + 1);
@@ -323,7 +341,7 @@ impl ClusterMap {
                 info.preferred_leader = *replica;
                 Applied::Done
             }
-            MetaCmd::StartSplit { shard, at } => self.start_split(*shard, *at)?,
+            MetaCmd::StartSplit { shard, at, automatic } => self.start_split(*shard, *at, *automatic)?,
             MetaCmd::FinishSplit { shard } => self.finish_split(*shard)?,
             MetaCmd::CancelSplit { shard } => {
                 self.splits.remove(shard).ok_or(MetaError::UnknownSplit(*shard))?;
@@ -428,7 +446,7 @@ impl ClusterMap {
         Ok(Applied::Done)
     }
 
-    fn start_split(&mut self, shard: ShardId, at: Slot) -> Result<Applied, MetaError> {
+    fn start_split(&mut self, shard: ShardId, at: Slot, automatic: bool) -> Result<Applied, MetaError> {
         let info = self.shards.get(&shard).ok_or(MetaError::UnknownShard(shard))?;
         if self.splits.contains_key(&shard) {
             return Err(MetaError::SplitInProgress(shard));
@@ -451,7 +469,7 @@ impl ClusterMap {
             assert!(self.next_seq < MAX_SEQ, "fewer than 2^31 replicas ever made");
         }
         self.next_shard += 1;
-        self.splits.insert(shard, Split { at, child, replicas });
+        self.splits.insert(shard, Split { at, child, replicas, automatic });
         Ok(Applied::Split { child })
     }
 
@@ -462,7 +480,13 @@ impl ClusterMap {
         parent.slots = *parent.slots.start()..=split.at - 1;
         let preferred_leader = split.replicas[&parent.preferred_leader];
         let replicas = split.replicas.values().map(|&r| (r, Role::Voter)).collect();
-        let born = ShardInfo { slots: split.at..=end, replicas, preferred_leader, born_of: Some(shard) };
+        let born = ShardInfo {
+            slots: split.at..=end,
+            replicas,
+            preferred_leader,
+            born_of: Some(shard),
+            born_automatically: split.automatic,
+        };
         self.shards.insert(split.child, born);
         Ok(Applied::Done)
     }

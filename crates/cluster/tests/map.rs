@@ -38,7 +38,7 @@ fn command() -> impl Strategy<Value = MetaCmd> {
         (1u64..12).prop_map(|id| MetaCmd::FinishMove { id }),
         (1u64..12).prop_map(|id| MetaCmd::CancelMove { id }),
         (0u16..6, 1u64..10).prop_map(|(shard, replica)| MetaCmd::SetPreferredLeader { shard, replica }),
-        (0u16..8, 0u16..16384).prop_map(|(shard, at)| MetaCmd::StartSplit { shard, at }),
+        (0u16..8, 0u16..16384).prop_map(|(shard, at)| MetaCmd::StartSplit { shard, at, automatic: false }),
         (0u16..8).prop_map(|shard| MetaCmd::FinishSplit { shard }),
         (0u16..8).prop_map(|shard| MetaCmd::CancelSplit { shard }),
         (0u16..8, 0u16..8).prop_map(|(left, right)| MetaCmd::StartMerge { left, right }),
@@ -166,12 +166,12 @@ fn a_split_gives_the_right_hand_slots_to_a_new_shard_on_the_same_nodes() {
     let mut map = ClusterMap::from_layout(&layout(3, 1, 3));
     let parent = map.shards[&1].clone();
     let (start, end) = (*parent.slots.start(), *parent.slots.end());
-    assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: start }).is_err(), "the first slot stays");
-    assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: end + 1 }).is_err(), "a slot of another shard");
+    assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: start, automatic: false }).is_err(), "the first slot stays");
+    assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: end + 1, automatic: false }).is_err(), "a slot of another shard");
     let at = start + 100;
-    let Ok(Applied::Split { child }) = map.apply(&MetaCmd::StartSplit { shard: 1, at }) else { panic!("split") };
+    let Ok(Applied::Split { child }) = map.apply(&MetaCmd::StartSplit { shard: 1, at, automatic: false }) else { panic!("split") };
     assert_eq!(child, 3, "the next id after the bootstrap shards");
-    assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: at + 1 }).is_err(), "one split at a time");
+    assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: at + 1, automatic: false }).is_err(), "one split at a time");
     assert!(map.apply(&MetaCmd::StartMove { shard: 1, from: None, to_node: 1 }).is_err(), "no move while splitting");
     // Routing does not change until the split is applied.
     assert_eq!(map.layout().shard_of_slot(at).id, 1);
@@ -206,7 +206,7 @@ fn a_merge_gives_the_left_shard_the_right_ones_slots() {
     );
     map.apply(&MetaCmd::StartMerge { left: 0, right: 1 }).unwrap();
     assert!(map.busy(0) && map.busy(1) && !map.busy(2));
-    assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: 6000 }).is_err(), "no split of a merging shard");
+    assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: 6000, automatic: false }).is_err(), "no split of a merging shard");
     assert!(map.apply(&MetaCmd::StartMerge { left: 1, right: 2 }).is_err(), "one change at a time");
     let end = *map.shards[&1].slots.end();
     map.apply(&MetaCmd::FinishMerge { left: 0 }).unwrap();

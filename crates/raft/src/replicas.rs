@@ -195,6 +195,8 @@ struct Replica {
 /// order); `next` gives their outcomes in that order.
 pub struct PendingBatch {
     results: Result<futures_util::stream::BoxStream<'static, ClientWriteOutcome>, ReplicaError>,
+    /// The group's slots here (see `next`).
+    slots: Option<Arc<AtomicU32>>,
 }
 
 type ClientWriteOutcome =
@@ -205,12 +207,22 @@ impl PendingBatch {
     pub async fn next(&mut self) -> Result<Reply, ReplicaError> {
         use futures_util::StreamExt;
         let stream = self.results.as_mut().map_err(|e| e.clone())?;
-        match stream.next().await {
-            Some(Ok(Ok(response))) => Ok(response.response),
-            Some(Ok(Err(ClientWriteError::ForwardToLeader(f)))) => Err(ReplicaError::NotLeader { leader: f.leader_id }),
-            Some(Ok(Err(e))) => Err(ReplicaError::Uncertain(e.to_string())),
-            Some(Err(e)) => Err(ReplicaError::Uncertain(e.to_string())),
-            None => Err(ReplicaError::Uncertain("the group stopped before answering".into())),
+        let failed = match stream.next().await {
+            Some(Ok(Ok(response))) => return Ok(response.response),
+            Some(Ok(Err(ClientWriteError::ForwardToLeader(f)))) => {
+                return Err(ReplicaError::NotLeader { leader: f.leader_id })
+            }
+            Some(Ok(Err(e))) => e.to_string(),
+            Some(Err(e)) => e.to_string(),
+            None => "the group stopped before answering".into(),
+        };
+        // A group that stopped sealed (merged away) had answered every
+        // write before its seal, applied in log order; one still
+        // unanswered came after it, where every write is refused.
+        let sealed = self.slots.as_ref().is_some_and(|s| s.load(Ordering::SeqCst) == crate::state_machine::SEALED);
+        match sealed {
+            true => Ok(Reply::NotOwned),
+            false => Err(ReplicaError::Uncertain(failed)),
         }
     }
 }
@@ -713,7 +725,7 @@ impl Replicas {
         now: Millis,
     ) -> PendingBatch {
         let Some(replica) = self.replica(group) else {
-            return PendingBatch { results: Err(ReplicaError::NoSuchGroup(group)) };
+            return PendingBatch { results: Err(ReplicaError::NoSuchGroup(group)), slots: None };
         };
         self.touch(&replica);
         // Never behind the node's clock (see `crate::clock`).
@@ -723,11 +735,11 @@ impl Replicas {
         // The server refuses bigger writes first; one reaching the log
         // would fail the WAL, and with it every group of the node.
         if let Some(p) = proposals.iter().find(|p| p.cmd.len() > crate::MAX_WRITE_BYTES) {
-            return PendingBatch { results: Err(ReplicaError::TooLarge(p.cmd.len())) };
+            return PendingBatch { results: Err(ReplicaError::TooLarge(p.cmd.len())), slots: None };
         }
         let results =
             replica.raft.client_write_many(proposals).await.map_err(|e| ReplicaError::Unavailable(e.to_string()));
-        PendingBatch { results }
+        PendingBatch { results, slots: Some(Arc::clone(&replica.slots)) }
     }
 
     /// Replicates a write and returns its result once applied here.

@@ -24,6 +24,7 @@
 //! - `peer`: the peer port (layout hellos, and Raft traffic handed over).
 //! - `balance`: hands leadership back to a shard's preferred leader.
 //! - `splits`: a shard's slots split into a new shard by one log entry.
+//! - `merges`: two adjacent shards on the same nodes become one.
 //! - `quiet`: idle groups stop heartbeating (hibernation), checked here.
 //! - `meta`: the metadata group and the cluster map every node follows.
 //! - `moves`: shard leaders carry out the map's replica moves; the
@@ -40,6 +41,7 @@
 //! - `stats`, `clock`: counters and the wall clock.
 
 mod balance;
+mod merges;
 mod quiet;
 mod splits;
 mod clock;
@@ -171,6 +173,7 @@ impl Server {
             tasks.push(tokio::spawn(moves::run(Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(splits::run(Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(splits::open_births(Arc::clone(&shared), stopped.clone())));
+            tasks.push(tokio::spawn(merges::run(Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(quiet::run(Arc::clone(&shared), stopped.clone())));
             tasks.push(tokio::spawn(balance::run(Arc::clone(&shared), stopped)));
         }

@@ -92,7 +92,7 @@ fn oversized(
         if over_keys || over_bytes {
             if let Some(at) = db.halving_slot(info.slots.clone()) {
                 measured.remove(&shard);
-                return Some(MetaCmd::StartSplit { shard, at });
+                return Some(MetaCmd::StartSplit { shard, at, automatic: true });
             }
         }
     }

@@ -25,6 +25,9 @@ pub enum ShoalAdmin {
     /// SPLIT shard [slot]: the shard's slots from `slot` on (by default,
     /// from the slot that halves its keys) go to a new shard.
     Split { shard: u16, at: Option<u16> },
+    /// MERGE left right: the right shard's slots (following the left's)
+    /// and keys go to the left shard.
+    Merge { left: u16, right: u16 },
     /// APPLY json: a map command relayed to the metadata group's leader
     /// by another node (internal).
     Apply(Bytes),
@@ -87,6 +90,9 @@ impl ShoalAdmin {
                 words.extend([text("TRANSFER-LEADER"), number(u64::from(*shard)), to.clone()])
             }
             ShoalAdmin::RemoveNode(node) => words.extend([text("REMOVE-NODE"), node.clone()]),
+            ShoalAdmin::Merge { left, right } => {
+                words.extend([text("MERGE"), number(u64::from(*left)), number(u64::from(*right))])
+            }
             ShoalAdmin::Split { shard, at } => {
                 words.extend([text("SPLIT"), number(u64::from(*shard))]);
                 words.extend(at.map(|at| number(u64::from(at))));
@@ -117,6 +123,7 @@ fn shoal(mut a: Args) -> Result<ShoalAdmin, CommandError> {
         b"move-replica" => ShoalAdmin::MoveReplica { shard: shard(&mut a)?, from: a.take()?, to: a.take()? },
         b"transfer-leader" => ShoalAdmin::TransferLeader { shard: shard(&mut a)?, to: a.take()? },
         b"remove-node" => ShoalAdmin::RemoveNode(a.take()?),
+        b"merge" => ShoalAdmin::Merge { left: shard(&mut a)?, right: shard(&mut a)? },
         b"split" => {
             let shard = shard(&mut a)?;
             let at = if a.is_empty() { None } else { Some(slot(&mut a)?) };
@@ -126,7 +133,7 @@ fn shoal(mut a: Args) -> Result<ShoalAdmin, CommandError> {
         _ => {
             let sub = String::from_utf8_lossy(&sub).into_owned();
             return Err(CommandError(format!(
-                "ERR unknown CLUSTER SHOAL subcommand '{sub}': try MAP, JOIN, MOVE-REPLICA, TRANSFER-LEADER, REMOVE-NODE or SPLIT"
+                "ERR unknown CLUSTER SHOAL subcommand '{sub}': try MAP, JOIN, MOVE-REPLICA, TRANSFER-LEADER, REMOVE-NODE, SPLIT or MERGE"
             )));
         }
     };

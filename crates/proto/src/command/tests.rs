@@ -161,6 +161,7 @@ fn cluster_shoal_subcommands_parse_and_check_their_arguments() {
         &["CLUSTER", "SHOAL", "APPLY", "{}"],
         &["CLUSTER", "SHOAL", "SPLIT", "4"],
         &["CLUSTER", "SHOAL", "SPLIT", "4", "9000"],
+        &["CLUSTER", "SHOAL", "MERGE", "0", "3"],
     ] {
         let back: Vec<String> = admin(words).words().iter().map(|w| String::from_utf8_lossy(w).into_owned()).collect();
         assert_eq!(back, words, "words() gives back what was parsed");

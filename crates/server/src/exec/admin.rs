@@ -65,11 +65,12 @@ async fn answer(shared: &Shared, admin: ShoalAdmin) -> Result<Frame, String> {
             }
         }
         ShoalAdmin::RemoveNode(name) => MetaCmd::SetNodeState { node: node(&map, &name)?, state: NodeState::Draining },
+        ShoalAdmin::Merge { left, right } => MetaCmd::StartMerge { left, right },
         ShoalAdmin::Split { shard, at } => {
             let info = map.shards.get(&shard).ok_or(format!("ERR shard {shard} does not exist"))?;
             // No replica here to count keys: the middle slot.
             let middle = || (u32::from(*info.slots.start()) + u32::from(*info.slots.end())).div_ceil(2) as u16;
-            MetaCmd::StartSplit { shard, at: at.unwrap_or_else(middle) }
+            MetaCmd::StartSplit { shard, at: at.unwrap_or_else(middle), automatic: false }
         }
     };
     let applied = meta::submit(shared, &cmd).await.map_err(error_line)?;
@@ -97,8 +98,11 @@ fn describe(cmd: &MetaCmd, applied: &Applied) -> String {
         (MetaCmd::SetPreferredLeader { shard, replica }, _) => {
             format!("shard {shard} is to be led by node {}", shoal_cluster::map::node_of(*replica))
         }
-        (MetaCmd::StartSplit { shard, at }, Applied::Split { child }) => {
+        (MetaCmd::StartSplit { shard, at, .. }, Applied::Split { child }) => {
             format!("shard {shard} is splitting: its slots from {at} on go to the new shard {child}")
+        }
+        (MetaCmd::StartMerge { left, right }, _) => {
+            format!("shard {right} is merging into shard {left}: its slots and keys go there, then it is gone")
         }
         (MetaCmd::SetNodeState { node, state: NodeState::Draining }, _) => {
             format!("node {node} is draining: its replicas move away, then it leaves the cluster")
