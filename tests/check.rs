@@ -1,7 +1,7 @@
 //! `shoal check` end to end: it starts a 4-node cluster (3 replicas per
-//! shard, so replicas can move), kills, pauses and wipes nodes and moves
-//! replicas and leaders under a register and a set workload, and must find
-//! no violation;
+//! shard, so replicas can move), kills, pauses and wipes nodes, moves
+//! replicas and leaders, and splits and merges shards under a register and
+//! a set workload, and must find no violation;
 //! then, fed the same history with one read falsified, it must find one.
 
 mod common;
@@ -11,13 +11,13 @@ use std::process::Command;
 use common::{free_base_port, temp_dir};
 
 #[test]
-fn shoal_check_finds_no_violation_under_kills_pauses_and_moves() {
+fn shoal_check_finds_no_violation_under_kills_pauses_moves_and_resharding() {
     let dir = temp_dir("check");
     let port = free_base_port(4);
     let history = dir.join("history.jsonl");
     let out = Command::new(common::BIN)
         .args(["check", "--nodes", "4", "--port", &port.to_string(), "--duration-s", "40"])
-        .args(["--nemesis", "kill,pause,wipe,membership"])
+        .args(["--nemesis", "kill,pause,wipe,membership,reshard"])
         .args(["--nemesis-interval-ms", "2500", "--rate", "300"])
         .arg("--dir")
         .arg(dir.join("cluster"))

@@ -50,7 +50,7 @@ pub struct CheckArgs {
     pub duration_s: u64,
     /// Faults to inject into the started cluster: kill, pause, wipe,
     /// membership (replica moves and leader changes; moves need more nodes
-    /// than replicas), none.
+    /// than replicas), reshard (shard splits and merges), none.
     #[arg(long, value_enum, value_delimiter = ',', default_value = "kill,pause,wipe")]
     pub nemesis: Vec<Fault>,
     /// Time between faults, in milliseconds (a fault lasts 30-90% of it).

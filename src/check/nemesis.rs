@@ -35,6 +35,9 @@ pub enum Fault {
     /// replicas), else a shard's preferred leader; then wait until no move
     /// is under way.
     Membership,
+    /// Split a shard at the slot halving its keys, or merge two adjacent
+    /// shards on the same nodes; then wait until no change is under way.
+    Reshard,
     /// No faults.
     None,
 }
@@ -180,6 +183,10 @@ pub async fn run(
                 };
             }
             Fault::Membership => broken = change_shape(node.spec.port, &mut rng).await,
+            Fault::Reshard => match reshard(node.spec.port, &mut rng).await {
+                Ok(what) => detail = format!(" ({what})"),
+                Err(e) => broken = Err(e),
+            },
             Fault::None => unreachable!("filtered out"),
         }
         let stopping = wait(&mut stop, hold).await;
@@ -192,7 +199,7 @@ pub async fn run(
                 },
                 Err(e) => node.restart().await.and(Err(e)),
             },
-            Fault::Membership => broken.and(moves_done(node.spec.port).await),
+            Fault::Membership | Fault::Reshard => broken.and(moves_done(node.spec.port).await),
             _ => {
                 node.signal(libc::SIGCONT);
                 Ok(())
@@ -203,6 +210,7 @@ pub async fn run(
             Fault::Kill => "killed",
             Fault::Wipe => "wiped",
             Fault::Membership => "changed the cluster's shape",
+            Fault::Reshard => "resharded the cluster",
             _ => "paused",
         };
         log.push(format!(
@@ -308,6 +316,32 @@ async fn change_shape(port: u16, rng: &mut StdRng) -> Result<(), String> {
     }
 }
 
+/// Asks node `port` to split a random shard, or (half the time, when one
+/// is free) to merge two adjacent shards on the same nodes. Says which.
+async fn reshard(port: u16, rng: &mut StdRng) -> Result<String, String> {
+    let map = cluster_map(port).await?;
+    let mut ordered: Vec<_> = map.shards.iter().collect();
+    ordered.sort_by_key(|(_, s)| *s.slots.start());
+    let pairs: Vec<(u16, u16)> = ordered
+        .windows(2)
+        .map(|w| (*w[0].0, *w[1].0))
+        .filter(|&(l, r)| map.co_located(l, r) && !map.busy(l) && !map.busy(r))
+        .collect();
+    let words: Vec<String> = if !pairs.is_empty() && map.shards.len() > 2 && rng.random_range(0..2) == 0 {
+        let (left, right) = pairs[rng.random_range(0..pairs.len())];
+        vec!["MERGE".into(), left.to_string(), right.to_string()]
+    } else {
+        let wide: Vec<u16> = ordered.iter().filter(|(_, s)| s.slots.start() < s.slots.end()).map(|(&id, _)| id).collect();
+        vec!["SPLIT".into(), wide[rng.random_range(0..wide.len())].to_string()]
+    };
+    let mut args = vec!["CLUSTER", "SHOAL"];
+    args.extend(words.iter().map(String::as_str));
+    match crate::probe::call(port, &args).await {
+        Some(Frame::Bulk(text)) => Ok(String::from_utf8_lossy(&text).into_owned()),
+        other => Err(format!("{} gave {other:?}", words.join(" "))),
+    }
+}
+
 async fn cluster_map(port: u16) -> Result<ClusterMap, String> {
     match crate::probe::call(port, &["CLUSTER", "SHOAL", "MAP"]).await {
         Some(Frame::Bulk(json)) => {
@@ -317,15 +351,17 @@ async fn cluster_map(port: u16) -> Result<ClusterMap, String> {
     }
 }
 
-/// Waits (bounded) until node `port`'s map shows no move under way.
+/// Waits (bounded) until node `port`'s map shows no move, split or merge
+/// under way.
 async fn moves_done(port: u16) -> Result<(), String> {
     let deadline = Instant::now() + REJOIN_TIMEOUT;
     loop {
-        if cluster_map(port).await.is_ok_and(|m| m.moves.is_empty()) {
+        let idle = |m: &ClusterMap| m.moves.is_empty() && m.splits.is_empty() && m.merges.is_empty();
+        if cluster_map(port).await.is_ok_and(|m| idle(&m)) {
             return Ok(());
         }
         if Instant::now() > deadline {
-            return Err(format!("a replica move still under way after {REJOIN_TIMEOUT:?}"));
+            return Err(format!("a move, split or merge still under way after {REJOIN_TIMEOUT:?}"));
         }
         tokio::time::sleep(Duration::from_millis(50)).await;
     }

@@ -7,7 +7,11 @@
 //! - a follower sleeps once its log has not moved for `after` while the
 //!   leader's node is up (the node-level peer check, not heartbeats, tells
 //!   it so), and wakes when the log moves again or the leader's node goes
-//!   down: then its election timer runs and a new leader is elected;
+//!   down: then its election timer runs and a new leader is elected; any
+//!   vote request wakes a replica at once (`transport::handle`): a
+//!   candidate means some replica lost its leader, perhaps where the
+//!   node-level check cannot see it (a leader's node back under the same
+//!   identity with its group empty);
 //! - a leader sleeps later, once idle for `after + margin`, with every
 //!   member holding its whole log: the margin (longer than an election
 //!   timeout plus a check period) lets its followers fall asleep first, so

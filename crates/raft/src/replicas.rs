@@ -841,12 +841,23 @@ impl Replicas {
 
     /// One hibernation check of every group here (`crate::hibernate`),
     /// every `HIBERNATE_CHECK`: idle ones go quiet, quiet ones whose log
-    /// moved or whose leader's node is down (`alive(node)` says, from the
-    /// node-level peer check) wake.
-    pub fn hibernate_tick(&self, alive: impl Fn(u64) -> bool) {
+    /// moved or whose leader is gone wake. `alive(group, leader)` says
+    /// whether the group's leader (a Raft id) is still there: its node
+    /// answers the node-level peer check under that identity.
+    pub fn hibernate_tick(&self, alive: impl Fn(GroupId, u64) -> bool) {
         use crate::hibernate::{decide, Observed, Seat, Verdict};
         let now_ms = self.epoch.elapsed().as_millis() as u64;
-        for (group, replica) in self.replicas.load().iter() {
+        let table = self.replicas.load();
+        // Asked for a vote: awake (the transport restarted its ticker).
+        for group in self.groups.take_pokes() {
+            if let Some(replica) = table.get(&group) {
+                replica.sleep.active_ms.store(now_ms, Ordering::Relaxed);
+                if replica.sleep.asleep.swap(false, Ordering::SeqCst) {
+                    self.wake(replica, now_ms);
+                }
+            }
+        }
+        for (group, replica) in table.iter() {
             let observed = {
                 let metrics = replica.raft.metrics();
                 let m = metrics.borrow_watched();
@@ -863,7 +874,7 @@ impl Replicas {
                     role,
                     asleep: replica.sleep.asleep.load(Ordering::SeqCst),
                     idle_ms,
-                    leader_alive: m.current_leader.is_some_and(|l| alive(crate::node_of(l))),
+                    leader_alive: m.current_leader.is_some_and(|l| l == replica.me || alive(*group, l)),
                     quiet: settled && caught_up && !replica.transferring.load(Ordering::SeqCst),
                 }
             };

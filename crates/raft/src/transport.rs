@@ -239,6 +239,9 @@ pub struct Groups {
     /// peers dial again and reach whatever serves the node next (a server
     /// restarted in the same process).
     closed: Arc<tokio::sync::watch::Sender<bool>>,
+    /// Groups asked for a vote since the last `take_pokes`: a candidate
+    /// exists, so a quiet replica must wake (`crate::hibernate`).
+    pokes: Arc<Mutex<std::collections::BTreeSet<GroupId>>>,
 }
 
 impl Groups {
@@ -287,6 +290,11 @@ impl Groups {
     /// The node's clock.
     pub fn clock(&self) -> &Arc<Clock> {
         &self.clock
+    }
+
+    /// The groups asked for a vote since the last call.
+    pub(crate) fn take_pokes(&self) -> std::collections::BTreeSet<GroupId> {
+        std::mem::take(&mut *self.pokes.lock().expect("groups lock"))
     }
 
     fn votes_refused(&self) -> bool {
@@ -462,8 +470,15 @@ pub async fn handle(groups: &Groups, to: u64, group: GroupId, clock_ms: u64, req
     }
     // Only traffic a group here takes moves the clock.
     groups.clock.observe(clock_ms);
-    if matches!(request, Request::Vote(_) | Request::PreVote(_)) && groups.votes_refused() {
-        return Response::Error("restarted moments ago: not voting yet".into());
+    if matches!(request, Request::Vote(_) | Request::PreVote(_)) {
+        if groups.votes_refused() {
+            return Response::Error("restarted moments ago: not voting yet".into());
+        }
+        // Someone is electing: a quiet replica here must be able to as well
+        // (its leader may be gone where the node-level check cannot see
+        // it), so its ticker runs again at once.
+        raft.runtime_config().tick(true);
+        groups.pokes.lock().expect("groups lock").insert(group);
     }
     match request {
         Request::Append(rpc) => raft.append_entries(rpc).await.map_or_else(|e| error(&e), Response::Append),

@@ -1,7 +1,9 @@
 //! Idle shard groups go quiet (`shoal_raft`'s hibernation): every
 //! `HIBERNATE_CHECK`, each group here is looked at; a follower learns
-//! whether its leader's node is up from the node-level peer check
-//! (`peer`), which goes on while the groups are silent.
+//! whether its leader is still there from the node-level peer check
+//! (`peer`), which goes on while the groups are silent: the leader's node
+//! answers, under the identity that leads (a node that came back after
+//! losing its data has a new one and leads nothing yet).
 
 use std::sync::Arc;
 
@@ -12,12 +14,11 @@ use crate::periodic::Periodic;
 use crate::state::Shared;
 
 pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
-    let me = shared.shards.me();
     let mut periodic = Periodic::new(HIBERNATE_CHECK, shutdown);
     while periodic.next().await {
-        let alive = |node: u64| {
-            let node = u32::try_from(node).unwrap_or(u32::MAX);
-            node == me || shared.peers.is_connected(node)
+        let alive = |group, leader: u64| {
+            let node = u32::try_from(shoal_raft::node_of(leader)).unwrap_or(u32::MAX);
+            shared.peers.is_connected(node) && shared.shards.leader_is_current(group, shared.peers.generation(node))
         };
         shared.shards.replicas().hibernate_tick(alive);
     }
