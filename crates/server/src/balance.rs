@@ -24,8 +24,9 @@ pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
         for shard in &layout.shards {
             let group = GroupId::from(shard.id);
             // A move may be handing leadership off its source, which may
-            // be the preferred leader until the move finishes.
-            if map.moves.values().any(|m| m.shard == shard.id) {
+            // be the preferred leader until the move finishes; a merge
+            // keeps both shards led by one node (`merges`).
+            if map.moves.values().any(|m| m.shard == shard.id) || map.merging(shard.id) {
                 continue;
             }
             let preferred = shard.primary();
