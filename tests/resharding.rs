@@ -1,7 +1,8 @@
 //! Shards split and merge while they serve, through real `shoal server`
 //! processes: by hand (`shoal cluster split|merge`, `CLUSTER SHOAL
 //! SPLIT|MERGE`), automatically past a size limit (and back below it), and
-//! by the balancer when nodes outnumber shards. Writers run throughout and
+//! by the balancer when nodes outnumber shards. Writers run throughout (our
+//! routed client, redis-py and ioredis; redis-cli -c reads across a split) and
 //! nodes are killed (-9) around the changes; afterwards every acknowledged
 //! write is present exactly once, in the shard the map gives its slot, and
 //! every replica of every group holds the same log.
@@ -106,6 +107,15 @@ fn splits_under_writers_and_kill_9_lose_nothing() {
         .stderr(std::process::Stdio::piped())
         .spawn()
         .expect("start the redis-py writer");
+    let node_script = PathBuf::from(env!("CARGO_MANIFEST_DIR")).join("tests/node/ioredis_writer.js");
+    let ioredis = common::tool("node")
+        .arg(&node_script)
+        .args([&cluster.port(2).to_string(), "6", "io"])
+        .stdin(std::process::Stdio::null())
+        .stdout(std::process::Stdio::piped())
+        .stderr(std::process::Stdio::piped())
+        .spawn()
+        .expect("start the ioredis writer");
     let mut reader = Routed::new(&ports);
     wait_long("the writers' first key", || (reader.call(&["GET", "w0:0"])? == common::bulk("w0:0")).then_some(()));
 
@@ -115,12 +125,23 @@ fn splits_under_writers_and_kill_9_lose_nothing() {
     assert!(said.contains("splitting") && said.contains("new shard 3"), "{said}");
     let map = wait_shards(cluster.port(1), 4);
     println!("shard 0 split in {:?}: {:?}", started.elapsed(), shards_of(&map));
-    // redis-py follows the split (its TTL of redirections is not meant for
-    // the kills below: a node down for seconds exhausts it).
-    let out = py.wait_with_output().expect("the redis-py writer");
-    let said = String::from_utf8_lossy(&out.stdout);
-    assert!(out.status.success() && said.starts_with("ok "), "redis-py: {said}\n{}", String::from_utf8_lossy(&out.stderr));
-    println!("redis-py: {said}");
+    // redis-py and ioredis follow the split (their redirection limits are
+    // not meant for the kills below: a node down for seconds exhausts
+    // them), and so does redis-cli -c.
+    for (name, child) in [("redis-py", py), ("ioredis", ioredis)] {
+        let out = child.wait_with_output().expect("a client writer");
+        let said = String::from_utf8_lossy(&out.stdout);
+        assert!(out.status.success() && said.starts_with("ok "), "{name}: {said}\n{}", String::from_utf8_lossy(&out.stderr));
+        println!("{name}: {said}");
+    }
+    let (_, start, end) = shards_of(&map).into_iter().find(|s| s.0 == 3).expect("the new shard 3");
+    let in_new = |k: &String| (start..=end).contains(&u64::from(shoal_engine::slot::key_slot(k.as_bytes())));
+    let probe = (0..).map(|i| format!("cli:{i}")).find(in_new).unwrap();
+    assert_eq!(Routed::new(&ports).call(&["SET", &probe, "split"]), Some(Frame::OK));
+    for &port in &ports {
+        let out = common::tool("redis-cli").args(["-c", "-p", &port.to_string(), "GET", &probe]).output().unwrap();
+        assert_eq!(String::from_utf8_lossy(&out.stdout).trim(), "split", "redis-cli -c through port {port}");
+    }
 
     // A replica down before the split applies: the other two apply it;
     // the third does on its restart, from its log.
