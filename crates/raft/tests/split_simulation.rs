@@ -240,7 +240,14 @@ async fn simulate_splits(seed: u64) {
         if digests.iter().all(|d| d.is_some() && *d == digests[0]) {
             break;
         }
-        assert!(Instant::now() < deadline, "seed {seed}: replicas of {groups:?} did not converge");
+        if Instant::now() >= deadline {
+            for (n, node) in nodes.read().unwrap().iter() {
+                for &g in &groups {
+                    eprintln!("node {n} group {g}: {:?}", node.status(g));
+                }
+            }
+            panic!("seed {seed}: replicas of {groups:?} did not converge");
+        }
         tokio::time::sleep(Duration::from_millis(20)).await;
     }
     stop_opening.store(true, Ordering::Relaxed);
@@ -271,6 +278,7 @@ async fn simulate_splits(seed: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_splits_under_faults_put_every_key_in_one_group() {
+
     for seed in seeds(DEFAULT_SEEDS) {
         simulate_splits(seed).await;
     }
