@@ -122,7 +122,9 @@ pub async fn run(tool: ClusterTool) -> Result<(), String> {
         ClusterTool::TransferLeader { shard, node, .. } => {
             change(vec!["TRANSFER-LEADER".into(), shard.to_string(), node]).await
         }
-        ClusterTool::Merge { left, right, .. } => change(vec!["MERGE".into(), left.to_string(), right.to_string()]).await,
+        ClusterTool::Merge { left, right, .. } => {
+            change(vec!["MERGE".into(), left.to_string(), right.to_string()]).await
+        }
         ClusterTool::Split { shard, at, .. } => {
             let mut words = vec!["SPLIT".to_string(), shard.to_string()];
             words.extend(at.map(|at| at.to_string()));
@@ -141,7 +143,10 @@ async fn fetch(node: &str) -> Result<ClusterMap, String> {
 
 fn print_nodes(map: &ClusterMap) -> Result<(), String> {
     let (moves, splits, merges) = (map.moves.len(), map.splits.len(), map.merges.len());
-    println!("cluster {} epoch {} ({moves} moves, {splits} splits, {merges} merges under way)", map.cluster_id, map.epoch);
+    println!(
+        "cluster {} epoch {} ({moves} moves, {splits} splits, {merges} merges under way)",
+        map.cluster_id, map.epoch
+    );
     println!("{:<5} {:<22} {:<6} {:<9} {:>8} {:>9}", "NODE", "ADDRESS", "PEER", "STATE", "REPLICAS", "PREFERRED");
     for (&number, info) in &map.nodes {
         let held = map.shards.values().filter(|s| s.replicas.keys().any(|&r| node_of(r) == number)).count();
@@ -172,7 +177,11 @@ fn print_shards(map: &ClusterMap) -> Result<(), String> {
             format!("move #{mid}: {from} -> {}", node_of(m.to))
         });
         let splitting = map.splits.get(&id).map(|s| format!("split at {} into shard {}", s.at, s.child));
-        let merging = map.merges.iter().find(|(&l, m)| l == id || m.right == id).map(|(l, m)| format!("merge of {} into {l}", m.right));
+        let merging = map
+            .merges
+            .iter()
+            .find(|(&l, m)| l == id || m.right == id)
+            .map(|(l, m)| format!("merge of {} into {l}", m.right));
         let moving = moving.or(splitting).or(merging);
         println!(
             "{id:<6} {slots:<12} {:<24} {:<9} {}",

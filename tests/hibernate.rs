@@ -58,8 +58,7 @@ fn idle_groups_go_quiet_and_the_first_request_wakes_one() {
 
 #[test]
 fn a_quiet_group_elects_a_new_leader_when_its_leaders_node_dies() {
-    let mut cluster =
-        Cluster::start("quiet-failover", 3, &["--shards", "1", "--balance", "off", QUIET[0], QUIET[1]]);
+    let mut cluster = Cluster::start("quiet-failover", 3, &["--shards", "1", "--balance", "off", QUIET[0], QUIET[1]]);
     let ports = [cluster.port(1), cluster.port(2), cluster.port(3)];
     let mut client = Routed::new(&ports);
     for i in 0..100 {
@@ -75,7 +74,10 @@ fn a_quiet_group_elects_a_new_leader_when_its_leaders_node_dies() {
     cluster.kill(1);
     let survivors = [cluster.port(2), cluster.port(3)];
     wait_long("a new leader of group0", || {
-        let seen: Vec<String> = survivors.iter().map(|&p| groups(p).and_then(|mut g| g.remove("group0")).map(|g| g.1)).collect::<Option<_>>()?;
+        let seen: Vec<String> = survivors
+            .iter()
+            .map(|&p| groups(p).and_then(|mut g| g.remove("group0")).map(|g| g.1))
+            .collect::<Option<_>>()?;
         (seen[0] == seen[1] && seen[0] != leader && seen[0] != "-").then_some(())
     });
     println!("quiet group0 failed over in {:?}", killed.elapsed());

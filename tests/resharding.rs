@@ -23,11 +23,9 @@ use shoal_proto::Frame;
 fn admin(port: u16, words: &[&str]) -> String {
     let mut args = vec!["CLUSTER", "SHOAL"];
     args.extend(words);
-    wait_long(&format!("CLUSTER SHOAL {}", words.join(" ")), || {
-        match Client::try_connect(port)?.try_call(&args)? {
-            Frame::Error(e) if e.starts_with(b"TRYAGAIN") => None,
-            reply => Some(frame_text(&reply).unwrap_or_else(|| panic!("{args:?}: {reply:?}"))),
-        }
+    wait_long(&format!("CLUSTER SHOAL {}", words.join(" ")), || match Client::try_connect(port)?.try_call(&args)? {
+        Frame::Error(e) if e.starts_with(b"TRYAGAIN") => None,
+        reply => Some(frame_text(&reply).unwrap_or_else(|| panic!("{args:?}: {reply:?}"))),
     })
 }
 
@@ -37,7 +35,9 @@ fn shards_of(map: &Value) -> Vec<(u64, u64, u64)> {
         .as_object()
         .unwrap()
         .iter()
-        .map(|(id, s)| (id.parse().unwrap(), s["slots"]["start"].as_u64().unwrap(), s["slots"]["end"].as_u64().unwrap()))
+        .map(|(id, s)| {
+            (id.parse().unwrap(), s["slots"]["start"].as_u64().unwrap(), s["slots"]["end"].as_u64().unwrap())
+        })
         .collect();
     shards.sort_by_key(|s| s.1);
     shards
@@ -131,7 +131,11 @@ fn splits_under_writers_and_kill_9_lose_nothing() {
     for (name, child) in [("redis-py", py), ("ioredis", ioredis)] {
         let out = child.wait_with_output().expect("a client writer");
         let said = String::from_utf8_lossy(&out.stdout);
-        assert!(out.status.success() && said.starts_with("ok "), "{name}: {said}\n{}", String::from_utf8_lossy(&out.stderr));
+        assert!(
+            out.status.success() && said.starts_with("ok "),
+            "{name}: {said}\n{}",
+            String::from_utf8_lossy(&out.stderr)
+        );
         println!("{name}: {said}");
     }
     let (_, start, end) = shards_of(&map).into_iter().find(|s| s.0 == 3).expect("the new shard 3");
@@ -216,7 +220,8 @@ fn a_growing_shard_splits_by_itself_and_five_nodes_share_the_shards() {
     let map = wait_long("every shard at most 400 keys", || {
         let map = map_of(cluster.port(1))?;
         let settled = map["splits"].as_object()?.is_empty();
-        let counts: Vec<u64> = (1..=3).flat_map(|n| groups_on(cluster.port(n)).unwrap_or_default())
+        let counts: Vec<u64> = (1..=3)
+            .flat_map(|n| groups_on(cluster.port(n)).unwrap_or_default())
             .filter(|(g, role, _, _)| g.starts_with("group") && role == "leader")
             .map(|(_, _, _, keys)| keys.parse().unwrap())
             .collect();
@@ -250,7 +255,8 @@ fn a_growing_shard_splits_by_itself_and_five_nodes_share_the_shards() {
     wait_long("replicas and leaders spread over 5 nodes", || {
         let map = map_of(cluster.port(3))?;
         let (replicas, preferred) = spread(&map);
-        let settled = replicas.len() == 5 && map["moves"].as_object()?.is_empty() && map["splits"].as_object()?.is_empty();
+        let settled =
+            replicas.len() == 5 && map["moves"].as_object()?.is_empty() && map["splits"].as_object()?.is_empty();
         let led = leaders(&ports)?;
         let even = led.values().max()? - led.values().min()? <= 1;
         (settled && within_one(&replicas) && within_one(&preferred) && even).then_some(())
@@ -275,9 +281,12 @@ fn nodes_outnumbering_shards_get_shards_of_their_own() {
         let (replicas, preferred) = spread(&map);
         let settled = map["moves"].as_object()?.is_empty() && map["splits"].as_object()?.is_empty();
         let led = leaders(&ports)?;
-        (settled && map["shards"].as_object()?.len() == 5 && within_one(&replicas) && within_one(&preferred)
+        (settled
+            && map["shards"].as_object()?.len() == 5
+            && within_one(&replicas)
+            && within_one(&preferred)
             && led.values().all(|&n| n == 1))
-            .then_some(())
+        .then_some(())
     });
     drop((node4, node5));
 }

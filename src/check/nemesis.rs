@@ -331,7 +331,8 @@ async fn reshard(port: u16, rng: &mut StdRng) -> Result<String, String> {
         let (left, right) = pairs[rng.random_range(0..pairs.len())];
         vec!["MERGE".into(), left.to_string(), right.to_string()]
     } else {
-        let wide: Vec<u16> = ordered.iter().filter(|(_, s)| s.slots.start() < s.slots.end()).map(|(&id, _)| id).collect();
+        let wide: Vec<u16> =
+            ordered.iter().filter(|(_, s)| s.slots.start() < s.slots.end()).map(|(&id, _)| id).collect();
         vec!["SPLIT".into(), wide[rng.random_range(0..wide.len())].to_string()]
     };
     let mut args = vec!["CLUSTER", "SHOAL"];

@@ -64,7 +64,8 @@ fn widen(map: &ClusterMap) -> Option<MetaCmd> {
         return None;
     }
     let width = |s: &crate::map::ShardInfo| u32::from(*s.slots.end()) - u32::from(*s.slots.start());
-    let (&shard, info) = map.shards.iter().filter(|(_, s)| width(s) > 0).max_by_key(|(&id, s)| (width(s), u16::MAX - id))?;
+    let (&shard, info) =
+        map.shards.iter().filter(|(_, s)| width(s) > 0).max_by_key(|(&id, s)| (width(s), u16::MAX - id))?;
     let at = ((u32::from(*info.slots.start()) + u32::from(*info.slots.end())).div_ceil(2)) as u16;
     Some(MetaCmd::StartSplit { shard, at, automatic: true })
 }

@@ -167,9 +167,14 @@ fn a_split_gives_the_right_hand_slots_to_a_new_shard_on_the_same_nodes() {
     let parent = map.shards[&1].clone();
     let (start, end) = (*parent.slots.start(), *parent.slots.end());
     assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: start, automatic: false }).is_err(), "the first slot stays");
-    assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: end + 1, automatic: false }).is_err(), "a slot of another shard");
+    assert!(
+        map.apply(&MetaCmd::StartSplit { shard: 1, at: end + 1, automatic: false }).is_err(),
+        "a slot of another shard"
+    );
     let at = start + 100;
-    let Ok(Applied::Split { child }) = map.apply(&MetaCmd::StartSplit { shard: 1, at, automatic: false }) else { panic!("split") };
+    let Ok(Applied::Split { child }) = map.apply(&MetaCmd::StartSplit { shard: 1, at, automatic: false }) else {
+        panic!("split")
+    };
     assert_eq!(child, 3, "the next id after the bootstrap shards");
     assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: at + 1, automatic: false }).is_err(), "one split at a time");
     assert!(map.apply(&MetaCmd::StartMove { shard: 1, from: None, to_node: 1 }).is_err(), "no move while splitting");
@@ -196,8 +201,14 @@ fn a_split_gives_the_right_hand_slots_to_a_new_shard_on_the_same_nodes() {
 #[test]
 fn a_merge_gives_the_left_shard_the_right_ones_slots() {
     let mut map = ClusterMap::from_layout(&layout(3, 1, 3));
-    assert_eq!(map.apply(&MetaCmd::StartMerge { left: 0, right: 2 }), Err(shoal_cluster::map::MetaError::NotAdjacent(0, 2)));
-    assert_eq!(map.apply(&MetaCmd::StartMerge { left: 1, right: 0 }), Err(shoal_cluster::map::MetaError::NotAdjacent(1, 0)));
+    assert_eq!(
+        map.apply(&MetaCmd::StartMerge { left: 0, right: 2 }),
+        Err(shoal_cluster::map::MetaError::NotAdjacent(0, 2))
+    );
+    assert_eq!(
+        map.apply(&MetaCmd::StartMerge { left: 1, right: 0 }),
+        Err(shoal_cluster::map::MetaError::NotAdjacent(1, 0))
+    );
     assert!(map.co_located(0, 1), "every shard on all three nodes");
     let mut apart = ClusterMap::from_layout(&layout(3, 1, 2));
     assert_eq!(
@@ -206,7 +217,10 @@ fn a_merge_gives_the_left_shard_the_right_ones_slots() {
     );
     map.apply(&MetaCmd::StartMerge { left: 0, right: 1 }).unwrap();
     assert!(map.busy(0) && map.busy(1) && !map.busy(2));
-    assert!(map.apply(&MetaCmd::StartSplit { shard: 1, at: 6000, automatic: false }).is_err(), "no split of a merging shard");
+    assert!(
+        map.apply(&MetaCmd::StartSplit { shard: 1, at: 6000, automatic: false }).is_err(),
+        "no split of a merging shard"
+    );
     assert!(map.apply(&MetaCmd::StartMerge { left: 1, right: 2 }).is_err(), "one change at a time");
     let end = *map.shards[&1].slots.end();
     map.apply(&MetaCmd::FinishMerge { left: 0 }).unwrap();

@@ -140,6 +140,7 @@ fn a_cluster_with_fewer_shards_than_nodes_splits_until_each_can_lead_one() {
     let (replicas, leaders) = spread(&m);
     assert!(leaders.values().all(|&n| n == 1), "each node the preferred leader of one: {leaders:?}");
     assert!(replicas.values().all(|&n| n == 3), "15 replicas, 3 per node: {replicas:?}");
-    let widths: Vec<u32> = m.shards.values().map(|s| u32::from(*s.slots.end()) - u32::from(*s.slots.start()) + 1).collect();
+    let widths: Vec<u32> =
+        m.shards.values().map(|s| u32::from(*s.slots.end()) - u32::from(*s.slots.start()) + 1).collect();
     assert!(widths.iter().all(|&w| (2730..=5462).contains(&w)), "the widest were split: {widths:?}");
 }

@@ -22,11 +22,10 @@ use std::path::PathBuf;
 
 use openraft::type_config::alias::{LogIdOf, SnapshotMetaOf};
 use openraft::{Membership, StoredMembership};
-use shoal_engine::Db;
 use tokio::sync::watch;
 
 use crate::sessions::Sessions;
-use crate::state_machine::{pack, snapshot_bytes, snapshot_file, write_atomically, REPLICA_ID_FILE};
+use crate::state_machine::{pack, snapshot_file, snapshot_of_dump, write_atomically, REPLICA_ID_FILE};
 use crate::transport::GroupId;
 use crate::{ShoalNode, SplitSpec, TypeConfig};
 
@@ -49,6 +48,20 @@ pub(crate) fn group_dir(dir: &std::path::Path, group: GroupId) -> PathBuf {
     dir.join(format!("group-{group}"))
 }
 
+/// Creates a group's directory durably: the node's data directory is
+/// fsynced after it appears, so a power cut cannot keep files written in
+/// it (its WAL records, say) while losing the directory itself.
+pub(crate) fn create_group_dir(dir: &std::path::Path) -> io::Result<()> {
+    if dir.exists() {
+        return Ok(());
+    }
+    std::fs::create_dir_all(dir)?;
+    if let Some(parent) = dir.parent() {
+        std::fs::File::open(parent)?.sync_all()?;
+    }
+    Ok(())
+}
+
 /// The log id a born group's first state stands at: index 0 of a term no
 /// leader had, as `Raft::initialize` would give.
 pub(crate) fn first_log_id() -> LogIdOf<TypeConfig> {
@@ -65,23 +78,38 @@ impl Births {
         self.applying.lock().expect("births lock")
     }
 
+    /// `lock` unless a split holds it now.
+    pub(crate) fn try_lock(&self) -> Option<std::sync::MutexGuard<'_, ()>> {
+        match self.applying.try_lock() {
+            Ok(guard) => Some(guard),
+            Err(std::sync::TryLockError::WouldBlock) => None,
+            Err(std::sync::TryLockError::Poisoned(e)) => panic!("births lock poisoned: {e}"),
+        }
+    }
+
     /// Changes each time a group is born here.
     pub fn watch(&self) -> watch::Receiver<u64> {
         self.born.subscribe()
     }
 
     /// Writes `owner`'s node's replica of the split's new group, holding
-    /// `keys` (see the module doc). Nothing when the split gives this node
-    /// no replica or the directory already names one. The caller holds
-    /// `lock`.
-    pub(crate) fn create(&self, spec: &SplitSpec, owner: u64, sessions: &Sessions, keys: &Db) -> io::Result<()> {
+    /// the keys `dump` gives (`Db::dump_slots`, taken only if needed; see
+    /// the module doc). Nothing when the split gives this node no replica
+    /// or the directory already names one. The caller holds `lock`.
+    pub(crate) fn create(
+        &self,
+        spec: &SplitSpec,
+        owner: u64,
+        sessions: &Sessions,
+        dump: impl FnOnce() -> Vec<u8>,
+    ) -> io::Result<()> {
         let node = crate::node_of(owner);
         let Some(&me) = spec.members.keys().find(|&&id| crate::node_of(id) == node) else { return Ok(()) };
         let dir = group_dir(&self.dir, spec.child);
         if dir.join(REPLICA_ID_FILE).exists() {
             return Ok(());
         }
-        std::fs::create_dir_all(&dir)?;
+        create_group_dir(&dir)?;
         let voters: BTreeSet<u64> = spec.members.keys().copied().collect();
         let nodes: BTreeMap<u64, ShoalNode> =
             spec.members.iter().map(|(&id, addr)| (id, ShoalNode { client_addr: addr.clone() })).collect();
@@ -91,10 +119,12 @@ impl Births {
             last_log_id: Some(first),
             last_membership: StoredMembership::new(Some(first), membership),
         };
-        let data = snapshot_bytes(sessions, pack(spec.at, spec.end), keys)?;
+        let dump = dump();
+        let keys = shoal_engine::snapshot::verify(&dump).map_err(crate::io_err)?;
+        let data = snapshot_of_dump(sessions, pack(spec.at, spec.end), &dump)?;
         snapshot_file::save(&dir, &meta, &data)?;
         write_atomically(&dir, REPLICA_ID_FILE, &[me.to_string().as_bytes()])?;
-        tracing::info!(group = spec.child, replica = %crate::ShowId(me), keys = keys.len(), "split: new group written");
+        tracing::info!(group = spec.child, replica = %crate::ShowId(me), keys, "split: new group written");
         self.born.send_modify(|n| *n += 1);
         Ok(())
     }

@@ -439,7 +439,7 @@ impl Replicas {
             tracing::info!(group = spec.id, "dropping the state an earlier replica of the group left here");
             self.drop_state(spec.id).await?;
         }
-        std::fs::create_dir_all(&sm_dir).map_err(|e| format!("{}: {e}", sm_dir.display()))?;
+        crate::births::create_group_dir(&sm_dir).map_err(|e| format!("{}: {e}", sm_dir.display()))?;
         crate::state_machine::write_atomically(&sm_dir, REPLICA_ID_FILE, &[spec.me.to_string().as_bytes()])
             .map_err(|e| format!("{}: {e}", sm_dir.display()))?;
         let state = self.recovered.lock().expect("recovered lock").remove(&spec.id).unwrap_or_default();
@@ -535,14 +535,26 @@ impl Replicas {
     /// will send one too), or the node holds no replica of `parent`. Not
     /// while `parent`'s replica here still holds `at`: opened before the
     /// split writes it, the new replica would start empty.
+    ///
+    /// A replica of `parent` with state here that is not open yet (a
+    /// restart opening groups in turn) counts as still holding `at`. Never
+    /// blocks: while a split is being applied here, the answer is "not
+    /// yet" (the split's end signals `births` and the caller asks again).
     pub fn may_open_born(&self, group: GroupId, me: u64, parent: GroupId, at: u16) -> bool {
-        let _applying = self.births.lock();
+        let Some(_applying) = self.births.try_lock() else { return false };
         if self.member_id(group) == Some(me) {
             return true;
         }
         let file = self.group_dir(group).join(REPLICA_ID_FILE);
-        let written = std::fs::read_to_string(file).is_ok_and(|id| id.trim() == me.to_string());
-        written || !self.owns(parent, at)
+        if std::fs::read_to_string(file).is_ok_and(|id| id.trim() == me.to_string()) {
+            return true;
+        }
+        if !self.holds(parent) {
+            let state_here =
+                self.group_dir(parent).exists() || self.recovered.lock().expect("recovered lock").contains_key(&parent);
+            return !state_here;
+        }
+        !self.owns(parent, at)
     }
 
     /// Whether this node's replica of `group` holds `slot` as applied here
@@ -730,8 +742,7 @@ impl Replicas {
         self.touch(&replica);
         // Never behind the node's clock (see `crate::clock`).
         let now = now.max(self.clock.now_ms());
-        let proposals: Vec<Proposal> =
-            writes.into_iter().map(|(op, tag)| Proposal::write(&op, now, tag)).collect();
+        let proposals: Vec<Proposal> = writes.into_iter().map(|(op, tag)| Proposal::write(&op, now, tag)).collect();
         // The server refuses bigger writes first; one reaching the log
         // would fail the WAL, and with it every group of the node.
         if let Some(p) = proposals.iter().find(|p| p.cmd.len() > crate::MAX_WRITE_BYTES) {
@@ -869,7 +880,8 @@ impl Replicas {
                 };
                 let settled = m.committed_membership_config.log_id() == m.membership_config.log_id()
                     && m.membership_config.membership().get_joint_config().len() == 1;
-                let caught_up = m.replication.iter().flatten().all(|(_, l)| l.as_ref().map(|l| l.index) == m.last_log_index);
+                let caught_up =
+                    m.replication.iter().flatten().all(|(_, l)| l.as_ref().map(|l| l.index) == m.last_log_index);
                 Observed {
                     role,
                     asleep: replica.sleep.asleep.load(Ordering::SeqCst),

@@ -79,14 +79,18 @@ impl Default for Inner {
 
 /// A snapshot's bytes: the sessions, the slots, then the keyspace dump.
 pub(crate) fn snapshot_bytes(sessions: &Sessions, slots: u32, db: &Db) -> io::Result<Vec<u8>> {
+    snapshot_of_dump(sessions, slots, &db.dump(0))
+}
+
+/// A snapshot's bytes from a dump already taken (`Db::dump_slots`).
+pub(crate) fn snapshot_of_dump(sessions: &Sessions, slots: u32, dump: &[u8]) -> io::Result<Vec<u8>> {
     let sessions = sessions.encode();
     let len = u32::try_from(sessions.len()).map_err(|_| io_err("client sessions over 4 GiB"))?;
-    let dump = db.dump(0);
     let mut data = Vec::with_capacity(8 + sessions.len() + dump.len());
     data.extend_from_slice(&len.to_be_bytes());
     data.extend_from_slice(&sessions);
     data.extend_from_slice(&slots.to_be_bytes());
-    data.extend_from_slice(&dump);
+    data.extend_from_slice(dump);
     Ok(data)
 }
 
@@ -109,7 +113,8 @@ fn split_snapshot(data: &[u8]) -> io::Result<(Sessions, u32, &[u8])> {
     let sessions = Sessions::decode(&rest[..len]).map_err(io_err)?;
     let (slots, dump) = rest[len..].split_first_chunk::<4>().ok_or_else(truncated)?;
     let slots = u32::from_be_bytes(*slots);
-    let valid = slots == ALL_SLOTS || slots == SEALED || ((slots >> 16) <= (slots & 0xffff) && (slots & 0xffff) < 16384);
+    let valid =
+        slots == ALL_SLOTS || slots == SEALED || ((slots >> 16) <= (slots & 0xffff) && (slots & 0xffff) < 16384);
     if !valid {
         return Err(io_err(format!("snapshot names no valid slot range ({slots:#x})")));
     }
@@ -268,10 +273,11 @@ impl StateMachine {
         }
     }
 
-    /// Applies a split entry (see `SplitSpec`): the slots shrink first (so
-    /// a reader that checks them around a read never misses a key that
-    /// left), the right-hand keys move out, and the new group's replica on
-    /// this node is written to disk.
+    /// Applies a split entry (see `SplitSpec`): the new group's replica on
+    /// this node is written to disk first, from the right-hand keys as they
+    /// are (a failure, say a full disk, stops the group with the shard
+    /// unchanged); then the slots shrink (so a reader that checks them
+    /// around a read never misses a key that left) and the keys leave.
     fn apply_split(&self, inner: &mut Inner, spec: &SplitSpec) -> io::Result<Reply> {
         let claimed = pack(spec.start, spec.end);
         let current = if inner.slots == ALL_SLOTS { claimed } else { inner.slots };
@@ -283,12 +289,13 @@ impl StateMachine {
             )));
         }
         let _applying = self.births.as_ref().map(|b| b.lock());
+        if let (Some(births), Some(owner)) = (&self.births, self.owner) {
+            let right = spec.at..=spec.end;
+            births.create(spec, owner, &inner.sessions, || self.db.dump_slots(|s| right.contains(&s), 0))?;
+        }
         inner.slots = pack(spec.start, spec.at - 1);
         self.slots.store(inner.slots, Ordering::SeqCst);
-        let right = self.db.split_off(spec.at..=spec.end);
-        if let (Some(births), Some(owner)) = (&self.births, self.owner) {
-            births.create(spec, owner, &inner.sessions, &right)?;
-        }
+        drop(self.db.split_off(spec.at..=spec.end));
         Ok(Reply::Done)
     }
 

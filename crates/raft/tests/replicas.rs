@@ -65,7 +65,12 @@ async fn three_nodes_three_groups_through_the_node_api() {
             // Slower than the default: this test checks who leads between
             // two steps, and a debug build on a loaded CI machine can miss
             // a 200 ms election timeout.
-            timing: Timing { heartbeat_interval_ms: 100, election_timeout_min_ms: 600, election_timeout_max_ms: 1200, ..Timing::default() },
+            timing: Timing {
+                heartbeat_interval_ms: 100,
+                election_timeout_min_ms: 600,
+                election_timeout_max_ms: 1200,
+                ..Timing::default()
+            },
             read_mode: Default::default(),
             snapshots: Default::default(),
             wal: WalOptions::default(),

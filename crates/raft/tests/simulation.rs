@@ -82,7 +82,6 @@ async fn open(
     Arc::new(replicas)
 }
 
-
 /// Whether every group's leader has exactly the running nodes' current
 /// identities as voters (a wiped node has been swapped in).
 fn swapped_in(nodes: &Nodes) -> bool {

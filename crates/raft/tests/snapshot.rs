@@ -46,7 +46,12 @@ struct Node {
 /// defaults: the tests run side by side on two cores with a debug build and
 /// fsync on every append, and a spurious election only slows them down.
 fn config() -> Arc<Config> {
-    let timing = Timing { heartbeat_interval_ms: 100, election_timeout_min_ms: 400, election_timeout_max_ms: 800, ..Timing::default() };
+    let timing = Timing {
+        heartbeat_interval_ms: 100,
+        election_timeout_min_ms: 400,
+        election_timeout_max_ms: 800,
+        ..Timing::default()
+    };
     shoal_raft::raft_config(&timing, &Snapshots { every_entries: 50, keep_entries: 0, ..Default::default() })
         .expect("valid raft config")
 }

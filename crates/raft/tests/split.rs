@@ -58,7 +58,12 @@ async fn three_nodes(root: &std::path::Path) -> HashMap<u64, Arc<Replicas>> {
             me: id,
             client_addrs: client_addrs.clone(),
             groups: GroupSpec::initial(1, &[1, 2, 3], id, 0).into_iter().collect(),
-            timing: Timing { heartbeat_interval_ms: 100, election_timeout_min_ms: 600, election_timeout_max_ms: 1200, ..Timing::default() },
+            timing: Timing {
+                heartbeat_interval_ms: 100,
+                election_timeout_min_ms: 600,
+                election_timeout_max_ms: 1200,
+                ..Timing::default()
+            },
             read_mode: Default::default(),
             snapshots: Default::default(),
             wal: WalOptions::default(),

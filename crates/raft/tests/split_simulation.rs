@@ -55,7 +55,11 @@ async fn client(nodes: Nodes, routes: Routes, stop: Arc<AtomicBool>, acked: Arc<
     while !stop.load(Ordering::Relaxed) {
         i += 1;
         let key = format!("k{id}:{i}");
-        let op = WriteOp::Set { key: Bytes::from(key.clone()), value: Bytes::from(key.clone()), options: SetOptions::default() };
+        let op = WriteOp::Set {
+            key: Bytes::from(key.clone()),
+            value: Bytes::from(key.clone()),
+            options: SetOptions::default(),
+        };
         let deadline = Instant::now() + Duration::from_secs(3);
         while Instant::now() < deadline && !stop.load(Ordering::Relaxed) {
             let group = route(&routes, key_slot(key.as_bytes()));
@@ -94,11 +98,16 @@ async fn splitter(nodes: Nodes, routes: Routes, births: Births, held: Held, stop
         let at = start + (end - start) / 2 + 1;
         let child = next_group;
         next_group += 1;
-        let members: BTreeMap<u64, String> = (1..=NODES).map(|n| (born_id(n, child), format!("127.0.0.1:{}", 7000 + n))).collect();
+        let members: BTreeMap<u64, String> =
+            (1..=NODES).map(|n| (born_id(n, child), format!("127.0.0.1:{}", 7000 + n))).collect();
         // Recorded before the split is proposed: a node restarting from
         // here on opens the new group once it may (the server's map).
         for n in 1..=NODES {
-            held.lock().unwrap().entry(n).or_default().push(GroupSpec { id: child, me: born_id(n, child), members: vec![] });
+            held.lock().unwrap().entry(n).or_default().push(GroupSpec {
+                id: child,
+                me: born_id(n, child),
+                members: vec![],
+            });
         }
         births.lock().unwrap().push((child, group, at));
         let spec = SplitSpec { start, end, at, child, members };
@@ -124,7 +133,8 @@ async fn splitter(nodes: Nodes, routes: Routes, births: Births, held: Held, stop
 /// opens every new group not open yet once `may_open_born` allows it.
 async fn open_births(nodes: Nodes, births: Births, stop: Arc<AtomicBool>) {
     while !stop.load(Ordering::Relaxed) {
-        let running: Vec<(u64, Arc<Replicas>)> = nodes.read().unwrap().iter().map(|(&n, r)| (n, Arc::clone(r))).collect();
+        let running: Vec<(u64, Arc<Replicas>)> =
+            nodes.read().unwrap().iter().map(|(&n, r)| (n, Arc::clone(r))).collect();
         let births = births.lock().unwrap().clone();
         for (n, node) in running {
             for &(child, parent, at) in &births {
@@ -173,7 +183,9 @@ async fn simulate_splits(seed: u64) {
     let (stop, stop_opening) = (Arc::new(AtomicBool::new(false)), Arc::new(AtomicBool::new(false)));
     let acked = Arc::new(Mutex::new(Vec::new()));
     let clients: Vec<_> = (0..3)
-        .map(|id| tokio::spawn(client(Arc::clone(&nodes), Arc::clone(&routes), Arc::clone(&stop), Arc::clone(&acked), id)))
+        .map(|id| {
+            tokio::spawn(client(Arc::clone(&nodes), Arc::clone(&routes), Arc::clone(&stop), Arc::clone(&acked), id))
+        })
         .collect();
     let split_task = tokio::spawn(splitter(
         Arc::clone(&nodes),
@@ -197,7 +209,8 @@ async fn simulate_splits(seed: u64) {
             plan.push(step);
             continue;
         }
-        let gap_ok = fsync == shoal_wal::FsyncPolicy::Always || last_crash.is_none_or(|t| t.elapsed() >= Duration::from_millis(1500));
+        let gap_ok = fsync == shoal_wal::FsyncPolicy::Always
+            || last_crash.is_none_or(|t| t.elapsed() >= Duration::from_millis(1500));
         let step = match (draw, down) {
             (4, None) if gap_ok => {
                 last_crash = Some(Instant::now());
@@ -260,13 +273,23 @@ async fn simulate_splits(seed: u64) {
         let home = routes.iter().find(|(s, e, _)| (*s..=*e).contains(&key_slot(key.as_bytes()))).unwrap().2;
         let holders: Vec<(u64, u32)> = running
             .iter()
-            .flat_map(|(&n, node)| groups.iter().filter(move |&&g| node.db(g).is_some_and(|db| db.get(key.as_bytes(), 0).is_some())).map(move |&g| (n, g)))
+            .flat_map(|(&n, node)| {
+                groups
+                    .iter()
+                    .filter(move |&&g| node.db(g).is_some_and(|db| db.get(key.as_bytes(), 0).is_some()))
+                    .map(move |&g| (n, g))
+            })
             .collect();
         let mut expected: Vec<(u64, u32)> = running.keys().map(|&n| (n, home)).collect();
         expected.sort_unstable();
         let mut holders = holders;
         holders.sort_unstable();
-        assert_eq!(holders, expected, "seed {seed}: acknowledged {key} (slot {}) held by (node, group); routes {routes:?}", key_slot(key.as_bytes()));
+        assert_eq!(
+            holders,
+            expected,
+            "seed {seed}: acknowledged {key} (slot {}) held by (node, group); routes {routes:?}",
+            key_slot(key.as_bytes())
+        );
     }
     println!("seed {seed}: {} acknowledged keys over {} groups {:?}: ok", acked.len(), groups.len(), routes);
     assert!(groups.len() > 1, "seed {seed}: no split happened");
@@ -278,7 +301,6 @@ async fn simulate_splits(seed: u64) {
 
 #[tokio::test(flavor = "multi_thread", worker_threads = 2)]
 async fn seeded_splits_under_faults_put_every_key_in_one_group() {
-
     for seed in seeds(DEFAULT_SEEDS) {
         simulate_splits(seed).await;
     }

@@ -211,7 +211,8 @@ impl Connection {
                     let started = std::time::Instant::now();
                     let mut outcome = exec::run(&self.shared, &mut self.session, ready, now);
                     if let Some(target) = read_at.filter(|t| !self.owns(t)) {
-                        outcome = Outcome::Reply(gave_away(Arc::clone(&self.shared), target.group, Some(target.slot)).await);
+                        outcome =
+                            Outcome::Reply(gave_away(Arc::clone(&self.shared), target.group, Some(target.slot)).await);
                     }
                     let totals = self.counts.command(name);
                     totals.calls += 1;

@@ -41,9 +41,6 @@
 //! - `stats`, `clock`: counters and the wall clock.
 
 mod balance;
-mod merges;
-mod quiet;
-mod splits;
 mod clock;
 mod compact;
 pub mod config;
@@ -52,15 +49,18 @@ mod exec;
 mod health;
 mod info;
 mod listener;
+mod merges;
 pub mod meta;
 mod moves;
 mod peer;
 mod periodic;
 pub mod persist;
+mod quiet;
 mod rejoin;
 pub mod relay;
 mod route;
 mod shards;
+mod splits;
 mod state;
 mod stats;
 mod sweeper;

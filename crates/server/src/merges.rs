@@ -164,7 +164,8 @@ fn small_pair(shared: &Shared, map: &ClusterMap) -> Option<MetaCmd> {
     for (&right, info) in map.shards.iter().filter(|(_, s)| s.born_automatically) {
         // Its left neighbour: the shard it was split from, or whatever
         // took that one's place since.
-        let next_to = |l: &shoal_cluster::map::ShardInfo| u32::from(*l.slots.end()) + 1 == u32::from(*info.slots.start());
+        let next_to =
+            |l: &shoal_cluster::map::ShardInfo| u32::from(*l.slots.end()) + 1 == u32::from(*info.slots.start());
         let Some((&left, _)) = map.shards.iter().find(|(_, l)| next_to(l)) else { continue };
         let led = |s: ShardId| shared.shards.is_leader(GroupId::from(s));
         // The right shard's size from this node's replica of it (they are

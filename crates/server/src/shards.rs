@@ -22,6 +22,9 @@ use shoal_raft::{GroupSpec, ReplicaConfig, Replicas};
 
 use crate::config::Config;
 
+/// Most opening passes of one `sync_groups` (see there).
+const SYNC_PASSES: usize = 8;
+
 /// The standalone server's node number.
 const STANDALONE_NODE: NodeNumber = 1;
 
@@ -206,6 +209,43 @@ impl Shards {
     pub async fn sync_groups(&self) {
         let _one = self.syncing.lock().await;
         let map = self.map();
+        // A replica born of a split waits for its shard's replica here,
+        // which this same pass may open or close: passes repeat while they
+        // change something (bounded: each opens or closes a group).
+        for _ in 0..SYNC_PASSES {
+            let opened = self.open_given(&map).await;
+            let closed = self.close_taken(&map).await;
+            if !opened && !closed {
+                break;
+            }
+        }
+    }
+
+    /// One pass of `sync_groups`' closing: every replica here the map no
+    /// longer gives this node. Says whether it closed any.
+    async fn close_taken(&self, map: &ClusterMap) -> bool {
+        let mut closed = false;
+        let held = self.replicas.group_ids().into_iter().chain(self.replicas.unopened_groups());
+        for group in held.filter(|&g| g != crate::meta::META_GROUP) {
+            let listed = u16::try_from(group).ok().is_some_and(|shard| map.replica_on(shard, self.me).is_some())
+                || map.unborn_on(self.me).any(|(child, ..)| GroupId::from(child) == group);
+            // A group newer than this map (a split applied here before its
+            // map arrived) is left alone: the map will name it.
+            if !listed && map.knows_shard(group) {
+                tracing::info!(group, epoch = map.epoch, "closing a replica the map no longer gives this node");
+                match self.replicas.close_group(group).await {
+                    Ok(()) => closed = true,
+                    Err(e) => tracing::error!(group, error = %e, "cannot close the replica"),
+                }
+            }
+        }
+        closed
+    }
+
+    /// One pass of `sync_groups`' opening: every replica the map gives this
+    /// node that may open now. Says whether it opened any.
+    async fn open_given(&self, map: &ClusterMap) -> bool {
+        let mut opened = false;
         let mut mine: Vec<(GroupId, u64)> = Vec::new();
         for (&shard, info) in map.shards.iter() {
             let Some((replica, _)) = map.replica_on(shard, self.me) else { continue };
@@ -236,24 +276,13 @@ impl Shards {
             }
             if open != Some(spec.me) {
                 tracing::info!(group = spec.id, replica = %shoal_raft::ShowId(spec.me), epoch = map.epoch, "opening a replica the map gives this node");
-                if let Err(e) = self.replicas.open_group(&spec).await {
-                    tracing::error!(group = spec.id, error = %e, "cannot open the replica");
+                match self.replicas.open_group(&spec).await {
+                    Ok(()) => opened = true,
+                    Err(e) => tracing::error!(group = spec.id, error = %e, "cannot open the replica"),
                 }
             }
         }
-        let held = self.replicas.group_ids().into_iter().chain(self.replicas.unopened_groups());
-        for group in held.filter(|&g| g != crate::meta::META_GROUP) {
-            let listed = u16::try_from(group).ok().is_some_and(|shard| map.replica_on(shard, self.me).is_some())
-                || map.unborn_on(self.me).any(|(child, ..)| GroupId::from(child) == group);
-            // A group newer than this map (a split applied here before its
-            // map arrived) is left alone: the map will name it.
-            if !listed && map.knows_shard(group) {
-                tracing::info!(group, epoch = map.epoch, "closing a replica the map no longer gives this node");
-                if let Err(e) = self.replicas.close_group(group).await {
-                    tracing::error!(group, error = %e, "cannot close the replica");
-                }
-            }
-        }
+        opened
     }
 
     /// Whether this node's replica `me` of `group` may be opened now. One

@@ -49,7 +49,8 @@ pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
             if !shared.shards.is_leader(GroupId::from(shard)) || !running.lock().expect("splits lock").insert(shard) {
                 continue;
             }
-            let (shared, running, map, split) = (Arc::clone(&shared), Arc::clone(&running), Arc::clone(&map), split.clone());
+            let (shared, running, map, split) =
+                (Arc::clone(&shared), Arc::clone(&running), Arc::clone(&map), split.clone());
             tokio::spawn(async move {
                 drive(&shared, &map, shard, &split).await;
                 running.lock().expect("splits lock").remove(&shard);
@@ -68,11 +69,7 @@ pub async fn run(shared: Arc<Shared>, shutdown: watch::Receiver<bool>) {
 /// A `StartSplit` for the first shard led here that is past a size limit
 /// and free to split (no move or split under way), at the slot halving
 /// its keys.
-fn oversized(
-    shared: &Shared,
-    map: &ClusterMap,
-    measured: &mut BTreeMap<ShardId, (Instant, u64)>,
-) -> Option<MetaCmd> {
+fn oversized(shared: &Shared, map: &ClusterMap, measured: &mut BTreeMap<ShardId, (Instant, u64)>) -> Option<MetaCmd> {
     let cluster = shared.config.cluster.as_ref()?;
     for (&shard, info) in &map.shards {
         let group = GroupId::from(shard);
@@ -116,7 +113,13 @@ async fn drive(shared: &Shared, map: &ClusterMap, shard: ShardId, split: &Split)
     let started = Instant::now();
     match replicas.reshape(group, shoal_raft::Cmd::Split(spec), shared.now_ms()).await {
         Ok(Reply::Done) => {
-            tracing::info!(group, child = split.child, at = split.at, ms = started.elapsed().as_millis() as u64, "split applied");
+            tracing::info!(
+                group,
+                child = split.child,
+                at = split.at,
+                ms = started.elapsed().as_millis() as u64,
+                "split applied"
+            );
             finish(shared, shard, split).await
         }
         Ok(reply) if replicas.slots(group) == Some(SlotsHeld::Range(start..=split.at - 1)) => {

@@ -25,7 +25,6 @@ pub fn now_ms() -> u64 {
     SystemTime::now().duration_since(UNIX_EPOCH).unwrap().as_millis() as u64
 }
 
-
 /// `config` for node `me` holding exactly `groups`.
 pub fn config_with(
     root: &std::path::Path,
@@ -79,17 +78,21 @@ pub async fn crash(net: &MemoryNet, nodes: &Nodes, me: u64, rng: &mut Rng) -> u6
     written.saturating_sub(synced_len)
 }
 
-
 /// The node leading `group` among the running ones.
 pub fn leader(nodes: &Nodes, group: u32) -> Option<Arc<Replicas>> {
     nodes.read().unwrap().values().find(|n| n.is_leader(group)).cloned()
 }
 
-
 /// The network faults both simulations draw: `draw` 0 cuts the link `a`-`b`
 /// (if two nodes), 1 heals every link, 2 loses up to `max_loss_pct` percent
 /// of messages, 3 delays them by up to 30 ms; `None` for any other draw.
-pub fn network_fault(net: &MemoryNet, rng: &mut Rng, draw: u64, (a, b): (u64, u64), max_loss_pct: u64) -> Option<String> {
+pub fn network_fault(
+    net: &MemoryNet,
+    rng: &mut Rng,
+    draw: u64,
+    (a, b): (u64, u64),
+    max_loss_pct: u64,
+) -> Option<String> {
     Some(match draw {
         0 if a != b => {
             net.cut(a, b);
@@ -113,7 +116,6 @@ pub fn network_fault(net: &MemoryNet, rng: &mut Rng, draw: u64, (a, b): (u64, u6
     })
 }
 
-
 /// Who holds which group in the moves simulation: per node, the groups it
 /// opens when (re)started, changed by the mover as replicas move.
 pub type Held = Arc<Mutex<HashMap<u64, Vec<GroupSpec>>>>;
@@ -133,7 +135,6 @@ pub async fn open_held(
     Arc::new(replicas)
 }
 
-
 /// The seeds a run covers: `SHOAL_SIM_SEED`, `SHOAL_SIM_SEEDS` fresh ones,
 /// or `default` fixed ones.
 pub fn seeds(default: u64) -> Vec<u64> {
@@ -146,4 +147,3 @@ pub fn seeds(default: u64) -> Vec<u64> {
         }
     }
 }
-
