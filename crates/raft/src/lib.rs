@@ -108,13 +108,17 @@ pub enum Cmd {
 
 /// A merge as the left shard applies it: holding exactly `start..=end`,
 /// it adds the keys of `dump` (`Db::dump` of the sealed right shard) and
-/// holds `start..=right_end` after. Refused otherwise, changing nothing.
+/// its client sessions, and holds `start..=right_end` after. Refused
+/// otherwise, changing nothing.
 #[derive(Clone, PartialEq, Eq, Serialize, Deserialize)]
 pub struct AbsorbSpec {
     pub start: u16,
     pub end: u16,
     pub right_end: u16,
     pub dump: Vec<u8>,
+    /// The sealed shard's client sessions (`Replicas::sealed_sessions`):
+    /// a tagged write it applied stays applied once, retried here.
+    pub sessions: Vec<u8>,
 }
 
 impl fmt::Debug for AbsorbSpec {
@@ -130,7 +134,7 @@ impl Cmd {
             Cmd::Write(op) => op.len(),
             Cmd::Split(spec) => 16 + spec.members.values().map(|a| a.len() + 16).sum::<usize>(),
             Cmd::Seal { .. } | Cmd::Unseal { .. } => 8,
-            Cmd::Absorb(spec) => 16 + spec.dump.len(),
+            Cmd::Absorb(spec) => 16 + spec.dump.len() + spec.sessions.len(),
         }
     }
 }

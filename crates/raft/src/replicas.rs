@@ -189,6 +189,8 @@ struct Replica {
     /// The shard's slots as applied here (`state_machine::pack`).
     slots: Arc<AtomicU32>,
     sleep: crate::hibernate::Sleep,
+    /// A handle on the group's state machine (it shares its state).
+    sm: StateMachine,
 }
 
 /// Several writes to one group handed to its Raft in one message (in
@@ -451,6 +453,7 @@ impl Replicas {
             .owned_by(spec.me)
             .with_births(Arc::clone(&self.births));
         let slots = sm.slots();
+        let sm_handle = sm.clone();
         let raft = (self.opener.new_raft)(spec.me, spec.id, log, sm).await?;
         if spec.members.first() == Some(&spec.me) && !raft.is_initialized().await.map_err(|e| e.to_string())? {
             let members: BTreeMap<u64, ShoalNode> =
@@ -480,6 +483,7 @@ impl Replicas {
             elected,
             slots,
             sleep: Default::default(),
+            sm: sm_handle,
         };
         let mut table = BTreeMap::clone(&self.replicas.load());
         table.insert(spec.id, Arc::new(replica));
@@ -563,6 +567,17 @@ impl Replicas {
     pub fn owns(&self, group: GroupId, slot: u16) -> bool {
         let table = self.replicas.load();
         table.get(&group).is_some_and(|r| crate::state_machine::holds(r.slots.load(Ordering::SeqCst), slot))
+    }
+
+    /// A sealed group's client sessions as applied here, encoded (for the
+    /// merge that carries them to its left neighbour); `None` unless the
+    /// group is held here and sealed (its sessions then change no more).
+    pub async fn sealed_sessions(&self, group: GroupId) -> Option<Vec<u8>> {
+        let replica = self.replica(group)?;
+        if replica.slots.load(Ordering::SeqCst) != crate::state_machine::SEALED {
+            return None;
+        }
+        Some(replica.sm.encoded_sessions().await)
     }
 
     /// The slots this node's replica of `group` holds, as applied here.

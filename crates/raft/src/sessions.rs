@@ -119,6 +119,38 @@ impl Sessions {
         debug_assert_eq!(self.clients.len(), self.by_age.len());
     }
 
+    /// Takes in the sessions of a shard merged into this one. A client
+    /// known to both keeps every reply either kept (its writes went to one
+    /// group or the other, never both), the higher floor and the later
+    /// start: a retry either group would have refused is still refused.
+    pub fn absorb(&mut self, other: Sessions) {
+        for (id, theirs) in other.clients {
+            match self.clients.entry(id) {
+                std::collections::hash_map::Entry::Vacant(v) => {
+                    v.insert(theirs);
+                }
+                std::collections::hash_map::Entry::Occupied(mut o) => {
+                    let mine = o.get_mut();
+                    mine.replies.extend(theirs.replies);
+                    mine.floor = mine.floor.max(theirs.floor);
+                    mine.first = mine.first.max(theirs.first);
+                    mine.index = mine.index.max(theirs.index);
+                    while mine.replies.len() > WINDOW {
+                        let (seq, _) = mine.replies.pop_first().expect("over the window, so not empty");
+                        mine.floor = mine.floor.max(seq);
+                    }
+                }
+            }
+        }
+        self.by_age = self.clients.iter().map(|(&id, c)| (c.index, id)).collect();
+        self.bytes = self.clients.values().map(Client::bytes).sum();
+        while self.clients.len() > MAX_SESSIONS || (self.bytes > MAX_SESSION_BYTES && self.clients.len() > 1) {
+            let (_, oldest) = self.by_age.pop_first().expect("by_age indexes every client");
+            let forgotten = self.clients.remove(&oldest).expect("by_age names known clients");
+            self.bytes -= forgotten.bytes();
+        }
+    }
+
     pub fn encode(&self) -> Vec<u8> {
         let mut clients: Vec<(&u64, &Client)> = self.clients.iter().collect();
         clients.sort_by_key(|(id, _)| **id);
@@ -174,6 +206,24 @@ mod tests {
         assert_eq!(s.replay(tag(10_000)), None, "a new sequence number applies");
         s.record(tag(10_000), 10_000, &Reply::Value(Some(vec![b'x'; MAX_KEPT_REPLY_BYTES + 1])));
         assert!(matches!(s.replay(tag(10_000)), Some(Reply::Error(_))), "a large reply is not kept");
+    }
+
+    /// A merge keeps every reply either shard kept, so a write applied in
+    /// the merged-away shard is answered, not applied again, when retried.
+    #[test]
+    fn absorbed_sessions_answer_retries_of_both_shards() {
+        let tag = |client, seq| WriteTag { client, seq, retry: true };
+        let (mut left, mut right) = (Sessions::default(), Sessions::default());
+        left.record(tag(1, 5), 10, &Reply::Int(5));
+        right.record(tag(1, 7), 3, &Reply::Int(7));
+        right.record(tag(2, 3), 4, &Reply::Done);
+        left.absorb(right);
+        assert_eq!(left.replay(tag(1, 5)), Some(Reply::Int(5)));
+        assert_eq!(left.replay(tag(1, 7)), Some(Reply::Int(7)), "applied in the other shard");
+        assert_eq!(left.replay(tag(2, 3)), Some(Reply::Done));
+        assert_eq!(left.replay(tag(1, 6)), Some(Reply::Error(FORGOTTEN.into())), "below the later start: refused");
+        assert_eq!(Sessions::decode(&left.encode()).unwrap(), left);
+        assert_eq!(left.bytes, left.clients.values().map(Client::bytes).sum::<usize>());
     }
 
     #[test]

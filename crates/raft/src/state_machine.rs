@@ -224,6 +224,11 @@ impl StateMachine {
         self
     }
 
+    /// The client sessions as applied here, encoded.
+    pub(crate) async fn encoded_sessions(&self) -> Vec<u8> {
+        self.inner.lock().await.sessions.encode()
+    }
+
     /// The shard's slots as applied here, packed (`ALL_SLOTS`: never split).
     pub(crate) fn slots(&self) -> Arc<AtomicU32> {
         Arc::clone(&self.slots)
@@ -343,10 +348,15 @@ impl StateMachine {
         if current != pack(spec.start, spec.end) || spec.right_end <= spec.end {
             return refused("merge", current, spec.start, spec.end);
         }
+        let sessions = match Sessions::decode(&spec.sessions) {
+            Ok(sessions) => sessions,
+            Err(e) => return Reply::Error(format!("merge refused: the sessions do not decode: {e}")),
+        };
         if let Err(e) = self.db.restore(&spec.dump, 0) {
             // Checked before anything was restored: nothing changed.
             return Reply::Error(format!("merge refused: {e}"));
         }
+        inner.sessions.absorb(sessions);
         self.set_slots(inner, pack(spec.start, spec.right_end));
         Reply::Done
     }

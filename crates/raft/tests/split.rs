@@ -98,11 +98,21 @@ async fn a_split_entry_makes_a_new_group_on_every_replica() {
     for replicas in nodes.values() {
         replicas.wait_for_leaders(WAIT).await.expect("leaders");
     }
-    let leader = eventually("a leader of group 1", || nodes[&1].leader(1)).await;
     let keys: Vec<String> = (0..300).map(|i| format!("key:{i}")).collect();
     for key in &keys {
-        assert!(matches!(nodes[&leader].propose(1, set(key), now_ms()).await, Ok(Reply::Set { .. })));
+        // Through whichever node leads now (an election may still settle).
+        let deadline = Instant::now() + WAIT;
+        loop {
+            let leader = eventually("a leader of group 1", || nodes[&1].leader(1)).await;
+            let node = &nodes[&shoal_raft::node_of(leader)];
+            if matches!(node.propose(1, set(key), now_ms()).await, Ok(Reply::Set { .. })) {
+                break;
+            }
+            assert!(Instant::now() < deadline, "{key} never written");
+            tokio::time::sleep(Duration::from_millis(20)).await;
+        }
     }
+    let leader = eventually("a leader of group 1", || nodes[&1].leader(1)).await;
 
     let members: BTreeMap<u64, String> =
         (1..=3u64).map(|n| (shoal_raft::raft_id(n, 7), format!("127.0.0.1:{}", 7000 + n))).collect();
@@ -152,7 +162,8 @@ async fn a_split_entry_makes_a_new_group_on_every_replica() {
     assert_eq!(right.propose(2, WriteOp::Clear, now_ms()).await, Ok(Reply::NotOwned), "not even FLUSHALL");
     assert_eq!(right.slots(2), Some(SlotsHeld::Sealed));
     let dump = right.db(2).unwrap().dump(0);
-    let absorb = AbsorbSpec { start: 0, end: AT - 1, right_end: 16383, dump };
+    let sessions = right.sealed_sessions(2).await.expect("sealed");
+    let absorb = AbsorbSpec { start: 0, end: AT - 1, right_end: 16383, dump, sessions };
     assert_eq!(nodes[&leader].reshape(1, Cmd::Absorb(absorb.clone()), now_ms()).await, Ok(Reply::Done));
     let again = nodes[&leader].reshape(1, Cmd::Absorb(absorb), now_ms()).await;
     assert!(matches!(again, Ok(Reply::Error(ref e)) if e.contains("merge refused")), "{again:?}");

@@ -108,13 +108,13 @@ async fn drive(shared: &Shared, map: &ClusterMap, left: ShardId, right: ShardId)
         Ok(reply) => return give_up(shared, left, right, &format!("{reply:?}")).await,
         Err(e) => return tracing::warn!(right, error = %e, "merge: not sealed yet; will retry"),
     }
-    let Some(db) = replicas.db(rg) else { return };
+    let (Some(db), Some(sessions)) = (replicas.db(rg), replicas.sealed_sessions(rg).await) else { return };
     let dump = db.dump(0);
     if dump.len() > MAX_MERGE_BYTES {
         let why = format!("the right shard holds {} bytes, over the {MAX_MERGE_BYTES} a merge carries", dump.len());
         return give_up(shared, left, right, &why).await;
     }
-    let absorb = Cmd::Absorb(AbsorbSpec { start, end, right_end, dump });
+    let absorb = Cmd::Absorb(AbsorbSpec { start, end, right_end, dump, sessions });
     match replicas.reshape(lg, absorb, shared.now_ms()).await {
         Ok(Reply::Done) => {
             tracing::info!(left, right, ms = started.elapsed().as_millis() as u64, "merge applied");
