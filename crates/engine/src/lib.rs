@@ -13,7 +13,7 @@
 //! - `stripe`: one lock's worth of keys and its expiry index.
 //! - [`ops`]: typed options and outcomes (SET conditions, expiry choices, …).
 //! - [`snapshot`]: serialise a set of slots to bytes and restore them.
-//! - `split`: move a slot range's keys out (`Db::split_off`) or in (`Db::absorb`).
+//! - `split`: move a slot range's keys out (`Db::split_off`); `halving_slot`, `bytes`.
 //! - [`write`]: every mutation as an encodable `WriteOp`, applied by `Db::apply`.
 //! - [`slot`]: CRC16 key → slot, shared with the router.
 //! - `slot_counts`: keys per slot, maintained on every insert and removal.

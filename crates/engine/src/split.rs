@@ -1,10 +1,10 @@
-//! Moving a slot range's keys between keyspaces: how a shard splits in two
-//! (`Db::split_off`) and how two shards merge into one (`Db::absorb`).
+//! Moving a slot range's keys out of a keyspace: how a shard splits in two
+//! (`Db::split_off`; a merge restores the other shard's dump instead).
 //!
-//! Both move entries as they are, expired ones not yet swept included, so
-//! the halves of a replica's keyspace are exactly what every other replica
+//! Entries move as they are, expired ones not yet swept included, so the
+//! halves of a replica's keyspace are exactly what every other replica
 //! gets from the same log entry (the engine never looks at a clock here).
-//! Both hold every stripe of the source while they run, in ascending order
+//! Every stripe of the source is held while they move, in ascending order
 //! (the lock-order rule): a reader sees a key in one keyspace or the other,
 //! never in neither.
 
@@ -33,19 +33,6 @@ impl Db {
         }
         taken.insert_exact(moved);
         taken
-    }
-
-    /// Moves every key of `other` into this keyspace (a merge: the two hold
-    /// disjoint slots, so nothing is overwritten).
-    pub fn absorb(&self, other: &Db) {
-        let mut moved = Vec::new();
-        {
-            let mut stripes = other.lock_all();
-            for stripe in stripes.iter_mut() {
-                moved.extend(stripe.take_slots(&(0..=Slot::MAX)));
-            }
-        }
-        self.insert_exact(moved);
     }
 
     /// The slot in `slots` that halves the keys stored there: the first slot
@@ -104,7 +91,7 @@ mod tests {
     }
 
     #[test]
-    fn split_off_moves_exactly_the_range_and_absorb_brings_it_back() {
+    fn split_off_moves_exactly_the_range_and_its_dump_brings_it_back() {
         let db = filled(2000);
         assert!(db.expire_at(b"key:7", 5, crate::ExpireCondition::Always, 0));
         let digest = db.digest(0);
@@ -123,8 +110,7 @@ mod tests {
         assert_eq!(holder.get(b"key:7", 100), None);
         assert!(holder.get(b"key:7", 0).is_some());
         assert_eq!((0..8000).map(|s| right.count_in_slot(s)).sum::<usize>(), 0);
-        db.absorb(&right);
-        assert!(right.is_empty());
+        db.restore(&right.dump(0), 0).unwrap();
         assert_eq!(db.digest(0), digest);
     }
 

@@ -724,8 +724,8 @@ impl Replicas {
         // A request for a leader that went quiet: it wakes, and counts as
         // in touch with its quorum for a while (it heard from none while
         // asleep, by design).
-        self.touch(replica);
         let now_ms = self.epoch.elapsed().as_millis() as u64;
+        self.touch_at(replica, now_ms);
         if now_ms < replica.quorum_fresh_until_ms.load(Ordering::Relaxed) {
             return false;
         }
@@ -853,7 +853,11 @@ impl Replicas {
     /// Records a request for the group's replica here; wakes it if it was
     /// asleep (`crate::hibernate`).
     fn touch(&self, replica: &Replica) {
-        let now_ms = self.epoch.elapsed().as_millis() as u64;
+        self.touch_at(replica, self.epoch.elapsed().as_millis() as u64);
+    }
+
+    /// `touch` with the time already read (`quorum_lost`, per command).
+    fn touch_at(&self, replica: &Replica, now_ms: u64) {
         if replica.sleep.touch(now_ms) {
             self.wake(replica, now_ms);
         }
