@@ -319,7 +319,7 @@ impl ClusterClient {
 /// The slot all of a command's keys share; an error if they differ.
 fn command_slot(spec: &shoal_proto::CommandSpec, args: &[Bytes]) -> Result<Option<Slot>, ClientError> {
     let mut slot = None;
-    for position in spec.key_positions(args.len()) {
+    for position in spec.keys_in(args) {
         let s = key_slot(&args[position]);
         if slot.is_some_and(|prev| prev != s) {
             return Err(ClientError::Usage("keys in request don't hash to the same slot".into()));

@@ -28,7 +28,9 @@ use crate::ops::{
 };
 use crate::slot::{key_slot, Slot};
 use crate::slot_counts::SlotCounts;
+use crate::reply::Fault;
 use crate::stripe::{Entry, Stripe};
+use crate::value::{Kind, Value};
 use crate::Millis;
 
 /// Number of stripes; a power of two.
@@ -113,7 +115,7 @@ impl Db {
     }
 
     /// Write-locks every stripe the hashes fall in, in ascending order.
-    fn write_many(&self, hashes: &[u64]) -> Locked<RwLockWriteGuard<'_, Stripe>> {
+    pub(crate) fn write_many(&self, hashes: &[u64]) -> Locked<RwLockWriteGuard<'_, Stripe>> {
         let indices = sorted_stripes(hashes);
         let guards = indices.iter().map(|&i| self.stripes[i].0.write()).collect();
         Locked { indices, guards }
@@ -128,9 +130,31 @@ impl Db {
 
     // ---- single-key reads -------------------------------------------------
 
+    /// The string at `key`; `None` when there is none or the key holds
+    /// another type (see `get_str` for GET's error).
     pub fn get(&self, key: &[u8], now: Millis) -> Option<Bytes> {
+        self.get_str(key, now).ok().flatten()
+    }
+
+    /// GET: the string at `key`, or WRONGTYPE.
+    pub fn get_str(&self, key: &[u8], now: Millis) -> Result<Option<Bytes>, Fault> {
         let hash = self.hash(key);
-        self.read(hash).get(hash, key, now).map(|e| e.value.clone())
+        match self.read(hash).get(hash, key, now).map(|e| &e.value) {
+            None => Ok(None),
+            Some(Value::Str(b)) => Ok(Some(b.clone())),
+            Some(_) => Err(Fault::WrongType),
+        }
+    }
+
+    /// The type of the value at `key`.
+    pub fn kind(&self, key: &[u8], now: Millis) -> Option<Kind> {
+        let hash = self.hash(key);
+        self.read(hash).get(hash, key, now).map(|e| e.value.kind())
+    }
+
+    /// Whether `key` holds something other than a string.
+    pub(crate) fn holds_non_string(&self, key: &[u8], now: Millis) -> bool {
+        self.kind(key, now).is_some_and(|k| k != Kind::String)
     }
 
     pub fn exists(&self, key: &[u8], now: Millis) -> bool {
@@ -138,9 +162,8 @@ impl Db {
         self.read(hash).get(hash, key, now).is_some()
     }
 
-    pub fn strlen(&self, key: &[u8], now: Millis) -> usize {
-        let hash = self.hash(key);
-        self.read(hash).get(hash, key, now).map_or(0, |e| e.value.len())
+    pub fn strlen(&self, key: &[u8], now: Millis) -> Result<usize, Fault> {
+        Ok(self.get_str(key, now)?.map_or(0, |b| b.len()))
     }
 
     pub fn ttl(&self, key: &[u8], now: Millis) -> Ttl {
@@ -160,16 +183,16 @@ impl Db {
     pub fn set(&self, key: Bytes, value: Bytes, opts: &SetOptions, now: Millis) -> SetOutcome {
         let hash = self.hash(&key);
         // Copies are made, and the replaced value freed, outside the lock.
-        let value = own(value);
+        let value = Value::Str(own(value));
         let replaced;
         let mut stripe = self.write(hash);
         let current = stripe.get(hash, &key, now);
-        let old = current.map(|e| e.value.clone());
+        let old = current.and_then(|e| e.value.as_str().cloned());
         let old_expiry = current.and_then(|e| e.expires_at());
         let allowed = match &opts.condition {
             SetCondition::Always => true,
-            SetCondition::IfAbsent => old.is_none(),
-            SetCondition::IfPresent => old.is_some(),
+            SetCondition::IfAbsent => current.is_none(),
+            SetCondition::IfPresent => current.is_some(),
             SetCondition::IfEqual(v) => old.as_ref() == Some(v),
             SetCondition::IfNotEqual(v) => old.as_ref() != Some(v),
         };
@@ -191,7 +214,7 @@ impl Db {
     /// Plain SET: overwrite, clearing any expiry.
     pub fn put(&self, key: Bytes, value: Bytes, now: Millis) {
         let hash = self.hash(&key);
-        let value = own(value);
+        let value = Value::Str(own(value));
         let replaced = self.write(hash).put(hash, key, value, None, now);
         drop(replaced); // after the guard, a temporary of the statement above
     }
@@ -210,22 +233,22 @@ impl Db {
         };
         let allowed = match condition {
             DelCondition::Always => true,
-            DelCondition::IfEqual(v) => current.value == *v,
-            DelCondition::IfNotEqual(v) => current.value != *v,
+            DelCondition::IfEqual(v) => current.value.as_str() == Some(v),
+            DelCondition::IfNotEqual(v) => current.value.as_str() != Some(v),
         };
         allowed && stripe.remove(hash, key, now).is_some()
     }
 
     pub fn get_delete(&self, key: &[u8], now: Millis) -> Option<Bytes> {
         let hash = self.hash(key);
-        self.write(hash).remove(hash, key, now).map(|e| e.value)
+        self.write(hash).remove(hash, key, now).and_then(|e| e.value.as_str().cloned())
     }
 
     /// GETEX: read the value and optionally change its expiry.
     pub fn get_ex(&self, key: &[u8], expiry: GetExExpiry, now: Millis) -> Option<Bytes> {
         let hash = self.hash(key);
         let mut stripe = self.write(hash);
-        let value = stripe.get(hash, key, now)?.value.clone();
+        let value = stripe.get(hash, key, now)?.value.as_str()?.clone();
         match expiry {
             GetExExpiry::Keep => {}
             GetExExpiry::Persist => {
@@ -247,11 +270,14 @@ impl Db {
         let hash = self.hash(&key);
         let mut stripe = self.write(hash);
         let (current, expires_at) = match stripe.get(hash, &key, now) {
-            Some(e) => (parse_i64(&e.value).ok_or(IncrError::NotInteger)?, e.expires_at()),
+            Some(e) => match &e.value {
+                Value::Str(v) => (parse_i64(v).ok_or(IncrError::NotInteger)?, e.expires_at()),
+                _ => return Err(IncrError::WrongType),
+            },
             None => (0, None),
         };
         let next = current.checked_add(delta).ok_or(IncrError::Overflow)?;
-        let value = Bytes::from(next.to_string());
+        let value = Value::Str(Bytes::from(next.to_string()));
         let _replaced = stripe.put(hash, key, value, expires_at, now);
         Ok(next)
     }
@@ -263,19 +289,21 @@ impl Db {
         let mut stripe = self.write(hash);
         match stripe.get_mut(hash, &key, now) {
             Some(entry) => {
-                let len = entry.value.len() + suffix.len();
+                // The caller checked the type (`Db::apply`).
+                let Value::Str(value) = &mut entry.value else { return Err(0) };
+                let len = value.len() + suffix.len();
                 if len > max_len {
                     return Err(len);
                 }
                 let mut joined = Vec::with_capacity(len);
-                joined.extend_from_slice(&entry.value);
+                joined.extend_from_slice(value);
                 joined.extend_from_slice(suffix);
-                entry.value = Bytes::from(joined);
+                *value = Bytes::from(joined);
                 Ok(len)
             }
             None if suffix.len() > max_len => Err(suffix.len()),
             None => {
-                let _none = stripe.put(hash, key, Bytes::copy_from_slice(suffix), None, now);
+                let _none = stripe.put(hash, key, Value::Str(Bytes::copy_from_slice(suffix)), None, now);
                 Ok(suffix.len())
             }
         }
@@ -331,7 +359,7 @@ impl Db {
         let locked = self.read_many(&hashes);
         keys.iter()
             .zip(&hashes)
-            .map(|(key, &hash)| locked.stripe(hash).get(hash, key, now).map(|e| e.value.clone()))
+            .map(|(key, &hash)| locked.stripe(hash).get(hash, key, now).and_then(|e| e.value.as_str().cloned()))
             .collect()
     }
 
@@ -343,7 +371,7 @@ impl Db {
         let mut replaced = Vec::with_capacity(owned.len());
         let mut locked = self.write_many(&hashes);
         for ((key, value), hash) in owned.into_iter().zip(hashes) {
-            replaced.push(locked.stripe_mut(hash).put(hash, key, value, None, now));
+            replaced.push(locked.stripe_mut(hash).put(hash, key, Value::Str(value), None, now));
         }
     }
 
@@ -510,7 +538,7 @@ impl Db {
 
     /// Visits every live entry as `(key, value, expires_at)`, one stripe at a
     /// time. Used by snapshots.
-    pub(crate) fn for_each_live(&self, now: Millis, mut f: impl FnMut(&Bytes, &Bytes, Option<Millis>)) {
+    pub(crate) fn for_each_live(&self, now: Millis, mut f: impl FnMut(&Bytes, &Value, Option<Millis>)) {
         for stripe in self.stripes.iter() {
             for e in stripe.0.read().table.iter().filter(|e| e.is_live(now)) {
                 f(&e.key, &e.value, e.expires_at());
@@ -520,21 +548,20 @@ impl Db {
 
     /// Clears every stripe and inserts `entries`, holding all stripe locks
     /// (in ascending order, the lock-order rule) so no reader sees a mix.
-    pub(crate) fn replace_all(&self, entries: Vec<(Bytes, Bytes, Option<Millis>)>, now: Millis) {
+    pub(crate) fn replace_all(&self, entries: Vec<(Bytes, Value, Option<Millis>)>, now: Millis) {
         let mut stripes: Vec<_> = self.stripes.iter().map(|s| s.0.write()).collect();
         for stripe in stripes.iter_mut() {
             stripe.clear();
         }
         for (key, value, expires_at) in entries {
             let hash = self.hash(&key);
-            let _replaced = stripes[Self::stripe_index(hash)].put(hash, key, own(value), expires_at, now);
+            let _replaced = stripes[Self::stripe_index(hash)].put(hash, key, value, expires_at, now);
         }
     }
 
     /// Inserts an entry read back from a snapshot.
-    pub(crate) fn restore_entry(&self, key: Bytes, value: Bytes, expires_at: Option<Millis>, now: Millis) {
+    pub(crate) fn restore_entry(&self, key: Bytes, value: Value, expires_at: Option<Millis>, now: Millis) {
         let hash = self.hash(&key);
-        let value = own(value);
         let _replaced = self.write(hash).put(hash, key, value, expires_at, now);
     }
 }
@@ -554,7 +581,7 @@ fn sorted_stripes(hashes: &[u64]) -> Vec<usize> {
 }
 
 /// Guards over a sorted set of stripes.
-struct Locked<G> {
+pub(crate) struct Locked<G> {
     indices: Vec<usize>,
     guards: Vec<G>,
 }
@@ -565,13 +592,13 @@ impl<G: std::ops::Deref<Target = Stripe>> Locked<G> {
         self.indices.binary_search(&index).expect("stripe of every key was locked")
     }
 
-    fn stripe(&self, hash: u64) -> &Stripe {
+    pub(crate) fn stripe(&self, hash: u64) -> &Stripe {
         &self.guards[self.position(hash)]
     }
 }
 
 impl<G: std::ops::DerefMut<Target = Stripe>> Locked<G> {
-    fn stripe_mut(&mut self, hash: u64) -> &mut Stripe {
+    pub(crate) fn stripe_mut(&mut self, hash: u64) -> &mut Stripe {
         let at = self.position(hash);
         &mut self.guards[at]
     }

@@ -36,6 +36,9 @@ pub enum SetExpiry {
 pub struct SetOptions {
     pub condition: SetCondition,
     pub expiry: SetExpiry,
+    /// SET … GET: the old value is read, so a key of another type is
+    /// WRONGTYPE and nothing is written.
+    pub get: bool,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -95,4 +98,6 @@ pub enum IncrError {
     NotInteger,
     #[error("increment or decrement would overflow")]
     Overflow,
+    #[error("WRONGTYPE Operation against a key holding the wrong kind of value")]
+    WrongType,
 }

@@ -4,7 +4,14 @@
 //!
 //! ```text
 //! magic "SHOALSNP" | version u32 | entry count u64
-//! entries: key_len u64 | key | value_len u64 | value | expires_at u64 (0 = none)
+//! entries: key_len u64 | key | value | expires_at u64 (0 = none)
+//! value (version 2): type u8, then
+//!   0 string: len u64 | bytes
+//!   1 hash:   count u64 | (field, value) as len-prefixed bytes
+//!   2 list:   count u64 | items as len-prefixed bytes, head first
+//!   3 set:    count u64 | members as len-prefixed bytes
+//!   4 zset:   count u64 | (member as len-prefixed bytes, score f64 bits u64)
+//! value (version 1, strings only): len u64 | bytes
 //! crc32 (IEEE) of everything before it, u32
 //! ```
 //!
@@ -14,10 +21,13 @@
 use bytes::Bytes;
 
 use crate::slot::{key_slot, Slot};
+use crate::value::{HashValue, ListValue, SetValue, Value, ZSetValue};
 use crate::{Db, Millis};
 
 const MAGIC: &[u8; 8] = b"SHOALSNP";
-const VERSION: u32 = 1;
+const VERSION: u32 = 2;
+/// The strings-only format, still read.
+const VERSION_STRINGS: u32 = 1;
 const HEADER_LEN: usize = 8 + 4 + 8;
 const TRAILER_LEN: usize = 4;
 
@@ -33,6 +43,8 @@ pub enum SnapshotError {
     BadChecksum,
     #[error("snapshot has {0} trailing bytes after its entries")]
     TrailingBytes(usize),
+    #[error("snapshot holds a value of unknown type or a NaN score")]
+    BadValue,
 }
 
 impl Db {
@@ -48,7 +60,7 @@ impl Db {
                 return;
             }
             put_bytes(&mut out, key);
-            put_bytes(&mut out, value);
+            put_value(&mut out, value);
             out.extend_from_slice(&expires_at.unwrap_or(0).to_le_bytes());
             count += 1;
         });
@@ -63,7 +75,11 @@ impl Db {
     /// compared: equal contents give equal digests.
     pub fn digest(&self, now: Millis) -> u64 {
         let mut digest = 0u64;
+        let mut scratch = Vec::new();
         self.for_each_live(now, |key, value, expires_at| {
+            scratch.clear();
+            put_value(&mut scratch, value);
+            let value = &scratch[..];
             let mut h = crc32fast::Hasher::new();
             h.update(&(key.len() as u64).to_le_bytes());
             h.update(key);
@@ -115,16 +131,17 @@ pub fn verify(data: &[u8]) -> Result<u64, SnapshotError> {
     validate(data)
 }
 
-type Parsed = (Bytes, Bytes, Option<Millis>);
+type Parsed = (Bytes, Value, Option<Millis>);
 
 /// Every entry of a checked snapshot; nothing is applied here.
 fn parse(data: &[u8]) -> Result<Vec<Parsed>, SnapshotError> {
     let entries = validate(data)?;
+    let strings_only = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes")) == VERSION_STRINGS;
     let mut reader = Reader { data: &data[HEADER_LEN..data.len() - TRAILER_LEN] };
     let mut parsed = Vec::new();
     for _ in 0..entries {
         let key = reader.bytes()?;
-        let value = reader.bytes()?;
+        let value = if strings_only { Value::Str(reader.bytes()?) } else { reader.value()? };
         let expires_at = Some(reader.u64()?).filter(|&at| at != 0);
         parsed.push((key, value, expires_at));
     }
@@ -148,7 +165,7 @@ fn validate(data: &[u8]) -> Result<u64, SnapshotError> {
         return Err(SnapshotError::BadMagic);
     }
     let version = u32::from_le_bytes(data[8..12].try_into().expect("4 bytes"));
-    if version != VERSION {
+    if version != VERSION && version != VERSION_STRINGS {
         return Err(SnapshotError::BadVersion(version));
     }
     let (body, trailer) = data.split_at(data.len() - TRAILER_LEN);
@@ -157,6 +174,42 @@ fn validate(data: &[u8]) -> Result<u64, SnapshotError> {
         return Err(SnapshotError::BadChecksum);
     }
     Ok(u64::from_le_bytes(data[12..20].try_into().expect("8 bytes")))
+}
+
+fn put_value(out: &mut Vec<u8>, value: &Value) {
+    let count = |out: &mut Vec<u8>, n: usize| out.extend_from_slice(&(n as u64).to_le_bytes());
+    match value {
+        Value::Str(b) => {
+            out.push(0);
+            put_bytes(out, b);
+        }
+        Value::Hash(h) => {
+            out.push(1);
+            count(out, h.len());
+            for (f, v) in h.iter() {
+                put_bytes(out, f);
+                put_bytes(out, v);
+            }
+        }
+        Value::List(l) => {
+            out.push(2);
+            count(out, l.len());
+            l.iter().for_each(|i| put_bytes(out, i));
+        }
+        Value::Set(s) => {
+            out.push(3);
+            count(out, s.len());
+            s.iter().for_each(|m| put_bytes(out, m));
+        }
+        Value::ZSet(z) => {
+            out.push(4);
+            count(out, z.len());
+            for (m, score) in z.iter() {
+                put_bytes(out, m);
+                out.extend_from_slice(&score.to_bits().to_le_bytes());
+            }
+        }
+    }
 }
 
 fn put_bytes(out: &mut Vec<u8>, b: &[u8]) {
@@ -169,6 +222,56 @@ struct Reader<'a> {
 }
 
 impl Reader<'_> {
+    fn value(&mut self) -> Result<Value, SnapshotError> {
+        let (&kind, rest) = self.data.split_first().ok_or(SnapshotError::Truncated)?;
+        self.data = rest;
+        if kind == 0 {
+            return Ok(Value::Str(self.bytes()?));
+        }
+        let n = self.u64()?;
+        // Every element takes at least 8 bytes: a count larger than that
+        // is a lie, not an allocation.
+        if n > (self.data.len() / 8) as u64 {
+            return Err(SnapshotError::Truncated);
+        }
+        Ok(match kind {
+            1 => {
+                let mut h = HashValue::default();
+                for _ in 0..n {
+                    h.insert(self.bytes()?, self.bytes()?);
+                }
+                Value::Hash(Box::new(h))
+            }
+            2 => {
+                let mut l = ListValue::default();
+                for _ in 0..n {
+                    l.push_back(self.bytes()?);
+                }
+                Value::List(Box::new(l))
+            }
+            3 => {
+                let mut s = SetValue::default();
+                for _ in 0..n {
+                    s.insert(self.bytes()?);
+                }
+                Value::Set(Box::new(s))
+            }
+            4 => {
+                let mut z = ZSetValue::default();
+                for _ in 0..n {
+                    let member = self.bytes()?;
+                    let score = f64::from_bits(self.u64()?);
+                    if score.is_nan() {
+                        return Err(SnapshotError::BadValue);
+                    }
+                    z.insert(member, score);
+                }
+                Value::ZSet(Box::new(z))
+            }
+            _ => return Err(SnapshotError::BadValue),
+        })
+    }
+
     fn u64(&mut self) -> Result<u64, SnapshotError> {
         let (head, rest) = self.data.split_first_chunk::<8>().ok_or(SnapshotError::Truncated)?;
         self.data = rest;

@@ -24,7 +24,7 @@ impl Db {
     /// keyspace.
     pub fn split_off(&self, slots: RangeInclusive<Slot>) -> Db {
         let taken = Db::new();
-        let mut moved: Vec<(Bytes, Bytes, Option<Millis>)> = Vec::new();
+        let mut moved: Vec<(Bytes, crate::value::Value, Option<Millis>)> = Vec::new();
         {
             let mut stripes = self.lock_all();
             for stripe in stripes.iter_mut() {
@@ -61,14 +61,14 @@ impl Db {
     pub fn bytes(&self) -> u64 {
         let mut total = 0u64;
         self.for_each_live(0, |key, value, _| {
-            total += (key.len() + value.len() + ENTRY_OVERHEAD_BYTES) as u64;
+            total += (key.len() + value.bytes() + ENTRY_OVERHEAD_BYTES) as u64;
         });
         total
     }
 
     /// Inserts entries as they were stored (`now` = 0: none counts as
     /// expired), taking the stripe locks in ascending order per entry.
-    fn insert_exact(&self, entries: Vec<(Bytes, Bytes, Option<Millis>)>) {
+    fn insert_exact(&self, entries: Vec<(Bytes, crate::value::Value, Option<Millis>)>) {
         for (key, value, expires_at) in entries {
             let hash = self.hash(&key);
             let _replaced = self.write(hash).put(hash, key, value, expires_at, 0);

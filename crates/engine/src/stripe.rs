@@ -17,20 +17,21 @@ use std::sync::Arc;
 use crate::db::own;
 use crate::slot::{key_slot, Slot};
 use crate::slot_counts::SlotCounts;
+use crate::value::Value;
 use crate::Millis;
 
-/// A stored key: 80 bytes, as small as a `(Bytes, (Bytes, Option<u64>))`
-/// map entry, because at 100k keys the cost of an operation is mostly cache
-/// misses. The hash is not stored: a table that grows rehashes its keys.
+/// A stored key: 88 bytes, a `(Bytes, Value, u64)` and the slot, because
+/// at 100k keys the cost of an operation is mostly cache misses. The hash
+/// is not stored: a table that grows rehashes its keys.
 pub(crate) struct Entry {
     pub(crate) key: Bytes,
-    pub(crate) value: Bytes,
+    pub(crate) value: Value,
     /// Absolute expiry, `NEVER` for a persistent key.
     expires: Millis,
     pub(crate) slot: Slot,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() <= 80, "keep entries small: see the comment on Entry");
+const _: () = assert!(std::mem::size_of::<Entry>() <= 88, "keep entries small: see the comment on Entry");
 
 /// The `expires` of a key without expiry.
 const NEVER: Millis = Millis::MAX;
@@ -104,10 +105,10 @@ impl Stripe {
         &mut self,
         hash: u64,
         key: Bytes,
-        value: Bytes,
+        value: Value,
         expires_at: Option<Millis>,
         now: Millis,
-    ) -> Option<Bytes> {
+    ) -> Option<Value> {
         let expires_at = storable(expires_at);
         if expires_at.is_some_and(|at| at < now) {
             // Already expired: storing it would only give the sweeper work.
@@ -177,7 +178,7 @@ impl Stripe {
 
     /// Removes every entry whose slot is in `slots` (expired ones too) and
     /// returns them as `(key, value, expires_at)`.
-    pub(crate) fn take_slots(&mut self, slots: &std::ops::RangeInclusive<Slot>) -> Vec<(Bytes, Bytes, Option<Millis>)> {
+    pub(crate) fn take_slots(&mut self, slots: &std::ops::RangeInclusive<Slot>) -> Vec<(Bytes, Value, Option<Millis>)> {
         let mut taken = Vec::new();
         for entry in self.table.extract_if(|e| slots.contains(&e.slot)) {
             self.counts.sub(entry.slot);

@@ -13,6 +13,8 @@ use bytes::Bytes;
 use crate::ops::{
     DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions, SetOutcome,
 };
+use crate::cmd::Cmd;
+use crate::reply::{Fault, Out};
 use crate::{Db, Millis};
 
 #[derive(Debug, Clone, PartialEq, Eq)]
@@ -63,10 +65,18 @@ pub enum WriteOp {
     PurgeExpired {
         keys: Vec<Bytes>,
     },
+    /// Any command of `cmd` (hashes, lists, sets, sorted sets, the rest of
+    /// the string and key commands) as the client sent it: every replica
+    /// parses the same arguments and runs them with the same `now` and the
+    /// leader's `seed` for whatever the command draws at random.
+    Exec {
+        argv: Vec<Bytes>,
+        seed: u64,
+    },
 }
 
 /// What applying a `WriteOp` produced, for the reply.
-#[derive(Debug, Clone, PartialEq, Eq)]
+#[derive(Debug, Clone, PartialEq)]
 pub enum WriteResult {
     Set(SetOutcome),
     /// DEL: keys removed.
@@ -79,6 +89,9 @@ pub enum WriteResult {
     /// APPEND: the new length, or the length refused.
     Append(Result<usize, usize>),
     Done,
+    /// A typed-value command's reply (`Exec`), or a string op refused
+    /// because the key holds another type.
+    Out(Out),
 }
 
 impl WriteOp {
@@ -98,6 +111,9 @@ impl WriteOp {
             WriteOp::Delete { keys } | WriteOp::PurgeExpired { keys } => keys.iter().all(|k| pred(k)),
             WriteOp::PutMany { pairs } => pairs.iter().all(|(k, _)| pred(k)),
             WriteOp::Clear => true,
+            // An op that does not parse names no key; applying it only
+            // answers its error.
+            WriteOp::Exec { argv, .. } => Cmd::parse(argv).map_or(true, |cmd| cmd.keys().iter().all(|k| pred(k))),
         }
     }
 }
@@ -106,6 +122,9 @@ impl Db {
     /// Applies a write at time `now`. Deterministic: the same ops applied
     /// in the same order with the same times give the same keyspace.
     pub fn apply(&self, op: WriteOp, now: Millis) -> WriteResult {
+        if self.wrong_type_for(&op, now) {
+            return WriteResult::Out(Out::Err(Fault::WrongType));
+        }
         match op {
             WriteOp::Set { key, value, options } => WriteResult::Set(self.set(key, value, &options, now)),
             WriteOp::Delete { keys } => WriteResult::Count(self.delete_many(&keys, now)),
@@ -128,7 +147,32 @@ impl Db {
                 WriteResult::Done
             }
             WriteOp::PurgeExpired { keys } => WriteResult::Count(self.purge_expired(&keys, now)),
+            WriteOp::Exec { argv, seed } => WriteResult::Out(match Cmd::parse(&argv) {
+                Ok(cmd) => self.run(&cmd, now, seed),
+                Err(fault) => Out::Err(fault),
+            }),
         }
+    }
+
+    /// Whether a string op finds its key holding another type: WRONGTYPE,
+    /// nothing written. Checked before the op takes its lock; no other
+    /// write can come between, since a keyspace's writes are applied one
+    /// at a time (reads and the expiry sweep change no live key's type).
+    fn wrong_type_for(&self, op: &WriteOp, now: Millis) -> bool {
+        let key = match op {
+            WriteOp::Set { key, options, .. }
+                if options.get
+                    || matches!(options.condition, SetCondition::IfEqual(_) | SetCondition::IfNotEqual(_)) =>
+            {
+                key
+            }
+            WriteOp::DeleteIf { key, condition: DelCondition::IfEqual(_) | DelCondition::IfNotEqual(_) }
+            | WriteOp::GetDelete { key }
+            | WriteOp::GetEx { key, .. }
+            | WriteOp::Append { key, .. } => key,
+            _ => return false,
+        };
+        self.holds_non_string(key, now)
     }
 }
 
@@ -166,6 +210,10 @@ impl WriteOp {
                     SetCondition::IfEqual(v) => w.tag(3).bytes(v),
                     SetCondition::IfNotEqual(v) => w.tag(4).bytes(v),
                 };
+                // Appended (an old entry ends here and reads as no GET).
+                if options.get {
+                    w.tag(1);
+                }
                 match options.expiry {
                     SetExpiry::Clear => w.tag(0),
                     SetExpiry::Keep => w.tag(1),
@@ -232,6 +280,12 @@ impl WriteOp {
                     w.bytes(k);
                 });
             }
+            WriteOp::Exec { argv, seed } => {
+                w.tag(13).u64(*seed).u64(argv.len() as u64);
+                argv.iter().for_each(|a| {
+                    w.bytes(a);
+                });
+            }
         }
     }
 
@@ -254,7 +308,11 @@ impl WriteOp {
                     2 => SetExpiry::At(r.u64()?),
                     _ => return Err(DecodeError("set expiry")),
                 };
-                WriteOp::Set { key, value, options: SetOptions { condition, expiry } }
+                let get = match r.0.first() {
+                    None => false,
+                    Some(_) => r.tag()? == 1,
+                };
+                WriteOp::Set { key, value, options: SetOptions { condition, expiry, get } }
             }
             2 => WriteOp::Delete { keys: r.list(8, |r| r.bytes())? },
             3 => {
@@ -297,6 +355,10 @@ impl WriteOp {
             10 => WriteOp::PutMany { pairs: r.list(16, |r| Ok((r.bytes()?, r.bytes()?)))? },
             11 => WriteOp::Clear,
             12 => WriteOp::PurgeExpired { keys: r.list(8, |r| r.bytes())? },
+            13 => {
+                let seed = r.u64()?;
+                WriteOp::Exec { seed, argv: r.list(8, |r| r.bytes())? }
+            }
             _ => return Err(DecodeError("unknown op")),
         };
         if !r.0.is_empty() {
@@ -393,12 +455,12 @@ mod tests {
             WriteOp::Set {
                 key: b(""),
                 value: b("\r\n"),
-                options: SetOptions { condition: SetCondition::IfEqual(b("old")), expiry: SetExpiry::At(99) },
+                options: SetOptions { condition: SetCondition::IfEqual(b("old")), expiry: SetExpiry::At(99), ..Default::default() },
             },
             WriteOp::Set {
                 key: b("k"),
                 value: b("v"),
-                options: SetOptions { condition: SetCondition::IfNotEqual(b("x")), expiry: SetExpiry::Keep },
+                options: SetOptions { condition: SetCondition::IfNotEqual(b("x")), expiry: SetExpiry::Keep, ..Default::default() },
             },
             WriteOp::Delete { keys: vec![b("a"), b("b")] },
             WriteOp::DeleteIf { key: b("k"), condition: DelCondition::IfNotEqual(b("v")) },
@@ -447,7 +509,7 @@ mod tests {
     #[test]
     fn purge_expired_removes_only_keys_still_expired() {
         let db = Db::new();
-        let options = |at| SetOptions { condition: SetCondition::Always, expiry: SetExpiry::At(at) };
+        let options = |at| SetOptions { condition: SetCondition::Always, expiry: SetExpiry::At(at), ..Default::default() };
         db.apply(WriteOp::Set { key: b("old"), value: b("1"), options: options(10) }, 0);
         db.apply(WriteOp::Set { key: b("renewed"), value: b("1"), options: options(10) }, 0);
         db.apply(WriteOp::Set { key: b("later"), value: b("1"), options: options(1_000) }, 0);

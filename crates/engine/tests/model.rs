@@ -281,7 +281,7 @@ fn write_op(op: &Op, now: u64) -> Option<WriteOp> {
         Op::Put(k, v) => WriteOp::Set { key: key(k), value: bytes(v), options: SetOptions::default() },
         Op::Set(k, v, c, e) => {
             let (condition, expiry) = set_options(c, e, now);
-            WriteOp::Set { key: key(k), value: bytes(v), options: SetOptions { condition, expiry } }
+            WriteOp::Set { key: key(k), value: bytes(v), options: SetOptions { condition, expiry, ..Default::default() } }
         }
         Op::Delete(k) => WriteOp::Delete { keys: vec![key(k)] },
         Op::DeleteIf(k, c, x) => {
@@ -361,7 +361,7 @@ fn step(db: &Db, replica: &Db, model: &mut Model, clock: &mut u64, op: &Op) -> R
         Op::Set(k, v, c, e) => {
             let key = KEYS[*k];
             let (condition, expiry) = set_options(c, e, now);
-            let got = db.set(bytes(key), bytes(v), &SetOptions { condition, expiry }, now);
+            let got = db.set(bytes(key), bytes(v), &SetOptions { condition, expiry, ..Default::default() }, now);
 
             let old = m.get(key).cloned();
             let allowed = match c {

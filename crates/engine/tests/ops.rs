@@ -27,7 +27,7 @@ fn some(s: impl AsRef<[u8]>) -> Option<Vec<u8>> {
 }
 
 fn opts(condition: SetCondition, expiry: SetExpiry) -> SetOptions {
-    SetOptions { condition, expiry }
+    SetOptions { condition, expiry, ..Default::default() }
 }
 
 fn set(db: &Db, key: &str, value: &str, o: SetOptions, now: u64) -> SetOutcome {
@@ -1376,7 +1376,7 @@ fn apply_matches_the_direct_operations() {
     let set = |k: &str, v: &str, condition, expiry| WriteOp::Set {
         key: b(k),
         value: b(v),
-        options: SetOptions { condition, expiry },
+        options: SetOptions { condition, expiry, ..Default::default() },
     };
     let r = db.apply(set("k", "1", SetCondition::Always, SetExpiry::At(NOW + 10)), NOW);
     assert_eq!(r, WriteResult::Set(SetOutcome { written: true, old: None }));

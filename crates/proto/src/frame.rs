@@ -39,6 +39,10 @@ pub enum Frame {
     Array(Vec<Frame>),
     Map(Vec<(Frame, Frame)>),
     Set(Vec<Frame>),
+    /// Pairs as Redis sends scored or valued lists (ZRANGE … WITHSCORES,
+    /// HRANDFIELD … WITHVALUES): an array of 2-element arrays in RESP3, a
+    /// flat array in RESP2. Never decoded: on the wire it is an array.
+    Pairs(Vec<(Frame, Frame)>),
     Double(f64),
     Boolean(bool),
     /// A verbatim string with its three-letter format (`txt`, `mkd`).
@@ -84,6 +88,21 @@ impl Frame {
             Frame::Array(items) => seq(out, b'*', items, protocol),
             Frame::Set(items) => seq(out, if resp3 { b'~' } else { b'*' }, items, protocol),
             Frame::Push(items) => seq(out, if resp3 { b'>' } else { b'*' }, items, protocol),
+            Frame::Pairs(pairs) if resp3 => {
+                header(out, b'*', pairs.len() as i64);
+                for (k, v) in pairs {
+                    header(out, b'*', 2);
+                    k.encode(protocol, out);
+                    v.encode(protocol, out);
+                }
+            }
+            Frame::Pairs(pairs) => {
+                header(out, b'*', 2 * pairs.len() as i64);
+                for (k, v) in pairs {
+                    k.encode(protocol, out);
+                    v.encode(protocol, out);
+                }
+            }
             Frame::Map(pairs) => {
                 if resp3 {
                     header(out, b'%', pairs.len() as i64);
@@ -127,7 +146,9 @@ impl Frame {
             Frame::Array(items) | Frame::Set(items) | Frame::Push(items) => {
                 HEADER + items.iter().map(Frame::size_bound).sum::<usize>()
             }
-            Frame::Map(pairs) => HEADER + pairs.iter().map(|(k, v)| k.size_bound() + v.size_bound()).sum::<usize>(),
+            Frame::Map(pairs) | Frame::Pairs(pairs) => {
+                HEADER + pairs.iter().map(|(k, v)| HEADER + k.size_bound() + v.size_bound()).sum::<usize>()
+            }
         }
     }
 
@@ -144,10 +165,8 @@ impl Frame {
 fn format_double(d: f64) -> String {
     if d.is_nan() {
         "nan".into()
-    } else if d.is_infinite() {
-        if d > 0.0 { "inf" } else { "-inf" }.into()
     } else {
-        format!("{d}")
+        shoal_engine::format_double(d)
     }
 }
 

@@ -12,6 +12,7 @@
 
 pub mod command;
 pub mod frame;
+mod out;
 mod inline;
 pub mod reply;
 pub mod request;

@@ -180,8 +180,9 @@ impl fmt::Display for Proposal {
 }
 
 /// What applying a proposal produced: `WriteResult` flattened into serde-able
-/// shapes (the engine's result types carry no serde derives).
-#[derive(Debug, Clone, PartialEq, Eq, Serialize, Deserialize)]
+/// shapes (the string ops' result types carry no serde derives; the engine
+/// commands' `Out` does).
+#[derive(Debug, Clone, PartialEq, Serialize, Deserialize)]
 pub enum Reply {
     /// SET: whether it was stored, and the old value (SET … GET).
     Set {
@@ -200,6 +201,9 @@ pub enum Reply {
     /// Not applied: a key of the write is in a slot this shard no longer
     /// holds (it split since the write was routed here).
     NotOwned,
+    /// The reply of an engine command (`WriteOp::Exec`), or a string op's
+    /// refusal with its own error text (WRONGTYPE).
+    Out(shoal_engine::Out),
 }
 
 impl From<WriteResult> for Reply {
@@ -210,7 +214,11 @@ impl From<WriteResult> for Reply {
             WriteResult::Flag(f) => Reply::Flag(f),
             WriteResult::Value(v) => Reply::Value(v.map(|b| b.to_vec())),
             WriteResult::Incr(Ok(n)) => Reply::Int(n),
+            WriteResult::Incr(Err(shoal_engine::IncrError::WrongType)) => {
+                Reply::Out(shoal_engine::Out::Err(shoal_engine::Fault::WrongType))
+            }
             WriteResult::Incr(Err(e)) => Reply::Error(e.to_string()),
+            WriteResult::Out(out) => Reply::Out(out),
             WriteResult::Append(r) => Reply::Len(r.map(|n| n as u64).map_err(|n| n as u64)),
             WriteResult::Done => Reply::Done,
         }

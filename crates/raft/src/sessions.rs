@@ -33,7 +33,7 @@ pub const WINDOW: usize = 256;
 /// value) is kept as a note that the write was applied.
 pub const MAX_KEPT_REPLY_BYTES: usize = 256;
 
-#[derive(Debug, Default, Clone, PartialEq, Eq, Serialize, Deserialize)]
+#[derive(Debug, Default, Clone, PartialEq, Serialize, Deserialize)]
 struct Client {
     /// seq → reply of the client's most recent writes.
     replies: BTreeMap<u64, Reply>,
@@ -60,11 +60,12 @@ fn reply_bytes(reply: &Reply) -> usize {
         + match reply {
             Reply::Set { old: Some(v), .. } | Reply::Value(Some(v)) => v.len(),
             Reply::Error(e) => e.len(),
+            Reply::Out(out) => out.bytes(),
             _ => 0,
         }
 }
 
-#[derive(Debug, Default, Clone, PartialEq, Eq)]
+#[derive(Debug, Default, Clone, PartialEq)]
 pub struct Sessions {
     clients: HashMap<u64, Client>,
     /// `(log index of the client's last write, client)`, for eviction.
@@ -174,6 +175,9 @@ fn kept(reply: &Reply) -> Reply {
     let large = |v: &Option<Vec<u8>>| v.as_ref().is_some_and(|v| v.len() > MAX_KEPT_REPLY_BYTES);
     match reply {
         Reply::Set { old, .. } | Reply::Value(old) if large(old) => {
+            Reply::Error("the write was applied; its reply was too large to keep for a retry".into())
+        }
+        Reply::Out(out) if out.bytes() > MAX_KEPT_REPLY_BYTES => {
             Reply::Error("the write was applied; its reply was too large to keep for a retry".into())
         }
         other => other.clone(),

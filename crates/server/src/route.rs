@@ -71,7 +71,7 @@ pub fn route(
     readonly: bool,
     usable: impl Fn(shoal_cluster::NodeNumber, GroupId) -> bool,
 ) -> Result<Option<Target>, Frame> {
-    let mut positions = spec.key_positions(args.len());
+    let mut positions = spec.keys_in(args).into_iter();
     let Some(first) = positions.next() else {
         return Ok(None);
     };

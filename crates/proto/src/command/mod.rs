@@ -12,6 +12,8 @@ mod keyspace;
 mod server;
 mod string;
 pub mod table;
+mod table_types;
+mod typed;
 
 use bytes::Bytes;
 use shoal_engine::{DelCondition, ExpireCondition, Millis, SetCondition};
@@ -62,6 +64,8 @@ pub enum Command {
     CommandDocs(Option<Vec<Bytes>>),
     Info(Vec<Bytes>),
     ConfigGet(Vec<Bytes>),
+    /// CONFIG SET: the name-value pairs, applied all or none.
+    ConfigSet(Vec<(Bytes, Bytes)>),
     DbSize,
     FlushDb,
     FlushAll,
@@ -137,6 +141,17 @@ pub enum Command {
         value: Bytes,
     },
     StrLen(Bytes),
+    /// A command of the engine's `cmd` module (hashes, lists, sets, sorted
+    /// sets, the rest of the strings and keys).
+    Data(Data),
+}
+
+/// A parsed engine command and the arguments it came from, which are what
+/// a write puts in the log (every replica parses them again).
+#[derive(Debug, Clone, PartialEq)]
+pub struct Data {
+    pub cmd: shoal_engine::Cmd,
+    pub argv: Vec<Bytes>,
 }
 
 #[derive(Debug, Clone, PartialEq, Eq)]

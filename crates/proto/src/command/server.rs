@@ -11,6 +11,7 @@ pub(super) fn parse(name: &str, a: Args) -> GroupResult {
         "command|docs" => Ok(Command::CommandDocs(names(a))),
         "info" => Ok(Command::Info(a.rest())),
         "config|get" => Ok(Command::ConfigGet(a.rest())),
+        "config|set" => config_set(a),
         "dbsize" => Ok(Command::DbSize),
         "flushdb" => flush_mode(a).map(|()| Command::FlushDb),
         "flushall" => flush_mode(a).map(|()| Command::FlushAll),
@@ -54,4 +55,13 @@ fn shutdown(a: Args) -> Result<Command, CommandError> {
         }
     }
     Ok(Command::Shutdown { save })
+}
+
+/// `CONFIG SET name value [name value …]`.
+fn config_set(a: Args) -> Result<Command, CommandError> {
+    let args = a.rest();
+    if args.len() % 2 != 0 {
+        return Err(CommandError::wrong_arity("config|set"));
+    }
+    Ok(Command::ConfigSet(args.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect()))
 }

@@ -6,7 +6,9 @@
 //! follows Redis: positive is exact, negative is a minimum, both counting the
 //! command name.
 
-use std::sync::OnceLock;
+use std::sync::{LazyLock, OnceLock};
+
+use bytes::Bytes;
 
 use hashbrown::HashMap;
 
@@ -26,6 +28,9 @@ pub struct CommandSpec {
     pub since: &'static str,
     pub summary: &'static str,
     pub subcommands: &'static [CommandSpec],
+    /// For commands with `movablekeys` (ZUNION, LMPOP, …): the position of
+    /// the `numkeys` argument, whose keys follow it; 0 for none.
+    pub numkeys_at: usize,
     /// The parser of the command's group, chosen once from `group`.
     pub(super) parser: GroupParser,
 }
@@ -84,6 +89,21 @@ impl CommandSpec {
         let last = if first > 0 { last.min(argc - 1) } else { first - 1 };
         (first..=last).step_by(step as usize).map(|i| i as usize)
     }
+
+    /// Positions of every key argument of `args`: the fixed ones, then
+    /// those a `numkeys` argument counts (none when it is not a count that
+    /// fits: parsing then refuses the command with Redis's error).
+    pub fn keys_in(&self, args: &[Bytes]) -> Vec<usize> {
+        let mut positions: Vec<usize> = self.key_positions(args.len()).collect();
+        let at = self.numkeys_at;
+        if at > 0 {
+            let count = args.get(at).and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok());
+            if let Some(n) = count.filter(|&n| n > 0 && at + n < args.len()) {
+                positions.extend(at + 1..=at + n);
+            }
+        }
+        positions
+    }
 }
 
 const R: &[&str] = &["readonly", "fast"];
@@ -122,8 +142,33 @@ const fn spec(
         since,
         summary,
         subcommands: &[],
+        numkeys_at: 0,
         parser: group_parser(group),
     }
+}
+
+/// A row for a command the engine's `cmd` module parses and runs.
+#[allow(clippy::too_many_arguments)]
+pub(super) const fn typed(
+    name: &'static str,
+    arity: i64,
+    flags: &'static [&'static str],
+    keys: (i64, i64, i64),
+    acl: &'static [&'static str],
+    group: &'static str,
+    since: &'static str,
+    summary: &'static str,
+) -> CommandSpec {
+    let mut s = spec(name, arity, flags, keys, acl, "string", since, summary);
+    s.group = group;
+    s.parser = super::typed::parse;
+    s
+}
+
+/// A row whose keys are counted by a `numkeys` argument at `at`.
+pub(super) const fn numkeys(mut s: CommandSpec, at: usize) -> CommandSpec {
+    s.numkeys_at = at;
+    s
 }
 
 const NO_KEYS: (i64, i64, i64) = (0, 0, 0);
@@ -131,7 +176,7 @@ const ONE_KEY: (i64, i64, i64) = (1, 1, 1);
 const ALL_KEYS: (i64, i64, i64) = (1, -1, 1);
 const PAIRS: (i64, i64, i64) = (1, -1, 2);
 
-const fn with_subcommands(mut s: CommandSpec, subs: &'static [CommandSpec]) -> CommandSpec {
+pub(super) const fn with_subcommands(mut s: CommandSpec, subs: &'static [CommandSpec]) -> CommandSpec {
     s.subcommands = subs;
     s
 }
@@ -332,19 +377,40 @@ const CLUSTER_SUBS: &[CommandSpec] = &[
     ),
 ];
 
-const CONFIG_SUBS: &[CommandSpec] = &[spec(
-    "config|get",
-    -3,
-    ADMIN,
-    NO_KEYS,
-    &["@admin", "@slow", "@dangerous"],
-    "server",
-    "2.0.0",
-    "Returns the effective values of configuration parameters.",
-)];
+const CONFIG_SUBS: &[CommandSpec] = &[
+    spec(
+        "config|get",
+        -3,
+        ADMIN,
+        NO_KEYS,
+        &["@admin", "@slow", "@dangerous"],
+        "server",
+        "2.0.0",
+        "Returns the effective values of configuration parameters.",
+    ),
+    spec(
+        "config|set",
+        -4,
+        &["admin", "noscript", "loading", "stale"],
+        NO_KEYS,
+        &["@admin", "@slow", "@dangerous"],
+        "server",
+        "2.0.0",
+        "Sets configuration parameters in-flight.",
+    ),
+];
 
 /// Every command served, sorted by name.
-pub static COMMANDS: &[CommandSpec] = &[
+/// Every command, sorted by name: the rows here and the data types' rows
+/// (`table_types`).
+pub static COMMANDS: LazyLock<Vec<&'static CommandSpec>> = LazyLock::new(|| {
+    let mut all: Vec<&'static CommandSpec> =
+        BASE_COMMANDS.iter().chain(super::table_types::TYPE_COMMANDS).collect();
+    all.sort_by_key(|s| s.name);
+    all
+});
+
+const BASE_COMMANDS: &[CommandSpec] = &[
     spec(
         "append",
         3,
@@ -711,7 +777,7 @@ pub static COMMANDS: &[CommandSpec] = &[
 /// built on first use (a binary search of names showed up in profiles).
 pub fn lookup(name: &[u8]) -> Option<&'static CommandSpec> {
     static BY_NAME: OnceLock<HashMap<&'static [u8], &'static CommandSpec>> = OnceLock::new();
-    let map = BY_NAME.get_or_init(|| COMMANDS.iter().map(|s| (s.name.as_bytes(), s)).collect());
+    let map = BY_NAME.get_or_init(|| COMMANDS.iter().map(|s| (s.name.as_bytes(), *s)).collect());
     if name.len() > MAX_NAME {
         return None;
     }

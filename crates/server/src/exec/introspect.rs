@@ -8,7 +8,7 @@ use shoal_proto::Frame;
 /// Every command, or the named ones (`Null` for unknown names).
 pub(super) fn command_info(names: Option<Vec<Bytes>>) -> Frame {
     match names {
-        None => Frame::Array(COMMANDS.iter().map(entry).collect()),
+        None => Frame::Array(COMMANDS.iter().copied().map(entry).collect()),
         Some(names) => Frame::Array(names.iter().map(|n| lookup(n).map_or(Frame::Null, entry)).collect()),
     }
 }
@@ -32,7 +32,7 @@ fn entry(spec: &CommandSpec) -> Frame {
 
 pub(super) fn command_docs(names: Option<Vec<Bytes>>) -> Frame {
     let specs: Vec<&CommandSpec> = match names {
-        None => COMMANDS.iter().collect(),
+        None => COMMANDS.iter().copied().collect(),
         Some(names) => names.iter().filter_map(|n| lookup(n)).collect(),
     };
     Frame::Map(specs.into_iter().map(|s| (Frame::bulk_str(s.name), doc(s))).collect())

@@ -28,7 +28,7 @@ pub(super) fn run((db, target): (&Db, Target), cmd: Command, now: Millis) -> Res
             Ttl::ExpiresIn(ms) => ms.saturating_add(500) as i64 / 1000,
         }),
         Command::Persist(key) => return write(WriteOp::Persist { key }),
-        Command::Type(key) => Frame::simple(if db.exists(&key, now) { "string" } else { "none" }),
+        Command::Type(key) => Frame::simple(db.kind(&key, now).map_or("none", shoal_engine::Kind::name)),
         other => unreachable!("not a keyed keyspace command: {other:?}"),
     };
     Ok(Outcome::Reply(reply))
@@ -71,9 +71,13 @@ fn scan_reply(shared: &Shared, scan: Scan, now: Millis) -> Frame {
             break;
         }
     }
-    // Every shoal value is a string; any other TYPE filter matches nothing.
-    if scan.type_filter.is_some_and(|t| !t.eq_ignore_ascii_case(b"string")) {
-        keys.clear();
+    if let Some(filter) = scan.type_filter {
+        // An unknown type name matches nothing, as in Redis.
+        let kind = shoal_engine::Kind::from_name(&filter);
+        keys.retain(|k| {
+            let db = shared.shards.db(shared.shards.group_of_slot(shoal_engine::slot::key_slot(k)));
+            kind.is_some() && db.and_then(|db| db.kind(k, now)) == kind
+        });
     }
     Frame::Array(vec![Frame::Bulk(Bytes::from(next.to_string())), Frame::bulk_array(keys)])
 }

@@ -7,6 +7,7 @@
 pub mod admin;
 mod cluster;
 mod connection;
+mod data;
 mod introspect;
 mod keyspace;
 mod server;
@@ -141,6 +142,7 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::CommandDocs(_)
         | Command::Info(_)
         | Command::ConfigGet(_)
+        | Command::ConfigSet(_)
         | Command::DbSize
         | Command::FlushDb
         | Command::FlushAll
@@ -165,6 +167,7 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::ReadOnly
         | Command::ReadWrite
         | Command::Asking => cluster::run(shared, session, cmd, now).map(Outcome::Reply),
+        Command::Data(data) => data::run(shared, target, data, now),
         Command::ClusterShoal(admin) => match shared.config.cluster {
             Some(_) => Ok(Outcome::Admin(admin)),
             None => Err(CommandError("ERR This instance has cluster support disabled".into())),

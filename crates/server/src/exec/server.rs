@@ -20,6 +20,7 @@ pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, _now: Mi
             Frame::Verbatim(*b"txt", Bytes::from(text))
         }
         Command::ConfigGet(patterns) => config_get(shared, &patterns),
+        Command::ConfigSet(pairs) => config_set(&pairs),
         // Keys of the groups led here, as a Redis Cluster master counts its
         // own slots.
         Command::DbSize => Frame::Integer(shared.shards.led().map(|(_, db)| db.len()).sum::<usize>() as i64),
@@ -46,8 +47,35 @@ fn config_get(shared: &Shared, patterns: &[Bytes]) -> Frame {
         .config
         .parameters()
         .into_iter()
+        .chain(shoal_engine::encoding::ALL.iter().flat_map(|l| {
+            [(l.name, l.get().to_string()), (l.alias, l.get().to_string())]
+        }))
         .filter(|(name, _)| patterns.iter().any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes())))
         .map(|(name, value)| (Frame::bulk_str(name), Frame::Bulk(Bytes::from(value))))
         .collect();
     Frame::Map(pairs)
+}
+
+/// CONFIG SET: only the encoding thresholds (`hash-max-listpack-entries`
+/// and the like) change at run time; every other parameter is refused
+/// with Redis's error, and nothing is set unless every pair is valid.
+fn config_set(pairs: &[(Bytes, Bytes)]) -> Frame {
+    let mut changes = Vec::with_capacity(pairs.len());
+    for (name, value) in pairs {
+        let Some(limit) = shoal_engine::encoding::find(name) else {
+            let name = String::from_utf8_lossy(name);
+            return Frame::error(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"));
+        };
+        let Some(value) = shoal_engine::parse_i64(value) else {
+            let name = String::from_utf8_lossy(name);
+            return Frame::error(format!(
+                "ERR CONFIG SET failed (possibly related to argument '{name}') - argument couldn't be parsed into an integer"
+            ));
+        };
+        changes.push((limit, value));
+    }
+    for (limit, value) in changes {
+        limit.set(value);
+    }
+    Frame::OK
 }

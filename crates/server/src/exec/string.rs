@@ -19,7 +19,7 @@ pub(super) fn run(
     let write = |op, shape| Ok(write::keyed(target, op, shape));
     let reply = match cmd {
         Command::Get(key) => {
-            let value = db.get(&key, now);
+            let value = db.get_str(&key, now).map_err(|f| CommandError(f.to_string()))?;
             if value.is_some() {
                 session.hits += 1;
             } else {
@@ -29,7 +29,7 @@ pub(super) fn run(
         }
         Command::Set(set) => return set_write(target, set, now),
         Command::SetNx { key, value } => {
-            let options = SetOptions { condition: SetCondition::IfAbsent, expiry: SetExpiry::Clear };
+            let options = SetOptions { condition: SetCondition::IfAbsent, expiry: SetExpiry::Clear, ..Default::default() };
             return write(WriteOp::Set { key, value, options }, Shape::SetNx);
         }
         Command::GetSet { key, value } => {
@@ -54,7 +54,9 @@ pub(super) fn run(
             let max_len = shared.config.limits.decode.max_bulk_bytes as u64;
             return write(WriteOp::Append { key, suffix: value, max_len }, Shape::Integer);
         }
-        Command::StrLen(key) => Frame::Integer(db.strlen(&key, now) as i64),
+        Command::StrLen(key) => {
+            Frame::Integer(db.strlen(&key, now).map_err(|f| CommandError(f.to_string()))? as i64)
+        }
         other => unreachable!("not a string command: {other:?}"),
     };
     Ok(Outcome::Reply(reply))
@@ -68,6 +70,6 @@ fn set_write(target: Target, set: Set, now: Millis) -> Result<Outcome, CommandEr
             SetExpiry::At(e.resolve(now).ok_or_else(|| CommandError::invalid_expire(set.command))?)
         }
     };
-    let options = SetOptions { condition: set.condition, expiry };
+    let options = SetOptions { condition: set.condition, expiry, get: set.get };
     Ok(write::keyed(target, WriteOp::Set { key: set.key, value: set.value, options }, Shape::Set { get: set.get }))
 }

@@ -27,6 +27,8 @@ pub enum Shape {
     Value,
     /// MSET, FLUSH: `OK`.
     Ok,
+    /// An engine command: the reply is made where it was applied.
+    Out,
 }
 
 /// A write to replicate, then answer.
@@ -55,6 +57,7 @@ pub fn reply(shape: Shape, result: Reply) -> Frame {
     let bulk = |v: Option<Vec<u8>>| Frame::optional_bulk(v.map(Bytes::from));
     match (shape, result) {
         (_, Reply::Error(e)) => Frame::error(format!("ERR {e}")),
+        (_, Reply::Out(out)) => Frame::from(out),
         (Shape::Set { get: true }, Reply::Set { old, .. }) => bulk(old),
         (Shape::Set { get: false }, Reply::Set { written: true, .. }) => Frame::OK,
         (Shape::Set { get: false }, Reply::Set { written: false, .. }) => Frame::Null,

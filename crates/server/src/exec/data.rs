@@ -1,0 +1,37 @@
+//! The engine's commands (hashes, lists, sets, sorted sets, the rest of
+//! the strings and keys): a read runs here on the target's keyspace; a
+//! write is replicated as its arguments with a seed drawn here, the
+//! leader, for whatever it picks at random, so replicas pick alike.
+
+use shoal_engine::{Db, Millis, WriteOp};
+use shoal_proto::command::Data;
+use shoal_proto::{CommandError, Frame};
+
+use super::write::{self, Shape};
+use super::Outcome;
+use crate::route::Target;
+use crate::state::Shared;
+
+pub(super) fn run(shared: &Shared, target: Option<Target>, data: Data, now: Millis) -> Result<Outcome, CommandError> {
+    let spec = shoal_proto::command::resolve(&data.argv).map_err(|e| e)?;
+    let Some(target) = target else {
+        // A keyless engine command (OBJECT HELP) touches no keyspace.
+        return Ok(Outcome::Reply(Frame::from(Db::new().run(&data.cmd, now, seed()))));
+    };
+    if crate::route::is_write(spec) {
+        let op = WriteOp::Exec { argv: data.argv, seed: seed() };
+        return Ok(write::keyed(target, op, Shape::Out));
+    }
+    let (db, _) = super::keyed(shared, Some(target))?;
+    Ok(Outcome::Reply(Frame::from(db.run(&data.cmd, now, seed()))))
+}
+
+/// A fresh random seed: std's per-process random hasher keys, mixed with a
+/// counter so that every call differs.
+fn seed() -> u64 {
+    use std::hash::{BuildHasher, RandomState};
+    use std::sync::atomic::{AtomicU64, Ordering};
+    static STATE: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();
+    static COUNTER: AtomicU64 = AtomicU64::new(0);
+    STATE.get_or_init(RandomState::new).hash_one(COUNTER.fetch_add(1, Ordering::Relaxed))
+}
