@@ -176,6 +176,34 @@ fn validate(data: &[u8]) -> Result<u64, SnapshotError> {
     Ok(u64::from_le_bytes(data[12..20].try_into().expect("8 bytes")))
 }
 
+/// DUMP's payload: the value as a snapshot stores it, then the format
+/// version (u16) and a CRC32 of everything before, so RESTORE refuses a
+/// payload that was cut or altered. (Not Redis's RDB encoding: payloads
+/// move between shoal servers only; see docs/compatibility.md.)
+pub fn dump_value(value: &Value) -> Vec<u8> {
+    let mut out = Vec::new();
+    put_value(&mut out, value);
+    out.extend_from_slice(&(VERSION as u16).to_le_bytes());
+    let crc = crc32fast::hash(&out);
+    out.extend_from_slice(&crc.to_le_bytes());
+    out
+}
+
+/// The value of a DUMP payload; `None` when it is not one this version wrote.
+pub fn restore_value(payload: &[u8]) -> Option<Value> {
+    let (body, crc) = payload.split_last_chunk::<4>()?;
+    if crc32fast::hash(body) != u32::from_le_bytes(*crc) {
+        return None;
+    }
+    let (data, version) = body.split_last_chunk::<2>()?;
+    if u32::from(u16::from_le_bytes(*version)) != VERSION {
+        return None;
+    }
+    let mut reader = Reader { data };
+    let value = reader.value().ok()?;
+    reader.data.is_empty().then_some(value)
+}
+
 fn put_value(out: &mut Vec<u8>, value: &Value) {
     let count = |out: &mut Vec<u8>, n: usize| out.extend_from_slice(&(n as u64).to_le_bytes());
     match value {

@@ -47,7 +47,11 @@ impl HashCmd {
             "hincrby" => (|| Ok(HashCmd::IncrBy { key: a.take()?, field: a.take()?, delta: a.i64()? }))(),
             "hincrbyfloat" => (|| {
                 let (key, field) = (a.take()?, a.take()?);
-                Ok(HashCmd::IncrByFloat { key, field, delta: a.f64()? })
+                let delta = a.f64()?;
+                if delta.is_infinite() {
+                    return Err(Fault::other("ERR value is NaN or Infinity"));
+                }
+                Ok(HashCmd::IncrByFloat { key, field, delta })
             })(),
             "hrandfield" => rand_field(a),
             "hscan" => (|| Ok(HashCmd::Scan { key: a.take()?, scan: ScanArgs::parse(a)? }))(),

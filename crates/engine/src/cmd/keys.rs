@@ -22,6 +22,21 @@ pub enum KeyCmd {
     Copy { from: Bytes, to: Bytes, replace: bool },
     Touch { keys: Vec<Bytes> },
     Object { info: ObjectInfo, key: Bytes },
+    /// MEMORY USAGE: an estimate of the key's bytes.
+    MemoryUsage { key: Bytes },
+    Dump { key: Bytes },
+    Restore(Restore),
+}
+
+/// RESTORE's arguments.
+#[derive(Debug, Clone, PartialEq)]
+pub struct Restore {
+    pub key: Bytes,
+    /// Milliseconds from now, or the absolute time with ABSTTL; 0: none.
+    pub ttl: i64,
+    pub absolute: bool,
+    pub payload: Bytes,
+    pub replace: bool,
 }
 
 impl KeyCmd {
@@ -31,6 +46,9 @@ impl KeyCmd {
             "copy" => copy(a),
             "touch" => Ok(KeyCmd::Touch { keys: a.rest() }),
             "object" => object(a),
+            "memory" => memory(a),
+            "dump" => a.take().map(|key| KeyCmd::Dump { key }),
+            "restore" => restore(a).map(KeyCmd::Restore),
             _ => return None,
         };
         Some(parsed.and_then(|c| a.done().map(|()| c)))
@@ -40,7 +58,8 @@ impl KeyCmd {
         match self {
             KeyCmd::Rename { from, to, .. } | KeyCmd::Copy { from, to, .. } => vec![from, to],
             KeyCmd::Touch { keys } => keys.iter().collect(),
-            KeyCmd::Object { key, .. } => vec![key],
+            KeyCmd::Object { key, .. } | KeyCmd::MemoryUsage { key } | KeyCmd::Dump { key } => vec![key],
+            KeyCmd::Restore(r) => vec![&r.key],
         }
     }
 
@@ -72,6 +91,34 @@ impl KeyCmd {
                 Ok(Out::Int(1))
             }
             KeyCmd::Touch { keys } => Ok(Out::len(keys.iter().filter(|k| tx.exists(k)).count())),
+            KeyCmd::Dump { key } => {
+                Ok(tx.get(key).map_or(Out::Nil, |v| Out::Bulk(Bytes::from(crate::snapshot::dump_value(v)))))
+            }
+            KeyCmd::Restore(r) => {
+                let value = crate::snapshot::restore_value(&r.payload)
+                    .ok_or_else(|| Fault::other("ERR DUMP payload version or checksum are wrong"))?;
+                if !r.replace && tx.exists(&r.key) {
+                    return Err(Fault::other("BUSYKEY Target key name already exists."));
+                }
+                let expires_at = match (r.ttl, r.absolute) {
+                    (0, _) => None,
+                    (at, true) => Some(at as u64),
+                    (ms, false) => Some(tx.now().saturating_add(ms as u64)),
+                };
+                if expires_at.is_some_and(|at| at < tx.now()) {
+                    // Already expired: nothing is stored (and a replaced key goes).
+                    tx.delete(&r.key);
+                } else {
+                    tx.put(&r.key, value, expires_at);
+                }
+                Ok(Out::Ok)
+            }
+            KeyCmd::MemoryUsage { key } => {
+                /// What a stored key costs besides its bytes: its slot in the
+                /// table and the key's own allocation.
+                const KEY_OVERHEAD_BYTES: usize = 88 + 16;
+                Ok(tx.get(key).map_or(Out::Nil, |v| Out::len(key.len() + v.bytes() + KEY_OVERHEAD_BYTES)))
+            }
             KeyCmd::Object { info, key } => {
                 let Some(value) = tx.get(key) else { return Ok(Out::Nil) };
                 Ok(match info {
@@ -116,4 +163,48 @@ fn object(a: &mut Args) -> Result<KeyCmd, Fault> {
         _ => return Err(Fault::Syntax),
     };
     Ok(KeyCmd::Object { info, key: a.take()? })
+}
+
+/// `MEMORY USAGE key [SAMPLES count]` (the estimate is exact here: no sampling).
+fn memory(a: &mut Args) -> Result<KeyCmd, Fault> {
+    let sub = a.take()?;
+    if !super::args::is(&sub, "usage") {
+        return Err(Fault::Syntax);
+    }
+    let key = a.take()?;
+    if a.eat("samples") {
+        a.i64()?;
+    }
+    Ok(KeyCmd::MemoryUsage { key })
+}
+
+/// `key ttl payload [REPLACE] [ABSTTL] [IDLETIME s] [FREQ f]` (IDLETIME and
+/// FREQ are checked and ignored: no access times are kept).
+fn restore(a: &mut Args) -> Result<Restore, Fault> {
+    let key = a.take()?;
+    let ttl = a.i64()?;
+    let payload = a.take()?;
+    let (mut replace, mut absolute) = (false, false);
+    while !a.is_empty() {
+        if a.eat("replace") {
+            replace = true;
+        } else if a.eat("absttl") {
+            absolute = true;
+        } else if a.eat("idletime") {
+            if a.i64()? < 0 {
+                return Err(Fault::other("ERR Invalid IDLETIME value, must be >= 0"));
+            }
+        } else if a.eat("freq") {
+            let f = a.i64()?;
+            if !(0..=255).contains(&f) {
+                return Err(Fault::other("ERR Invalid FREQ value, must be >= 0 and <= 255"));
+            }
+        } else {
+            return Err(Fault::Syntax);
+        }
+    }
+    if ttl < 0 {
+        return Err(Fault::other("ERR Invalid TTL value, must be >= 0"));
+    }
+    Ok(Restore { key, ttl, absolute, payload, replace })
 }

@@ -13,7 +13,21 @@ pub(super) const OBJECT_SUBS: &[CommandSpec] = &[
     typed("object|refcount", 3, &["readonly"], (2, 2, 1), &["@keyspace", "@read", "@slow"], "generic", "2.2.3", "Get the number of references to the value of the key"),
 ];
 
+const MEMORY_SUBS: &[CommandSpec] = &[typed(
+    "memory|usage",
+    -3,
+    &["readonly"],
+    (2, 2, 1),
+    &["@read", "@slow"],
+    "server",
+    "4.0.0",
+    "Estimates the memory usage of a key.",
+)];
+
 pub(super) const TYPE_COMMANDS: &[CommandSpec] = &[
+    typed("dump", 2, &["readonly"], (1, 1, 1), &["@keyspace", "@read", "@slow"], "generic", "2.6.0", "Returns a serialized representation of the value stored at a key."),
+    typed("restore", -4, &["write", "denyoom"], (1, 1, 1), &["@keyspace", "@write", "@slow", "@dangerous"], "generic", "2.6.0", "Creates a key from the serialized representation of a value."),
+    with_subcommands(typed("memory", -2, &[], (0, 0, 0), &["@slow"], "server", "4.0.0", "A container for memory diagnostics commands."), MEMORY_SUBS),
     typed("bitcount", -2, &["readonly"], (1, 1, 1), &["@read", "@bitmap", "@slow"], "bitmap", "2.6.0", "Count set bits in a string"),
     typed("bitop", -4, &["write", "denyoom"], (2, -1, 1), &["@write", "@bitmap", "@slow"], "bitmap", "2.6.0", "Perform bitwise operations between strings"),
     typed("bitpos", -3, &["readonly"], (1, 1, 1), &["@read", "@bitmap", "@slow"], "bitmap", "2.8.7", "Find first bit set or clear in a string"),
