@@ -24,12 +24,12 @@ use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::glob::glob_match;
 use crate::ops::{
-    DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions, SetOutcome, Ttl,
+    DelCondition, ExpireCondition, GetExExpiry, IncrError, SetOptions, SetOutcome, Ttl,
 };
-use crate::slot::{key_slot, Slot};
+use crate::slot::Slot;
 use crate::slot_counts::SlotCounts;
 use crate::reply::Fault;
-use crate::stripe::{Entry, Stripe};
+use crate::stripe::{Entry, Stored, Stripe};
 use crate::value::{Kind, Value};
 use crate::Millis;
 
@@ -62,6 +62,8 @@ pub struct Db {
     hasher: DefaultHashBuilder,
     stripes: Box<[Padded]>,
     counts: Arc<SlotCounts>,
+    /// The stamp writes give the entries they change (`set_stamp`).
+    stamp: Arc<std::sync::atomic::AtomicU32>,
     /// Next stripe the expiry sweeper visits.
     sweep_cursor: AtomicUsize,
 }
@@ -84,11 +86,13 @@ impl Db {
     pub fn new() -> Self {
         let counts = Arc::new(SlotCounts::default());
         let hasher = DefaultHashBuilder::default();
-        let stripe = || Padded(RwLock::new(Stripe::new(hasher.clone(), Arc::clone(&counts))));
+        let stamp = Arc::new(std::sync::atomic::AtomicU32::new(0));
+        let stripe = || Padded(RwLock::new(Stripe::new(hasher.clone(), Arc::clone(&counts), Arc::clone(&stamp))));
         Db {
             hasher: hasher.clone(),
             stripes: (0..STRIPES).map(|_| stripe()).collect(),
             counts,
+            stamp,
             sweep_cursor: AtomicUsize::new(0),
         }
     }
@@ -183,32 +187,10 @@ impl Db {
     pub fn set(&self, key: Bytes, value: Bytes, opts: &SetOptions, now: Millis) -> SetOutcome {
         let hash = self.hash(&key);
         // Copies are made, and the replaced value freed, outside the lock.
-        let value = Value::Str(own(value));
-        let replaced;
-        let mut stripe = self.write(hash);
-        let current = stripe.get(hash, &key, now);
-        let old = current.and_then(|e| e.value.as_str().cloned());
-        let old_expiry = current.and_then(|e| e.expires_at());
-        let allowed = match &opts.condition {
-            SetCondition::Always => true,
-            SetCondition::IfAbsent => current.is_none(),
-            SetCondition::IfPresent => current.is_some(),
-            SetCondition::IfEqual(v) => old.as_ref() == Some(v),
-            SetCondition::IfNotEqual(v) => old.as_ref() != Some(v),
-        };
-        if allowed {
-            let expires_at = match opts.expiry {
-                SetExpiry::Clear => None,
-                SetExpiry::Keep => old_expiry,
-                SetExpiry::At(at) => Some(at),
-            };
-            replaced = stripe.put(hash, key, value, expires_at, now);
-        } else {
-            replaced = None;
-        }
-        drop(stripe);
+        let value = own(value);
+        let (outcome, replaced) = self.write(hash).set(hash, key, value, opts, now);
         drop(replaced);
-        SetOutcome { written: allowed, old }
+        outcome
     }
 
     /// Plain SET: overwrite, clearing any expiry.
@@ -227,86 +209,32 @@ impl Db {
     /// DELEX: delete only when the condition on the current value holds.
     pub fn delete_if(&self, key: &[u8], condition: &DelCondition, now: Millis) -> bool {
         let hash = self.hash(key);
-        let mut stripe = self.write(hash);
-        let Some(current) = stripe.get(hash, key, now) else {
-            return false;
-        };
-        let allowed = match condition {
-            DelCondition::Always => true,
-            DelCondition::IfEqual(v) => current.value.as_str() == Some(v),
-            DelCondition::IfNotEqual(v) => current.value.as_str() != Some(v),
-        };
-        allowed && stripe.remove(hash, key, now).is_some()
+        self.write(hash).delete_if(hash, key, condition, now)
     }
 
     pub fn get_delete(&self, key: &[u8], now: Millis) -> Option<Bytes> {
         let hash = self.hash(key);
-        self.write(hash).remove(hash, key, now).and_then(|e| e.value.as_str().cloned())
+        self.write(hash).get_delete(hash, key, now)
     }
 
     /// GETEX: read the value and optionally change its expiry.
     pub fn get_ex(&self, key: &[u8], expiry: GetExExpiry, now: Millis) -> Option<Bytes> {
         let hash = self.hash(key);
-        let mut stripe = self.write(hash);
-        let value = stripe.get(hash, key, now)?.value.as_str()?.clone();
-        match expiry {
-            GetExExpiry::Keep => {}
-            GetExExpiry::Persist => {
-                stripe.set_expiry(hash, key, None, now);
-            }
-            GetExExpiry::At(at) if at <= now => {
-                stripe.remove(hash, key, now);
-            }
-            GetExExpiry::At(at) => {
-                stripe.set_expiry(hash, key, Some(at), now);
-            }
-        }
-        Some(value)
+        self.write(hash).get_ex(hash, key, expiry, now)
     }
 
     /// INCRBY/DECRBY: 64-bit signed; a non-integer value or an overflow is an
     /// error and leaves the key unchanged. The expiry is kept, as in Redis.
     pub fn incr_by(&self, key: Bytes, delta: i64, now: Millis) -> Result<i64, IncrError> {
         let hash = self.hash(&key);
-        let mut stripe = self.write(hash);
-        let (current, expires_at) = match stripe.get(hash, &key, now) {
-            Some(e) => match &e.value {
-                Value::Str(v) => (parse_i64(v).ok_or(IncrError::NotInteger)?, e.expires_at()),
-                _ => return Err(IncrError::WrongType),
-            },
-            None => (0, None),
-        };
-        let next = current.checked_add(delta).ok_or(IncrError::Overflow)?;
-        let value = Value::Str(Bytes::from(next.to_string()));
-        let _replaced = stripe.put(hash, key, value, expires_at, now);
-        Ok(next)
+        self.write(hash).incr_by(hash, key, delta, now)
     }
 
     /// APPEND: returns the new length, or `Err(len)` with the length the value
     /// would have had when it would exceed `max_len`.
     pub fn append(&self, key: Bytes, suffix: &[u8], max_len: usize, now: Millis) -> Result<usize, usize> {
         let hash = self.hash(&key);
-        let mut stripe = self.write(hash);
-        match stripe.get_mut(hash, &key, now) {
-            Some(entry) => {
-                // The caller checked the type (`Db::apply`).
-                let Value::Str(value) = &mut entry.value else { return Err(0) };
-                let len = value.len() + suffix.len();
-                if len > max_len {
-                    return Err(len);
-                }
-                let mut joined = Vec::with_capacity(len);
-                joined.extend_from_slice(value);
-                joined.extend_from_slice(suffix);
-                *value = Bytes::from(joined);
-                Ok(len)
-            }
-            None if suffix.len() > max_len => Err(suffix.len()),
-            None => {
-                let _none = stripe.put(hash, key, Value::Str(Bytes::copy_from_slice(suffix)), None, now);
-                Ok(suffix.len())
-            }
-        }
+        self.write(hash).append(hash, key, suffix, max_len, now)
     }
 
     /// EXPIRE family with `at` absolute. An `at` not in the future deletes the
@@ -314,41 +242,26 @@ impl Db {
     /// deleted).
     pub fn expire_at(&self, key: &[u8], at: Millis, condition: ExpireCondition, now: Millis) -> bool {
         let hash = self.hash(key);
-        let mut stripe = self.write(hash);
-        let Some(current) = stripe.get(hash, key, now) else {
-            return false;
-        };
-        let allowed = match (condition, current.expires_at()) {
-            (ExpireCondition::Always, _) => true,
-            (ExpireCondition::IfNone, existing) => existing.is_none(),
-            (ExpireCondition::IfSome, existing) => existing.is_some(),
-            // A key without expiry counts as an infinite TTL.
-            (ExpireCondition::IfGreater, None) => false,
-            (ExpireCondition::IfGreater, Some(old)) => at > old,
-            (ExpireCondition::IfLess, None) => true,
-            (ExpireCondition::IfLess, Some(old)) => at < old,
-            (ExpireCondition::IfSomeAndLess, None) => false,
-            (ExpireCondition::IfSomeAndLess, Some(old)) => at < old,
-        };
-        if !allowed {
-            return false;
-        }
-        if at <= now {
-            stripe.remove(hash, key, now);
-            true
-        } else {
-            stripe.set_expiry(hash, key, Some(at), now)
-        }
+        self.write(hash).expire_at(hash, key, at, condition, now)
     }
 
     /// PERSIST: true when an expiry was removed.
     pub fn persist(&self, key: &[u8], now: Millis) -> bool {
         let hash = self.hash(key);
-        let mut stripe = self.write(hash);
-        match stripe.get(hash, key, now) {
-            Some(e) if e.expires_at().is_some() => stripe.set_expiry(hash, key, None, now),
-            _ => false,
-        }
+        self.write(hash).persist(hash, key, now)
+    }
+
+    /// Sets the stamp every write from now on gives the entries it changes
+    /// (the state machine passes each entry's log index, so that versions
+    /// agree on every replica).
+    pub fn set_stamp(&self, stamp: u64) {
+        self.stamp.store(stamp as u32, std::sync::atomic::Ordering::Relaxed);
+    }
+
+    /// WATCH's view of a key: its version if it is live, `None` if not.
+    pub fn watch_stamp(&self, key: &[u8], now: Millis) -> Option<u32> {
+        let hash = self.hash(key);
+        self.read(hash).get(hash, key, now).map(|e| e.version)
     }
 
     // ---- multi-key ----------------------------------------------------------
@@ -486,9 +399,9 @@ impl Db {
     /// keyspace: O(keys), acceptable for an administrative command.
     pub fn keys_in_slot(&self, slot: Slot, max: usize, now: Millis) -> Vec<Bytes> {
         let mut keys = Vec::new();
-        self.for_each_live(now, |key, _, _| {
-            if keys.len() < max && key_slot(key) == slot {
-                keys.push(key.clone());
+        self.for_each_live(now, |e| {
+            if keys.len() < max && e.slot == slot {
+                keys.push(e.key.clone());
             }
         });
         keys
@@ -538,31 +451,31 @@ impl Db {
 
     /// Visits every live entry as `(key, value, expires_at)`, one stripe at a
     /// time. Used by snapshots.
-    pub(crate) fn for_each_live(&self, now: Millis, mut f: impl FnMut(&Bytes, &Value, Option<Millis>)) {
+    pub(crate) fn for_each_live(&self, now: Millis, mut f: impl FnMut(&Entry)) {
         for stripe in self.stripes.iter() {
             for e in stripe.0.read().table.iter().filter(|e| e.is_live(now)) {
-                f(&e.key, &e.value, e.expires_at());
+                f(e);
             }
         }
     }
 
     /// Clears every stripe and inserts `entries`, holding all stripe locks
     /// (in ascending order, the lock-order rule) so no reader sees a mix.
-    pub(crate) fn replace_all(&self, entries: Vec<(Bytes, Value, Option<Millis>)>, now: Millis) {
+    pub(crate) fn replace_all(&self, entries: Vec<Stored>, now: Millis) {
         let mut stripes: Vec<_> = self.stripes.iter().map(|s| s.0.write()).collect();
         for stripe in stripes.iter_mut() {
             stripe.clear();
         }
-        for (key, value, expires_at) in entries {
-            let hash = self.hash(&key);
-            let _replaced = stripes[Self::stripe_index(hash)].put(hash, key, value, expires_at, now);
+        for stored in entries {
+            let hash = self.hash(&stored.key);
+            let _replaced = stripes[Self::stripe_index(hash)].put_stored(hash, stored, now);
         }
     }
 
     /// Inserts an entry read back from a snapshot.
-    pub(crate) fn restore_entry(&self, key: Bytes, value: Value, expires_at: Option<Millis>, now: Millis) {
-        let hash = self.hash(&key);
-        let _replaced = self.write(hash).put(hash, key, value, expires_at, now);
+    pub(crate) fn restore_entry(&self, stored: Stored, now: Millis) {
+        let hash = self.hash(&stored.key);
+        let _replaced = self.write(hash).put_stored(hash, stored, now);
     }
 }
 

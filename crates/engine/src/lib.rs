@@ -10,7 +10,8 @@
 //! # Layout
 //!
 //! - [`db`]: `Db`, the keyspace striped over many `RwLock`s; every operation.
-//! - `stripe`: one lock's worth of keys and its expiry index.
+//! - `stripe`: one lock's worth of keys and its expiry index;
+//!   `string_ops`: the string and expiry ops on a stripe.
 //! - [`ops`]: typed options and outcomes (SET conditions, expiry choices, …).
 //! - [`snapshot`]: serialise a set of slots to bytes and restore them.
 //! - `split`: move a slot range's keys out (`Db::split_off`); `halving_slot`, `bytes`.
@@ -31,6 +32,7 @@ pub mod cmd;
 pub mod db;
 pub mod encoding;
 pub mod glob;
+mod multi;
 pub mod ops;
 pub mod slot;
 mod slot_counts;
@@ -38,6 +40,7 @@ pub mod snapshot;
 mod split;
 pub mod reply;
 mod stripe;
+mod string_ops;
 pub mod txn;
 mod types;
 pub mod value;
@@ -52,6 +55,7 @@ pub use cmd::Cmd;
 pub use reply::{Fault, Out};
 pub use snapshot::SnapshotError;
 pub use value::{Kind, Value};
+pub use multi::Watch;
 pub use write::{WriteOp, WriteResult};
 
 /// Milliseconds since the Unix epoch.

@@ -4,7 +4,7 @@
 //!
 //! ```text
 //! magic "SHOALSNP" | version u32 | entry count u64
-//! entries: key_len u64 | key | value | expires_at u64 (0 = none)
+//! entries: key_len u64 | key | value | expires_at u64 (0 = none) | version u32 (format 2)
 //! value (version 2): type u8, then
 //!   0 string: len u64 | bytes
 //!   1 hash:   count u64 | (field, value) as len-prefixed bytes
@@ -20,7 +20,8 @@
 
 use bytes::Bytes;
 
-use crate::slot::{key_slot, Slot};
+use crate::slot::Slot;
+use crate::stripe::Stored;
 use crate::value::{HashValue, ListValue, SetValue, Value, ZSetValue};
 use crate::{Db, Millis};
 
@@ -55,13 +56,14 @@ impl Db {
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&0u64.to_le_bytes()); // patched below
         let mut count = 0u64;
-        self.for_each_live(now, |key, value, expires_at| {
-            if !include(key_slot(key)) {
+        self.for_each_live(now, |e| {
+            if !include(e.slot) {
                 return;
             }
-            put_bytes(&mut out, key);
-            put_value(&mut out, value);
-            out.extend_from_slice(&expires_at.unwrap_or(0).to_le_bytes());
+            put_bytes(&mut out, &e.key);
+            put_value(&mut out, &e.value);
+            out.extend_from_slice(&e.expires_at().unwrap_or(0).to_le_bytes());
+            out.extend_from_slice(&e.version.to_le_bytes());
             count += 1;
         });
         out[12..20].copy_from_slice(&count.to_le_bytes());
@@ -76,9 +78,13 @@ impl Db {
     pub fn digest(&self, now: Millis) -> u64 {
         let mut digest = 0u64;
         let mut scratch = Vec::new();
-        self.for_each_live(now, |key, value, expires_at| {
+        self.for_each_live(now, |e| {
+            let (key, expires_at) = (&e.key, e.expires_at());
             scratch.clear();
-            put_value(&mut scratch, value);
+            put_value(&mut scratch, &e.value);
+            // Versions too: WATCH decides the same on every replica only
+            // if they agree.
+            scratch.extend_from_slice(&e.version.to_le_bytes());
             let value = &scratch[..];
             let mut h = crc32fast::Hasher::new();
             h.update(&(key.len() as u64).to_le_bytes());
@@ -107,8 +113,8 @@ impl Db {
     pub fn restore(&self, data: &[u8], now: Millis) -> Result<u64, SnapshotError> {
         let parsed = parse(data)?;
         let entries = parsed.len() as u64;
-        for (key, value, expires_at) in live(parsed, now) {
-            self.restore_entry(key, value, expires_at, now);
+        for stored in live(parsed, now) {
+            self.restore_entry(stored, now);
         }
         Ok(entries)
     }
@@ -131,7 +137,7 @@ pub fn verify(data: &[u8]) -> Result<u64, SnapshotError> {
     validate(data)
 }
 
-type Parsed = (Bytes, Value, Option<Millis>);
+type Parsed = Stored;
 
 /// Every entry of a checked snapshot; nothing is applied here.
 fn parse(data: &[u8]) -> Result<Vec<Parsed>, SnapshotError> {
@@ -143,7 +149,8 @@ fn parse(data: &[u8]) -> Result<Vec<Parsed>, SnapshotError> {
         let key = reader.bytes()?;
         let value = if strings_only { Value::Str(reader.bytes()?) } else { reader.value()? };
         let expires_at = Some(reader.u64()?).filter(|&at| at != 0);
-        parsed.push((key, value, expires_at));
+        let version = if strings_only { 0 } else { reader.u32()? };
+        parsed.push(Stored { key, value, expires_at, version });
     }
     if !reader.data.is_empty() {
         return Err(SnapshotError::TrailingBytes(reader.data.len()));
@@ -154,7 +161,7 @@ fn parse(data: &[u8]) -> Result<Vec<Parsed>, SnapshotError> {
 /// Entries not yet expired at `now`. Expired ones are skipped, not stored:
 /// storing an already-expired entry would delete a live key of its name.
 fn live(parsed: Vec<Parsed>, now: Millis) -> impl Iterator<Item = Parsed> {
-    parsed.into_iter().filter(move |(_, _, expires_at)| !expires_at.is_some_and(|at| at < now))
+    parsed.into_iter().filter(move |s| !s.expires_at.is_some_and(|at| at < now))
 }
 
 fn validate(data: &[u8]) -> Result<u64, SnapshotError> {
@@ -298,6 +305,12 @@ impl Reader<'_> {
             }
             _ => return Err(SnapshotError::BadValue),
         })
+    }
+
+    fn u32(&mut self) -> Result<u32, SnapshotError> {
+        let (head, rest) = self.data.split_first_chunk::<4>().ok_or(SnapshotError::Truncated)?;
+        self.data = rest;
+        Ok(u32::from_le_bytes(*head))
     }
 
     fn u64(&mut self) -> Result<u64, SnapshotError> {

@@ -10,10 +10,9 @@
 
 use std::ops::RangeInclusive;
 
-use bytes::Bytes;
 
 use crate::slot::Slot;
-use crate::{Db, Millis};
+use crate::Db;
 
 /// What an entry costs beside its key and value: the table's slot and the
 /// two buffers' headers, about.
@@ -24,7 +23,7 @@ impl Db {
     /// keyspace.
     pub fn split_off(&self, slots: RangeInclusive<Slot>) -> Db {
         let taken = Db::new();
-        let mut moved: Vec<(Bytes, crate::value::Value, Option<Millis>)> = Vec::new();
+        let mut moved = Vec::new();
         {
             let mut stripes = self.lock_all();
             for stripe in stripes.iter_mut() {
@@ -60,18 +59,18 @@ impl Db {
     /// checks, such as whether a shard should split.
     pub fn bytes(&self) -> u64 {
         let mut total = 0u64;
-        self.for_each_live(0, |key, value, _| {
-            total += (key.len() + value.bytes() + ENTRY_OVERHEAD_BYTES) as u64;
+        self.for_each_live(0, |e| {
+            total += (e.key.len() + e.value.bytes() + ENTRY_OVERHEAD_BYTES) as u64;
         });
         total
     }
 
     /// Inserts entries as they were stored (`now` = 0: none counts as
     /// expired), taking the stripe locks in ascending order per entry.
-    fn insert_exact(&self, entries: Vec<(Bytes, crate::value::Value, Option<Millis>)>) {
-        for (key, value, expires_at) in entries {
-            let hash = self.hash(&key);
-            let _replaced = self.write(hash).put(hash, key, value, expires_at, 0);
+    fn insert_exact(&self, entries: Vec<crate::stripe::Stored>) {
+        for stored in entries {
+            let hash = self.hash(&stored.key);
+            let _replaced = self.write(hash).put_stored(hash, stored, 0);
         }
     }
 }

@@ -12,6 +12,7 @@ use bytes::Bytes;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
 
+use std::sync::atomic::{AtomicU32, Ordering};
 use std::sync::Arc;
 
 use crate::db::own;
@@ -29,9 +30,21 @@ pub(crate) struct Entry {
     /// Absolute expiry, `NEVER` for a persistent key.
     expires: Millis,
     pub(crate) slot: Slot,
+    /// When the key last changed: the `Db`'s stamp at that write (the Raft
+    /// log index of the entry that made it, on a replica), identical on
+    /// every replica. WATCH compares it. (It fits the entry's padding.)
+    pub(crate) version: u32,
 }
 
 const _: () = assert!(std::mem::size_of::<Entry>() <= 88, "keep entries small: see the comment on Entry");
+
+/// An entry outside any table: moved by a split, read from a snapshot.
+pub(crate) struct Stored {
+    pub(crate) key: Bytes,
+    pub(crate) value: Value,
+    pub(crate) expires_at: Option<Millis>,
+    pub(crate) version: u32,
+}
 
 /// The `expires` of a key without expiry.
 const NEVER: Millis = Millis::MAX;
@@ -66,6 +79,8 @@ pub(crate) struct Stripe {
     hasher: DefaultHashBuilder,
     /// Keys per slot, shared by every stripe of the `Db`.
     counts: Arc<SlotCounts>,
+    /// The `Db`'s current stamp, given to every entry a write changes.
+    stamp: Arc<AtomicU32>,
     pub(crate) table: HashTable<Entry>,
     /// `(expires_at, hash, key)` for every entry with an expiry, kept in step
     /// with `table` by every method below. The hash lets the sweeper find the
@@ -74,8 +89,12 @@ pub(crate) struct Stripe {
 }
 
 impl Stripe {
-    pub(crate) fn new(hasher: DefaultHashBuilder, counts: Arc<SlotCounts>) -> Stripe {
-        Stripe { hasher, counts, table: HashTable::new(), expiries: BTreeSet::new() }
+    pub(crate) fn new(hasher: DefaultHashBuilder, counts: Arc<SlotCounts>, stamp: Arc<AtomicU32>) -> Stripe {
+        Stripe { hasher, counts, stamp, table: HashTable::new(), expiries: BTreeSet::new() }
+    }
+
+    fn stamp(&self) -> u32 {
+        self.stamp.load(Ordering::Relaxed)
     }
 
     /// The live entry for `key`, if any.
@@ -86,9 +105,13 @@ impl Stripe {
     /// The live entry for `key`, mutably. An expired entry found on the way
     /// is removed first, so callers only ever see live data. Callers must not
     /// change `expires_at` through this reference: use `set_expiry`.
+    /// Only writes call it: the entry counts as changed (WATCH).
     pub(crate) fn get_mut(&mut self, hash: u64, key: &[u8], now: Millis) -> Option<&mut Entry> {
         self.purge_if_expired(hash, key, now);
-        self.table.find_mut(hash, |e| e.key[..] == *key)
+        let stamp = self.stamp();
+        let entry = self.table.find_mut(hash, |e| e.key[..] == *key)?;
+        entry.version = stamp;
+        Some(entry)
     }
 
     /// Removes `key` and returns its entry if it was live.
@@ -114,8 +137,10 @@ impl Stripe {
             // Already expired: storing it would only give the sweeper work.
             return self.remove_any(hash, &key).map(|e| e.value);
         }
+        let stamp = self.stamp();
         match self.table.find_mut(hash, |e| e.key == key) {
             Some(entry) => {
+                entry.version = stamp;
                 let replaced = std::mem::replace(&mut entry.value, value);
                 let old = entry.replace_expiry(expires_at);
                 if old != expires_at {
@@ -130,12 +155,23 @@ impl Stripe {
                 self.reindex(hash, key.clone(), None, expires_at);
                 let slot = key_slot(&key);
                 self.counts.add(slot);
-                let entry = Entry { key, value, expires: expires_at.unwrap_or(NEVER), slot };
+                let entry = Entry { key, value, expires: expires_at.unwrap_or(NEVER), slot, version: stamp };
                 let hasher = &self.hasher;
                 self.table.insert_unique(hash, entry, |e| hasher.hash_one(&e.key[..]));
                 None
             }
         }
+    }
+
+    /// Stores an entry as it was kept elsewhere (a snapshot, a split): its
+    /// version too, so that WATCH sees the same versions on every replica.
+    pub(crate) fn put_stored(&mut self, hash: u64, stored: Stored, now: Millis) -> Option<Value> {
+        let Stored { key, value, expires_at, version } = stored;
+        let replaced = self.put(hash, key.clone(), value, expires_at, now);
+        if let Some(entry) = self.table.find_mut(hash, |e| e.key == key) {
+            entry.version = version;
+        }
+        replaced
     }
 
     /// Changes the expiry of a live key; returns false when there is none.
@@ -177,13 +213,13 @@ impl Stripe {
     }
 
     /// Removes every entry whose slot is in `slots` (expired ones too) and
-    /// returns them as `(key, value, expires_at)`.
-    pub(crate) fn take_slots(&mut self, slots: &std::ops::RangeInclusive<Slot>) -> Vec<(Bytes, Value, Option<Millis>)> {
+    /// returns them.
+    pub(crate) fn take_slots(&mut self, slots: &std::ops::RangeInclusive<Slot>) -> Vec<Stored> {
         let mut taken = Vec::new();
         for entry in self.table.extract_if(|e| slots.contains(&e.slot)) {
             self.counts.sub(entry.slot);
             let expires_at = entry.expires_at();
-            taken.push((entry.key, entry.value, expires_at));
+            taken.push(Stored { key: entry.key, value: entry.value, expires_at, version: entry.version });
         }
         if !taken.is_empty() {
             self.expiries.retain(|(_, _, key)| !slots.contains(&key_slot(key)));

@@ -167,3 +167,21 @@ typed!(crate::value::ListValue, List, List, Value::List(Box::default()));
 typed!(crate::value::SetValue, Set, Set, Value::Set(Box::default()));
 typed!(crate::value::ZSetValue, ZSet, ZSet, Value::ZSet(Box::default()));
 typed!(Bytes, Str, String, Value::Str(Bytes::new()));
+
+impl Txn<'_> {
+    /// The stripe holding `key` and the key's hash, for the string ops.
+    pub(crate) fn stripe_of(&mut self, key: &[u8]) -> (&mut Stripe, u64) {
+        let hash = self.db.hash(key);
+        (self.locked.stripe_mut(hash), hash)
+    }
+
+    /// Drops a value after the locks are released.
+    pub(crate) fn discard(&mut self, value: Option<Value>) {
+        self.garbage.extend(value);
+    }
+
+    /// WATCH's view of a key inside the transaction.
+    pub(crate) fn watch_stamp(&self, key: &[u8]) -> Option<u32> {
+        self.entry(key).map(|e| e.version)
+    }
+}

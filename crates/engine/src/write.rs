@@ -73,6 +73,12 @@ pub enum WriteOp {
         argv: Vec<Bytes>,
         seed: u64,
     },
+    /// MULTI … EXEC: the queued commands, run atomically unless a watched
+    /// key changed (`multi.rs`).
+    Multi {
+        items: Vec<WriteOp>,
+        watches: Vec<crate::multi::Watch>,
+    },
 }
 
 /// What applying a `WriteOp` produced, for the reply.
@@ -92,6 +98,8 @@ pub enum WriteResult {
     /// A typed-value command's reply (`Exec`), or a string op refused
     /// because the key holds another type.
     Out(Out),
+    /// EXEC: each command's result, or `None` when a watched key changed.
+    Multi(Option<Vec<WriteResult>>),
 }
 
 impl WriteOp {
@@ -114,6 +122,7 @@ impl WriteOp {
             // An op that does not parse names no key; applying it only
             // answers its error.
             WriteOp::Exec { argv, .. } => Cmd::parse(argv).map_or(true, |cmd| cmd.keys().iter().all(|k| pred(k))),
+            WriteOp::Multi { .. } => self.key_list().iter().all(|k| pred(k)),
         }
     }
 }
@@ -151,6 +160,7 @@ impl Db {
                 Ok(cmd) => self.run(&cmd, now, seed),
                 Err(fault) => Out::Err(fault),
             }),
+            WriteOp::Multi { items, watches } => WriteResult::Multi(self.apply_multi(items, &watches, now)),
         }
     }
 
@@ -159,20 +169,7 @@ impl Db {
     /// write can come between, since a keyspace's writes are applied one
     /// at a time (reads and the expiry sweep change no live key's type).
     fn wrong_type_for(&self, op: &WriteOp, now: Millis) -> bool {
-        let key = match op {
-            WriteOp::Set { key, options, .. }
-                if options.get
-                    || matches!(options.condition, SetCondition::IfEqual(_) | SetCondition::IfNotEqual(_)) =>
-            {
-                key
-            }
-            WriteOp::DeleteIf { key, condition: DelCondition::IfEqual(_) | DelCondition::IfNotEqual(_) }
-            | WriteOp::GetDelete { key }
-            | WriteOp::GetEx { key, .. }
-            | WriteOp::Append { key, .. } => key,
-            _ => return false,
-        };
-        self.holds_non_string(key, now)
+        crate::multi::string_key(op).is_some_and(|key| self.holds_non_string(key, now))
     }
 }
 
@@ -286,6 +283,23 @@ impl WriteOp {
                     w.bytes(a);
                 });
             }
+            WriteOp::Multi { items, watches } => {
+                w.tag(14).u64(watches.len() as u64);
+                for (key, seen) in watches {
+                    w.bytes(key);
+                    match seen {
+                        None => w.tag(0),
+                        Some(v) => w.tag(1).u64(u64::from(*v)),
+                    };
+                }
+                w.u64(items.len() as u64);
+                for item in items {
+                    let mut inner = Writer { out: None, len: 0 };
+                    item.write_to(&mut inner);
+                    w.u64(inner.len as u64);
+                    item.write_to(w);
+                }
+            }
         }
     }
 
@@ -358,6 +372,30 @@ impl WriteOp {
             13 => {
                 let seed = r.u64()?;
                 WriteOp::Exec { seed, argv: r.list(8, |r| r.bytes())? }
+            }
+            14 => {
+                let watches = r.list(9, |r| {
+                    let key = r.bytes()?;
+                    let seen = match r.tag()? {
+                        0 => None,
+                        1 => Some(u32::try_from(r.u64()?).map_err(|_| DecodeError("watch version"))?),
+                        _ => return Err(DecodeError("watch")),
+                    };
+                    Ok((key, seen))
+                })?;
+                let items = r.list(9, |r| {
+                    let len = usize::try_from(r.u64()?).map_err(|_| DecodeError("item length"))?;
+                    if len > r.0.len() {
+                        return Err(DecodeError("item longer than the op"));
+                    }
+                    let (item, rest) = r.0.split_at(len);
+                    r.0 = rest;
+                    match WriteOp::decode(item)? {
+                        WriteOp::Multi { .. } => Err(DecodeError("nested multi")),
+                        op => Ok(op),
+                    }
+                })?;
+                WriteOp::Multi { items, watches }
             }
             _ => return Err(DecodeError("unknown op")),
         };

@@ -204,6 +204,9 @@ pub enum Reply {
     /// The reply of an engine command (`WriteOp::Exec`), or a string op's
     /// refusal with its own error text (WRONGTYPE).
     Out(shoal_engine::Out),
+    /// EXEC: each queued command's reply, or `None` when a watched key
+    /// had changed (nothing ran).
+    Multi(Option<Vec<Reply>>),
 }
 
 impl From<WriteResult> for Reply {
@@ -219,6 +222,7 @@ impl From<WriteResult> for Reply {
             }
             WriteResult::Incr(Err(e)) => Reply::Error(e.to_string()),
             WriteResult::Out(out) => Reply::Out(out),
+            WriteResult::Multi(results) => Reply::Multi(results.map(|r| r.into_iter().map(Reply::from).collect())),
             WriteResult::Append(r) => Reply::Len(r.map(|n| n as u64).map_err(|n| n as u64)),
             WriteResult::Done => Reply::Done,
         }

@@ -61,6 +61,7 @@ fn reply_bytes(reply: &Reply) -> usize {
             Reply::Set { old: Some(v), .. } | Reply::Value(Some(v)) => v.len(),
             Reply::Error(e) => e.len(),
             Reply::Out(out) => out.bytes(),
+            Reply::Multi(Some(replies)) => replies.iter().map(reply_bytes).sum(),
             _ => 0,
         }
 }
@@ -177,7 +178,7 @@ fn kept(reply: &Reply) -> Reply {
         Reply::Set { old, .. } | Reply::Value(old) if large(old) => {
             Reply::Error("the write was applied; its reply was too large to keep for a retry".into())
         }
-        Reply::Out(out) if out.bytes() > MAX_KEPT_REPLY_BYTES => {
+        Reply::Out(_) | Reply::Multi(_) if reply_bytes(reply) > MAX_KEPT_REPLY_BYTES + REPLY_OVERHEAD_BYTES => {
             Reply::Error("the write was applied; its reply was too large to keep for a retry".into())
         }
         other => other.clone(),

@@ -263,7 +263,9 @@ impl StateMachine {
         &self.db
     }
 
-    fn apply_write(&self, slots: u32, op: &[u8], now_ms: u64) -> Reply {
+    fn apply_write(&self, slots: u32, op: &[u8], now_ms: u64, index: u64) -> Reply {
+        // Every key this entry changes gets its index as version (WATCH).
+        self.db.set_stamp(index);
         match WriteOp::decode(op) {
             // Sealed: not even a keyless write (FLUSHALL) may change keys
             // on their way to the shard that merges them.
@@ -413,11 +415,11 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                         }
                         (Cmd::Seal { start, end }, _) => self.apply_seal(&mut inner, *start, *end),
                         (Cmd::Unseal { start, end }, _) => self.apply_unseal(&mut inner, *start, *end),
-                        (Cmd::Write(op), None) => self.apply_write(slots, op, proposal.now_ms),
+                        (Cmd::Write(op), None) => self.apply_write(slots, op, proposal.now_ms, entry.log_id.index),
                         (Cmd::Write(op), Some(tag)) => match inner.sessions.replay(tag) {
                             Some(reply) => reply,
                             None => {
-                                let reply = self.apply_write(slots, op, proposal.now_ms);
+                                let reply = self.apply_write(slots, op, proposal.now_ms, entry.log_id.index);
                                 // A refused write was not applied: a retry
                                 // routed to the right shard must run.
                                 if reply != Reply::NotOwned {

@@ -78,6 +78,13 @@ enum Pending {
     },
     /// FLUSHALL: `OK` once every group's write is applied.
     All(Vec<PendingBatch>),
+    /// EXEC: the transaction's result in `group`'s batch, and how each
+    /// element of the reply is made.
+    Exec {
+        group: GroupId,
+        slot: Option<Slot>,
+        parts: Vec<exec::transaction::Part>,
+    },
 }
 
 /// Why a connection ended, for the log.
@@ -168,6 +175,10 @@ impl Connection {
                             if let Some(name) = name {
                                 self.counts.command(name).rejected += 1;
                             }
+                            // Refused while queueing: EXEC will abort.
+                            if let Some(tx) = self.session.multi.as_mut() {
+                                tx.dirty |= matches!(frame, Frame::Error(_));
+                            }
                             if let Some(ended) = self.reply(frame).await {
                                 break Some(ended);
                             }
@@ -175,6 +186,17 @@ impl Connection {
                         }
                         Prepared::Ready(ready) => ready,
                     };
+                    if self.session.multi.is_some() && ready.queues() {
+                        let frame = if exec::transaction::queue(&mut self.session, ready) {
+                            Frame::simple("QUEUED")
+                        } else {
+                            Frame::error("ERR too many commands queued in this transaction; it will abort")
+                        };
+                        if let Some(ended) = self.reply(frame).await {
+                            break Some(ended);
+                        }
+                        continue;
+                    }
                     if ready.settles() {
                         let waited = !self.pending.is_empty();
                         if let Some(ended) = self.settle().await {
@@ -254,7 +276,7 @@ impl Connection {
 
     /// Queues a command's writes, or queues/encodes its reply.
     async fn outcome(&mut self, outcome: Outcome, now: shoal_engine::Millis, name: &'static str) -> Option<Ended> {
-        if matches!(outcome, Outcome::Write(_) | Outcome::WriteAll(_)) {
+        if matches!(outcome, Outcome::Write(_) | Outcome::WriteAll(_) | Outcome::Exec(_)) {
             if let Some(refused) = self.shared.refuse_write() {
                 return self.reply(refused).await;
             }
@@ -280,6 +302,17 @@ impl Connection {
                 }
                 self.unsubmitted.push((w.group, w.op, w.tag));
                 Pending::Write { group: w.group, shape: w.shape, slot: w.slot, name }
+            }
+            Outcome::Exec(exec) => {
+                let (bytes, max) = (exec.op.encoded_len(), self.shared.config.limits.max_write_bytes);
+                if bytes > max {
+                    let message = format!(
+                        "EXECABORT the transaction's {bytes} bytes are over --max-write-bytes ({max}): it must fit one replicated log entry"
+                    );
+                    return self.reply(Frame::error(message)).await;
+                }
+                self.unsubmitted.push((exec.group, exec.op, exec.tag));
+                Pending::Exec { group: exec.group, slot: exec.slot, parts: exec.parts }
             }
             Outcome::WriteAll(ops) => {
                 // Earlier writes of this connection go first.
@@ -362,6 +395,15 @@ impl Connection {
                         self.counts.command(name).failed += 1;
                     }
                     frame
+                }
+                Pending::Exec { group, slot, parts } => {
+                    let batch = self.batches.get_mut(&group).expect("a queued write's group was submitted");
+                    let outcome = tokio::time::timeout_at(deadline, batch.next()).await.unwrap_or_else(|_| Err(late()));
+                    match outcome {
+                        Ok(shoal_raft::Reply::NotOwned) => gave_away(Arc::clone(&self.shared), group, slot).await,
+                        Ok(reply) => exec::transaction::reply(parts, reply),
+                        Err(e) => self.replica_error(e, slot),
+                    }
                 }
                 Pending::All(writes) => {
                     let mut outcomes = Vec::with_capacity(writes.len());

@@ -157,6 +157,10 @@ pub struct Session {
     /// bounce a shared cache line on every GET.
     pub hits: u64,
     pub misses: u64,
+    /// Inside MULTI: the commands queued so far.
+    pub multi: Option<crate::exec::transaction::Transaction>,
+    /// WATCHed keys and the versions seen, until EXEC, DISCARD or UNWATCH.
+    pub watches: Vec<crate::exec::transaction::Watched>,
 }
 
 impl Session {
@@ -175,6 +179,8 @@ impl Session {
             tag: None,
             hits: 0,
             misses: 0,
+            multi: None,
+            watches: Vec::new(),
         }
     }
 }

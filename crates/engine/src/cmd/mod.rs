@@ -17,6 +17,7 @@ mod hash;
 mod keys;
 mod lcs;
 mod list;
+mod read;
 pub mod rng;
 mod set;
 mod string;
@@ -33,6 +34,7 @@ use rng::Rng;
 pub use hash::HashCmd;
 pub use keys::KeyCmd;
 pub use list::ListCmd;
+pub use read::ReadCmd;
 pub use set::SetCmd;
 pub use string::StrCmd;
 pub use zset::ZSetCmd;
@@ -45,6 +47,7 @@ pub enum Cmd {
     ZSet(ZSetCmd),
     Str(StrCmd),
     Key(KeyCmd),
+    Read(ReadCmd),
 }
 
 impl Cmd {
@@ -66,6 +69,8 @@ impl Cmd {
             Cmd::Str(c?)
         } else if let Some(c) = KeyCmd::parse(&name, &mut a) {
             Cmd::Key(c?)
+        } else if let Some(c) = ReadCmd::parse(&name, &mut a) {
+            Cmd::Read(c?)
         } else {
             return Err(Fault::other(format!("ERR unknown command '{name}'")));
         };
@@ -81,6 +86,7 @@ impl Cmd {
             Cmd::ZSet(c) => c.keys(),
             Cmd::Str(c) => c.keys(),
             Cmd::Key(c) => c.keys(),
+            Cmd::Read(c) => c.keys(),
         }
     }
 
@@ -93,6 +99,7 @@ impl Cmd {
             Cmd::ZSet(c) => c.run(tx, rng),
             Cmd::Str(c) => c.run(tx, rng),
             Cmd::Key(c) => c.run(tx, rng),
+            Cmd::Read(c) => c.run(tx, rng),
         };
         // Redis never keeps an empty collection, whether the command
         // emptied it or created it and then failed.
@@ -190,8 +197,15 @@ pub(crate) fn scan_reply(next: u64, items: Vec<Out>) -> Out {
     Out::Array(vec![Out::Bulk(Bytes::from(next.to_string())), Out::Array(items)])
 }
 
+/// The most picks with repeats one RANDFIELD/RANDMEMBER returns.
+pub(crate) const MAX_RANDOM_REPEATS: i64 = 1 << 24;
+
 /// How a RANDFIELD/RANDMEMBER count picks: `n` distinct, or `n` with repeats.
 pub(crate) fn random_indices(len: usize, count: i64, rng: &mut Rng) -> Vec<usize> {
+    // Repeats are bounded by the reply a client could take; a larger count
+    // gets that many (Redis streams them; the output limit would close the
+    // connection long before).
+    let count = count.max(-MAX_RANDOM_REPEATS);
     if count < 0 {
         let n = count.unsigned_abs() as usize;
         return (0..n).map(|_| rng.below(len)).collect();

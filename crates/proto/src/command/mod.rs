@@ -13,6 +13,7 @@ mod server;
 mod string;
 pub mod table;
 mod table_types;
+mod transaction;
 mod typed;
 
 use bytes::Bytes;
@@ -141,6 +142,12 @@ pub enum Command {
         value: Bytes,
     },
     StrLen(Bytes),
+    // transactions
+    Multi,
+    Exec,
+    Discard,
+    Watch(Vec<Bytes>),
+    Unwatch,
     /// A command of the engine's `cmd` module (hashes, lists, sets, sorted
     /// sets, the rest of the strings and keys).
     Data(Data),

@@ -64,6 +64,8 @@ const fn group_parser(group: &str) -> GroupParser {
         super::cluster::parse
     } else if eq(group, "server") {
         super::server::parse
+    } else if eq(group, "transactions") {
+        super::transaction::parse
     } else {
         panic!("command group without a parser")
     }
@@ -410,7 +412,33 @@ pub static COMMANDS: LazyLock<Vec<&'static CommandSpec>> = LazyLock::new(|| {
     all
 });
 
+const TX_FLAGS: &[&str] = &["noscript", "loading", "stale", "fast", "allow_busy"];
+const TX_ACL: &[&str] = &["@fast", "@transaction"];
+
 const BASE_COMMANDS: &[CommandSpec] = &[
+    spec("discard", 1, TX_FLAGS, NO_KEYS, TX_ACL, "transactions", "2.0.0", "Discard all commands issued after MULTI"),
+    spec(
+        "exec",
+        1,
+        &["noscript", "loading", "stale", "skip_slowlog"],
+        NO_KEYS,
+        &["@slow", "@transaction"],
+        "transactions",
+        "1.2.0",
+        "Execute all commands issued after MULTI",
+    ),
+    spec("multi", 1, TX_FLAGS, NO_KEYS, TX_ACL, "transactions", "1.2.0", "Mark the start of a transaction block"),
+    spec("unwatch", 1, TX_FLAGS, NO_KEYS, TX_ACL, "transactions", "2.2.0", "Forget about all watched keys"),
+    spec(
+        "watch",
+        -2,
+        TX_FLAGS,
+        ALL_KEYS,
+        TX_ACL,
+        "transactions",
+        "2.2.0",
+        "Watch the given keys to determine execution of the MULTI/EXEC block",
+    ),
     spec(
         "append",
         3,

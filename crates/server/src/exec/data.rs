@@ -13,7 +13,7 @@ use crate::route::Target;
 use crate::state::Shared;
 
 pub(super) fn run(shared: &Shared, target: Option<Target>, data: Data, now: Millis) -> Result<Outcome, CommandError> {
-    let spec = shoal_proto::command::resolve(&data.argv).map_err(|e| e)?;
+    let spec = shoal_proto::command::resolve(&data.argv)?;
     let Some(target) = target else {
         // A keyless engine command (OBJECT HELP) touches no keyspace.
         return Ok(Outcome::Reply(Frame::from(Db::new().run(&data.cmd, now, seed()))));
@@ -28,7 +28,7 @@ pub(super) fn run(shared: &Shared, target: Option<Target>, data: Data, now: Mill
 
 /// A fresh random seed: std's per-process random hasher keys, mixed with a
 /// counter so that every call differs.
-fn seed() -> u64 {
+pub(super) fn seed() -> u64 {
     use std::hash::{BuildHasher, RandomState};
     use std::sync::atomic::{AtomicU64, Ordering};
     static STATE: std::sync::OnceLock<RandomState> = std::sync::OnceLock::new();

@@ -12,6 +12,7 @@ mod introspect;
 mod keyspace;
 mod server;
 mod string;
+pub mod transaction;
 pub mod write;
 
 use std::sync::Arc;
@@ -41,6 +42,9 @@ pub struct Ready {
     tag: Option<WriteTag>,
     /// The command table's name (`client|id` for a subcommand), for stats.
     pub name: &'static str,
+    /// The request as sent, kept inside MULTI (a queued read is logged as
+    /// its arguments, to run in the transaction).
+    argv: Option<Vec<Bytes>>,
 }
 
 impl Ready {
@@ -48,6 +52,12 @@ impl Ready {
     /// everything but writes and the tag that precedes a write.
     pub fn settles(&self) -> bool {
         !self.write && !matches!(self.cmd, Command::ClientShoalTag { .. })
+    }
+
+    /// Whether MULTI queues it (everything but the transaction's own
+    /// commands and QUIT).
+    pub fn queues(&self) -> bool {
+        !matches!(self.cmd, Command::Multi | Command::Exec | Command::Discard | Command::Watch(_) | Command::Quit)
     }
 }
 
@@ -70,6 +80,8 @@ pub enum Outcome {
     /// CLUSTER SHOAL: a change to the cluster map, answered once committed
     /// (`admin::run`).
     Admin(shoal_proto::command::ShoalAdmin),
+    /// EXEC: one write holding the transaction.
+    Exec(transaction::Exec),
 }
 
 /// Resolves, routes and parses one request.
@@ -98,8 +110,9 @@ pub fn prepare(shared: &Shared, session: &mut Session, args: Vec<Bytes>) -> Prep
         Err(redirect) => return Prepared::Reply(redirect, Some(spec.name)),
     };
     let write = route::is_write(spec);
+    let argv = session.multi.is_some().then(|| args.clone());
     match Command::parse_resolved(spec, args) {
-        Ok(cmd) => Prepared::Ready(Ready { cmd, target, write, tag, name: spec.name }),
+        Ok(cmd) => Prepared::Ready(Ready { cmd, target, write, tag, name: spec.name, argv }),
         Err(e) => Prepared::Reply(error(e), Some(spec.name)),
     }
 }
@@ -168,6 +181,9 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::ReadWrite
         | Command::Asking => cluster::run(shared, session, cmd, now).map(Outcome::Reply),
         Command::Data(data) => data::run(shared, target, data, now),
+        Command::Multi | Command::Exec | Command::Discard | Command::Watch(_) | Command::Unwatch => {
+            transaction::run(shared, session, target, cmd, now)
+        }
         Command::ClusterShoal(admin) => match shared.config.cluster {
             Some(_) => Ok(Outcome::Admin(admin)),
             None => Err(CommandError("ERR This instance has cluster support disabled".into())),
@@ -176,6 +192,7 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
     };
     match result {
         Ok(Outcome::Write(write)) => Outcome::Write(Write { tag, ..write }),
+        Ok(Outcome::Exec(exec)) => Outcome::Exec(transaction::Exec { tag, ..exec }),
         Ok(outcome) => outcome,
         Err(e) => Outcome::Reply(error(e)),
     }
