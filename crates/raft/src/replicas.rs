@@ -665,6 +665,12 @@ impl Replicas {
         serve_connection(stream, self.groups.clone()).await;
     }
 
+    /// Notified each time the group applies entries here (blocked pops
+    /// wait on it).
+    pub fn applied(&self, group: GroupId) -> Option<Arc<tokio::sync::Notify>> {
+        self.replicas.load().get(&group).map(|r| r.sm.applied())
+    }
+
     /// The group's keyspace on this node (reads; may lag on a follower).
     pub fn db(&self, group: GroupId) -> Option<Arc<Db>> {
         self.replicas.load().get(&group).map(|r| Arc::clone(&r.db))

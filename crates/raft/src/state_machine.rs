@@ -148,6 +148,9 @@ pub struct StateMachine {
     /// (`Replicas::owns`, asked around every keyed read). Changed under
     /// the lock, before the keys leave the keyspace.
     slots: Arc<AtomicU32>,
+    /// Woken after every batch of applied entries: blocked pops on the
+    /// leader look again at their keys.
+    applied: Arc<tokio::sync::Notify>,
     /// Where a split's new group is written (see `births`); `None`: splits
     /// leave no new group here (in-memory tests).
     births: Option<Arc<births::Births>>,
@@ -164,6 +167,7 @@ impl StateMachine {
             log: None,
             owner: None,
             slots: Arc::new(AtomicU32::new(ALL_SLOTS)),
+            applied: Arc::default(),
             births: None,
         }
     }
@@ -190,6 +194,7 @@ impl StateMachine {
             db,
             dir: Some(Arc::new(dir.to_path_buf())),
             slots: Arc::new(AtomicU32::new(inner.slots)),
+            applied: Arc::default(),
             inner: Arc::new(tokio::sync::Mutex::new(inner)),
             persisted: Arc::new(Mutex::new(persisted)),
             log: None,
@@ -230,6 +235,11 @@ impl StateMachine {
     }
 
     /// The shard's slots as applied here, packed (`ALL_SLOTS`: never split).
+    /// Notified after every batch of applied entries.
+    pub(crate) fn applied(&self) -> Arc<tokio::sync::Notify> {
+        Arc::clone(&self.applied)
+    }
+
     pub(crate) fn slots(&self) -> Arc<AtomicU32> {
         Arc::clone(&self.slots)
     }
@@ -441,6 +451,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
                 responder.send(reply);
             }
         }
+        self.applied.notify_waiters();
         Ok(())
     }
 

@@ -75,6 +75,8 @@ enum Pending {
         slot: Option<Slot>,
         /// The command, for its failed-call count.
         name: &'static str,
+        /// A blocking pop: the op to run again once a key fills.
+        blocking: Option<(WriteOp, exec::Blocking)>,
     },
     /// FLUSHALL: `OK` once every group's write is applied.
     All(Vec<PendingBatch>),
@@ -300,8 +302,9 @@ impl Connection {
                     );
                     return self.reply(Frame::error(message)).await;
                 }
+                let blocking = w.blocking.map(|b| (w.op.clone(), b));
                 self.unsubmitted.push((w.group, w.op, w.tag));
-                Pending::Write { group: w.group, shape: w.shape, slot: w.slot, name }
+                Pending::Write { group: w.group, shape: w.shape, slot: w.slot, name, blocking }
             }
             Outcome::Exec(exec) => {
                 let (bytes, max) = (exec.op.encoded_len(), self.shared.config.limits.max_write_bytes);
@@ -383,9 +386,25 @@ impl Connection {
         while let Some(pending) = self.pending.pop_front() {
             let frame = match pending {
                 Pending::Ready(frame) => frame,
-                Pending::Write { group, shape, slot, name } => {
+                Pending::Write { group, shape, slot, name, blocking } => {
                     let batch = self.batches.get_mut(&group).expect("a queued write's group was submitted");
                     let outcome = tokio::time::timeout_at(deadline, batch.next()).await.unwrap_or_else(|_| Err(late()));
+                    let outcome = match blocking {
+                        Some((op, wait)) if crate::blocking::found_nothing(&outcome) => {
+                            let stream = &mut self.stream;
+                            match crate::blocking::wait(&self.shared, stream, &mut self.input, group, op, wait, outcome)
+                                .await
+                            {
+                                crate::blocking::Waited::Result(outcome) => outcome,
+                                crate::blocking::Waited::Closed => {
+                                    self.pending.clear();
+                                    self.batches.clear();
+                                    return Some(Ended::ClientClosed);
+                                }
+                            }
+                        }
+                        _ => outcome,
+                    };
                     let frame = match outcome {
                         Ok(shoal_raft::Reply::NotOwned) => gave_away(Arc::clone(&self.shared), group, slot).await,
                         Ok(result) => exec::write::reply(shape, result),

@@ -41,6 +41,7 @@
 //! - `stats`, `clock`: counters and the wall clock.
 
 mod balance;
+mod blocking;
 mod clock;
 mod compact;
 pub mod config;

@@ -77,6 +77,17 @@ impl Cmd {
         Ok(cmd)
     }
 
+    /// For a blocking pop (BLPOP, BZPOPMIN, BLMOVE, …): how long it may
+    /// wait, 0 for ever. Run here, such a command never blocks: it pops
+    /// what is there or answers nil; the server makes the client wait.
+    pub fn blocking_timeout_ms(&self) -> Option<u64> {
+        match self {
+            Cmd::List(c) => c.blocking_timeout_ms(),
+            Cmd::ZSet(c) => c.blocking_timeout_ms(),
+            _ => None,
+        }
+    }
+
     /// Every key the command reads or writes.
     pub fn keys(&self) -> Vec<&Bytes> {
         match self {

@@ -16,6 +16,10 @@ impl ZSetCmd {
         None
     }
 
+    pub fn blocking_timeout_ms(&self) -> Option<u64> {
+        match *self {}
+    }
+
     pub(super) fn keys(&self) -> Vec<&Bytes> {
         match *self {}
     }

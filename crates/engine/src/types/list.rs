@@ -93,6 +93,11 @@ impl ListValue {
         before - self.items.len()
     }
 
+    /// The items in `range` (in bounds), without walking the ones before it.
+    pub fn range(&self, range: std::ops::RangeInclusive<usize>) -> impl DoubleEndedIterator<Item = &Bytes> {
+        self.items.range(range)
+    }
+
     pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Bytes> + ExactSizeIterator {
         self.items.iter()
     }

@@ -19,8 +19,15 @@ pub(super) fn run(shared: &Shared, target: Option<Target>, data: Data, now: Mill
         return Ok(Outcome::Reply(Frame::from(Db::new().run(&data.cmd, now, seed()))));
     };
     if crate::route::is_write(spec) {
+        let blocking = data.cmd.blocking_timeout_ms().map(|timeout_ms| write::Blocking {
+            keys: data.cmd.keys().into_iter().cloned().collect(),
+            timeout_ms,
+        });
         let op = WriteOp::Exec { argv: data.argv, seed: seed() };
-        return Ok(write::keyed(target, op, Shape::Out));
+        return Ok(match write::keyed(target, op, Shape::Out) {
+            Outcome::Write(w) => Outcome::Write(write::Write { blocking, ..w }),
+            other => other,
+        });
     }
     let (db, _) = super::keyed(shared, Some(target))?;
     Ok(Outcome::Reply(Frame::from(db.run(&data.cmd, now, seed()))))

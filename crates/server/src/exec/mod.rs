@@ -26,7 +26,7 @@ use shoal_raft::WriteTag;
 
 use crate::route::{self, Target};
 use crate::state::{Session, Shared};
-pub use write::{Shape, Write};
+pub use write::{Blocking, Shape, Write};
 
 /// A request ready to run.
 #[derive(Debug)]

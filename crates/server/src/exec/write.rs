@@ -41,11 +41,22 @@ pub struct Write {
     pub shape: Shape,
     /// The client's tag (CLIENT SHOAL-TAG), for exactly-once retries.
     pub tag: Option<WriteTag>,
+    /// A blocking pop: when it finds nothing, the client waits (`blocking`).
+    pub blocking: Option<Blocking>,
+}
+
+/// What a blocking pop (BLPOP, BZPOPMIN, BLMOVE, …) waits on.
+#[derive(Debug, Clone)]
+pub struct Blocking {
+    /// The keys any of which, once non-empty, may serve it.
+    pub keys: Vec<Bytes>,
+    /// 0: wait forever.
+    pub timeout_ms: u64,
 }
 
 /// The write of a keyed command to its target's group.
 pub(super) fn keyed(target: Target, op: WriteOp, shape: Shape) -> Outcome {
-    Outcome::Write(Write { group: target.group, slot: Some(target.slot), op, shape, tag: None })
+    Outcome::Write(Write { group: target.group, slot: Some(target.slot), op, shape, tag: None, blocking: None })
 }
 
 const PROTO_MAX_BULK: &str = "ERR string exceeds maximum allowed size (proto-max-bulk-len)";
