@@ -45,8 +45,21 @@ pub static ZSET_VALUE: Limit = Limit::new("zset-max-listpack-value", "zset-max-z
 /// Positive: entries per list node; negative: -1..-5 for 4..64 KiB nodes.
 pub static LIST_SIZE: Limit = Limit::new("list-max-listpack-size", "list-max-ziplist-size", -2);
 
-pub static ALL: [&Limit; 8] =
-    [&HASH_ENTRIES, &HASH_VALUE, &SET_INTS, &SET_ENTRIES, &SET_VALUE, &ZSET_ENTRIES, &ZSET_VALUE, &LIST_SIZE];
+/// Accepted and reported, with no effect: shoal does not compress list
+/// nodes (docs/compatibility.md).
+pub static LIST_COMPRESS_DEPTH: Limit = Limit::new("list-compress-depth", "list-compress-depth", 0);
+
+pub static ALL: [&Limit; 9] = [
+    &HASH_ENTRIES,
+    &HASH_VALUE,
+    &SET_INTS,
+    &SET_ENTRIES,
+    &SET_VALUE,
+    &ZSET_ENTRIES,
+    &ZSET_VALUE,
+    &LIST_SIZE,
+    &LIST_COMPRESS_DEPTH,
+];
 
 /// The limit called `name` (either of its names, any case).
 pub fn find(name: &[u8]) -> Option<&'static Limit> {

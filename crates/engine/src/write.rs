@@ -207,15 +207,15 @@ impl WriteOp {
                     SetCondition::IfEqual(v) => w.tag(3).bytes(v),
                     SetCondition::IfNotEqual(v) => w.tag(4).bytes(v),
                 };
-                // Appended (an old entry ends here and reads as no GET).
-                if options.get {
-                    w.tag(1);
-                }
                 match options.expiry {
                     SetExpiry::Clear => w.tag(0),
                     SetExpiry::Keep => w.tag(1),
                     SetExpiry::At(at) => w.tag(2).u64(at),
                 };
+                // Appended (an older entry ends here and reads as no GET).
+                if options.get {
+                    w.tag(1);
+                }
             }
             WriteOp::Delete { keys } => {
                 w.tag(2).u64(keys.len() as u64);

@@ -12,6 +12,7 @@
 //! group (nothing was popped for the client; it retries at the new
 //! leader), or when the client goes away (nothing is popped for it).
 
+use std::sync::atomic::{AtomicUsize, Ordering};
 use std::time::Duration;
 
 use bytes::BytesMut;
@@ -56,6 +57,7 @@ pub async fn wait(
         .then(|| tokio::time::Instant::now() + Duration::from_millis(blocking.timeout_ms));
     let replicas = shared.shards.replicas();
     let mut client_open = true;
+    let _counted = BlockedCount::new(&shared.stats.blocked_clients);
     loop {
         let (Some(applied), Some(db)) = (replicas.applied(group), shared.shards.db(group)) else {
             return Waited::Result(Err(ReplicaError::NotLeader { leader: None }));
@@ -68,7 +70,7 @@ pub async fn wait(
             return Waited::Result(Err(ReplicaError::NotLeader { leader }));
         }
         let now = shared.now_ms();
-        if blocking.keys.iter().any(|k| db.exists(k, now)) {
+        if blocking.keys.iter().any(|k| db.kind(k, now) == Some(blocking.kind)) {
             let outcome = replicas.submit_many(group, [(op.clone(), None)], now).await.next().await;
             if !found_nothing(&outcome) {
                 return Waited::Result(outcome);
@@ -92,5 +94,21 @@ pub async fn wait(
                 Ok(_) => client_open = input.len() < shared.config.limits.decode.max_bulk_bytes,
             },
         }
+    }
+}
+
+/// Counts a client in INFO's `blocked_clients` for as long as it lives.
+struct BlockedCount<'a>(&'a AtomicUsize);
+
+impl<'a> BlockedCount<'a> {
+    fn new(count: &'a AtomicUsize) -> BlockedCount<'a> {
+        count.fetch_add(1, Ordering::Relaxed);
+        BlockedCount(count)
+    }
+}
+
+impl Drop for BlockedCount<'_> {
+    fn drop(&mut self) {
+        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

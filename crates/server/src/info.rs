@@ -99,7 +99,7 @@ fn clients(shared: &Shared) -> Fields {
     vec![
         ("connected_clients", connected.to_string()),
         ("maxclients", shared.config.limits.max_clients.to_string()),
-        ("blocked_clients", "0".into()),
+        ("blocked_clients", shared.stats.blocked_clients.load(std::sync::atomic::Ordering::Relaxed).to_string()),
     ]
 }
 

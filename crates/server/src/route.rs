@@ -22,7 +22,7 @@ use shoal_raft::transport::GroupId;
 
 use crate::shards::{Outage, Shards};
 
-const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
+pub const CROSSSLOT: &str = "CROSSSLOT Keys in request don't hash to the same slot";
 
 /// Where a keyed command runs.
 #[derive(Debug, Clone, Copy, PartialEq, Eq)]

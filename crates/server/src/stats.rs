@@ -9,6 +9,8 @@ use std::sync::Mutex;
 #[derive(Debug, Default)]
 pub struct Stats {
     pub connected_clients: AtomicUsize,
+    /// Clients waiting in a blocking pop.
+    pub blocked_clients: AtomicUsize,
     pub total_connections: AtomicU64,
     pub rejected_connections: AtomicU64,
     pub commands_processed: AtomicU64,

@@ -110,6 +110,15 @@ pub fn float(arg: &[u8]) -> Option<f64> {
             }
         }
         _ if lower.contains("nan") || lower.contains("inf") => return None,
+        // strtod reads hexadecimal too (integers here).
+        hex if hex.starts_with("0x") => {
+            let digits = u128::from_str_radix(&hex[2..], 16).ok()? as f64;
+            if lower.starts_with('-') {
+                -digits
+            } else {
+                digits
+            }
+        }
         _ => text.parse::<f64>().ok()?,
     };
     (!value.is_nan()).then_some(value)
@@ -148,6 +157,8 @@ mod tests {
         assert_eq!(float(b" 1"), None);
         assert_eq!(float(b""), None);
         assert_eq!(float(b"abc"), None);
+        assert_eq!(float(b"0x10"), Some(16.0));
+        assert_eq!(float(b"-0x10"), Some(-16.0));
     }
 
     #[test]

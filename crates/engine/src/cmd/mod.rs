@@ -20,6 +20,7 @@ mod list;
 mod read;
 pub mod rng;
 mod set;
+mod sort;
 mod string;
 mod zset;
 
@@ -36,6 +37,7 @@ pub use keys::KeyCmd;
 pub use list::ListCmd;
 pub use read::ReadCmd;
 pub use set::SetCmd;
+pub use sort::SortCmd;
 pub use string::StrCmd;
 pub use zset::ZSetCmd;
 
@@ -48,6 +50,7 @@ pub enum Cmd {
     Str(StrCmd),
     Key(KeyCmd),
     Read(ReadCmd),
+    Sort(SortCmd),
 }
 
 impl Cmd {
@@ -71,6 +74,8 @@ impl Cmd {
             Cmd::Key(c?)
         } else if let Some(c) = ReadCmd::parse(&name, &mut a) {
             Cmd::Read(c?)
+        } else if let Some(c) = SortCmd::parse(&name, &mut a) {
+            Cmd::Sort(c?)
         } else {
             return Err(Fault::other(format!("ERR unknown command '{name}'")));
         };
@@ -98,6 +103,7 @@ impl Cmd {
             Cmd::Str(c) => c.keys(),
             Cmd::Key(c) => c.keys(),
             Cmd::Read(c) => c.keys(),
+            Cmd::Sort(c) => c.keys(),
         }
     }
 
@@ -111,6 +117,7 @@ impl Cmd {
             Cmd::Str(c) => c.run(tx, rng),
             Cmd::Key(c) => c.run(tx, rng),
             Cmd::Read(c) => c.run(tx, rng),
+            Cmd::Sort(c) => c.run(tx, rng),
         };
         // Redis never keeps an empty collection, whether the command
         // emptied it or created it and then failed.

@@ -1,7 +1,7 @@
 //! The string and key reads the server answers itself outside a
 //! transaction (GET MGET STRLEN EXISTS TTL PTTL TYPE), as engine commands,
 //! so that inside MULTI they run where the transaction's writes do and see
-//! them.
+//! them. EXPIRETIME and PEXPIRETIME are served from here always.
 
 use bytes::Bytes;
 
@@ -19,6 +19,8 @@ pub enum ReadCmd {
     StrLen(Bytes),
     Exists(Vec<Bytes>),
     Ttl { key: Bytes, millis: bool },
+    /// EXPIRETIME, PEXPIRETIME: the absolute expiry.
+    ExpireTime { key: Bytes, millis: bool },
     Type(Bytes),
 }
 
@@ -31,6 +33,7 @@ impl ReadCmd {
             "exists" => Ok(ReadCmd::Exists(a.rest())),
             "ttl" | "pttl" => a.take().map(|key| ReadCmd::Ttl { key, millis: name == "pttl" }),
             "type" => a.take().map(ReadCmd::Type),
+            "expiretime" | "pexpiretime" => a.take().map(|key| ReadCmd::ExpireTime { key, millis: name == "pexpiretime" }),
             _ => return None,
         };
         Some(parsed.and_then(|c| a.done().map(|()| c)))
@@ -38,7 +41,11 @@ impl ReadCmd {
 
     pub(super) fn keys(&self) -> Vec<&Bytes> {
         match self {
-            ReadCmd::Get(key) | ReadCmd::StrLen(key) | ReadCmd::Ttl { key, .. } | ReadCmd::Type(key) => vec![key],
+            ReadCmd::Get(key)
+            | ReadCmd::StrLen(key)
+            | ReadCmd::Ttl { key, .. }
+            | ReadCmd::ExpireTime { key, .. }
+            | ReadCmd::Type(key) => vec![key],
             ReadCmd::MGet(keys) | ReadCmd::Exists(keys) => keys.iter().collect(),
         }
     }
@@ -57,6 +64,12 @@ impl ReadCmd {
                     // Redis rounds to the nearest second.
                     if *millis { ms as i64 } else { (ms as i64 + 500) / 1000 }
                 }
+            }),
+            ReadCmd::ExpireTime { key, millis } => Out::Int(match (tx.exists(key), tx.expires_at(key)) {
+                (false, _) => -2,
+                (true, None) => -1,
+                (true, Some(at)) if *millis => at as i64,
+                (true, Some(at)) => (at / 1000) as i64,
             }),
             ReadCmd::Type(key) => Out::Status(tx.kind(key).map_or("none", |k| k.name()).to_string()),
         })

@@ -68,6 +68,8 @@ pub enum Command {
     /// CONFIG SET: the name-value pairs, applied all or none.
     ConfigSet(Vec<(Bytes, Bytes)>),
     DbSize,
+    /// TIME: seconds and microseconds since the epoch.
+    Time,
     FlushDb,
     FlushAll,
     /// FUNCTION FLUSH: shoal has no functions, so there is nothing to drop.

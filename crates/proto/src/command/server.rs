@@ -13,6 +13,7 @@ pub(super) fn parse(name: &str, a: Args) -> GroupResult {
         "config|get" => Ok(Command::ConfigGet(a.rest())),
         "config|set" => config_set(a),
         "dbsize" => Ok(Command::DbSize),
+        "time" => Ok(Command::Time),
         "flushdb" => flush_mode(a).map(|()| Command::FlushDb),
         "flushall" => flush_mode(a).map(|()| Command::FlushAll),
         "function|flush" => flush_mode(a).map(|()| Command::FunctionFlush),

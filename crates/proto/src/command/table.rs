@@ -796,6 +796,7 @@ const BASE_COMMANDS: &[CommandSpec] = &[
         "Synchronously saves the database(s) to disk and shuts down the Redis server.",
     ),
     spec("strlen", 2, R, ONE_KEY, STR_R, "string", "2.2.0", "Returns the length of a string value."),
+    spec("time", 1, &["loading", "stale", "fast"], NO_KEYS, &["@fast"], "server", "2.6.0", "Returns the server time."),
     spec("ttl", 2, R, ONE_KEY, KS_R, "generic", "1.0.0", "Returns the expiration time in seconds of a key."),
     spec("type", 2, R, ONE_KEY, KS_R, "generic", "1.0.0", "Determines the type of value stored at a key."),
     spec("unlink", -2, WD, ALL_KEYS, KS_W, "generic", "4.0.0", "Asynchronously deletes one or more keys."),

@@ -25,6 +25,10 @@ const MEMORY_SUBS: &[CommandSpec] = &[typed(
 )];
 
 pub(super) const TYPE_COMMANDS: &[CommandSpec] = &[
+    typed("expiretime", 2, &["readonly", "fast"], (1, 1, 1), &["@keyspace", "@read", "@fast"], "generic", "7.0.0", "Returns the expiration time of a key as a Unix timestamp."),
+    typed("pexpiretime", 2, &["readonly", "fast"], (1, 1, 1), &["@keyspace", "@read", "@fast"], "generic", "7.0.0", "Returns the expiration time of a key as a Unix milliseconds timestamp."),
+    typed("sort", -2, &["write", "denyoom", "movablekeys"], (1, 1, 1), &["@write", "@set", "@sortedset", "@list", "@slow", "@dangerous"], "generic", "1.0.0", "Sorts the elements in a list, a set, or a sorted set, optionally storing the result."),
+    typed("sort_ro", -2, &["readonly", "movablekeys"], (1, 1, 1), &["@read", "@set", "@sortedset", "@list", "@slow", "@dangerous"], "generic", "7.0.0", "Returns the sorted elements of a list, a set, or a sorted set."),
     typed("dump", 2, &["readonly"], (1, 1, 1), &["@keyspace", "@read", "@slow"], "generic", "2.6.0", "Returns a serialized representation of the value stored at a key."),
     typed("restore", -4, &["write", "denyoom"], (1, 1, 1), &["@keyspace", "@write", "@slow", "@dangerous"], "generic", "2.6.0", "Creates a key from the serialized representation of a value."),
     with_subcommands(typed("memory", -2, &[], (0, 0, 0), &["@slow"], "server", "4.0.0", "A container for memory diagnostics commands."), MEMORY_SUBS),

@@ -19,8 +19,13 @@ pub(super) fn run(shared: &Shared, target: Option<Target>, data: Data, now: Mill
         return Ok(Outcome::Reply(Frame::from(Db::new().run(&data.cmd, now, seed()))));
     };
     if crate::route::is_write(spec) {
+        let kind = match data.cmd {
+            shoal_engine::Cmd::ZSet(_) => shoal_engine::Kind::ZSet,
+            _ => shoal_engine::Kind::List,
+        };
         let blocking = data.cmd.blocking_timeout_ms().map(|timeout_ms| write::Blocking {
             keys: data.cmd.keys().into_iter().cloned().collect(),
+            kind,
             timeout_ms,
         });
         let op = WriteOp::Exec { argv: data.argv, seed: seed() };

@@ -112,9 +112,19 @@ pub fn prepare(shared: &Shared, session: &mut Session, args: Vec<Bytes>) -> Prep
     let write = route::is_write(spec);
     let argv = session.multi.is_some().then(|| args.clone());
     match Command::parse_resolved(spec, args) {
+        Ok(Command::Data(data)) if cluster && !one_slot(&data.cmd, target) => {
+            Prepared::Reply(Frame::error(crate::route::CROSSSLOT), Some(spec.name))
+        }
         Ok(cmd) => Prepared::Ready(Ready { cmd, target, write, tag, name: spec.name, argv }),
         Err(e) => Prepared::Reply(error(e), Some(spec.name)),
     }
+}
+
+/// Whether every key an engine command names is in its target's slot:
+/// the table's key positions cover most, not all (SORT … STORE).
+fn one_slot(cmd: &shoal_engine::Cmd, target: Option<Target>) -> bool {
+    let slot = target.map(|t| t.slot);
+    cmd.keys().iter().all(|k| Some(shoal_engine::slot::key_slot(k)) == slot)
 }
 
 fn error(e: CommandError) -> Frame {
@@ -157,6 +167,7 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::ConfigGet(_)
         | Command::ConfigSet(_)
         | Command::DbSize
+        | Command::Time
         | Command::FlushDb
         | Command::FlushAll
         | Command::FunctionFlush

@@ -21,6 +21,11 @@ pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, _now: Mi
         }
         Command::ConfigGet(patterns) => config_get(shared, &patterns),
         Command::ConfigSet(pairs) => config_set(&pairs),
+        Command::Time => {
+            let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
+            let text = |n: u64| Frame::Bulk(Bytes::from(n.to_string()));
+            Frame::Array(vec![text(since.as_secs()), text(u64::from(since.subsec_micros()))])
+        }
         // Keys of the groups led here, as a Redis Cluster master counts its
         // own slots.
         Command::DbSize => Frame::Integer(shared.shards.led().map(|(_, db)| db.len()).sum::<usize>() as i64),
@@ -62,6 +67,10 @@ fn config_get(shared: &Shared, patterns: &[Bytes]) -> Frame {
 fn config_set(pairs: &[(Bytes, Bytes)]) -> Frame {
     let mut changes = Vec::with_capacity(pairs.len());
     for (name, value) in pairs {
+        // shoal takes no RDB snapshots: "save nothing" is already so.
+        if name.eq_ignore_ascii_case(b"save") && value.is_empty() {
+            continue;
+        }
         let Some(limit) = shoal_engine::encoding::find(name) else {
             let name = String::from_utf8_lossy(name);
             return Frame::error(format!("ERR Unknown option or number of arguments for CONFIG SET - '{name}'"));

@@ -50,6 +50,9 @@ pub struct Write {
 pub struct Blocking {
     /// The keys any of which, once non-empty, may serve it.
     pub keys: Vec<Bytes>,
+    /// The type those keys must hold to serve it (a key of another type
+    /// leaves the client waiting, as in Redis).
+    pub kind: shoal_engine::Kind,
     /// 0: wait forever.
     pub timeout_ms: u64,
 }
