@@ -535,6 +535,7 @@ pub fn parse_i64(bytes: &[u8]) -> Option<i64> {
 #[cfg(test)]
 mod tests {
     use super::*;
+    use crate::ops::SetExpiry;
     use crate::slot::key_slot;
 
     #[test]

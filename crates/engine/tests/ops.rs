@@ -66,7 +66,7 @@ fn new_db_is_empty() {
     assert_eq!(db.get(b"k", NOW), None);
     assert!(!db.exists(b"k", NOW));
     assert_eq!(db.ttl(b"k", NOW), Ttl::Missing);
-    assert_eq!(db.strlen(b"k", NOW), 0);
+    assert_eq!(db.strlen(b"k", NOW), Ok(0));
     assert!(db.keys(b"*", NOW).is_empty());
     assert_eq!(db.scan(0, None, 10, NOW), (0, vec![]));
     assert!(Db::default().is_empty());
@@ -78,7 +78,7 @@ fn empty_key_is_an_ordinary_key() {
     db.put(b(""), b("v"), NOW);
     assert_eq!(get(&db, b"", NOW), some("v"));
     assert!(db.exists(b"", NOW));
-    assert_eq!(db.strlen(b"", NOW), 1);
+    assert_eq!(db.strlen(b"", NOW), Ok(1));
     assert_eq!(db.ttl(b"", NOW), Ttl::Persistent);
     assert_eq!(db.len(), 1);
     assert_eq!(keys_of(&db, "*", NOW), vec![Vec::<u8>::new()]);
@@ -98,7 +98,7 @@ fn empty_value_is_present_not_missing() {
     db.put(b("k"), b(""), NOW);
     assert_eq!(get(&db, b"k", NOW), some(""));
     assert!(db.exists(b"k", NOW));
-    assert_eq!(db.strlen(b"k", NOW), 0);
+    assert_eq!(db.strlen(b"k", NOW), Ok(0));
     assert_eq!(db.count_existing(&[b("k")], NOW), 1);
     assert_eq!(db.get_many(&[b("k")], NOW), vec![Some(b(""))]);
     // NX sees the empty value as present.
@@ -123,7 +123,7 @@ fn binary_keys_and_values_are_kept_exactly() {
     db.put(key.clone(), value.clone(), NOW);
     assert_eq!(db.get(&key, NOW), Some(value.clone()));
     assert_eq!(db.get(b"\x00\xff\r\n*?", NOW), None);
-    assert_eq!(db.strlen(&key, NOW), 3);
+    assert_eq!(db.strlen(&key, NOW), Ok(3));
     assert_eq!(db.keys(b"*", NOW), vec![key.clone()]);
     assert_eq!(db.keys(b"\x00\xff\r\n\\*\\?\\[", NOW), vec![key]);
 }
@@ -340,7 +340,7 @@ fn key_is_visible_at_its_expiry_and_gone_one_ms_later() {
     assert_eq!(get(&db, b"k", T), some("v"));
     assert!(db.exists(b"k", T));
     assert_eq!(db.ttl(b"k", T), Ttl::ExpiresIn(0));
-    assert_eq!(db.strlen(b"k", T), 1);
+    assert_eq!(db.strlen(b"k", T), Ok(1));
     assert_eq!(db.count_existing(&[b("k")], T), 1);
     assert_eq!(db.get_many(&[b("k")], T), vec![Some(b("v"))]);
     assert_eq!(keys_of(&db, "*", T), vecs(&["k"]));
@@ -350,7 +350,7 @@ fn key_is_visible_at_its_expiry_and_gone_one_ms_later() {
     assert_eq!(get(&db, b"k", T + 1), None);
     assert!(!db.exists(b"k", T + 1));
     assert_eq!(db.ttl(b"k", T + 1), Ttl::Missing);
-    assert_eq!(db.strlen(b"k", T + 1), 0);
+    assert_eq!(db.strlen(b"k", T + 1), Ok(0));
     assert_eq!(db.count_existing(&[b("k")], T + 1), 0);
     assert_eq!(db.get_many(&[b("k")], T + 1), vec![None]);
     assert!(db.keys(b"*", T + 1).is_empty());
@@ -810,14 +810,14 @@ fn append_max_len() {
 #[test]
 fn strlen() {
     let db = Db::new();
-    assert_eq!(db.strlen(b"k", NOW), 0);
+    assert_eq!(db.strlen(b"k", NOW), Ok(0));
     db.put(b("k"), b(b"\x00\x01\x02"), NOW);
-    assert_eq!(db.strlen(b"k", NOW), 3);
+    assert_eq!(db.strlen(b"k", NOW), Ok(3));
     set_px(&db, "t", "hello", NOW, NOW);
-    assert_eq!(db.strlen(b"t", NOW), 5);
-    assert_eq!(db.strlen(b"t", NOW + 1), 0);
+    assert_eq!(db.strlen(b"t", NOW), Ok(5));
+    assert_eq!(db.strlen(b"t", NOW + 1), Ok(0));
     db.put(b("e"), b(""), NOW);
-    assert_eq!(db.strlen(b"e", NOW), 0);
+    assert_eq!(db.strlen(b"e", NOW), Ok(0));
 }
 
 // ---- multi-key --------------------------------------------------------------
