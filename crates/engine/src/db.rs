@@ -15,7 +15,7 @@
 //! are atomic (MSET is all-or-nothing to readers) and cannot deadlock.
 
 use std::hash::BuildHasher;
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::sync::atomic::{AtomicU64, AtomicUsize, Ordering};
 use std::sync::Arc;
 
 use bytes::Bytes;
@@ -29,7 +29,7 @@ use crate::ops::{
 use crate::slot::Slot;
 use crate::slot_counts::SlotCounts;
 use crate::reply::Fault;
-use crate::stripe::{Entry, Stored, Stripe};
+use crate::stripe::{Clock, Entry, Stored, Stripe};
 use crate::value::{Kind, Value};
 use crate::Millis;
 
@@ -62,8 +62,12 @@ pub struct Db {
     hasher: DefaultHashBuilder,
     stripes: Box<[Padded]>,
     counts: Arc<SlotCounts>,
-    /// The stamp writes give the entries they change (`set_stamp`).
-    stamp: Arc<std::sync::atomic::AtomicU32>,
+    /// The stamp writes give the entries they change (`set_stamp`), and
+    /// the count of changes.
+    clock: Arc<Clock>,
+    /// Applied writes that changed something (INFO's
+    /// `rdb_changes_since_last_save`).
+    changes: AtomicU64,
     /// Next stripe the expiry sweeper visits.
     sweep_cursor: AtomicUsize,
 }
@@ -86,13 +90,14 @@ impl Db {
     pub fn new() -> Self {
         let counts = Arc::new(SlotCounts::default());
         let hasher = DefaultHashBuilder::default();
-        let stamp = Arc::new(std::sync::atomic::AtomicU32::new(0));
-        let stripe = || Padded(RwLock::new(Stripe::new(hasher.clone(), Arc::clone(&counts), Arc::clone(&stamp))));
+        let clock = Arc::new(Clock::default());
+        let stripe = || Padded(RwLock::new(Stripe::new(hasher.clone(), Arc::clone(&counts), Arc::clone(&clock))));
         Db {
             hasher: hasher.clone(),
             stripes: (0..STRIPES).map(|_| stripe()).collect(),
             counts,
-            stamp,
+            clock,
+            changes: AtomicU64::new(0),
             sweep_cursor: AtomicUsize::new(0),
         }
     }
@@ -255,7 +260,22 @@ impl Db {
     /// (the state machine passes each entry's log index, so that versions
     /// agree on every replica).
     pub fn set_stamp(&self, stamp: u64) {
-        self.stamp.store(stamp as u32, std::sync::atomic::Ordering::Relaxed);
+        self.clock.stamp.store(stamp as u32, Ordering::Relaxed);
+    }
+
+    /// How many applied writes changed something.
+    pub fn changes(&self) -> u64 {
+        self.changes.load(Ordering::Relaxed)
+    }
+
+    /// Runs one write, counting it as a change when it changed anything.
+    pub(crate) fn count_change<T>(&self, op: impl FnOnce() -> T) -> T {
+        let before = self.clock.mutations.load(Ordering::Relaxed);
+        let result = op();
+        if self.clock.mutations.load(Ordering::Relaxed) != before {
+            self.changes.fetch_add(1, Ordering::Relaxed);
+        }
+        result
     }
 
     /// WATCH's view of a key: its version if it is live, `None` if not.

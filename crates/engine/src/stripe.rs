@@ -12,7 +12,7 @@ use bytes::Bytes;
 use hashbrown::{DefaultHashBuilder, HashTable};
 use std::hash::BuildHasher;
 
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
 use crate::db::own;
@@ -37,6 +37,14 @@ pub(crate) struct Entry {
 }
 
 const _: () = assert!(std::mem::size_of::<Entry>() <= 88, "keep entries small: see the comment on Entry");
+
+/// What every stripe of a `Db` shares about changes: the stamp writes
+/// give entries, and how many changes there have been.
+#[derive(Default)]
+pub(crate) struct Clock {
+    pub(crate) stamp: AtomicU32,
+    pub(crate) mutations: AtomicU64,
+}
 
 /// An entry outside any table: moved by a split, read from a snapshot.
 pub(crate) struct Stored {
@@ -80,7 +88,7 @@ pub(crate) struct Stripe {
     /// Keys per slot, shared by every stripe of the `Db`.
     counts: Arc<SlotCounts>,
     /// The `Db`'s current stamp, given to every entry a write changes.
-    stamp: Arc<AtomicU32>,
+    clock: Arc<Clock>,
     pub(crate) table: HashTable<Entry>,
     /// `(expires_at, hash, key)` for every entry with an expiry, kept in step
     /// with `table` by every method below. The hash lets the sweeper find the
@@ -89,12 +97,14 @@ pub(crate) struct Stripe {
 }
 
 impl Stripe {
-    pub(crate) fn new(hasher: DefaultHashBuilder, counts: Arc<SlotCounts>, stamp: Arc<AtomicU32>) -> Stripe {
-        Stripe { hasher, counts, stamp, table: HashTable::new(), expiries: BTreeSet::new() }
+    pub(crate) fn new(hasher: DefaultHashBuilder, counts: Arc<SlotCounts>, clock: Arc<Clock>) -> Stripe {
+        Stripe { hasher, counts, clock, table: HashTable::new(), expiries: BTreeSet::new() }
     }
 
+    /// The stamp for an entry being changed (and the change counted).
     fn stamp(&self) -> u32 {
-        self.stamp.load(Ordering::Relaxed)
+        self.clock.mutations.fetch_add(1, Ordering::Relaxed);
+        self.clock.stamp.load(Ordering::Relaxed)
     }
 
     /// The live entry for `key`, if any.
@@ -117,7 +127,9 @@ impl Stripe {
     /// Removes `key` and returns its entry if it was live.
     pub(crate) fn remove(&mut self, hash: u64, key: &[u8], now: Millis) -> Option<Entry> {
         let entry = self.remove_any(hash, key)?;
-        entry.is_live(now).then_some(entry)
+        let live = entry.is_live(now).then_some(entry)?;
+        self.clock.mutations.fetch_add(1, Ordering::Relaxed);
+        Some(live)
     }
 
     /// Inserts or overwrites `key` (an expiry already in the past removes

@@ -134,6 +134,10 @@ impl Db {
         if self.wrong_type_for(&op, now) {
             return WriteResult::Out(Out::Err(Fault::WrongType));
         }
+        self.count_change(|| self.apply_checked(op, now))
+    }
+
+    fn apply_checked(&self, op: WriteOp, now: Millis) -> WriteResult {
         match op {
             WriteOp::Set { key, value, options } => WriteResult::Set(self.set(key, value, &options, now)),
             WriteOp::Delete { keys } => WriteResult::Count(self.delete_many(&keys, now)),

@@ -12,15 +12,18 @@
 //! group (nothing was popped for the client; it retries at the new
 //! leader), or when the client goes away (nothing is popped for it).
 
-use std::sync::atomic::{AtomicUsize, Ordering};
+use std::collections::{HashMap, VecDeque};
+use std::sync::atomic::{AtomicBool, Ordering};
+use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
-use bytes::BytesMut;
+use bytes::{Bytes, BytesMut};
 use shoal_engine::{Out, WriteOp};
 use shoal_raft::transport::GroupId;
 use shoal_raft::{Reply, ReplicaError};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
+use tokio::sync::Notify;
 
 use crate::exec::Blocking;
 use crate::state::Shared;
@@ -28,6 +31,100 @@ use crate::state::Shared;
 /// How often a blocked client checks that this node still leads the group,
 /// when nothing is applied meanwhile.
 const LEADER_CHECK: Duration = Duration::from_millis(100);
+
+/// The clients blocked on this node, in the order they blocked on each
+/// key: only the first client of a key that holds something may pop from
+/// it, so clients are served in the order they blocked, as in Redis.
+#[derive(Default)]
+pub struct Registry {
+    inner: Mutex<Queues>,
+}
+
+#[derive(Default)]
+struct Queues {
+    by_key: HashMap<(GroupId, Bytes), VecDeque<u64>>,
+    /// Client id → its CLIENT UNBLOCK signal.
+    clients: HashMap<u64, Arc<Unblock>>,
+}
+
+/// CLIENT UNBLOCK's signal to a blocked client.
+#[derive(Default)]
+struct Unblock {
+    signal: Notify,
+    /// Set before `signal`: whether to end with an error (else as a timeout).
+    error: AtomicBool,
+}
+
+impl Registry {
+    /// CLIENT UNBLOCK: whether `client` was blocked.
+    pub fn unblock(&self, client: i64, error: bool) -> bool {
+        let queues = self.inner.lock().expect("blocked registry lock");
+        let Some(unblock) = u64::try_from(client).ok().and_then(|c| queues.clients.get(&c)) else { return false };
+        unblock.error.store(error, Ordering::SeqCst);
+        unblock.signal.notify_one();
+        true
+    }
+
+    fn enter(&self, client: u64, group: GroupId, keys: &[Bytes]) -> Arc<Unblock> {
+        let mut queues = self.inner.lock().expect("blocked registry lock");
+        for key in keys {
+            let queue = queues.by_key.entry((group, key.clone())).or_default();
+            if !queue.contains(&client) {
+                queue.push_back(client);
+            }
+        }
+        Arc::clone(queues.clients.entry(client).or_default())
+    }
+
+    fn leave(&self, client: u64, group: GroupId, keys: &[Bytes]) {
+        let mut queues = self.inner.lock().expect("blocked registry lock");
+        for key in keys {
+            let slot = (group, key.clone());
+            if let Some(queue) = queues.by_key.get_mut(&slot) {
+                queue.retain(|&c| c != client);
+                if queue.is_empty() {
+                    queues.by_key.remove(&slot);
+                }
+            }
+        }
+        queues.clients.remove(&client);
+    }
+
+    /// Whether `client` is first in line for `key`.
+    fn first(&self, client: u64, group: GroupId, key: &Bytes) -> bool {
+        let queues = self.inner.lock().expect("blocked registry lock");
+        queues.by_key.get(&(group, key.clone())).and_then(|q| q.front()) == Some(&client)
+    }
+}
+
+/// A client's place in the registry, and in INFO's `blocked_clients`, for
+/// as long as it waits.
+struct Entered<'a> {
+    shared: &'a Shared,
+    client: u64,
+    group: GroupId,
+    keys: &'a [Bytes],
+    unblock: Arc<Unblock>,
+}
+
+impl<'a> Entered<'a> {
+    fn new(shared: &'a Shared, client: u64, group: GroupId, keys: &'a [Bytes]) -> Entered<'a> {
+        shared.stats.blocked_clients.fetch_add(1, Ordering::Relaxed);
+        let unblock = shared.blocked.enter(client, group, keys);
+        Entered { shared, client, group, keys, unblock }
+    }
+}
+
+impl Drop for Entered<'_> {
+    fn drop(&mut self) {
+        self.shared.blocked.leave(self.client, self.group, self.keys);
+        self.shared.stats.blocked_clients.fetch_sub(1, Ordering::Relaxed);
+        // The next client in line may be able to pop now.
+        if let Some(applied) = self.shared.shards.replicas().applied(self.group) {
+            applied.notify_waiters();
+        }
+    }
+}
 
 pub enum Waited {
     /// The pop's result: what it popped, the timeout's nil, or an error.
@@ -44,8 +141,10 @@ pub fn found_nothing(outcome: &Result<Reply, ReplicaError>) -> bool {
 /// Waits until the pop finds something, times out, or cannot go on here.
 /// Bytes the client sends meanwhile (pipelined commands) are kept in
 /// `input` for after.
+#[allow(clippy::too_many_arguments)]
 pub async fn wait(
     shared: &Shared,
+    client: u64,
     stream: &mut TcpStream,
     input: &mut BytesMut,
     group: GroupId,
@@ -57,7 +156,7 @@ pub async fn wait(
         .then(|| tokio::time::Instant::now() + Duration::from_millis(blocking.timeout_ms));
     let replicas = shared.shards.replicas();
     let mut client_open = true;
-    let _counted = BlockedCount::new(&shared.stats.blocked_clients);
+    let entered = Entered::new(shared, client, group, &blocking.keys);
     loop {
         let (Some(applied), Some(db)) = (replicas.applied(group), shared.shards.db(group)) else {
             return Waited::Result(Err(ReplicaError::NotLeader { leader: None }));
@@ -70,7 +169,8 @@ pub async fn wait(
             return Waited::Result(Err(ReplicaError::NotLeader { leader }));
         }
         let now = shared.now_ms();
-        if blocking.keys.iter().any(|k| db.kind(k, now) == Some(blocking.kind)) {
+        let ready = |k: &Bytes| db.kind(k, now) == Some(blocking.kind) && shared.blocked.first(client, group, k);
+        if blocking.keys.iter().any(ready) {
             let outcome = replicas.submit_many(group, [(op.clone(), None)], now).await.next().await;
             if !found_nothing(&outcome) {
                 return Waited::Result(outcome);
@@ -84,8 +184,16 @@ pub async fn wait(
                 None => std::future::pending().await,
             }
         };
+        let unblocked = entered.unblock.signal.notified();
         tokio::select! {
             _ = notified => {}
+            _ = unblocked => {
+                return Waited::Result(if entered.unblock.error.load(Ordering::SeqCst) {
+                    Ok(Reply::Out(Out::Err(shoal_engine::Fault::other("UNBLOCKED client unblocked via CLIENT UNBLOCK"))))
+                } else {
+                    nothing
+                });
+            }
             _ = timeout => return Waited::Result(nothing),
             _ = tokio::time::sleep(LEADER_CHECK) => {}
             read = stream.read_buf(input), if client_open => match read {
@@ -94,21 +202,5 @@ pub async fn wait(
                 Ok(_) => client_open = input.len() < shared.config.limits.decode.max_bulk_bytes,
             },
         }
-    }
-}
-
-/// Counts a client in INFO's `blocked_clients` for as long as it lives.
-struct BlockedCount<'a>(&'a AtomicUsize);
-
-impl<'a> BlockedCount<'a> {
-    fn new(count: &'a AtomicUsize) -> BlockedCount<'a> {
-        count.fetch_add(1, Ordering::Relaxed);
-        BlockedCount(count)
-    }
-}
-
-impl Drop for BlockedCount<'_> {
-    fn drop(&mut self) {
-        self.0.fetch_sub(1, Ordering::Relaxed);
     }
 }

@@ -392,7 +392,8 @@ impl Connection {
                     let outcome = match blocking {
                         Some((op, wait)) if crate::blocking::found_nothing(&outcome) => {
                             let stream = &mut self.stream;
-                            match crate::blocking::wait(&self.shared, stream, &mut self.input, group, op, wait, outcome)
+                            let (shared, client) = (&self.shared, self.session.id);
+                            match crate::blocking::wait(shared, client, stream, &mut self.input, group, op, wait, outcome)
                                 .await
                             {
                                 crate::blocking::Waited::Result(outcome) => outcome,

@@ -125,7 +125,8 @@ fn memory() -> Fields {
 fn persistence(shared: &Shared) -> Fields {
     vec![
         ("loading", "0".into()),
-        ("rdb_changes_since_last_save", "0".into()),
+        // No RDB saves here: the writes that changed something since start.
+        ("rdb_changes_since_last_save", shared.shards.led().map(|(_, db)| db.changes()).sum::<u64>().to_string()),
         // The WAL plays the AOF's part: every write is in it before it is
         // answered.
         ("aof_enabled", "1".into()),

@@ -19,6 +19,8 @@ pub struct Shared {
     pub peers: Peers,
     pub config: Config,
     pub stats: Stats,
+    /// Clients waiting in blocking pops here.
+    pub blocked: crate::blocking::Registry,
     pub started: Instant,
     next_client_id: AtomicU64,
     /// SHUTDOWN asks the process to stop through this.
@@ -118,6 +120,7 @@ impl Shared {
             peers,
             config,
             stats: Stats::default(),
+            blocked: Default::default(),
             started: Instant::now(),
             next_client_id: AtomicU64::new(1),
             shutdown: ShutdownRequest::default(),

@@ -190,8 +190,11 @@ fn smove(tx: &mut Txn, from: &Bytes, to: &Bytes, member: &Bytes) -> Run {
     if let Some(source) = tx.write::<SetValue>(from, false)? {
         source.remove(member);
     }
-    // Already in the destination still counts as moved, as in Redis.
-    adding(tx, to, std::slice::from_ref(member))?.insert(member.clone());
+    // Already in the destination still counts as moved, as in Redis; the
+    // destination is then left untouched (a WATCH on it holds).
+    if !tx.read::<SetValue>(to)?.is_some_and(|s| s.contains(member)) {
+        adding(tx, to, std::slice::from_ref(member))?.insert(member.clone());
+    }
     Ok(Out::Int(1))
 }
 

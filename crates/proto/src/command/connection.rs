@@ -13,6 +13,7 @@ pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
         "client|setname" => a.take().map(Command::ClientSetName),
         "client|getname" => Ok(Command::ClientGetName),
         "client|id" => Ok(Command::ClientId),
+        "client|unblock" => client_unblock(a),
         "client|info" => Ok(Command::ClientInfo),
         "client|setinfo" => client_setinfo(a),
         "client|shoal-tag" => client_shoal_tag(a),
@@ -75,4 +76,19 @@ fn client_shoal_tag(mut a: Args) -> Result<Command, CommandError> {
         Some(_) => return Err(CommandError::syntax()),
     };
     Ok(Command::ClientShoalTag { client, seq, retry })
+}
+
+/// `CLIENT UNBLOCK id [TIMEOUT|ERROR]`.
+fn client_unblock(mut a: Args) -> Result<Command, CommandError> {
+    let id = a.next_i64()?;
+    let error = match a.take().ok() {
+        None => false,
+        Some(how) if is(&how, "timeout") => false,
+        Some(how) if is(&how, "error") => true,
+        Some(_) => return Err(CommandError("ERR CLIENT UNBLOCK reason should be TIMEOUT or ERROR".into())),
+    };
+    if !a.is_empty() {
+        return Err(CommandError::syntax());
+    }
+    Ok(Command::ClientUnblock { id, error })
 }

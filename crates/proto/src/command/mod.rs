@@ -42,6 +42,12 @@ pub enum Command {
     ClientSetName(Bytes),
     ClientGetName,
     ClientId,
+    /// CLIENT UNBLOCK: end another client's blocking pop (as its timeout,
+    /// or with `-UNBLOCKED` when `error`).
+    ClientUnblock {
+        id: i64,
+        error: bool,
+    },
     ClientInfo,
     /// CLIENT SETINFO LIB-NAME|LIB-VER value.
     ClientSetInfo {

@@ -197,6 +197,16 @@ const CLIENT_SUBS: &[CommandSpec] = &[
         "Returns the unique client ID of the connection.",
     ),
     spec(
+        "client|unblock",
+        -3,
+        ADMIN,
+        NO_KEYS,
+        &["@admin", "@slow", "@dangerous", "@connection"],
+        "connection",
+        "5.0.0",
+        "Unblocks a client blocked by a blocking command from a different connection.",
+    ),
+    spec(
         "client|info",
         2,
         CONN,

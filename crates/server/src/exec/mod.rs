@@ -192,6 +192,7 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::ReadWrite
         | Command::Asking => cluster::run(shared, session, cmd, now).map(Outcome::Reply),
         Command::Data(data) => data::run(shared, target, data, now),
+        Command::ClientUnblock { id, error } => Ok(Outcome::Reply(Frame::Integer(i64::from(shared.blocked.unblock(id, error))))),
         Command::Multi | Command::Exec | Command::Discard | Command::Watch(_) | Command::Unwatch => {
             transaction::run(shared, session, target, cmd, now)
         }
