@@ -334,6 +334,23 @@ impl Db {
         self.len() == 0
     }
 
+    /// RANDOMKEY: a live key picked with `seed`: a random stripe (the next
+    /// one holding keys), then a random entry of it. Not uniform across
+    /// stripes of different sizes; `None` when there is no live key.
+    pub fn random_key(&self, seed: u64, now: Millis) -> Option<Bytes> {
+        let mut rng = crate::cmd::rng::Rng::new(seed);
+        let first = rng.below(STRIPES);
+        for i in 0..STRIPES {
+            let stripe = self.stripes[(first + i) % STRIPES].0.read();
+            let live = stripe.table.iter().filter(|e| e.is_live(now)).count();
+            if live > 0 {
+                let pick = rng.below(live);
+                return stripe.table.iter().filter(|e| e.is_live(now)).nth(pick).map(|e| e.key.clone());
+            }
+        }
+        None
+    }
+
     /// Number of keys that carry an expiry (INFO keyspace's `expires`).
     pub fn volatile_len(&self) -> usize {
         self.stripes.iter().map(|s| s.0.read().expiries.len()).sum()

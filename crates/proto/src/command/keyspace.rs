@@ -18,6 +18,7 @@ pub(super) fn parse(name: &str, mut a: Args) -> GroupResult {
         "persist" => a.take().map(Command::Persist),
         "type" => a.take().map(Command::Type),
         "keys" => a.take().map(Command::Keys),
+        "randomkey" => Ok(Command::RandomKey),
         "scan" => scan(a),
         _ => return Err(a),
     };

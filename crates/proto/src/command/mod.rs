@@ -118,6 +118,7 @@ pub enum Command {
     Persist(Bytes),
     Type(Bytes),
     Keys(Bytes),
+    RandomKey,
     Scan(Scan),
     // strings
     Get(Bytes),

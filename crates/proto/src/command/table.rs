@@ -746,6 +746,16 @@ const BASE_COMMANDS: &[CommandSpec] = &[
         "Enables read-write queries for a connection to a Redis Cluster replica node.",
     ),
     spec(
+        "randomkey",
+        1,
+        RS,
+        NO_KEYS,
+        &["@keyspace", "@read", "@slow"],
+        "generic",
+        "1.0.0",
+        "Return a random key from the keyspace",
+    ),
+    spec(
         "scan",
         -2,
         RS,

@@ -79,7 +79,6 @@ pub(super) const TYPE_COMMANDS: &[CommandSpec] = &[
     typed("ltrim", 4, &["write"], (1, 1, 1), &["@write", "@list", "@slow"], "list", "1.0.0", "Trim a list to the specified range"),
     typed("msetnx", -3, &["write", "denyoom"], (1, -1, 2), &["@write", "@string", "@slow"], "string", "1.0.1", "Set multiple keys to multiple values, only if none of the keys exist"),
     with_subcommands(typed("object", -2, &[], (0, 0, 0), &["@slow"], "generic", "2.2.3", "A container for object introspection commands."), OBJECT_SUBS),
-    typed("randomkey", 1, &["readonly"], (0, 0, 0), &["@keyspace", "@read", "@slow"], "generic", "1.0.0", "Return a random key from the keyspace"),
     typed("rename", 3, &["write"], (1, 2, 1), &["@keyspace", "@write", "@slow"], "generic", "1.0.0", "Rename a key"),
     typed("renamenx", 3, &["write", "fast"], (1, 2, 1), &["@keyspace", "@write", "@fast"], "generic", "1.0.0", "Rename a key, only if the new key does not exist"),
     typed("rpop", -2, &["write", "fast"], (1, 1, 1), &["@write", "@list", "@fast"], "list", "1.0.0", "Remove and get the last elements in a list"),

@@ -102,7 +102,7 @@ fn expiry_resolution() {
 
 #[test]
 fn every_table_entry_parses_with_minimal_arguments() {
-    for spec in COMMANDS.iter().flat_map(|s| std::iter::once(s).chain(s.subcommands)) {
+    for spec in COMMANDS.iter().flat_map(|s| std::iter::once(*s).chain(s.subcommands)) {
         if !spec.subcommands.is_empty() && spec.name != "command" {
             continue;
         }
@@ -118,8 +118,21 @@ fn every_table_entry_parses_with_minimal_arguments() {
             words[2] = "map";
         }
         let parsed = parse(&words);
-        assert!(parsed.is_ok(), "{}: {:?}", spec.name, parsed);
+        if is_typed(spec.name) {
+            // The engine's commands check what their arguments mean ("1"
+            // is not a BITOP operation): only arity must hold here.
+            let arity = |e: &CommandError| e.0.contains("wrong number of arguments");
+            assert!(!parsed.as_ref().is_err_and(arity), "{}: {:?}", spec.name, parsed);
+        } else {
+            assert!(parsed.is_ok(), "{}: {:?}", spec.name, parsed);
+        }
     }
+}
+
+/// Whether a command is one of the engine's (`table_types`).
+fn is_typed(name: &str) -> bool {
+    let top = name.split('|').next().unwrap_or(name);
+    super::table_types::TYPE_COMMANDS.iter().any(|s| s.name == top)
 }
 
 #[test]

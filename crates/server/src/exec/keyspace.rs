@@ -40,6 +40,7 @@ pub(super) fn run_keyless(shared: &Shared, cmd: Command, now: Millis) -> Result<
     Ok(match cmd {
         Command::Keys(pattern) => Frame::bulk_array(shared.shards.led().flat_map(|(_, db)| db.keys(&pattern, now))),
         Command::Scan(scan) => scan_reply(shared, scan, now),
+        Command::RandomKey => random_key(shared, now),
         other => unreachable!("not a keyless keyspace command: {other:?}"),
     })
 }
@@ -80,4 +81,22 @@ fn scan_reply(shared: &Shared, scan: Scan, now: Millis) -> Frame {
         });
     }
     Frame::Array(vec![Frame::Bulk(Bytes::from(next.to_string())), Frame::bulk_array(keys)])
+}
+
+/// RANDOMKEY over the groups led here, each chosen by its share of keys.
+fn random_key(shared: &Shared, now: Millis) -> Frame {
+    let dbs: Vec<_> = shared.shards.led().map(|(_, db)| db).collect();
+    let total: usize = dbs.iter().map(|db| db.len()).sum();
+    if total == 0 {
+        return Frame::Null;
+    }
+    let seed = super::data::seed();
+    let mut pick = (seed % total as u64) as usize;
+    for db in &dbs {
+        if pick < db.len() {
+            return Frame::optional_bulk(db.random_key(seed, now));
+        }
+        pick -= db.len();
+    }
+    Frame::Null
 }

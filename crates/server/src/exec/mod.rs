@@ -172,7 +172,7 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::FlushAll
         | Command::FunctionFlush
         | Command::Shutdown { .. } => server::run(shared, session, cmd, now),
-        Command::Keys(_) | Command::Scan(_) => keyspace::run_keyless(shared, cmd, now).map(Outcome::Reply),
+        Command::Keys(_) | Command::Scan(_) | Command::RandomKey => keyspace::run_keyless(shared, cmd, now).map(Outcome::Reply),
         Command::Del(_)
         | Command::Exists(_)
         | Command::Expire { .. }
