@@ -203,7 +203,9 @@ impl WriteOp {
     fn write_to(&self, w: &mut Writer) {
         match self {
             WriteOp::Set { key, value, options } => {
-                w.tag(1).bytes(key).bytes(value);
+                // SET … GET has a tag of its own (SET's entries older
+                // than the flag keep reading the same).
+                w.tag(if options.get { 15 } else { 1 }).bytes(key).bytes(value);
                 match &options.condition {
                     SetCondition::Always => w.tag(0),
                     SetCondition::IfAbsent => w.tag(1),
@@ -216,10 +218,7 @@ impl WriteOp {
                     SetExpiry::Keep => w.tag(1),
                     SetExpiry::At(at) => w.tag(2).u64(at),
                 };
-                // Appended (an older entry ends here and reads as no GET).
-                if options.get {
-                    w.tag(1);
-                }
+
             }
             WriteOp::Delete { keys } => {
                 w.tag(2).u64(keys.len() as u64);
@@ -310,7 +309,7 @@ impl WriteOp {
     pub fn decode(data: &[u8]) -> Result<WriteOp, DecodeError> {
         let mut r = Reader(data);
         let op = match r.tag()? {
-            1 => {
+            tag @ (1 | 15) => {
                 let (key, value) = (r.bytes()?, r.bytes()?);
                 let condition = match r.tag()? {
                     0 => SetCondition::Always,
@@ -326,11 +325,7 @@ impl WriteOp {
                     2 => SetExpiry::At(r.u64()?),
                     _ => return Err(DecodeError("set expiry")),
                 };
-                let get = match r.0.first() {
-                    None => false,
-                    Some(_) => r.tag()? == 1,
-                };
-                WriteOp::Set { key, value, options: SetOptions { condition, expiry, get } }
+                WriteOp::Set { key, value, options: SetOptions { condition, expiry, get: tag == 15 } }
             }
             2 => WriteOp::Delete { keys: r.list(8, |r| r.bytes())? },
             3 => {
@@ -515,7 +510,59 @@ mod tests {
             WriteOp::PutMany { pairs: vec![(b("a"), b("1")), (b("b"), b("2"))] },
             WriteOp::Clear,
             WriteOp::PurgeExpired { keys: vec![b("gone"), b("")] },
+            WriteOp::Set {
+                key: b("k"),
+                value: b("v"),
+                options: SetOptions { expiry: SetExpiry::At(3), get: true, ..Default::default() },
+            },
+            WriteOp::Exec { argv: vec![b("HSET"), b("h"), b("f"), b("v")], seed: u64::MAX },
+            WriteOp::Multi {
+                items: vec![
+                    WriteOp::IncrBy { key: b("n"), delta: 1 },
+                    WriteOp::Exec { argv: vec![b("LPUSH"), b("l"), b("x")], seed: 7 },
+                ],
+                watches: vec![(b("n"), Some(42)), (b("l"), None)],
+            },
         ]
+    }
+
+    #[test]
+    fn a_transaction_runs_whole_or_not_at_all() {
+        let db = Db::new();
+        let now = 1000;
+        db.set_stamp(1);
+        db.put(b("n"), b("1"), now);
+        let seen = db.watch_stamp(b"n", now);
+        let multi = |watches| WriteOp::Multi {
+            items: vec![
+                WriteOp::IncrBy { key: b("n"), delta: 1 },
+                WriteOp::Exec { argv: vec![b("RPUSH"), b("l"), b("x")], seed: 0 },
+                WriteOp::Exec { argv: vec![b("LLEN"), b("l")], seed: 0 },
+            ],
+            watches,
+        };
+        db.set_stamp(2);
+        let WriteResult::Multi(Some(results)) = db.apply(multi(vec![(b("n"), seen)]), now) else {
+            panic!("an unchanged watch lets EXEC run")
+        };
+        assert_eq!(results[0], WriteResult::Incr(Ok(2)));
+        assert_eq!(results[2], WriteResult::Out(Out::Int(1)), "a read sees the transaction's own write");
+        // n changed at stamp 2 since the watch: the next EXEC aborts, nothing runs.
+        db.set_stamp(3);
+        assert_eq!(db.apply(multi(vec![(b("n"), seen)]), now), WriteResult::Multi(None));
+        assert_eq!(db.get(b"n", now), Some(b("2")));
+        // A key absent at WATCH and still absent: runs.
+        assert!(matches!(db.apply(multi(vec![(b("absent"), None)]), now), WriteResult::Multi(Some(_))));
+    }
+
+    #[test]
+    fn set_get_refuses_another_type_and_writes_nothing() {
+        let db = Db::new();
+        db.apply(WriteOp::Exec { argv: vec![b("RPUSH"), b("l"), b("a")], seed: 0 }, 0);
+        let options = SetOptions { get: true, ..Default::default() };
+        let set = WriteOp::decode(&WriteOp::Set { key: b("l"), value: b("v"), options }.encode()).unwrap();
+        assert_eq!(db.apply(set, 0), WriteResult::Out(Out::Err(Fault::WrongType)));
+        assert_eq!(db.kind(b"l", 0), Some(crate::Kind::List));
     }
 
     #[test]
