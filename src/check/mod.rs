@@ -1,13 +1,16 @@
 //! `shoal check`: a Jepsen-style test a user can point at a cluster.
 //!
 //! Concurrent clients run a register workload (GET, SET, `SET … IFEQ`) and
-//! a set workload (APPEND of unique elements, then one final read per key)
+//! a set workload (APPEND of unique elements, then one final read per key),
+//! or with `--workload list-append` a list workload (RPUSH of unique
+//! elements, LRANGE of whole lists along the way and at the end),
 //! while, on a cluster this command started itself, a nemesis kills,
 //! pauses and wipes nodes. Every operation is recorded (invoke, then ok / fail /
 //! info), the history is written to a file, and shoal-check decides:
 //! registers linearizable per key, no acknowledged element lost or
-//! duplicated. Exit status: 0 valid, 1 a violation, 3 unknown (the search
-//! ran out of time), 2 bad usage or the cluster never came up.
+//! duplicated, list reads that extend one another. Exit status: 0 valid,
+//! 1 a violation, 3 unknown (the search ran out of time), 2 bad usage or
+//! the cluster never came up.
 
 mod nemesis;
 mod workload;
@@ -19,13 +22,29 @@ use std::sync::Arc;
 use std::time::{Duration, Instant};
 
 use clap::Args;
-use shoal_check::history::{self, Op, Outcome};
-use shoal_check::{linear, sets, Verdict};
+use shoal_check::history::{self, Call, Op, Outcome};
+use shoal_check::{linear, lists, sets, Verdict};
 use shoal_client::RetryPolicy;
 
 use crate::nodes::LocalCluster;
 use nemesis::{Fault, Managed};
 use workload::Shared;
+
+/// What the clients do.
+#[derive(Debug, Clone, Copy, PartialEq, Eq, PartialOrd, Ord, clap::ValueEnum)]
+pub enum Workload {
+    /// GET, SET of unique values and `SET … IFEQ` on keys that change every
+    /// --ops-per-key operations; each key must be linearizable.
+    Register,
+    /// APPEND of unique elements to --set-keys keys, one final read each:
+    /// nothing acknowledged lost, nothing twice.
+    Set,
+    /// RPUSH of unique elements to --list-keys list keys (half of them
+    /// sharing a hash tag), LRANGE of whole lists along the way and at the
+    /// end: no element twice, every read a prefix of every later one,
+    /// nothing acknowledged lost.
+    ListAppend,
+}
 
 #[derive(Debug, Args)]
 pub struct CheckArgs {
@@ -56,6 +75,9 @@ pub struct CheckArgs {
     /// Time between faults, in milliseconds (a fault lasts 30-90% of it).
     #[arg(long, default_value_t = 4000)]
     pub nemesis_interval_ms: u64,
+    /// Workloads to run side by side: register, set, list-append.
+    #[arg(long, value_enum, value_delimiter = ',', default_value = "register,set")]
+    pub workload: Vec<Workload>,
     /// Clients per workload.
     #[arg(long, default_value_t = 5)]
     pub clients: u32,
@@ -68,6 +90,9 @@ pub struct CheckArgs {
     /// Keys the set workload appends to.
     #[arg(long, default_value_t = 4)]
     pub set_keys: u64,
+    /// Keys the list-append workload appends to.
+    #[arg(long, default_value_t = 4)]
+    pub list_keys: u64,
     /// An operation without an answer after this many milliseconds is
     /// recorded as indeterminate.
     #[arg(long, default_value_t = 3000)]
@@ -119,8 +144,14 @@ fn fail(message: &str) -> ExitCode {
 /// Starts the cluster (unless given one), runs the workloads with the
 /// nemesis, heals, and does the final reads. Returns the whole history.
 async fn execute(args: &CheckArgs) -> Result<Vec<Op>, String> {
-    if args.clients == 0 || args.rate == 0 || args.ops_per_key == 0 || args.set_keys == 0 {
-        return Err("--clients, --rate, --ops-per-key and --set-keys must be at least 1".into());
+    if args.clients == 0 || args.rate == 0 || args.ops_per_key == 0 || args.set_keys == 0 || args.list_keys == 0 {
+        return Err("--clients, --rate, --ops-per-key, --set-keys and --list-keys must be at least 1".into());
+    }
+    let mut workloads = args.workload.clone();
+    workloads.sort_unstable();
+    workloads.dedup();
+    if workloads.is_empty() {
+        return Err("--workload needs at least one of register, set, list-append".into());
     }
     let seed = args.seed.unwrap_or_else(rand::random);
     println!("seed {seed} (rerun with --seed {seed}; the fault schedule and choices repeat, timing does not)");
@@ -128,7 +159,7 @@ async fn execute(args: &CheckArgs) -> Result<Vec<Op>, String> {
         Some(list) => (list.split(',').map(|s| s.trim().to_string()).collect(), Vec::new()),
         None => start_cluster(args).await?,
     };
-    let clients = 2 * args.clients;
+    let clients = workloads.len() as u32 * args.clients;
     let shared = Arc::new(Shared {
         seeds,
         policy: RetryPolicy {
@@ -141,17 +172,23 @@ async fn execute(args: &CheckArgs) -> Result<Vec<Op>, String> {
         prefix: format!("check:{seed:016x}"),
         ops_per_key: args.ops_per_key,
         set_keys: args.set_keys,
+        list_keys: args.list_keys,
         started: Instant::now(),
         stop: AtomicBool::new(false),
         register_ops: AtomicU64::new(0),
         next_value: AtomicU64::new(1),
     });
+    // Processes numbered workload by workload, the final reads' last.
     let mut tasks = Vec::new();
-    for p in 0..args.clients {
-        let seed = seed.wrapping_add(u64::from(p) + 1);
-        tasks.push(tokio::spawn(workload::register_client(Arc::clone(&shared), p, seed)));
-        let q = args.clients + p;
-        tasks.push(tokio::spawn(workload::set_client(Arc::clone(&shared), q, seed ^ 0x5e7)));
+    for (w, &kind) in (0u32..).zip(&workloads) {
+        for p in 0..args.clients {
+            let (q, seed, shared) = (w * args.clients + p, seed.wrapping_add(u64::from(p) + 1), Arc::clone(&shared));
+            tasks.push(match kind {
+                Workload::Register => tokio::spawn(workload::register_client(shared, q, seed)),
+                Workload::Set => tokio::spawn(workload::set_client(shared, q, seed ^ 0x5e7)),
+                Workload::ListAppend => tokio::spawn(workload::list_client(shared, q, seed ^ 0x11a7)),
+            });
+        }
     }
     let (stop_nemesis, stopped) = tokio::sync::watch::channel(false);
     let interval = Duration::from_millis(args.nemesis_interval_ms.max(100));
@@ -175,7 +212,13 @@ async fn execute(args: &CheckArgs) -> Result<Vec<Op>, String> {
             eprintln!("shoal: after the faults: {e}");
         }
     }
-    ops.extend(workload::final_reads(&shared, 2 * args.clients, Duration::from_secs(30)).await);
+    let last = clients;
+    if workloads.contains(&Workload::Set) {
+        ops.extend(workload::final_reads(&shared, last, Duration::from_secs(30)).await);
+    }
+    if workloads.contains(&Workload::ListAppend) {
+        ops.extend(workload::final_list_reads(&shared, last, Duration::from_secs(30)).await);
+    }
     for node in &mut nodes {
         node.stop(Duration::from_secs(10)).await;
     }
@@ -231,19 +274,44 @@ fn report(ops: &[Op], check_time: Duration) -> ExitCode {
         count(|o| matches!(o, Outcome::Fail(_))),
         count(|o| matches!(o, Outcome::Info(_))),
     );
-    let limits = linear::Limits { deadline: Instant::now() + check_time, max_states: 1 << 23 };
-    let registers = linear::check_registers(ops, limits);
-    println!("register: {}", shown(&registers));
-    let (set_verdict, summary) = sets::check_sets(ops);
-    println!(
-        "set: {} keys, {} acknowledged adds, {} indeterminate ({} present): {}",
-        summary.keys,
-        summary.acknowledged,
-        summary.indeterminate_present + summary.indeterminate_absent,
-        summary.indeterminate_present,
-        shown(&set_verdict)
-    );
-    let verdict = registers.and(set_verdict);
+    // A workload's line is shown when its operations are in the history;
+    // the register and set lines also when no list operation is (as before
+    // the list-append workload existed).
+    let has = |f: fn(&Call) -> bool| ops.iter().any(|o| f(&o.call));
+    let has_lists = has(lists::is_list);
+    let mut verdict = Verdict::Valid;
+    if !has_lists || has(|c| matches!(c, Call::Read | Call::Write(_) | Call::Cas { .. })) {
+        let limits = linear::Limits { deadline: Instant::now() + check_time, max_states: 1 << 23 };
+        let registers = linear::check_registers(ops, limits);
+        println!("register: {}", shown(&registers));
+        verdict = verdict.and(registers);
+    }
+    if !has_lists || has(|c| matches!(c, Call::Add(_) | Call::ReadAll)) {
+        let (set_verdict, summary) = sets::check_sets(ops);
+        println!(
+            "set: {} keys, {} acknowledged adds, {} indeterminate ({} present): {}",
+            summary.keys,
+            summary.acknowledged,
+            summary.indeterminate_present + summary.indeterminate_absent,
+            summary.indeterminate_present,
+            shown(&set_verdict)
+        );
+        verdict = verdict.and(set_verdict);
+    }
+    if has_lists {
+        let (list_verdict, summary) = lists::check_lists(ops);
+        println!(
+            "list-append: {} keys, {} reads (longest {}), {} acknowledged appends, {} indeterminate ({} present): {}",
+            summary.keys,
+            summary.reads,
+            summary.longest,
+            summary.acknowledged,
+            summary.indeterminate_present + summary.indeterminate_absent,
+            summary.indeterminate_present,
+            shown(&list_verdict)
+        );
+        verdict = verdict.and(list_verdict);
+    }
     println!("verdict: {}", shown(&verdict).split(':').next().unwrap_or_default());
     match verdict {
         Verdict::Valid => ExitCode::SUCCESS,

@@ -25,6 +25,7 @@ pub struct Shared {
     pub prefix: String,
     pub ops_per_key: u64,
     pub set_keys: u64,
+    pub list_keys: u64,
     pub started: Instant,
     pub stop: AtomicBool,
     /// Register operations issued so far: picks the key.
@@ -40,6 +41,16 @@ impl Shared {
 
     pub fn set_key(&self, n: u64) -> String {
         format!("{}:s{n}", self.prefix)
+    }
+
+    /// List key `n`: odd ones share a hash tag (one slot, so one shard
+    /// holds several lists), even ones spread over the shards.
+    pub fn list_key(&self, n: u64) -> String {
+        if n % 2 == 1 {
+            format!("{{{}:lists}}:l{n}", self.prefix)
+        } else {
+            format!("{}:l{n}", self.prefix)
+        }
     }
 
     /// A client, retried until the cluster answers or the run stops.
@@ -109,6 +120,17 @@ fn result(call: &Call, frame: Frame) -> Option<Ret> {
             String::from_utf8_lossy(&b).split_whitespace().map(|e| e.parse().unwrap_or(GARBAGE)).collect(),
         ),
         (Call::ReadAll, _) => Ret::Elements(vec![GARBAGE]),
+        (Call::Append(_), Frame::Integer(_)) => Ret::Done,
+        (Call::ReadList, Frame::Array(items)) => Ret::Elements(
+            items
+                .into_iter()
+                .map(|item| match item {
+                    Frame::Bulk(b) => parse(&b).unwrap_or(GARBAGE),
+                    _ => GARBAGE,
+                })
+                .collect(),
+        ),
+        (Call::ReadList, _) => Ret::Elements(vec![GARBAGE]),
         _ => return None,
     })
 }
@@ -166,20 +188,55 @@ pub async fn set_client(shared: Arc<Shared>, process: u32, seed: u64) -> Vec<Op>
     ops
 }
 
+/// A list-append client: RPUSHes unique elements to one of `list_keys`
+/// keys, and one time in four reads a whole list instead.
+pub async fn list_client(shared: Arc<Shared>, process: u32, seed: u64) -> Vec<Op> {
+    let mut rng = StdRng::seed_from_u64(seed);
+    let mut ops = Vec::new();
+    let Some(client) = shared.client().await else { return ops };
+    while !shared.stop.load(Ordering::Acquire) {
+        let key = shared.list_key(rng.random_range(0..shared.list_keys));
+        let op = if rng.random_range(0..4) == 0 {
+            shared.run(&client, process, key.clone(), Call::ReadList, &["LRANGE", &key, "0", "-1"]).await
+        } else {
+            let element = shared.next_value.fetch_add(1, Ordering::Relaxed);
+            let args = ["RPUSH", &key, &element.to_string()];
+            shared.run(&client, process, key.clone(), Call::Append(element), &args).await
+        };
+        ops.push(op);
+        shared.think(&mut rng).await;
+    }
+    ops
+}
+
 /// After the faults healed: one read of every set key, retried until it
 /// succeeds or `patience` runs out (a missing read makes the check unknown).
 pub async fn final_reads(shared: &Shared, process: u32, patience: Duration) -> Vec<Op> {
+    let keys = (0..shared.set_keys).map(|n| (shared.set_key(n), Call::ReadAll));
+    final_reads_of(shared, process, keys.collect(), patience).await
+}
+
+/// The same for every list key: the read all acknowledged appends must be in.
+pub async fn final_list_reads(shared: &Shared, process: u32, patience: Duration) -> Vec<Op> {
+    let keys = (0..shared.list_keys).map(|n| (shared.list_key(n), Call::ReadList));
+    final_reads_of(shared, process, keys.collect(), patience).await
+}
+
+async fn final_reads_of(shared: &Shared, process: u32, keys: Vec<(String, Call)>, patience: Duration) -> Vec<Op> {
     let deadline = Instant::now() + patience;
     let mut ops = Vec::new();
     let mut client = None;
-    for n in 0..shared.set_keys {
-        let key = shared.set_key(n);
+    for (key, call) in keys {
+        let args: Vec<&str> = match call {
+            Call::ReadList => vec!["LRANGE", &key, "0", "-1"],
+            _ => vec!["GET", &key],
+        };
         while Instant::now() < deadline {
             if client.is_none() {
                 client = ClusterClient::connect(&shared.seeds, shared.policy).await.ok();
             }
             if let Some(c) = &client {
-                let op = shared.run(c, process, key.clone(), Call::ReadAll, &["GET", &key]).await;
+                let op = shared.run(c, process, key.clone(), call.clone(), &args).await;
                 if matches!(op.outcome, Outcome::Ok(_)) {
                     ops.push(op);
                     break;

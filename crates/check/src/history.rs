@@ -17,6 +17,10 @@ pub enum Call {
     Add(u64),
     /// The final read of a set key.
     ReadAll,
+    /// RPUSH of a unique element to a list key.
+    Append(u64),
+    /// A read of a whole list key (LRANGE key 0 -1).
+    ReadList,
 }
 
 /// What came back.
@@ -40,7 +44,7 @@ pub enum Ret {
     Value(Option<u64>),
     /// A CAS: whether it swapped.
     Swapped(bool),
-    /// A final set read: its elements, in the order stored.
+    /// A final set read or a list read: its elements, in the order stored.
     Elements(Vec<u64>),
 }
 
@@ -64,7 +68,7 @@ pub struct Event {
     /// `invoke`, `ok`, `fail` or `info`.
     #[serde(rename = "type")]
     pub kind: String,
-    /// `read`, `write`, `cas`, `add` or `read-all`.
+    /// `read`, `write`, `cas`, `add`, `read-all`, `append` or `read-list`.
     pub f: String,
     pub key: String,
     pub value: serde_json::Value,
@@ -84,6 +88,8 @@ impl Op {
             Call::Cas { expect, new } => ("cas", json!([expect, new])),
             Call::Add(e) => ("add", json!(e)),
             Call::ReadAll => ("read-all", json!(null)),
+            Call::Append(e) => ("append", json!(e)),
+            Call::ReadList => ("read-list", json!(null)),
         };
         let event = |kind: &str, value, time_ns, error| Event {
             process: self.process,
@@ -157,6 +163,8 @@ fn op_of(invoke: &Event, done: &Event) -> Result<Op, String> {
         }
         "add" => Call::Add(int(&invoke.value)?),
         "read-all" => Call::ReadAll,
+        "append" => Call::Append(int(&invoke.value)?),
+        "read-list" => Call::ReadList,
         other => return Err(format!("unknown f {other:?}")),
     };
     let why = || done.error.clone().unwrap_or_default();
@@ -168,8 +176,13 @@ fn op_of(invoke: &Event, done: &Event) -> Result<Op, String> {
         ("ok", Call::Cas { .. }) => {
             Outcome::Ok(Ret::Swapped(done.value["swapped"].as_bool().ok_or("cas ok needs swapped")?))
         }
-        ("ok", Call::ReadAll) => Outcome::Ok(Ret::Elements(
-            done.value.as_array().ok_or("read-all ok needs a list")?.iter().map(int).collect::<Result<_, _>>()?,
+        ("ok", Call::ReadAll | Call::ReadList) => Outcome::Ok(Ret::Elements(
+            done.value
+                .as_array()
+                .ok_or("a read-all or read-list ok needs a list")?
+                .iter()
+                .map(int)
+                .collect::<Result<_, _>>()?,
         )),
         ("ok", _) => Outcome::Ok(Ret::Done),
         ("fail", _) => Outcome::Fail(why()),
