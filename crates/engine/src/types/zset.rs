@@ -141,11 +141,14 @@ impl ZSetValue {
     pub fn scores_up<'a>(&'a self, range: &ScoreRange) -> impl Iterator<Item = (&'a Bytes, f64)> + 'a {
         // Every member with a score above an exclusive minimum sorts at or
         // after (the next double up, ""): no double lies between the two.
+        // (The next double up from +inf is +inf: the filter keeps `(+inf`
+        // empty.)
         let lowest = if range.min_ex { range.min.next_up() } else { range.min };
         let range = *range;
         self.order
             .range((Bound::Included((Score(lowest), Bytes::new())), Bound::Unbounded))
             .map(|(s, m)| (m, s.0))
+            .filter(move |&(_, s)| range.above_min(s))
             .take_while(move |&(_, s)| range.below_max(s))
     }
 

@@ -534,3 +534,13 @@ fn encodings_follow_redis_sizing() {
     assert_eq!(exec(&db, "zunionstore dst 2 small long"), int(3));
     assert_eq!(exec(&db, "object encoding dst"), bulk("skiplist"));
 }
+
+#[test]
+fn an_exclusive_infinite_minimum_holds_nothing() {
+    let db = Db::new();
+    exec(&db, "ZADD z +inf a 1 c");
+    assert_eq!(exec(&db, "ZCOUNT z (+inf +inf"), int(0));
+    assert_eq!(exec(&db, "ZRANGE z (+inf +inf BYSCORE"), bulks(&[]));
+    assert_eq!(exec(&db, "ZREMRANGEBYSCORE z (+inf +inf"), int(0));
+    assert_eq!(exec(&db, "ZCOUNT z +inf +inf"), int(1));
+}
