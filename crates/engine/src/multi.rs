@@ -37,23 +37,12 @@ impl Db {
 impl WriteOp {
     /// Every key the op touches (an `Exec` that does not parse names none).
     pub fn key_list(&self) -> Vec<Bytes> {
-        match self {
-            WriteOp::Set { key, .. }
-            | WriteOp::DeleteIf { key, .. }
-            | WriteOp::GetDelete { key }
-            | WriteOp::GetEx { key, .. }
-            | WriteOp::IncrBy { key, .. }
-            | WriteOp::Append { key, .. }
-            | WriteOp::ExpireAt { key, .. }
-            | WriteOp::Persist { key } => vec![key.clone()],
-            WriteOp::Delete { keys } | WriteOp::PurgeExpired { keys } => keys.clone(),
-            WriteOp::PutMany { pairs } => pairs.iter().map(|(k, _)| k.clone()).collect(),
-            WriteOp::Exec { argv, .. } => Cmd::parse(argv).map_or_else(|_| vec![], |c| c.keys().into_iter().cloned().collect()),
-            WriteOp::Multi { items, watches } => {
-                watches.iter().map(|(k, _)| k.clone()).chain(items.iter().flat_map(WriteOp::key_list)).collect()
-            }
-            WriteOp::Clear => vec![],
-        }
+        let mut keys = Vec::new();
+        self.each_key(&mut |k| {
+            keys.push(k.clone());
+            true
+        });
+        keys
     }
 }
 

@@ -107,6 +107,12 @@ impl WriteOp {
     /// which names none): how a shard checks at apply time that a write is
     /// for slots it still owns.
     pub fn all_keys(&self, mut pred: impl FnMut(&[u8]) -> bool) -> bool {
+        self.each_key(&mut |k| pred(k))
+    }
+
+    /// Calls `f` on each key the op touches until it returns false; true
+    /// when it never did.
+    pub(crate) fn each_key(&self, f: &mut dyn FnMut(&Bytes) -> bool) -> bool {
         match self {
             WriteOp::Set { key, .. }
             | WriteOp::DeleteIf { key, .. }
@@ -115,14 +121,16 @@ impl WriteOp {
             | WriteOp::IncrBy { key, .. }
             | WriteOp::Append { key, .. }
             | WriteOp::ExpireAt { key, .. }
-            | WriteOp::Persist { key } => pred(key),
-            WriteOp::Delete { keys } | WriteOp::PurgeExpired { keys } => keys.iter().all(|k| pred(k)),
-            WriteOp::PutMany { pairs } => pairs.iter().all(|(k, _)| pred(k)),
+            | WriteOp::Persist { key } => f(key),
+            WriteOp::Delete { keys } | WriteOp::PurgeExpired { keys } => keys.iter().all(|k| f(k)),
+            WriteOp::PutMany { pairs } => pairs.iter().all(|(k, _)| f(k)),
             WriteOp::Clear => true,
             // An op that does not parse names no key; applying it only
             // answers its error.
-            WriteOp::Exec { argv, .. } => Cmd::parse(argv).map_or(true, |cmd| cmd.keys().iter().all(|k| pred(k))),
-            WriteOp::Multi { .. } => self.key_list().iter().all(|k| pred(k)),
+            WriteOp::Exec { argv, .. } => Cmd::parse(argv).map_or(true, |cmd| cmd.keys().into_iter().all(|k| f(k))),
+            WriteOp::Multi { items, watches } => {
+                watches.iter().all(|(k, _)| f(k)) && items.iter().all(|item| item.each_key(f))
+            }
         }
     }
 }
