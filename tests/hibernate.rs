@@ -54,6 +54,17 @@ fn idle_groups_go_quiet_and_the_first_request_wakes_one() {
     for i in 0..50 {
         assert_eq!(client.call(&["GET", &format!("k{i}")]), Some(bulk("v")));
     }
+    // A write straight to the leader of a group asleep for a while is
+    // served, not refused (openraft refuses writes once a leader's lease
+    // lapsed; a sleeping leader sends no heartbeats). No retries here.
+    wait_long("quiet again after the reads", || all_asleep(&ports));
+    // The scenario is a group left idle for a while (its leader's lease
+    // lapses while it sends no heartbeats): time passing, not a condition.
+    std::thread::sleep(std::time::Duration::from_millis(1500));
+    let owners = cluster.slot_owners(1);
+    let key = Cluster::key_on(&owners, 2, "first-write-");
+    let mut leader = Client::connect(cluster.port(2));
+    assert_eq!(leader.call(&["SET", &key, "v"]), Frame::OK, "the first write to a sleeping leader");
 }
 
 #[test]

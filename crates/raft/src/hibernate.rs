@@ -86,6 +86,9 @@ pub(crate) fn decide(o: Observed, q: Quiet) -> Verdict {
 #[derive(Default)]
 pub(crate) struct Sleep {
     pub asleep: AtomicBool,
+    /// Set on going to sleep, cleared by the first write after: a leader
+    /// that slept must hear from a quorum again before it may write.
+    pub slept: AtomicBool,
     /// When (ms since `Replicas::epoch`) it was last active.
     pub active_ms: AtomicU64,
     /// `(last log index, leader, term)` at the last check: a change is

@@ -761,6 +761,13 @@ impl Replicas {
             return PendingBatch { results: Err(ReplicaError::NoSuchGroup(group)), slots: None };
         };
         self.touch(&replica);
+        if replica.sleep.slept.swap(false, Ordering::SeqCst) && self.leads_others(&replica) {
+            // Asleep, the leader sent no heartbeats: openraft refuses a write
+            // once its lease lapsed (LeaseExpired), until a quorum answers
+            // again. One ReadIndex round is that answer; its error, if any,
+            // the write meets and reports itself.
+            let _ = replica.raft.ensure_linearizable(ReadPolicy::ReadIndex).await;
+        }
         // Never behind the node's clock (see `crate::clock`).
         let now = now.max(self.clock.now_ms());
         let proposals: Vec<Proposal> = writes.into_iter().map(|(op, tag)| Proposal::write(&op, now, tag)).collect();
@@ -869,6 +876,11 @@ impl Replicas {
         }
     }
 
+    /// Whether this replica leads its group and the group has other voters.
+    fn leads_others(&self, replica: &Replica) -> bool {
+        replica.leader.load(Ordering::Relaxed) == replica.me && replica.voters.load(Ordering::Relaxed) > 1
+    }
+
     fn wake(&self, replica: &Replica, now_ms: u64) {
         replica.raft.runtime_config().tick(true);
         let grace = now_ms + self.quorum_timeout.as_millis() as u64;
@@ -918,6 +930,7 @@ impl Replicas {
             match decide(observed, self.quiet) {
                 Verdict::Sleep => {
                     replica.sleep.asleep.store(true, Ordering::SeqCst);
+                    replica.sleep.slept.store(true, Ordering::SeqCst);
                     replica.raft.runtime_config().tick(false);
                     tracing::debug!(group, "idle: going quiet");
                 }
