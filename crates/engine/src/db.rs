@@ -486,8 +486,7 @@ impl Db {
             .count()
     }
 
-    /// Visits every live entry as `(key, value, expires_at)`, one stripe at a
-    /// time. Used by snapshots.
+    /// Visits every live entry, one stripe at a time. Used by snapshots.
     pub(crate) fn for_each_live(&self, now: Millis, mut f: impl FnMut(&Entry)) {
         for stripe in self.stripes.iter() {
             for e in stripe.0.read().table.iter().filter(|e| e.is_live(now)) {

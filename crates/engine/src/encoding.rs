@@ -1,10 +1,11 @@
 //! The thresholds behind OBJECT ENCODING, with Redis's names and defaults
 //! (`hash-max-listpack-entries`, …), settable with CONFIG SET.
 //!
-//! They decide only what a value *reports* and when its one-way switch to
-//! the large form happens, never what a command returns, so a node may
-//! change them alone: replicas stay identical in content whatever their
-//! settings (as Redis replicas with their own configs do).
+//! They decide only what a value *reports* (OBJECT ENCODING, and whether
+//! a small collection's SCAN answers in one page), never what a write
+//! stores, so a node may change them alone: replicas stay identical in
+//! content whatever their settings (as Redis replicas with their own
+//! configs do).
 
 use std::sync::atomic::{AtomicI64, Ordering};
 

@@ -114,7 +114,10 @@ impl Db {
         let parsed = parse(data)?;
         let entries = parsed.len() as u64;
         for stored in live(parsed, now) {
-            self.restore_entry(stored, now);
+            // Versions count in the log of the keyspace that dumped them;
+            // here they would not (WATCH), so the keys start at 0, below
+            // any index this keyspace's log will stamp.
+            self.restore_entry(Stored { version: 0, ..stored }, now);
         }
         Ok(entries)
     }

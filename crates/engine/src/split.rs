@@ -70,7 +70,9 @@ impl Db {
     fn insert_exact(&self, entries: Vec<crate::stripe::Stored>) {
         for stored in entries {
             let hash = self.hash(&stored.key);
-            let _replaced = self.write(hash).put_stored(hash, stored, 0);
+            // A new group's log starts at 0: versions from the parent's log
+            // could be stamped again there (WATCH), so they start at 0.
+            let _replaced = self.write(hash).put_stored(hash, crate::stripe::Stored { version: 0, ..stored }, 0);
         }
     }
 }

@@ -6,6 +6,10 @@
 //! same operations, and a snapshot stores and restores that order, so a
 //! random pick by index (SPOP, HRANDFIELD with the leader's seed) chooses
 //! the same element on every replica.
+//!
+//! Elements are stored as they come: a write's arguments are the fresh
+//! allocations its log entry was decoded into (`WriteOp::decode`), never
+//! views of a network or log buffer.
 
 use bytes::Bytes;
 

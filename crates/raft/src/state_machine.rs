@@ -234,12 +234,12 @@ impl StateMachine {
         self.inner.lock().await.sessions.encode()
     }
 
-    /// The shard's slots as applied here, packed (`ALL_SLOTS`: never split).
     /// Notified after every batch of applied entries.
     pub(crate) fn applied(&self) -> Arc<tokio::sync::Notify> {
         Arc::clone(&self.applied)
     }
 
+    /// The shard's slots as applied here, packed (`ALL_SLOTS`: never split).
     pub(crate) fn slots(&self) -> Arc<AtomicU32> {
         Arc::clone(&self.slots)
     }

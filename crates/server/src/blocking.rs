@@ -5,9 +5,9 @@
 //! found nothing, the client waits here: each time the group applies
 //! entries on this node, the keys are looked at locally, and only when
 //! one holds something is the pop replicated again (an empty look costs
-//! no log entry). Clients blocked on the same key race for its elements
-//! in the order their pops reach the log, so every element goes to
-//! exactly one of them. The wait ends with the timeout (the nil the
+//! no log entry). Clients blocked on a key are served in the order they
+//! blocked (`Registry`: only the first client waiting for a key's type may
+//! pop from it), and every element goes to exactly one of them. The wait ends with the timeout (the nil the
 //! first attempt gave), with `-MOVED` when this node stops leading the
 //! group (nothing was popped for the client; it retries at the new
 //! leader), or when the client goes away (nothing is popped for it).
@@ -18,7 +18,7 @@ use std::sync::{Arc, Mutex};
 use std::time::Duration;
 
 use bytes::{Bytes, BytesMut};
-use shoal_engine::{Out, WriteOp};
+use shoal_engine::{Kind, Out, WriteOp};
 use shoal_raft::transport::GroupId;
 use shoal_raft::{Reply, ReplicaError};
 use tokio::io::AsyncReadExt;
@@ -42,7 +42,8 @@ pub struct Registry {
 
 #[derive(Default)]
 struct Queues {
-    by_key: HashMap<(GroupId, Bytes), VecDeque<u64>>,
+    /// Per key, the clients waiting and the type each waits for.
+    by_key: HashMap<(GroupId, Bytes), VecDeque<(u64, Kind)>>,
     /// Client id → its CLIENT UNBLOCK signal.
     clients: HashMap<u64, Arc<Unblock>>,
 }
@@ -65,12 +66,12 @@ impl Registry {
         true
     }
 
-    fn enter(&self, client: u64, group: GroupId, keys: &[Bytes]) -> Arc<Unblock> {
+    fn enter(&self, client: u64, group: GroupId, keys: &[Bytes], kind: Kind) -> Arc<Unblock> {
         let mut queues = self.inner.lock().expect("blocked registry lock");
         for key in keys {
             let queue = queues.by_key.entry((group, key.clone())).or_default();
-            if !queue.contains(&client) {
-                queue.push_back(client);
+            if !queue.iter().any(|(c, _)| *c == client) {
+                queue.push_back((client, kind));
             }
         }
         Arc::clone(queues.clients.entry(client).or_default())
@@ -81,7 +82,7 @@ impl Registry {
         for key in keys {
             let slot = (group, key.clone());
             if let Some(queue) = queues.by_key.get_mut(&slot) {
-                queue.retain(|&c| c != client);
+                queue.retain(|(c, _)| *c != client);
                 if queue.is_empty() {
                     queues.by_key.remove(&slot);
                 }
@@ -90,10 +91,12 @@ impl Registry {
         queues.clients.remove(&client);
     }
 
-    /// Whether `client` is first in line for `key`.
-    fn first(&self, client: u64, group: GroupId, key: &Bytes) -> bool {
+    /// Whether `client` is the first in line for `key` among the clients
+    /// waiting for `kind` (a list waiter does not hold up a sorted-set one).
+    fn first(&self, client: u64, group: GroupId, key: &Bytes, kind: Kind) -> bool {
         let queues = self.inner.lock().expect("blocked registry lock");
-        queues.by_key.get(&(group, key.clone())).and_then(|q| q.front()) == Some(&client)
+        let queue = queues.by_key.get(&(group, key.clone()));
+        queue.and_then(|q| q.iter().find(|(_, k)| *k == kind)).map(|(c, _)| *c) == Some(client)
     }
 }
 
@@ -108,9 +111,9 @@ struct Entered<'a> {
 }
 
 impl<'a> Entered<'a> {
-    fn new(shared: &'a Shared, client: u64, group: GroupId, keys: &'a [Bytes]) -> Entered<'a> {
+    fn new(shared: &'a Shared, client: u64, group: GroupId, keys: &'a [Bytes], kind: Kind) -> Entered<'a> {
         shared.stats.blocked_clients.fetch_add(1, Ordering::Relaxed);
-        let unblock = shared.blocked.enter(client, group, keys);
+        let unblock = shared.blocked.enter(client, group, keys, kind);
         Entered { shared, client, group, keys, unblock }
     }
 }
@@ -156,7 +159,7 @@ pub async fn wait(
         .then(|| tokio::time::Instant::now() + Duration::from_millis(blocking.timeout_ms));
     let replicas = shared.shards.replicas();
     let mut client_open = true;
-    let entered = Entered::new(shared, client, group, &blocking.keys);
+    let entered = Entered::new(shared, client, group, &blocking.keys, blocking.kind);
     loop {
         let (Some(applied), Some(db)) = (replicas.applied(group), shared.shards.db(group)) else {
             return Waited::Result(Err(ReplicaError::NotLeader { leader: None }));
@@ -169,9 +172,13 @@ pub async fn wait(
             return Waited::Result(Err(ReplicaError::NotLeader { leader }));
         }
         let now = shared.now_ms();
-        let ready = |k: &Bytes| db.kind(k, now) == Some(blocking.kind) && shared.blocked.first(client, group, k);
+        let ready =
+            |k: &Bytes| db.kind(k, now) == Some(blocking.kind) && shared.blocked.first(client, group, k, blocking.kind);
         if blocking.keys.iter().any(ready) {
-            let outcome = replicas.submit_many(group, [(op.clone(), None)], now).await.next().await;
+            let mut batch = replicas.submit_many(group, [(op.clone(), None)], now).await;
+            let pop = batch.next();
+            let late = || Err(ReplicaError::Uncertain("not committed within --write-timeout-ms".into()));
+            let outcome = tokio::time::timeout(shared.config.write_timeout, pop).await.unwrap_or_else(|_| late());
             if !found_nothing(&outcome) {
                 return Waited::Result(outcome);
             }

@@ -189,10 +189,11 @@ impl Connection {
                         Prepared::Ready(ready) => ready,
                     };
                     if self.session.multi.is_some() && ready.queues() {
-                        let frame = if exec::transaction::queue(&mut self.session, ready) {
+                        let max_bytes = self.shared.config.limits.max_write_bytes;
+                        let frame = if exec::transaction::queue(&mut self.session, ready, max_bytes) {
                             Frame::simple("QUEUED")
                         } else {
-                            Frame::error("ERR too many commands queued in this transaction; it will abort")
+                            Frame::error("ERR too many commands or bytes queued in this transaction; it will abort")
                         };
                         if let Some(ended) = self.reply(frame).await {
                             break Some(ended);

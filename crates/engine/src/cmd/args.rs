@@ -119,7 +119,8 @@ pub fn float(arg: &[u8]) -> Option<f64> {
                 digits
             }
         }
-        _ => text.parse::<f64>().ok()?,
+        // Out of a double's range (1e400): strtod's ERANGE, refused.
+        _ => text.parse::<f64>().ok().filter(|f| f.is_finite())?,
     };
     (!value.is_nan()).then_some(value)
 }
@@ -158,6 +159,7 @@ mod tests {
         assert_eq!(float(b""), None);
         assert_eq!(float(b"abc"), None);
         assert_eq!(float(b"0x10"), Some(16.0));
+        assert_eq!(float(b"1e400"), None);
         assert_eq!(float(b"-0x10"), Some(-16.0));
     }
 

@@ -93,6 +93,16 @@ impl Cmd {
         }
     }
 
+    /// The keys whose filling can serve a blocking pop: its sources, not
+    /// BLMOVE's destination (a destination holding elements must not make
+    /// the client pop again and again from an empty source).
+    pub fn blocking_keys(&self) -> Vec<&Bytes> {
+        match self {
+            Cmd::List(ListCmd::BMove { mv, .. }) => vec![&mv.from],
+            _ => self.keys(),
+        }
+    }
+
     /// Every key the command reads or writes.
     pub fn keys(&self) -> Vec<&Bytes> {
         match self {
@@ -229,6 +239,18 @@ pub(crate) fn random_indices(len: usize, count: i64, rng: &mut Rng) -> Vec<usize
         return (0..n).map(|_| rng.below(len)).collect();
     }
     let n = (count as usize).min(len);
+    if n.saturating_mul(4) < len {
+        // Few of many: draw until n distinct (no table of every position).
+        let mut seen = std::collections::BTreeSet::new();
+        let mut picked = Vec::with_capacity(n);
+        while picked.len() < n {
+            let i = rng.below(len);
+            if seen.insert(i) {
+                picked.push(i);
+            }
+        }
+        return picked;
+    }
     // A partial Fisher-Yates over the positions: n distinct, in random order.
     let mut positions: Vec<usize> = (0..len).collect();
     for i in 0..n {

@@ -231,7 +231,9 @@ pub(crate) fn get_range(value: &Bytes, start: i64, end: i64) -> Bytes {
     if start > end {
         return Bytes::new();
     }
-    value.slice(start as usize..=end as usize)
+    // A copy: a slice would keep the whole string alive wherever the reply
+    // is kept (a tagged write's reply stays in the group's sessions).
+    Bytes::copy_from_slice(&value[start as usize..=end as usize])
 }
 
 /// A float as INCRBYFLOAT stores it: plain decimal, never an exponent.

@@ -5,7 +5,6 @@
 
 use bytes::Bytes;
 
-use crate::db::own;
 use indexmap::IndexMap;
 
 use super::Hasher;
@@ -33,7 +32,7 @@ impl HashValue {
     /// Sets a field; true when it is new.
     pub fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
         self.note_size(field.len().max(value.len()), 1);
-        self.map.insert(own(field), own(value)).is_none()
+        self.map.insert(field, value).is_none()
     }
 
     pub fn remove(&mut self, field: &[u8]) -> bool {

@@ -6,8 +6,6 @@ use std::collections::VecDeque;
 
 use bytes::Bytes;
 
-use crate::db::own;
-
 use crate::encoding::list_fits;
 
 #[derive(Clone, Default)]
@@ -28,13 +26,13 @@ impl ListValue {
 
     pub fn push_front(&mut self, item: Bytes) {
         self.bytes += item.len();
-        self.items.push_front(own(item));
+        self.items.push_front(item);
         self.reencode();
     }
 
     pub fn push_back(&mut self, item: Bytes) {
         self.bytes += item.len();
-        self.items.push_back(own(item));
+        self.items.push_back(item);
         self.reencode();
     }
 
@@ -58,14 +56,14 @@ impl ListValue {
 
     /// Replaces the item at `index` (which must exist).
     pub fn set(&mut self, index: usize, item: Bytes) {
-        let old = std::mem::replace(&mut self.items[index], own(item));
+        let old = std::mem::replace(&mut self.items[index], item);
         self.bytes = self.bytes - old.len() + self.items[index].len();
         self.reencode();
     }
 
     pub fn insert(&mut self, index: usize, item: Bytes) {
         self.bytes += item.len();
-        self.items.insert(index, own(item));
+        self.items.insert(index, item);
         self.reencode();
     }
 

@@ -10,7 +10,7 @@
 
 use bytes::Bytes;
 
-use crate::db::{own, parse_i64};
+use crate::db::parse_i64;
 use indexmap::IndexSet;
 
 use super::Hasher;
@@ -96,7 +96,7 @@ impl SetValue {
     /// Adds a member from a client (stored as a private copy); true when
     /// it is new.
     pub fn insert(&mut self, member: Bytes) -> bool {
-        !self.members.contains(&member) && self.add(own(member))
+        !self.members.contains(&member) && self.add(member)
     }
 
     /// Adds a member of another set: already a private copy, so shared.

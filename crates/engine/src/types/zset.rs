@@ -12,7 +12,6 @@ use std::ops::{Bound, RangeInclusive};
 
 use bytes::Bytes;
 
-use crate::db::own;
 use indexmap::IndexMap;
 
 use super::Hasher;
@@ -65,16 +64,19 @@ impl ZSetValue {
         if old.is_none() && (member.len() > ZSET_VALUE.size() || self.scores.len() + 1 > ZSET_ENTRIES.size()) {
             self.big = true;
         }
-        // A listpack stores an integral score as an integer, so Redis reads
-        // -0 back as 0 until the set is large.
-        let score = if !self.big && score == 0.0 { 0.0 } else { score };
+        // -0 is stored as 0, always: Redis reads it back as 0 from a small
+        // set (a listpack keeps integral scores as integers); doing so
+        // whatever the encoding keeps replicas equal, since the encoding
+        // depends on node-local thresholds and on history (snapshots
+        // rebuild sets small).
+        let score = if score == 0.0 { 0.0 } else { score };
         if let Some(old) = old {
             if old.to_bits() == score.to_bits() {
                 return Some(old);
             }
             self.order.remove(&(Score(old), member.clone()));
         }
-        let member = own(member);
+        let member = member;
         self.scores.insert(member.clone(), score);
         self.order.insert((Score(score), member));
         old

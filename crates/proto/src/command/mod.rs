@@ -157,6 +157,10 @@ pub enum Command {
     Discard,
     Watch(Vec<Bytes>),
     Unwatch,
+    /// A command whose arguments did not parse, queued inside MULTI: as in
+    /// Redis, it fails in its place in EXEC's reply (only unknown commands,
+    /// wrong arity and redirects abort the transaction).
+    Failed(CommandError),
     /// A command of the engine's `cmd` module (hashes, lists, sets, sorted
     /// sets, the rest of the strings and keys).
     Data(Data),

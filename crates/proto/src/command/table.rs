@@ -100,7 +100,7 @@ impl CommandSpec {
         let at = self.numkeys_at;
         if at > 0 {
             let count = args.get(at).and_then(|n| std::str::from_utf8(n).ok()?.parse::<usize>().ok());
-            if let Some(n) = count.filter(|&n| n > 0 && at + n < args.len()) {
+            if let Some(n) = count.filter(|&n| n > 0 && n < args.len().saturating_sub(at)) {
                 positions.extend(at + 1..=at + n);
             }
         }

@@ -24,7 +24,7 @@ pub(super) fn run(shared: &Shared, target: Option<Target>, data: Data, now: Mill
             _ => shoal_engine::Kind::List,
         };
         let blocking = data.cmd.blocking_timeout_ms().map(|timeout_ms| write::Blocking {
-            keys: data.cmd.keys().into_iter().cloned().collect(),
+            keys: data.cmd.blocking_keys().into_iter().cloned().collect(),
             kind,
             timeout_ms,
         });

@@ -90,6 +90,10 @@ pub fn prepare(shared: &Shared, session: &mut Session, args: Vec<Bytes>) -> Prep
     // A tag covers the command right after CLIENT SHOAL-TAG, whatever
     // becomes of it (run, redirected, refused).
     let is_tag = spec.as_ref().is_ok_and(|s| s.name == "client|shoal-tag");
+    if is_tag && session.multi.is_some() {
+        let refused = Frame::error("ERR CLIENT SHOAL-TAG inside MULTI is not allowed (tag the EXEC instead)");
+        return Prepared::Reply(refused, Some("client|shoal-tag"));
+    }
     let tag = if is_tag { None } else { session.tag.take() };
     let spec = match spec {
         Ok(spec) => spec,
@@ -105,7 +109,9 @@ pub fn prepare(shared: &Shared, session: &mut Session, args: Vec<Bytes>) -> Prep
     let usable = |node, group| {
         shared.peers.is_connected(node) && shared.shards.leader_is_current(group, shared.peers.generation(node))
     };
-    let target = match route::route(&shared.shards, cluster, spec, &args, session.readonly, usable) {
+    // WATCH reads versions: never a replica's possibly stale copy.
+    let readonly = session.readonly && spec.name != "watch";
+    let target = match route::route(&shared.shards, cluster, spec, &args, readonly, usable) {
         Ok(target) => target,
         Err(redirect) => return Prepared::Reply(redirect, Some(spec.name)),
     };
@@ -116,6 +122,9 @@ pub fn prepare(shared: &Shared, session: &mut Session, args: Vec<Bytes>) -> Prep
             Prepared::Reply(Frame::error(crate::route::CROSSSLOT), Some(spec.name))
         }
         Ok(cmd) => Prepared::Ready(Ready { cmd, target, write, tag, name: spec.name, argv }),
+        Err(e) if session.multi.is_some() => {
+            Prepared::Ready(Ready { cmd: Command::Failed(e), target, write, tag, name: spec.name, argv })
+        }
         Err(e) => Prepared::Reply(error(e), Some(spec.name)),
     }
 }
@@ -191,6 +200,7 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::ReadOnly
         | Command::ReadWrite
         | Command::Asking => cluster::run(shared, session, cmd, now).map(Outcome::Reply),
+        Command::Failed(e) => Err(e),
         Command::Data(data) => data::run(shared, target, data, now),
         Command::ClientUnblock { id, error } => Ok(Outcome::Reply(Frame::Integer(i64::from(shared.blocked.unblock(id, error))))),
         Command::Multi | Command::Exec | Command::Discard | Command::Watch(_) | Command::Unwatch => {
@@ -203,6 +213,10 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         _ => keyed(shared, target).and_then(|(db, target)| string::run(shared, session, (&db, target), cmd, now)),
     };
     match result {
+        // A blocking pop may be replicated several times (each empty try
+        // answers nil): a tag would record the first nil and replay it, so
+        // blocking pops go untagged (docs/failures.md).
+        Ok(Outcome::Write(write)) if write.blocking.is_some() => Outcome::Write(write),
         Ok(Outcome::Write(write)) => Outcome::Write(Write { tag, ..write }),
         Ok(Outcome::Exec(exec)) => Outcome::Exec(transaction::Exec { tag, ..exec }),
         Ok(outcome) => outcome,

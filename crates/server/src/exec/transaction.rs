@@ -24,6 +24,9 @@ use crate::state::{Session, Shared};
 #[derive(Debug, Default)]
 pub struct Transaction {
     pub queued: Vec<Ready>,
+    /// The queued commands' argument bytes: past `--max-write-bytes` the
+    /// transaction could not be one log entry, so it aborts.
+    bytes: usize,
     /// A command was refused while queueing: EXEC aborts.
     pub dirty: bool,
 }
@@ -89,11 +92,13 @@ pub(super) fn run(
     }
 }
 
-/// Queues a command inside MULTI; `false` when the queue is full (the
-/// transaction is then marked to abort).
-pub fn queue(session: &mut Session, ready: Ready) -> bool {
+/// Queues a command inside MULTI; `false` when the queue is full (past
+/// `MAX_QUEUED` commands or `max_bytes` of arguments; the transaction is
+/// then marked to abort).
+pub fn queue(session: &mut Session, ready: Ready, max_bytes: usize) -> bool {
     let tx = session.multi.as_mut().expect("queueing inside MULTI");
-    if tx.queued.len() >= MAX_QUEUED {
+    tx.bytes += ready.argv.iter().flatten().map(Bytes::len).sum::<usize>();
+    if tx.queued.len() >= MAX_QUEUED || tx.bytes > max_bytes {
         tx.dirty = true;
         return false;
     }
@@ -108,6 +113,10 @@ fn watch(shared: &Shared, session: &mut Session, keys: Vec<Bytes>, now: Millis) 
             .shards
             .db(group)
             .ok_or_else(|| CommandError("TRYAGAIN this node no longer holds the slot's shard".into()))?;
+        // A key watched again keeps the version first seen, as in Redis.
+        if session.watches.iter().any(|w| w.key == key) {
+            continue;
+        }
         let seen = db.watch_stamp(&key, now);
         session.watches.push(Watched { key, seen, group });
     }
