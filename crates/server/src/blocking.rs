@@ -91,6 +91,25 @@ impl Registry {
         queues.clients.remove(&client);
     }
 
+    /// Whether clients already wait, for the same type, on one of the keys
+    /// a new blocking pop would take from.
+    pub fn waiting_on(&self, group: GroupId, pop: &Blocking) -> bool {
+        let queues = self.inner.lock().expect("blocked registry lock");
+        pop.keys.iter().any(|key| {
+            queues.by_key.get(&(group, key.clone())).is_some_and(|q| q.iter().any(|(_, kind)| *kind == pop.kind))
+        })
+    }
+
+    /// Whether some client waiting in `group` could pop now: one of its
+    /// keys holds the type some client waits for there.
+    fn someone_can_pop(&self, group: GroupId, db: &shoal_engine::Db, now: shoal_engine::Millis) -> bool {
+        let queues = self.inner.lock().expect("blocked registry lock");
+        queues.by_key.iter().filter(|((g, _), _)| *g == group).any(|((_, key), waiting)| {
+            let held = db.kind(key, now);
+            waiting.iter().any(|(_, kind)| held == Some(*kind))
+        })
+    }
+
     /// Whether `client` is the first in line for `key` among the clients
     /// waiting for `kind` (a list waiter does not hold up a sorted-set one).
     fn first(&self, client: u64, group: GroupId, key: &Bytes, kind: Kind) -> bool {
@@ -125,6 +144,34 @@ impl Drop for Entered<'_> {
         // The next client in line may be able to pop now.
         if let Some(applied) = self.shared.shards.replicas().applied(self.group) {
             applied.notify_waiters();
+        }
+    }
+}
+
+/// How long a write's reply waits for the blocked clients it can serve.
+const SERVE_WAITERS_FIRST: Duration = Duration::from_secs(1);
+
+/// Called with a write's reply in hand, before it is sent: while a client
+/// blocked in `group` could pop what the write left (and what such pops
+/// leave in turn, BLMOVE into a watched list), waits for the pops, up to
+/// `SERVE_WAITERS_FIRST`. Redis serves blocked clients before its next
+/// command; this way at least the writer's next command comes after them.
+pub async fn serve_waiters_first(shared: &Shared, group: GroupId) {
+    if shared.stats.blocked_clients.load(Ordering::Relaxed) == 0 {
+        return;
+    }
+    let deadline = tokio::time::Instant::now() + SERVE_WAITERS_FIRST;
+    let replicas = shared.shards.replicas();
+    loop {
+        let (Some(applied), Some(db)) = (replicas.applied(group), shared.shards.db(group)) else { return };
+        let notified = applied.notified();
+        tokio::pin!(notified);
+        notified.as_mut().enable();
+        if !shared.blocked.someone_can_pop(group, &db, shared.now_ms()) {
+            return;
+        }
+        if tokio::time::timeout_at(deadline, notified).await.is_err() {
+            return;
         }
     }
 }

@@ -77,6 +77,8 @@ enum Pending {
         name: &'static str,
         /// A blocking pop: the op to run again once a key fills.
         blocking: Option<(WriteOp, exec::Blocking)>,
+        /// A blocking pop not submitted: others were waiting on its keys.
+        behind: bool,
     },
     /// FLUSHALL: `OK` once every group's write is applied.
     All(Vec<PendingBatch>),
@@ -303,9 +305,14 @@ impl Connection {
                     );
                     return self.reply(Frame::error(message)).await;
                 }
+                // A blocking pop behind clients already waiting on its keys
+                // waits in line instead of trying first (Redis's fairness).
+                let behind = w.blocking.as_ref().is_some_and(|b| self.shared.blocked.waiting_on(w.group, b));
                 let blocking = w.blocking.map(|b| (w.op.clone(), b));
-                self.unsubmitted.push((w.group, w.op, w.tag));
-                Pending::Write { group: w.group, shape: w.shape, slot: w.slot, name, blocking }
+                if !behind {
+                    self.unsubmitted.push((w.group, w.op, w.tag));
+                }
+                Pending::Write { group: w.group, shape: w.shape, slot: w.slot, name, blocking, behind }
             }
             Outcome::Exec(exec) => {
                 let (bytes, max) = (exec.op.encoded_len(), self.shared.config.limits.max_write_bytes);
@@ -387,11 +394,22 @@ impl Connection {
         while let Some(pending) = self.pending.pop_front() {
             let frame = match pending {
                 Pending::Ready(frame) => frame,
-                Pending::Write { group, shape, slot, name, blocking } => {
-                    let batch = self.batches.get_mut(&group).expect("a queued write's group was submitted");
-                    let outcome = tokio::time::timeout_at(deadline, batch.next()).await.unwrap_or_else(|_| Err(late()));
+                Pending::Write { group, shape, slot, name, blocking, behind } => {
+                    let outcome = match &blocking {
+                        Some((_, wait)) if behind => Ok(shoal_raft::Reply::Out(wait.nothing.clone())),
+                        _ => {
+                            let batch = self.batches.get_mut(&group).expect("a queued write's group was submitted");
+                            tokio::time::timeout_at(deadline, batch.next()).await.unwrap_or_else(|_| Err(late()))
+                        }
+                    };
                     let outcome = match blocking {
                         Some((op, wait)) if crate::blocking::found_nothing(&outcome) => {
+                            // The replies before this one leave now, not
+                            // when the wait ends (LPUSH then BLPOP answers
+                            // the LPUSH at once).
+                            if let Err(e) = self.flush().await {
+                                return Some(Ended::Io(e));
+                            }
                             let stream = &mut self.stream;
                             let (shared, client) = (&self.shared, self.session.id);
                             match crate::blocking::wait(shared, client, stream, &mut self.input, group, op, wait, outcome)
@@ -405,7 +423,12 @@ impl Connection {
                                 }
                             }
                         }
-                        _ => outcome,
+                        _ => {
+                            if outcome.is_ok() {
+                                crate::blocking::serve_waiters_first(&self.shared, group).await;
+                            }
+                            outcome
+                        }
                     };
                     let frame = match outcome {
                         Ok(shoal_raft::Reply::NotOwned) => gave_away(Arc::clone(&self.shared), group, slot).await,
@@ -420,6 +443,9 @@ impl Connection {
                 Pending::Exec { group, slot, parts } => {
                     let batch = self.batches.get_mut(&group).expect("a queued write's group was submitted");
                     let outcome = tokio::time::timeout_at(deadline, batch.next()).await.unwrap_or_else(|_| Err(late()));
+                    if outcome.is_ok() {
+                        crate::blocking::serve_waiters_first(&self.shared, group).await;
+                    }
                     match outcome {
                         Ok(shoal_raft::Reply::NotOwned) => gave_away(Arc::clone(&self.shared), group, slot).await,
                         Ok(reply) => exec::transaction::reply(parts, reply),

@@ -31,6 +31,25 @@ impl Stats {
     pub fn get(counter: &AtomicU64) -> u64 {
         counter.load(Ordering::Relaxed)
     }
+
+    /// CONFIG RESETSTAT: every counter back to zero (what is connected or
+    /// blocked now is a state, not a count, and stays).
+    pub fn reset(&self) {
+        let counters = [
+            &self.total_connections,
+            &self.rejected_connections,
+            &self.commands_processed,
+            &self.net_input_bytes,
+            &self.net_output_bytes,
+            &self.expired_keys,
+            &self.keyspace_hits,
+            &self.keyspace_misses,
+            &self.protocol_errors,
+        ];
+        counters.iter().for_each(|c| c.store(0, Ordering::Relaxed));
+        self.commands.commands.lock().expect("stats lock").clear();
+        self.commands.errors.lock().expect("stats lock").clear();
+    }
 }
 
 /// One command's totals (INFO commandstats).

@@ -73,6 +73,7 @@ pub enum Command {
     ConfigGet(Vec<Bytes>),
     /// CONFIG SET: the name-value pairs, applied all or none.
     ConfigSet(Vec<(Bytes, Bytes)>),
+    ConfigResetStat,
     DbSize,
     /// TIME: seconds and microseconds since the epoch.
     Time,

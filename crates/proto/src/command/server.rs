@@ -12,6 +12,7 @@ pub(super) fn parse(name: &str, a: Args) -> GroupResult {
         "info" => Ok(Command::Info(a.rest())),
         "config|get" => Ok(Command::ConfigGet(a.rest())),
         "config|set" => config_set(a),
+        "config|resetstat" => Ok(Command::ConfigResetStat),
         "dbsize" => Ok(Command::DbSize),
         "time" => Ok(Command::Time),
         "flushdb" => flush_mode(a).map(|()| Command::FlushDb),

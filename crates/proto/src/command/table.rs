@@ -401,6 +401,16 @@ const CONFIG_SUBS: &[CommandSpec] = &[
         "Returns the effective values of configuration parameters.",
     ),
     spec(
+        "config|resetstat",
+        2,
+        &["admin", "noscript", "loading", "stale"],
+        NO_KEYS,
+        &["@admin", "@slow", "@dangerous"],
+        "server",
+        "2.0.0",
+        "Resets the server's statistics.",
+    ),
+    spec(
         "config|set",
         -4,
         &["admin", "noscript", "loading", "stale"],

@@ -23,10 +23,15 @@ pub(super) fn run(shared: &Shared, target: Option<Target>, data: Data, now: Mill
             shoal_engine::Cmd::ZSet(_) => shoal_engine::Kind::ZSet,
             _ => shoal_engine::Kind::List,
         };
+        let nothing = match data.cmd {
+            shoal_engine::Cmd::List(shoal_engine::cmd::ListCmd::BMove { .. }) => shoal_engine::Out::Nil,
+            _ => shoal_engine::Out::NilArray,
+        };
         let blocking = data.cmd.blocking_timeout_ms().map(|timeout_ms| write::Blocking {
             keys: data.cmd.blocking_keys().into_iter().cloned().collect(),
             kind,
             timeout_ms,
+            nothing,
         });
         let op = WriteOp::Exec { argv: data.argv, seed: seed() };
         return Ok(match write::keyed(target, op, Shape::Out) {

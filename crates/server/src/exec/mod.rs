@@ -175,6 +175,7 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::Info(_)
         | Command::ConfigGet(_)
         | Command::ConfigSet(_)
+        | Command::ConfigResetStat
         | Command::DbSize
         | Command::Time
         | Command::FlushDb

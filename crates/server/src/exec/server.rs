@@ -21,6 +21,10 @@ pub(super) fn run(shared: &Shared, session: &mut Session, cmd: Command, _now: Mi
         }
         Command::ConfigGet(patterns) => config_get(shared, &patterns),
         Command::ConfigSet(pairs) => config_set(&pairs),
+        Command::ConfigResetStat => {
+            shared.stats.reset();
+            Frame::OK
+        }
         Command::Time => {
             let since = std::time::SystemTime::now().duration_since(std::time::UNIX_EPOCH).unwrap_or_default();
             let text = |n: u64| Frame::Bulk(Bytes::from(n.to_string()));

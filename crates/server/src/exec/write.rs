@@ -55,6 +55,8 @@ pub struct Blocking {
     pub kind: shoal_engine::Kind,
     /// 0: wait forever.
     pub timeout_ms: u64,
+    /// Its reply when nothing was there (nil, or the null array).
+    pub nothing: shoal_engine::Out,
 }
 
 /// The write of a keyed command to its target's group.
