@@ -240,7 +240,7 @@ async fn snapshot_is_built_and_log_purged_behind_it() {
     let data = snapshot.snapshot;
     let sessions = u32::from_be_bytes(data[..4].try_into().unwrap()) as usize;
     assert_eq!(data[4 + sessions..8 + sessions], [0xff; 4]);
-    copy.restore(&data[8 + sessions..], 0).expect("restore snapshot bytes");
+    copy.replace(&data[8 + sessions..], 0).expect("install snapshot bytes");
     assert_eq!(copy.digest(NOW), leader.db.digest(NOW));
     assert_eq!(copy.len(), 200);
     let (applied, membership) = sm.applied_state().await.unwrap();
