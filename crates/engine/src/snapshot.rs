@@ -164,7 +164,7 @@ fn parse(data: &[u8]) -> Result<Vec<Parsed>, SnapshotError> {
 /// Entries not yet expired at `now`. Expired ones are skipped, not stored:
 /// storing an already-expired entry would delete a live key of its name.
 fn live(parsed: Vec<Parsed>, now: Millis) -> impl Iterator<Item = Parsed> {
-    parsed.into_iter().filter(move |s| !s.expires_at.is_some_and(|at| at < now))
+    parsed.into_iter().filter(move |s| s.expires_at.is_none_or(|at| at >= now))
 }
 
 fn validate(data: &[u8]) -> Result<u64, SnapshotError> {

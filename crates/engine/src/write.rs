@@ -122,12 +122,12 @@ impl WriteOp {
             | WriteOp::Append { key, .. }
             | WriteOp::ExpireAt { key, .. }
             | WriteOp::Persist { key } => f(key),
-            WriteOp::Delete { keys } | WriteOp::PurgeExpired { keys } => keys.iter().all(|k| f(k)),
+            WriteOp::Delete { keys } | WriteOp::PurgeExpired { keys } => keys.iter().all(f),
             WriteOp::PutMany { pairs } => pairs.iter().all(|(k, _)| f(k)),
             WriteOp::Clear => true,
             // An op that does not parse names no key; applying it only
             // answers its error.
-            WriteOp::Exec { argv, .. } => Cmd::parse(argv).map_or(true, |cmd| cmd.keys().into_iter().all(|k| f(k))),
+            WriteOp::Exec { argv, .. } => Cmd::parse(argv).map_or(true, |cmd| cmd.keys().into_iter().all(f)),
             WriteOp::Multi { items, watches } => {
                 watches.iter().all(|(k, _)| f(k)) && items.iter().all(|item| item.each_key(f))
             }

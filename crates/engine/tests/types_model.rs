@@ -1083,7 +1083,7 @@ fn zadd(m: &mut Model, k: usize, f: ZFlags, pairs: &[(f64, &str)]) -> Reply {
     if f.nx && f.xx {
         return Err(other("ERR XX and NX options at the same time are not compatible"));
     }
-    if (f.gt && f.nx) || (f.lt && f.nx) || (f.gt && f.lt) {
+    if (f.gt || f.lt) && f.nx || (f.gt && f.lt) {
         return Err(other("ERR GT, LT, and/or NX options at the same time are not compatible"));
     }
     if f.incr && pairs.len() > 1 {

@@ -71,7 +71,7 @@ impl<'a> Args<'a> {
         if n as u64 > self.remaining() as u64 {
             return Err(Fault::NumKeysTooMany);
         }
-        Ok((0..n).map(|_| self.take()).collect::<Result<_, _>>()?)
+        (0..n).map(|_| self.take()).collect()
     }
 
     /// Fails unless every argument was consumed.

@@ -176,7 +176,7 @@ fn all<'t>(tx: &'t Txn, key: &[u8]) -> Result<impl Iterator<Item = (&'t Bytes, &
 /// for an odd count.
 fn pairs(a: &mut Args, name: &str) -> Result<(Bytes, Vec<(Bytes, Bytes)>), Fault> {
     let key = a.take()?;
-    if a.is_empty() || a.remaining() % 2 != 0 {
+    if a.is_empty() || !a.remaining().is_multiple_of(2) {
         return Err(Fault::Arity(name.to_string()));
     }
     let mut pairs = Vec::with_capacity(a.remaining() / 2);

@@ -164,7 +164,7 @@ pub(crate) fn range(start: i64, stop: i64, len: usize) -> Option<std::ops::Range
     let n = len as i64;
     let start = if start < 0 { (n + start).max(0) } else { start };
     let stop = if stop < 0 { n + stop } else { stop.min(n - 1) };
-    (start <= stop && start < n && stop >= 0).then(|| start as usize..=stop as usize)
+    (start <= stop && start < n && stop >= 0).then_some(start as usize..=stop as usize)
 }
 
 /// One page of a collection's SCAN (HSCAN, SSCAN, ZSCAN): the positions

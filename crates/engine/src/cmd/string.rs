@@ -64,7 +64,7 @@ impl StrCmd {
             })(),
             "getrange" | "substr" => (|| Ok(StrCmd::GetRange { key: a.take()?, start: a.i64()?, end: a.i64()? }))(),
             "msetnx" => (|| {
-                if a.is_empty() || a.remaining() % 2 != 0 {
+                if a.is_empty() || !a.remaining().is_multiple_of(2) {
                     return Err(Fault::Arity("msetnx".into()));
                 }
                 let mut pairs = Vec::new();

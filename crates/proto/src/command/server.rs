@@ -62,7 +62,7 @@ fn shutdown(a: Args) -> Result<Command, CommandError> {
 /// `CONFIG SET name value [name value …]`.
 fn config_set(a: Args) -> Result<Command, CommandError> {
     let args = a.rest();
-    if args.len() % 2 != 0 {
+    if !args.len().is_multiple_of(2) {
         return Err(CommandError::wrong_arity("config|set"));
     }
     Ok(Command::ConfigSet(args.chunks(2).map(|p| (p[0].clone(), p[1].clone())).collect()))

@@ -61,6 +61,9 @@ impl Ready {
     }
 }
 
+// Made once per request and matched at once: boxing the large variant
+// would cost an allocation per command.
+#[allow(clippy::large_enum_variant)]
 pub enum Prepared {
     /// Answered already: an unknown command, a parse error, a redirect.
     /// The command's name when it was known (a rejected call, for stats).
