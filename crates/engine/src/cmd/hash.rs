@@ -145,6 +145,7 @@ impl HashCmd {
                     let (f, _) = hash.at(rng.below(hash.len())).expect("a stored hash is not empty");
                     return Ok(Out::bulk(f));
                 };
+                super::check_repeats(count)?;
                 let picked = random_indices(hash.len(), count, rng).into_iter().map(|i| hash.at(i).expect("in range"));
                 Ok(if *values {
                     Out::Pairs(picked.map(|(f, v)| (Out::bulk(f), Out::bulk(v))).collect())

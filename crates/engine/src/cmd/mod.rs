@@ -225,15 +225,24 @@ pub(crate) fn scan_reply(next: u64, items: Vec<Out>) -> Out {
     Out::Array(vec![Out::Bulk(Bytes::from(next.to_string())), Out::Array(items)])
 }
 
-/// The most picks with repeats one RANDFIELD/RANDMEMBER returns.
+/// The most picks with repeats one HRANDFIELD, SRANDMEMBER or
+/// ZRANDMEMBER may ask for. Redis streams any number until the client goes
+/// away; a reply here is built whole (on every replica, inside MULTI), so
+/// a larger count is refused rather than exhausting memory.
 pub(crate) const MAX_RANDOM_REPEATS: i64 = 1 << 24;
 
-/// How a RANDFIELD/RANDMEMBER count picks: `n` distinct, or `n` with repeats.
+/// A negative RANDFIELD/RANDMEMBER count past `MAX_RANDOM_REPEATS`.
+pub(crate) fn check_repeats(count: i64) -> Result<(), Fault> {
+    if count < -MAX_RANDOM_REPEATS {
+        return Err(Fault::other("ERR value is out of range"));
+    }
+    Ok(())
+}
+
+/// How a RANDFIELD/RANDMEMBER count picks: `n` distinct, or `n` with
+/// repeats (the caller checked the count, `check_repeats`).
 pub(crate) fn random_indices(len: usize, count: i64, rng: &mut Rng) -> Vec<usize> {
-    // Repeats are bounded by the reply a client could take; a larger count
-    // gets that many (Redis streams them; the output limit would close the
-    // connection long before).
-    let count = count.max(-MAX_RANDOM_REPEATS);
+    assert!(count >= -MAX_RANDOM_REPEATS, "random picks past the bound reached the engine");
     if count < 0 {
         let n = count.unsigned_abs() as usize;
         return (0..n).map(|_| rng.below(len)).collect();
@@ -259,4 +268,32 @@ pub(crate) fn random_indices(len: usize, count: i64, rng: &mut Rng) -> Vec<usize
     }
     positions.truncate(n);
     positions
+}
+
+#[cfg(test)]
+mod tests {
+    use bytes::Bytes;
+
+    use super::Cmd;
+    use crate::reply::{Fault, Out};
+    use crate::Db;
+
+    fn run(db: &Db, line: &str) -> Out {
+        let argv: Vec<Bytes> = line.split(' ').map(|w| Bytes::copy_from_slice(w.as_bytes())).collect();
+        db.run(&Cmd::parse(&argv).expect("parses"), 0, 1)
+    }
+
+    #[test]
+    fn random_picks_past_the_bound_are_refused_alike() {
+        let db = Db::new();
+        run(&db, "HSET h f v");
+        run(&db, "SADD s m");
+        run(&db, "ZADD z 1 m");
+        let refused = Out::Err(Fault::other("ERR value is out of range"));
+        for line in ["HRANDFIELD h -16777217", "SRANDMEMBER s -16777217", "ZRANDMEMBER z -16777217"] {
+            assert_eq!(run(&db, line), refused, "{line}");
+        }
+        let Out::Array(picks) = run(&db, "SRANDMEMBER s -5") else { panic!("an array") };
+        assert_eq!(picks.len(), 5, "repeats up to the count");
+    }
 }

@@ -176,6 +176,7 @@ fn rand_member(tx: &Txn, key: &Bytes, count: Option<i64>, rng: &mut Rng) -> Run 
         return Ok(set.map_or(Out::Nil, |s| Out::optional(s.at(rng.below(s.len())))));
     };
     let Some(set) = set else { return Ok(Out::Array(vec![])) };
+    super::check_repeats(count)?;
     Ok(Out::bulks(random_indices(set.len(), count, rng).into_iter().filter_map(|i| set.at(i))))
 }
 

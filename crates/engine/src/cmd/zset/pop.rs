@@ -6,7 +6,7 @@ use bytes::Bytes;
 use super::{members, with_scores};
 use crate::cmd::args::format_double;
 use crate::cmd::rng::Rng;
-use crate::cmd::{random_indices, scan_page, scan_reply, Run, ScanArgs};
+use crate::cmd::{check_repeats, random_indices, scan_page, scan_reply, Run, ScanArgs};
 use crate::reply::{Fault, Out};
 use crate::txn::Txn;
 use crate::value::ZSetValue;
@@ -56,11 +56,6 @@ pub(super) fn bpop(tx: &mut Txn, keys: &[Bytes], max: bool) -> Run {
     Ok(Out::Array(vec![Out::bulk(key), Out::Bulk(member), Out::Double(score)]))
 }
 
-/// The most picks a negative ZRANDMEMBER count may ask for. Redis streams
-/// any number until the client goes away; a reply here is built whole, so
-/// a larger count is refused rather than exhausting memory.
-const MAX_REPEATS: i64 = 1 << 24;
-
 /// ZRANDMEMBER. Picks go by position in storage order with the command's
 /// random numbers, so every replica picks the same.
 pub(super) fn rand_member(tx: &Txn, key: &[u8], count: Option<i64>, scores: bool, rng: &mut Rng) -> Run {
@@ -71,9 +66,7 @@ pub(super) fn rand_member(tx: &Txn, key: &[u8], count: Option<i64>, scores: bool
         let (member, _) = zset.at(rng.below(zset.len())).expect("a stored sorted set is not empty");
         return Ok(Out::bulk(member));
     };
-    if count < -MAX_REPEATS {
-        return Err(Fault::other("ERR value is out of range"));
-    }
+    check_repeats(count)?;
     let picked: Vec<(&Bytes, f64)> = if count > 1 && count as u64 >= zset.len() as u64 {
         // Asking for at least the whole set gets it, highest first, as
         // Redis walks it.
