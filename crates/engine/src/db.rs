@@ -23,12 +23,10 @@ use hashbrown::DefaultHashBuilder;
 use parking_lot::{RwLock, RwLockReadGuard, RwLockWriteGuard};
 
 use crate::glob::glob_match;
-use crate::ops::{
-    DelCondition, ExpireCondition, GetExExpiry, IncrError, SetOptions, SetOutcome, Ttl,
-};
+use crate::ops::{DelCondition, ExpireCondition, GetExExpiry, IncrError, SetOptions, SetOutcome, Ttl};
+use crate::reply::Fault;
 use crate::slot::Slot;
 use crate::slot_counts::SlotCounts;
-use crate::reply::Fault;
 use crate::stripe::{Clock, Entry, Stored, Stripe};
 use crate::value::{Kind, Value};
 use crate::Millis;

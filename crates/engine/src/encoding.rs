@@ -64,7 +64,9 @@ pub static ALL: [&Limit; 9] = [
 
 /// The limit called `name` (either of its names, any case).
 pub fn find(name: &[u8]) -> Option<&'static Limit> {
-    ALL.iter().copied().find(|l| name.eq_ignore_ascii_case(l.name.as_bytes()) || name.eq_ignore_ascii_case(l.alias.as_bytes()))
+    ALL.iter()
+        .copied()
+        .find(|l| name.eq_ignore_ascii_case(l.name.as_bytes()) || name.eq_ignore_ascii_case(l.alias.as_bytes()))
 }
 
 /// Whether a list of `len` items of `bytes` in total fits one listpack

@@ -34,28 +34,28 @@ pub mod encoding;
 pub mod glob;
 mod multi;
 pub mod ops;
+pub mod reply;
 pub mod slot;
 mod slot_counts;
 pub mod snapshot;
 mod split;
-pub mod reply;
-mod stripe;
 mod string_ops;
+mod stripe;
 pub mod txn;
 mod types;
 pub mod value;
 pub mod write;
 
+pub use cmd::args::format_double;
+pub use cmd::Cmd;
 pub use db::{parse_i64, Db, SCAN_CURSOR_BITS, STRIPES};
+pub use multi::Watch;
 pub use ops::{
     DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions, SetOutcome, Ttl,
 };
-pub use cmd::args::format_double;
-pub use cmd::Cmd;
 pub use reply::{Fault, Out};
 pub use snapshot::SnapshotError;
 pub use value::{Kind, Value};
-pub use multi::Watch;
 pub use write::{WriteOp, WriteResult};
 
 /// Milliseconds since the Unix epoch.

@@ -10,7 +10,6 @@
 
 use std::ops::RangeInclusive;
 
-
 use crate::slot::Slot;
 use crate::Db;
 

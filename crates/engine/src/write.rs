@@ -10,10 +10,10 @@
 
 use bytes::Bytes;
 
+use crate::cmd::Cmd;
 use crate::ops::{
     DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions, SetOutcome,
 };
-use crate::cmd::Cmd;
 use crate::reply::{Fault, Out};
 use crate::{Db, Millis};
 
@@ -226,7 +226,6 @@ impl WriteOp {
                     SetExpiry::Keep => w.tag(1),
                     SetExpiry::At(at) => w.tag(2).u64(at),
                 };
-
             }
             WriteOp::Delete { keys } => {
                 w.tag(2).u64(keys.len() as u64);
@@ -500,12 +499,20 @@ mod tests {
             WriteOp::Set {
                 key: b(""),
                 value: b("\r\n"),
-                options: SetOptions { condition: SetCondition::IfEqual(b("old")), expiry: SetExpiry::At(99), ..Default::default() },
+                options: SetOptions {
+                    condition: SetCondition::IfEqual(b("old")),
+                    expiry: SetExpiry::At(99),
+                    ..Default::default()
+                },
             },
             WriteOp::Set {
                 key: b("k"),
                 value: b("v"),
-                options: SetOptions { condition: SetCondition::IfNotEqual(b("x")), expiry: SetExpiry::Keep, ..Default::default() },
+                options: SetOptions {
+                    condition: SetCondition::IfNotEqual(b("x")),
+                    expiry: SetExpiry::Keep,
+                    ..Default::default()
+                },
             },
             WriteOp::Delete { keys: vec![b("a"), b("b")] },
             WriteOp::DeleteIf { key: b("k"), condition: DelCondition::IfNotEqual(b("v")) },
@@ -606,7 +613,8 @@ mod tests {
     #[test]
     fn purge_expired_removes_only_keys_still_expired() {
         let db = Db::new();
-        let options = |at| SetOptions { condition: SetCondition::Always, expiry: SetExpiry::At(at), ..Default::default() };
+        let options =
+            |at| SetOptions { condition: SetCondition::Always, expiry: SetExpiry::At(at), ..Default::default() };
         db.apply(WriteOp::Set { key: b("old"), value: b("1"), options: options(10) }, 0);
         db.apply(WriteOp::Set { key: b("renewed"), value: b("1"), options: options(10) }, 0);
         db.apply(WriteOp::Set { key: b("later"), value: b("1"), options: options(1_000) }, 0);

@@ -281,7 +281,11 @@ fn write_op(op: &Op, now: u64) -> Option<WriteOp> {
         Op::Put(k, v) => WriteOp::Set { key: key(k), value: bytes(v), options: SetOptions::default() },
         Op::Set(k, v, c, e) => {
             let (condition, expiry) = set_options(c, e, now);
-            WriteOp::Set { key: key(k), value: bytes(v), options: SetOptions { condition, expiry, ..Default::default() } }
+            WriteOp::Set {
+                key: key(k),
+                value: bytes(v),
+                options: SetOptions { condition, expiry, ..Default::default() },
+            }
         }
         Op::Delete(k) => WriteOp::Delete { keys: vec![key(k)] },
         Op::DeleteIf(k, c, x) => {

@@ -12,8 +12,8 @@
 
 pub mod command;
 pub mod frame;
-mod out;
 mod inline;
+mod out;
 pub mod reply;
 pub mod request;
 

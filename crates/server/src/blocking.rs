@@ -20,7 +20,7 @@ use std::time::Duration;
 use bytes::{Bytes, BytesMut};
 use shoal_engine::{Kind, Out, WriteOp};
 use shoal_raft::transport::GroupId;
-use shoal_raft::{Reply, ReplicaError};
+use shoal_raft::{ReplicaError, Reply};
 use tokio::io::AsyncReadExt;
 use tokio::net::TcpStream;
 use tokio::sync::Notify;
@@ -202,8 +202,8 @@ pub async fn wait(
     blocking: Blocking,
     nothing: Result<Reply, ReplicaError>,
 ) -> Waited {
-    let deadline = (blocking.timeout_ms > 0)
-        .then(|| tokio::time::Instant::now() + Duration::from_millis(blocking.timeout_ms));
+    let deadline =
+        (blocking.timeout_ms > 0).then(|| tokio::time::Instant::now() + Duration::from_millis(blocking.timeout_ms));
     let replicas = shared.shards.replicas();
     let mut client_open = true;
     let entered = Entered::new(shared, client, group, &blocking.keys, blocking.kind);

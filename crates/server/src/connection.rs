@@ -412,8 +412,17 @@ impl Connection {
                             }
                             let stream = &mut self.stream;
                             let (shared, client) = (&self.shared, self.session.id);
-                            match crate::blocking::wait(shared, client, stream, &mut self.input, group, op, wait, outcome)
-                                .await
+                            match crate::blocking::wait(
+                                shared,
+                                client,
+                                stream,
+                                &mut self.input,
+                                group,
+                                op,
+                                wait,
+                                outcome,
+                            )
+                            .await
                             {
                                 crate::blocking::Waited::Result(outcome) => outcome,
                                 crate::blocking::Waited::Closed => {

@@ -13,21 +13,67 @@ use crate::value::HashValue;
 #[derive(Debug, Clone, PartialEq)]
 pub enum HashCmd {
     /// HSET and HMSET (`ok`: HMSET answers OK, HSET the count added).
-    Set { key: Bytes, pairs: Vec<(Bytes, Bytes)>, ok: bool },
-    SetNx { key: Bytes, field: Bytes, value: Bytes },
-    Get { key: Bytes, field: Bytes },
-    MGet { key: Bytes, fields: Vec<Bytes> },
-    Del { key: Bytes, fields: Vec<Bytes> },
-    Exists { key: Bytes, field: Bytes },
-    Len { key: Bytes },
-    StrLen { key: Bytes, field: Bytes },
-    Keys { key: Bytes },
-    Vals { key: Bytes },
-    GetAll { key: Bytes },
-    IncrBy { key: Bytes, field: Bytes, delta: i64 },
-    IncrByFloat { key: Bytes, field: Bytes, delta: f64 },
-    RandField { key: Bytes, count: Option<i64>, values: bool },
-    Scan { key: Bytes, scan: ScanArgs },
+    Set {
+        key: Bytes,
+        pairs: Vec<(Bytes, Bytes)>,
+        ok: bool,
+    },
+    SetNx {
+        key: Bytes,
+        field: Bytes,
+        value: Bytes,
+    },
+    Get {
+        key: Bytes,
+        field: Bytes,
+    },
+    MGet {
+        key: Bytes,
+        fields: Vec<Bytes>,
+    },
+    Del {
+        key: Bytes,
+        fields: Vec<Bytes>,
+    },
+    Exists {
+        key: Bytes,
+        field: Bytes,
+    },
+    Len {
+        key: Bytes,
+    },
+    StrLen {
+        key: Bytes,
+        field: Bytes,
+    },
+    Keys {
+        key: Bytes,
+    },
+    Vals {
+        key: Bytes,
+    },
+    GetAll {
+        key: Bytes,
+    },
+    IncrBy {
+        key: Bytes,
+        field: Bytes,
+        delta: i64,
+    },
+    IncrByFloat {
+        key: Bytes,
+        field: Bytes,
+        delta: f64,
+    },
+    RandField {
+        key: Bytes,
+        count: Option<i64>,
+        values: bool,
+    },
+    Scan {
+        key: Bytes,
+        scan: ScanArgs,
+    },
 }
 
 impl HashCmd {

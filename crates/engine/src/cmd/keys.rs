@@ -18,13 +18,30 @@ pub enum ObjectInfo {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum KeyCmd {
-    Rename { from: Bytes, to: Bytes, nx: bool },
-    Copy { from: Bytes, to: Bytes, replace: bool },
-    Touch { keys: Vec<Bytes> },
-    Object { info: ObjectInfo, key: Bytes },
+    Rename {
+        from: Bytes,
+        to: Bytes,
+        nx: bool,
+    },
+    Copy {
+        from: Bytes,
+        to: Bytes,
+        replace: bool,
+    },
+    Touch {
+        keys: Vec<Bytes>,
+    },
+    Object {
+        info: ObjectInfo,
+        key: Bytes,
+    },
     /// MEMORY USAGE: an estimate of the key's bytes.
-    MemoryUsage { key: Bytes },
-    Dump { key: Bytes },
+    MemoryUsage {
+        key: Bytes,
+    },
+    Dump {
+        key: Bytes,
+    },
     Restore(Restore),
 }
 
@@ -42,7 +59,9 @@ pub struct Restore {
 impl KeyCmd {
     pub(super) fn parse(name: &str, a: &mut Args) -> Option<Result<KeyCmd, Fault>> {
         let parsed = match name {
-            "rename" | "renamenx" => (|| Ok(KeyCmd::Rename { from: a.take()?, to: a.take()?, nx: name == "renamenx" }))(),
+            "rename" | "renamenx" => {
+                (|| Ok(KeyCmd::Rename { from: a.take()?, to: a.take()?, nx: name == "renamenx" }))()
+            }
             "copy" => copy(a),
             "touch" => Ok(KeyCmd::Touch { keys: a.rest() }),
             "object" => object(a),

@@ -55,28 +55,77 @@ pub struct PosOpts {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ListCmd {
     /// LPUSH and RPUSH, or with `existing` LPUSHX and RPUSHX.
-    Push { key: Bytes, end: End, items: Vec<Bytes>, existing: bool },
+    Push {
+        key: Bytes,
+        end: End,
+        items: Vec<Bytes>,
+        existing: bool,
+    },
     /// LPOP and RPOP; without a count the reply is one bulk, not an array.
-    Pop { key: Bytes, end: End, count: Option<usize> },
-    Len { key: Bytes },
-    Range { key: Bytes, start: i64, stop: i64 },
+    Pop {
+        key: Bytes,
+        end: End,
+        count: Option<usize>,
+    },
+    Len {
+        key: Bytes,
+    },
+    Range {
+        key: Bytes,
+        start: i64,
+        stop: i64,
+    },
     /// LINDEX. The index stays text: Redis reads it only after finding
     /// the list, so a missing key answers nil whatever the index says.
-    Index { key: Bytes, index: Bytes },
+    Index {
+        key: Bytes,
+        index: Bytes,
+    },
     /// LSET, the index read after the key for the same reason.
-    Set { key: Bytes, index: Bytes, item: Bytes },
-    Insert { key: Bytes, after: bool, pivot: Bytes, item: Bytes },
-    Rem { key: Bytes, count: i64, item: Bytes },
-    Trim { key: Bytes, start: i64, stop: i64 },
-    Pos { key: Bytes, item: Bytes, opts: PosOpts },
+    Set {
+        key: Bytes,
+        index: Bytes,
+        item: Bytes,
+    },
+    Insert {
+        key: Bytes,
+        after: bool,
+        pivot: Bytes,
+        item: Bytes,
+    },
+    Rem {
+        key: Bytes,
+        count: i64,
+        item: Bytes,
+    },
+    Trim {
+        key: Bytes,
+        start: i64,
+        stop: i64,
+    },
+    Pos {
+        key: Bytes,
+        item: Bytes,
+        opts: PosOpts,
+    },
     /// LMOVE and RPOPLPUSH.
     Move(Move),
     MPop(MPop),
     /// BLPOP and BRPOP; `timeout_ms` 0 waits forever.
-    BPop { keys: Vec<Bytes>, end: End, timeout_ms: u64 },
+    BPop {
+        keys: Vec<Bytes>,
+        end: End,
+        timeout_ms: u64,
+    },
     /// BLMOVE and BRPOPLPUSH.
-    BMove { mv: Move, timeout_ms: u64 },
-    BMPop { mpop: MPop, timeout_ms: u64 },
+    BMove {
+        mv: Move,
+        timeout_ms: u64,
+    },
+    BMPop {
+        mpop: MPop,
+        timeout_ms: u64,
+    },
 }
 
 impl ListCmd {

@@ -18,9 +18,15 @@ pub enum ReadCmd {
     MGet(Vec<Bytes>),
     StrLen(Bytes),
     Exists(Vec<Bytes>),
-    Ttl { key: Bytes, millis: bool },
+    Ttl {
+        key: Bytes,
+        millis: bool,
+    },
     /// EXPIRETIME, PEXPIRETIME: the absolute expiry.
-    ExpireTime { key: Bytes, millis: bool },
+    ExpireTime {
+        key: Bytes,
+        millis: bool,
+    },
     Type(Bytes),
 }
 
@@ -33,7 +39,9 @@ impl ReadCmd {
             "exists" => Ok(ReadCmd::Exists(a.rest())),
             "ttl" | "pttl" => a.take().map(|key| ReadCmd::Ttl { key, millis: name == "pttl" }),
             "type" => a.take().map(ReadCmd::Type),
-            "expiretime" | "pexpiretime" => a.take().map(|key| ReadCmd::ExpireTime { key, millis: name == "pexpiretime" }),
+            "expiretime" | "pexpiretime" => {
+                a.take().map(|key| ReadCmd::ExpireTime { key, millis: name == "pexpiretime" })
+            }
             _ => return None,
         };
         Some(parsed.and_then(|c| a.done().map(|()| c)))
@@ -53,7 +61,9 @@ impl ReadCmd {
     pub(super) fn run(&self, tx: &mut Txn, _rng: &mut Rng) -> Run {
         Ok(match self {
             ReadCmd::Get(key) => Out::optional(tx.read::<Bytes>(key)?),
-            ReadCmd::MGet(keys) => Out::Array(keys.iter().map(|k| Out::optional(tx.get(k).and_then(Value::as_str))).collect()),
+            ReadCmd::MGet(keys) => {
+                Out::Array(keys.iter().map(|k| Out::optional(tx.get(k).and_then(Value::as_str))).collect())
+            }
             ReadCmd::StrLen(key) => Out::len(tx.read::<Bytes>(key)?.map_or(0, Bytes::len)),
             ReadCmd::Exists(keys) => Out::len(keys.iter().filter(|k| tx.exists(k)).count()),
             ReadCmd::Ttl { key, millis } => Out::Int(match (tx.exists(key), tx.expires_at(key)) {
@@ -62,7 +72,11 @@ impl ReadCmd {
                 (true, Some(at)) => {
                     let ms = at.saturating_sub(tx.now());
                     // Redis rounds to the nearest second.
-                    if *millis { ms as i64 } else { (ms as i64 + 500) / 1000 }
+                    if *millis {
+                        ms as i64
+                    } else {
+                        (ms as i64 + 500) / 1000
+                    }
                 }
             }),
             ReadCmd::ExpireTime { key, millis } => Out::Int(match (tx.exists(key), tx.expires_at(key)) {

@@ -25,24 +25,63 @@ pub enum Algebra {
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum SetCmd {
-    Add { key: Bytes, members: Vec<Bytes> },
-    Rem { key: Bytes, members: Vec<Bytes> },
-    Members { key: Bytes },
-    IsMember { key: Bytes, member: Bytes },
-    MIsMember { key: Bytes, members: Vec<Bytes> },
-    Card { key: Bytes },
+    Add {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    Rem {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    Members {
+        key: Bytes,
+    },
+    IsMember {
+        key: Bytes,
+        member: Bytes,
+    },
+    MIsMember {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    Card {
+        key: Bytes,
+    },
     /// SPOP; with a count the reply is a set.
-    Pop { key: Bytes, count: Option<u64> },
+    Pop {
+        key: Bytes,
+        count: Option<u64>,
+    },
     /// SRANDMEMBER; a negative count allows repeats.
-    RandMember { key: Bytes, count: Option<i64> },
-    Move { from: Bytes, to: Bytes, member: Bytes },
+    RandMember {
+        key: Bytes,
+        count: Option<i64>,
+    },
+    Move {
+        from: Bytes,
+        to: Bytes,
+        member: Bytes,
+    },
     /// SINTER, SUNION, SDIFF.
-    Combine { op: Algebra, keys: Vec<Bytes> },
+    Combine {
+        op: Algebra,
+        keys: Vec<Bytes>,
+    },
     /// SINTERSTORE, SUNIONSTORE, SDIFFSTORE.
-    Store { op: Algebra, dest: Bytes, keys: Vec<Bytes> },
+    Store {
+        op: Algebra,
+        dest: Bytes,
+        keys: Vec<Bytes>,
+    },
     /// SINTERCARD; a `limit` of 0 counts the whole intersection.
-    InterCard { keys: Vec<Bytes>, limit: usize },
-    Scan { key: Bytes, scan: ScanArgs },
+    InterCard {
+        keys: Vec<Bytes>,
+        limit: usize,
+    },
+    Scan {
+        key: Bytes,
+        scan: ScanArgs,
+    },
 }
 
 impl SetCmd {

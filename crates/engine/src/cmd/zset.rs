@@ -68,27 +68,81 @@ pub enum Aggregate {
 #[derive(Debug, Clone, PartialEq)]
 pub enum ZSetCmd {
     /// ZADD and ZINCRBY.
-    Add { key: Bytes, flags: AddFlags, pairs: Vec<(f64, Bytes)> },
-    Rem { key: Bytes, members: Vec<Bytes> },
-    Card { key: Bytes },
-    Score { key: Bytes, member: Bytes },
-    MScore { key: Bytes, members: Vec<Bytes> },
+    Add {
+        key: Bytes,
+        flags: AddFlags,
+        pairs: Vec<(f64, Bytes)>,
+    },
+    Rem {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
+    Card {
+        key: Bytes,
+    },
+    Score {
+        key: Bytes,
+        member: Bytes,
+    },
+    MScore {
+        key: Bytes,
+        members: Vec<Bytes>,
+    },
     /// ZRANK and ZREVRANK.
-    Rank { key: Bytes, member: Bytes, rev: bool, with_score: bool },
-    Count { key: Bytes, range: ScoreRange },
-    LexCount { key: Bytes, range: LexRange },
+    Rank {
+        key: Bytes,
+        member: Bytes,
+        rev: bool,
+        with_score: bool,
+    },
+    Count {
+        key: Bytes,
+        range: ScoreRange,
+    },
+    LexCount {
+        key: Bytes,
+        range: LexRange,
+    },
     /// ZRANGE and its older forms.
-    Range { key: Bytes, spec: RangeSpec, with_scores: bool },
-    RangeStore { dest: Bytes, key: Bytes, spec: RangeSpec },
+    Range {
+        key: Bytes,
+        spec: RangeSpec,
+        with_scores: bool,
+    },
+    RangeStore {
+        dest: Bytes,
+        key: Bytes,
+        spec: RangeSpec,
+    },
     /// ZREMRANGEBYRANK, ZREMRANGEBYSCORE, ZREMRANGEBYLEX.
-    RemRange { key: Bytes, by: RangeBy },
+    RemRange {
+        key: Bytes,
+        by: RangeBy,
+    },
     /// ZPOPMIN and ZPOPMAX.
-    Pop { key: Bytes, max: bool, count: Option<u64> },
+    Pop {
+        key: Bytes,
+        max: bool,
+        count: Option<u64>,
+    },
     /// ZMPOP, and BZMPOP with a timeout (milliseconds, 0 for ever).
-    MPop { keys: Vec<Bytes>, max: bool, count: u64, timeout_ms: Option<u64> },
+    MPop {
+        keys: Vec<Bytes>,
+        max: bool,
+        count: u64,
+        timeout_ms: Option<u64>,
+    },
     /// BZPOPMIN and BZPOPMAX.
-    BPop { keys: Vec<Bytes>, max: bool, timeout_ms: u64 },
-    RandMember { key: Bytes, count: Option<i64>, with_scores: bool },
+    BPop {
+        keys: Vec<Bytes>,
+        max: bool,
+        timeout_ms: u64,
+    },
+    RandMember {
+        key: Bytes,
+        count: Option<i64>,
+        with_scores: bool,
+    },
     /// ZUNION ZINTER ZDIFF and their STORE forms (with `dest`).
     Combine {
         op: SetOp,
@@ -99,8 +153,14 @@ pub enum ZSetCmd {
         with_scores: bool,
     },
     /// ZINTERCARD (`limit` 0 for none).
-    InterCard { keys: Vec<Bytes>, limit: u64 },
-    Scan { key: Bytes, scan: ScanArgs },
+    InterCard {
+        keys: Vec<Bytes>,
+        limit: u64,
+    },
+    Scan {
+        key: Bytes,
+        scan: ScanArgs,
+    },
 }
 
 impl ZSetCmd {

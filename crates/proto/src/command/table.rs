@@ -426,8 +426,7 @@ const CONFIG_SUBS: &[CommandSpec] = &[
 /// Every command, sorted by name: the rows here and the data types' rows
 /// (`table_types`).
 pub static COMMANDS: LazyLock<Vec<&'static CommandSpec>> = LazyLock::new(|| {
-    let mut all: Vec<&'static CommandSpec> =
-        BASE_COMMANDS.iter().chain(super::table_types::TYPE_COMMANDS).collect();
+    let mut all: Vec<&'static CommandSpec> = BASE_COMMANDS.iter().chain(super::table_types::TYPE_COMMANDS).collect();
     all.sort_by_key(|s| s.name);
     all
 });

@@ -6,11 +6,56 @@
 use super::table::{numkeys, typed, with_subcommands, CommandSpec};
 
 pub(super) const OBJECT_SUBS: &[CommandSpec] = &[
-    typed("object|encoding", 3, &["readonly"], (2, 2, 1), &["@keyspace", "@read", "@slow"], "generic", "2.2.3", "Inspect the internal encoding of a Redis object"),
-    typed("object|freq", 3, &["readonly"], (2, 2, 1), &["@keyspace", "@read", "@slow"], "generic", "4.0.0", "Get the logarithmic access frequency counter of a Redis object"),
-    typed("object|help", 2, &["loading", "stale"], (0, 0, 0), &["@keyspace", "@slow"], "generic", "6.2.0", "Show helpful text about the different subcommands"),
-    typed("object|idletime", 3, &["readonly"], (2, 2, 1), &["@keyspace", "@read", "@slow"], "generic", "2.2.3", "Get the time since a Redis object was last accessed"),
-    typed("object|refcount", 3, &["readonly"], (2, 2, 1), &["@keyspace", "@read", "@slow"], "generic", "2.2.3", "Get the number of references to the value of the key"),
+    typed(
+        "object|encoding",
+        3,
+        &["readonly"],
+        (2, 2, 1),
+        &["@keyspace", "@read", "@slow"],
+        "generic",
+        "2.2.3",
+        "Inspect the internal encoding of a Redis object",
+    ),
+    typed(
+        "object|freq",
+        3,
+        &["readonly"],
+        (2, 2, 1),
+        &["@keyspace", "@read", "@slow"],
+        "generic",
+        "4.0.0",
+        "Get the logarithmic access frequency counter of a Redis object",
+    ),
+    typed(
+        "object|help",
+        2,
+        &["loading", "stale"],
+        (0, 0, 0),
+        &["@keyspace", "@slow"],
+        "generic",
+        "6.2.0",
+        "Show helpful text about the different subcommands",
+    ),
+    typed(
+        "object|idletime",
+        3,
+        &["readonly"],
+        (2, 2, 1),
+        &["@keyspace", "@read", "@slow"],
+        "generic",
+        "2.2.3",
+        "Get the time since a Redis object was last accessed",
+    ),
+    typed(
+        "object|refcount",
+        3,
+        &["readonly"],
+        (2, 2, 1),
+        &["@keyspace", "@read", "@slow"],
+        "generic",
+        "2.2.3",
+        "Get the number of references to the value of the key",
+    ),
 ];
 
 const MEMORY_SUBS: &[CommandSpec] = &[typed(

@@ -185,7 +185,9 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::FlushAll
         | Command::FunctionFlush
         | Command::Shutdown { .. } => server::run(shared, session, cmd, now),
-        Command::Keys(_) | Command::Scan(_) | Command::RandomKey => keyspace::run_keyless(shared, cmd, now).map(Outcome::Reply),
+        Command::Keys(_) | Command::Scan(_) | Command::RandomKey => {
+            keyspace::run_keyless(shared, cmd, now).map(Outcome::Reply)
+        }
         Command::Del(_)
         | Command::Exists(_)
         | Command::Expire { .. }
@@ -206,7 +208,9 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::Asking => cluster::run(shared, session, cmd, now).map(Outcome::Reply),
         Command::Failed(e) => Err(e),
         Command::Data(data) => data::run(shared, target, data, now),
-        Command::ClientUnblock { id, error } => Ok(Outcome::Reply(Frame::Integer(i64::from(shared.blocked.unblock(id, error))))),
+        Command::ClientUnblock { id, error } => {
+            Ok(Outcome::Reply(Frame::Integer(i64::from(shared.blocked.unblock(id, error)))))
+        }
         Command::Multi | Command::Exec | Command::Discard | Command::Watch(_) | Command::Unwatch => {
             transaction::run(shared, session, target, cmd, now)
         }

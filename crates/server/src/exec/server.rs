@@ -56,9 +56,11 @@ fn config_get(shared: &Shared, patterns: &[Bytes]) -> Frame {
         .config
         .parameters()
         .into_iter()
-        .chain(shoal_engine::encoding::ALL.iter().flat_map(|l| {
-            [(l.name, l.get().to_string()), (l.alias, l.get().to_string())]
-        }))
+        .chain(
+            shoal_engine::encoding::ALL
+                .iter()
+                .flat_map(|l| [(l.name, l.get().to_string()), (l.alias, l.get().to_string())]),
+        )
         .filter(|(name, _)| patterns.iter().any(|p| glob_match(&p.to_ascii_lowercase(), name.as_bytes())))
         .map(|(name, value)| (Frame::bulk_str(name), Frame::Bulk(Bytes::from(value))))
         .collect();

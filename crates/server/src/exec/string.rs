@@ -29,7 +29,8 @@ pub(super) fn run(
         }
         Command::Set(set) => return set_write(target, set, now),
         Command::SetNx { key, value } => {
-            let options = SetOptions { condition: SetCondition::IfAbsent, expiry: SetExpiry::Clear, ..Default::default() };
+            let options =
+                SetOptions { condition: SetCondition::IfAbsent, expiry: SetExpiry::Clear, ..Default::default() };
             return write(WriteOp::Set { key, value, options }, Shape::SetNx);
         }
         Command::GetSet { key, value } => {
@@ -54,9 +55,7 @@ pub(super) fn run(
             let max_len = shared.config.limits.decode.max_bulk_bytes as u64;
             return write(WriteOp::Append { key, suffix: value, max_len }, Shape::Integer);
         }
-        Command::StrLen(key) => {
-            Frame::Integer(db.strlen(&key, now).map_err(|f| CommandError(f.to_string()))? as i64)
-        }
+        Command::StrLen(key) => Frame::Integer(db.strlen(&key, now).map_err(|f| CommandError(f.to_string()))? as i64),
         other => unreachable!("not a string command: {other:?}"),
     };
     Ok(Outcome::Reply(reply))

@@ -142,7 +142,9 @@ pub(super) fn range(a: &mut Args, name: &str) -> Result<(Bytes, RangeSpec, bool)
     }
     let (by, rev) = (by.unwrap_or(By::Rank), rev.unwrap_or(false));
     if limit != -1 && by == By::Rank {
-        return Err(Fault::other("ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"));
+        return Err(Fault::other(
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ));
     }
     if with_scores && by == By::Lex {
         return Err(Fault::other("ERR syntax error, WITHSCORES not supported in combination with BYLEX"));

@@ -77,7 +77,10 @@ fn zadd_counts_added_and_changed() {
 fn zadd_gt_lt_only_move_one_way_but_add_new_members() {
     let db = with("z", "10 x 20 y 30 z");
     assert_eq!(exec(&db, "zadd z gt ch 5 foo 11 x 21 y 29 z"), int(3));
-    assert_eq!(exec(&db, "zmscore z x y z foo"), Out::Array(vec![11.0, 21.0, 30.0, 5.0].into_iter().map(Out::Double).collect()));
+    assert_eq!(
+        exec(&db, "zmscore z x y z foo"),
+        Out::Array(vec![11.0, 21.0, 30.0, 5.0].into_iter().map(Out::Double).collect())
+    );
     assert_eq!(exec(&db, "zadd z lt xx ch 1 x 50 y 1 nope"), int(1));
     assert_eq!(exec(&db, "zscore z x"), Out::Double(1.0));
 }
@@ -199,7 +202,10 @@ fn lex_ranges_over_mixed_scores_walk_the_order() {
 fn zrange_option_conflicts() {
     let db = with("z", "1 a");
     let cases = [
-        ("zrange z 0 -1 limit 1 2", "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"),
+        (
+            "zrange z 0 -1 limit 1 2",
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ),
         ("zrange z [a [b bylex withscores", "ERR syntax error, WITHSCORES not supported in combination with BYLEX"),
         ("zrangebylex z - + withscores", "ERR syntax error, WITHSCORES not supported in combination with BYLEX"),
         ("zrevrange z 0 -1 byscore", "ERR syntax error"),
@@ -207,7 +213,10 @@ fn zrange_option_conflicts() {
         ("zrange z 0 -1 rev rev", "ERR syntax error"),
         ("zrange z 0 -1 bylex byscore", "ERR syntax error"),
         ("zrangestore d z 0 -1 withscores", "ERR syntax error"),
-        ("zrangestore d z 0 -1 limit 1 2", "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX"),
+        (
+            "zrangestore d z 0 -1 limit 1 2",
+            "ERR syntax error, LIMIT is only supported in combination with either BYSCORE or BYLEX",
+        ),
         ("zrange z a 1", "ERR value is not an integer or out of range"),
         ("zrange z 0 1 byscore limit x 1", "ERR value is not an integer or out of range"),
     ];
@@ -516,7 +525,10 @@ fn minus_zero_is_stored_as_zero_in_every_encoding() {
 fn small_zscan_gives_listpack_text_in_order() {
     let db = with("z", "1e17 d 2.5 b 1 a -inf c");
     let page = exec(&db, "zscan z 0");
-    assert_eq!(page, Out::Array(vec![bulk("0"), bulks(&["c", "-inf", "a", "1", "b", "2.5", "d", "100000000000000000"])]));
+    assert_eq!(
+        page,
+        Out::Array(vec![bulk("0"), bulks(&["c", "-inf", "a", "1", "b", "2.5", "d", "100000000000000000"])])
+    );
 }
 
 #[test]
