@@ -16,16 +16,12 @@ fn shoal_check_finds_no_violation_under_kills_pauses_moves_and_resharding() {
     let dir = temp_dir("check");
     let port = free_base_port(4);
     let history = dir.join("history.jsonl");
-    let out = Command::new(common::BIN)
-        .args(["check", "--nodes", "4", "--port", &port.to_string(), "--duration-s", "40"])
-        .args(["--nemesis", "kill,pause,wipe,membership,reshard"])
-        .args(["--nemesis-interval-ms", "2500", "--rate", "300"])
-        .arg("--dir")
-        .arg(dir.join("cluster"))
-        .arg("--history")
-        .arg(&history)
-        .output()
-        .unwrap();
+    let out = shoal_check(
+        &["--nodes", "4", "--port", &port.to_string(), "--duration-s", "40"],
+        &["--nemesis", "kill,pause,wipe,membership,reshard", "--nemesis-interval-ms", "2500", "--rate", "300"],
+        &dir,
+        &history,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     // The seed line comes first: a failure can be rerun with it.
     println!("{stdout}\n{}", String::from_utf8_lossy(&out.stderr));
@@ -72,15 +68,12 @@ fn shoal_check_list_append_finds_no_violation_under_kills() {
     let port = free_base_port(3);
     let history = dir.join("history.jsonl");
     let started = std::time::Instant::now();
-    let out = Command::new(common::BIN)
-        .args(["check", "--workload", "list-append", "--nodes", "3", "--port", &port.to_string()])
-        .args(["--duration-s", "8", "--nemesis", "kill", "--nemesis-interval-ms", "2000", "--rate", "200"])
-        .arg("--dir")
-        .arg(dir.join("cluster"))
-        .arg("--history")
-        .arg(&history)
-        .output()
-        .unwrap();
+    let out = shoal_check(
+        &["--workload", "list-append", "--nodes", "3", "--port", &port.to_string()],
+        &["--duration-s", "8", "--nemesis", "kill", "--nemesis-interval-ms", "2000", "--rate", "200"],
+        &dir,
+        &history,
+    );
     let stdout = String::from_utf8_lossy(&out.stdout);
     println!("{stdout}\n{}\n(took {:?})", String::from_utf8_lossy(&out.stderr), started.elapsed());
     assert!(out.status.success(), "shoal check failed: {}", out.status);
@@ -122,4 +115,19 @@ fn shoal_check_list_append_finds_no_violation_under_kills() {
     assert!(stdout.contains("is lost"), "{stdout}");
     let out = Command::new(common::BIN).args(["check", "--recheck"]).arg(&history).output().unwrap();
     assert!(out.status.success(), "{}", String::from_utf8_lossy(&out.stdout));
+}
+
+/// Runs `shoal check` with `args` and `more`, its cluster under `dir`,
+/// writing the history to `history`.
+fn shoal_check(args: &[&str], more: &[&str], dir: &std::path::Path, history: &std::path::Path) -> std::process::Output {
+    Command::new(common::BIN)
+        .arg("check")
+        .args(args)
+        .args(more)
+        .arg("--dir")
+        .arg(dir.join("cluster"))
+        .arg("--history")
+        .arg(history)
+        .output()
+        .unwrap()
 }

@@ -3,7 +3,7 @@
 //! write is replicated as its arguments with a seed drawn here, the
 //! leader, for whatever it picks at random, so replicas pick alike.
 
-use shoal_engine::{Db, Millis, WriteOp};
+use shoal_engine::{Millis, WriteOp};
 use shoal_proto::command::Data;
 use shoal_proto::{CommandError, Frame};
 
@@ -12,13 +12,18 @@ use super::Outcome;
 use crate::route::Target;
 use crate::state::Shared;
 
-pub(super) fn run(shared: &Shared, target: Option<Target>, data: Data, now: Millis) -> Result<Outcome, CommandError> {
-    let spec = shoal_proto::command::resolve(&data.argv)?;
-    let Some(target) = target else {
-        // A keyless engine command (OBJECT HELP) touches no keyspace.
-        return Ok(Outcome::Reply(Frame::from(Db::new().run(&data.cmd, now, seed()))));
-    };
-    if crate::route::is_write(spec) {
+/// `write`: the command table's flag, as `prepare` read it.
+pub(super) fn run(
+    shared: &Shared,
+    target: Option<Target>,
+    write: bool,
+    data: Data,
+    now: Millis,
+) -> Result<Outcome, CommandError> {
+    // Every engine command that parses names a key (OBJECT HELP does not
+    // parse), so routing gave it a target.
+    let Some(target) = target else { return Err(CommandError::syntax()) };
+    if write {
         let kind = match data.cmd {
             shoal_engine::Cmd::ZSet(_) => shoal_engine::Kind::ZSet,
             _ => shoal_engine::Kind::List,

@@ -156,7 +156,7 @@ fn keyed(shared: &Shared, target: Option<Target>) -> Result<(Arc<Db>, Target), C
 
 /// Runs a prepared request at time `now`.
 pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) -> Outcome {
-    let Ready { cmd, target, tag, .. } = ready;
+    let Ready { cmd, target, tag, write, .. } = ready;
     let result = match cmd {
         Command::Ping(_)
         | Command::Echo(_)
@@ -207,7 +207,7 @@ pub fn run(shared: &Shared, session: &mut Session, ready: Ready, now: Millis) ->
         | Command::ReadWrite
         | Command::Asking => cluster::run(shared, session, cmd, now).map(Outcome::Reply),
         Command::Failed(e) => Err(e),
-        Command::Data(data) => data::run(shared, target, data, now),
+        Command::Data(data) => data::run(shared, target, write, data, now),
         Command::ClientUnblock { id, error } => {
             Ok(Outcome::Reply(Frame::Integer(i64::from(shared.blocked.unblock(id, error)))))
         }
