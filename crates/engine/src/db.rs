@@ -28,7 +28,7 @@ use crate::reply::Fault;
 use crate::slot::Slot;
 use crate::slot_counts::SlotCounts;
 use crate::stripe::{Clock, Entry, Stored, Stripe};
-use crate::value::{Kind, Value};
+use crate::value::{blob, Blob, Kind, Value};
 use crate::Millis;
 
 /// Number of stripes; a power of two.
@@ -74,14 +74,6 @@ impl Default for Db {
     fn default() -> Self {
         Self::new()
     }
-}
-
-/// Stores a private copy. Values arriving from the network are views into a
-/// connection's read buffer; keeping such a view would pin the whole buffer
-/// for as long as the key lives. Keys are copied by `Stripe::put` only when
-/// inserted (an overwrite keeps the stored key), values here, outside the lock.
-pub(crate) fn own(b: Bytes) -> Bytes {
-    Bytes::copy_from_slice(&b)
 }
 
 impl Db {
@@ -148,7 +140,7 @@ impl Db {
         let hash = self.hash(key);
         match self.read(hash).get(hash, key, now).map(|e| &e.value) {
             None => Ok(None),
-            Some(Value::Str(b)) => Ok(Some(b.clone())),
+            Some(Value::Str(b)) => Ok(Some(Bytes::copy_from_slice(b))),
             Some(_) => Err(Fault::WrongType),
         }
     }
@@ -190,8 +182,8 @@ impl Db {
     pub fn set(&self, key: Bytes, value: Bytes, opts: &SetOptions, now: Millis) -> SetOutcome {
         let hash = self.hash(&key);
         // Copies are made, and the replaced value freed, outside the lock.
-        let value = own(value);
-        let (outcome, replaced) = self.write(hash).set(hash, key, value, opts, now);
+        let value = blob(value);
+        let (outcome, replaced) = self.write(hash).set(hash, &key, value, opts, now);
         drop(replaced);
         outcome
     }
@@ -199,8 +191,8 @@ impl Db {
     /// Plain SET: overwrite, clearing any expiry.
     pub fn put(&self, key: Bytes, value: Bytes, now: Millis) {
         let hash = self.hash(&key);
-        let value = Value::Str(own(value));
-        let replaced = self.write(hash).put(hash, key, value, None, now);
+        let value = Value::Str(blob(value));
+        let replaced = self.write(hash).put(hash, &key, value, None, now);
         drop(replaced); // after the guard, a temporary of the statement above
     }
 
@@ -230,14 +222,14 @@ impl Db {
     /// error and leaves the key unchanged. The expiry is kept, as in Redis.
     pub fn incr_by(&self, key: Bytes, delta: i64, now: Millis) -> Result<i64, IncrError> {
         let hash = self.hash(&key);
-        self.write(hash).incr_by(hash, key, delta, now)
+        self.write(hash).incr_by(hash, &key, delta, now)
     }
 
     /// APPEND: returns the new length, or `Err(len)` with the length the value
     /// would have had when it would exceed `max_len`.
     pub fn append(&self, key: Bytes, suffix: &[u8], max_len: usize, now: Millis) -> Result<usize, usize> {
         let hash = self.hash(&key);
-        self.write(hash).append(hash, key, suffix, max_len, now)
+        self.write(hash).append(hash, &key, suffix, max_len, now)
     }
 
     /// EXPIRE family with `at` absolute. An `at` not in the future deletes the
@@ -290,19 +282,21 @@ impl Db {
         let locked = self.read_many(&hashes);
         keys.iter()
             .zip(&hashes)
-            .map(|(key, &hash)| locked.stripe(hash).get(hash, key, now).and_then(|e| e.value.as_str().cloned()))
+            .map(|(key, &hash)| {
+                locked.stripe(hash).get(hash, key, now).and_then(|e| e.value.as_str()).map(Bytes::copy_from_slice)
+            })
             .collect()
     }
 
     /// MSET: all pairs become visible at once; expiries are cleared.
     pub fn put_many(&self, pairs: Vec<(Bytes, Bytes)>, now: Millis) {
         let hashes: Vec<u64> = pairs.iter().map(|(k, _)| self.hash(k)).collect();
-        let owned: Vec<(Bytes, Bytes)> = pairs.into_iter().map(|(k, v)| (k, own(v))).collect();
+        let owned: Vec<(Bytes, Blob)> = pairs.into_iter().map(|(k, v)| (k, blob(v))).collect();
         // Declared before the guards, so dropped after them.
         let mut replaced = Vec::with_capacity(owned.len());
         let mut locked = self.write_many(&hashes);
         for ((key, value), hash) in owned.into_iter().zip(hashes) {
-            replaced.push(locked.stripe_mut(hash).put(hash, key, Value::Str(value), None, now));
+            replaced.push(locked.stripe_mut(hash).put(hash, &key, Value::Str(value), None, now));
         }
     }
 
@@ -343,7 +337,12 @@ impl Db {
             let live = stripe.table.iter().filter(|e| e.is_live(now)).count();
             if live > 0 {
                 let pick = rng.below(live);
-                return stripe.table.iter().filter(|e| e.is_live(now)).nth(pick).map(|e| e.key.clone());
+                return stripe
+                    .table
+                    .iter()
+                    .filter(|e| e.is_live(now))
+                    .nth(pick)
+                    .map(|e| Bytes::copy_from_slice(&e.key));
             }
         }
         None
@@ -393,7 +392,7 @@ impl Db {
             let mut candidates: Vec<(u64, &Entry)> = stripe
                 .table
                 .iter()
-                .map(|e| (scan_position(self.hasher.hash_one(&e.key[..])), e))
+                .map(|e| (scan_position(self.hasher.hash_one(&e.key[..])), &**e))
                 .filter(|(position, _)| *position >= next)
                 .collect();
             candidates.sort_unstable_by_key(|(position, _)| *position);
@@ -406,7 +405,7 @@ impl Db {
             let keys: Vec<Bytes> = candidates[..take]
                 .iter()
                 .filter(|(_, e)| e.is_live(now) && (pattern == b"*" || glob_match(pattern, &e.key)))
-                .map(|(_, e)| e.key.clone())
+                .map(|(_, e)| Bytes::copy_from_slice(&e.key))
                 .collect();
             let stripe_done = take == candidates.len();
             next = if !stripe_done {
@@ -436,7 +435,7 @@ impl Db {
         let mut keys = Vec::new();
         self.for_each_live(now, |e| {
             if keys.len() < max && e.slot == slot {
-                keys.push(e.key.clone());
+                keys.push(Bytes::copy_from_slice(&e.key));
             }
         });
         keys
@@ -516,7 +515,11 @@ impl Db {
 fn collect_matching(stripe: &Stripe, pattern: &[u8], now: Millis, out: &mut Vec<Bytes>) {
     let all = pattern == b"*";
     out.extend(
-        stripe.table.iter().filter(|e| e.is_live(now) && (all || glob_match(pattern, &e.key))).map(|e| e.key.clone()),
+        stripe
+            .table
+            .iter()
+            .filter(|e| e.is_live(now) && (all || glob_match(pattern, &e.key)))
+            .map(|e| Bytes::copy_from_slice(&e.key)),
     );
 }
 

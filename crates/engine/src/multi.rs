@@ -58,7 +58,7 @@ impl Txn<'_> {
         match op {
             WriteOp::Set { key, value, options } => {
                 let (stripe, hash) = self.stripe_of(&key);
-                let (outcome, replaced) = stripe.set(hash, key, crate::db::own(value), &options, now);
+                let (outcome, replaced) = stripe.set(hash, &key, crate::value::blob(value), &options, now);
                 self.discard(replaced);
                 WriteResult::Set(outcome)
             }
@@ -77,12 +77,12 @@ impl Txn<'_> {
             }
             WriteOp::IncrBy { key, delta } => {
                 let (stripe, hash) = self.stripe_of(&key);
-                WriteResult::Incr(stripe.incr_by(hash, key, delta, now))
+                WriteResult::Incr(stripe.incr_by(hash, &key, delta, now))
             }
             WriteOp::Append { key, suffix, max_len } => {
                 let (stripe, hash) = self.stripe_of(&key);
                 let max_len = usize::try_from(max_len).unwrap_or(usize::MAX);
-                WriteResult::Append(stripe.append(hash, key, &suffix, max_len, now))
+                WriteResult::Append(stripe.append(hash, &key, &suffix, max_len, now))
             }
             WriteOp::ExpireAt { key, at, condition } => {
                 let (stripe, hash) = self.stripe_of(&key);
@@ -94,7 +94,7 @@ impl Txn<'_> {
             }
             WriteOp::PutMany { pairs } => {
                 for (key, value) in pairs {
-                    self.put(&key, crate::value::Value::Str(crate::db::own(value)), None);
+                    self.put(&key, crate::value::Value::Str(crate::value::blob(value)), None);
                 }
                 WriteResult::Done
             }

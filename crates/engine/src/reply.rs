@@ -30,16 +30,40 @@ pub enum Out {
     Err(Fault),
 }
 
+/// What a bulk reply can be made of: `Bytes` already shared (an argument
+/// echoed back) without a copy, stored bytes (`Blob`) with one.
+pub trait ToBulk {
+    fn to_bulk(&self) -> Bytes;
+}
+
+impl ToBulk for Bytes {
+    fn to_bulk(&self) -> Bytes {
+        self.clone()
+    }
+}
+
+impl ToBulk for [u8] {
+    fn to_bulk(&self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+
+impl ToBulk for Box<[u8]> {
+    fn to_bulk(&self) -> Bytes {
+        Bytes::copy_from_slice(self)
+    }
+}
+
 impl Out {
-    pub fn bulk(b: &Bytes) -> Out {
-        Out::Bulk(b.clone())
+    pub fn bulk<T: ToBulk + ?Sized>(b: &T) -> Out {
+        Out::Bulk(b.to_bulk())
     }
 
-    pub fn bulks<'a>(items: impl IntoIterator<Item = &'a Bytes>) -> Out {
+    pub fn bulks<'a, T: ToBulk + ?Sized + 'a>(items: impl IntoIterator<Item = &'a T>) -> Out {
         Out::Array(items.into_iter().map(Out::bulk).collect())
     }
 
-    pub fn optional(b: Option<&Bytes>) -> Out {
+    pub fn optional<T: ToBulk + ?Sized>(b: Option<&T>) -> Out {
         b.map_or(Out::Nil, Out::bulk)
     }
 

@@ -22,7 +22,7 @@ use bytes::Bytes;
 
 use crate::slot::Slot;
 use crate::stripe::Stored;
-use crate::value::{HashValue, ListValue, SetValue, Value, ZSetValue};
+use crate::value::{Blob, HashValue, ListValue, SetValue, Value, ZSetValue};
 use crate::{Db, Millis};
 
 const MAGIC: &[u8; 8] = b"SHOALSNP";
@@ -51,7 +51,15 @@ pub enum SnapshotError {
 impl Db {
     /// Serialises every live key whose slot satisfies `include`.
     pub fn dump_slots(&self, include: impl Fn(Slot) -> bool, now: Millis) -> Vec<u8> {
-        let mut out = Vec::with_capacity(HEADER_LEN + TRAILER_LEN);
+        let mut out = Vec::new();
+        self.dump_slots_into(&mut out, include, now);
+        out
+    }
+
+    /// `dump_slots`, appended to `out`: a snapshot built in one buffer
+    /// after its own header, never copied from a dump of its own.
+    pub fn dump_slots_into(&self, out: &mut Vec<u8>, include: impl Fn(Slot) -> bool, now: Millis) {
+        let start = out.len();
         out.extend_from_slice(MAGIC);
         out.extend_from_slice(&VERSION.to_le_bytes());
         out.extend_from_slice(&0u64.to_le_bytes()); // patched below
@@ -60,16 +68,15 @@ impl Db {
             if !include(e.slot) {
                 return;
             }
-            put_bytes(&mut out, &e.key);
-            put_value(&mut out, &e.value);
+            put_bytes(out, &e.key);
+            put_value(out, &e.value);
             out.extend_from_slice(&e.expires_at().unwrap_or(0).to_le_bytes());
             out.extend_from_slice(&e.version.to_le_bytes());
             count += 1;
         });
-        out[12..20].copy_from_slice(&count.to_le_bytes());
-        let crc = crc32fast::hash(&out);
+        out[start + 12..start + 20].copy_from_slice(&count.to_le_bytes());
+        let crc = crc32fast::hash(&out[start..]);
         out.extend_from_slice(&crc.to_le_bytes());
-        out
     }
 
     /// A digest of the live contents that does not depend on iteration
@@ -149,8 +156,8 @@ fn parse(data: &[u8]) -> Result<Vec<Parsed>, SnapshotError> {
     let mut reader = Reader { data: &data[HEADER_LEN..data.len() - TRAILER_LEN] };
     let mut parsed = Vec::new();
     for _ in 0..entries {
-        let key = reader.bytes()?;
-        let value = if strings_only { Value::Str(reader.bytes()?) } else { reader.value()? };
+        let key = reader.blob()?;
+        let value = if strings_only { Value::Str(reader.blob()?) } else { reader.value()? };
         let expires_at = Some(reader.u64()?).filter(|&at| at != 0);
         let version = if strings_only { 0 } else { reader.u32()? };
         parsed.push(Stored { key, value, expires_at, version });
@@ -264,7 +271,7 @@ impl Reader<'_> {
         let (&kind, rest) = self.data.split_first().ok_or(SnapshotError::Truncated)?;
         self.data = rest;
         if kind == 0 {
-            return Ok(Value::Str(self.bytes()?));
+            return Ok(Value::Str(self.blob()?));
         }
         let n = self.u64()?;
         // Every element takes at least 8 bytes: a count larger than that
@@ -322,14 +329,22 @@ impl Reader<'_> {
         Ok(u64::from_le_bytes(*head))
     }
 
-    fn bytes(&mut self) -> Result<Bytes, SnapshotError> {
+    fn slice(&mut self) -> Result<&[u8], SnapshotError> {
         let len = usize::try_from(self.u64()?).map_err(|_| SnapshotError::Truncated)?;
         if len > self.data.len() {
             return Err(SnapshotError::Truncated);
         }
         let (head, rest) = self.data.split_at(len);
         self.data = rest;
-        Ok(Bytes::copy_from_slice(head))
+        Ok(head)
+    }
+
+    fn bytes(&mut self) -> Result<Bytes, SnapshotError> {
+        self.slice().map(Bytes::copy_from_slice)
+    }
+
+    fn blob(&mut self) -> Result<Blob, SnapshotError> {
+        self.slice().map(Blob::from)
     }
 }
 

@@ -9,7 +9,7 @@ use crate::ops::{
     DelCondition, ExpireCondition, GetExExpiry, IncrError, SetCondition, SetExpiry, SetOptions, SetOutcome,
 };
 use crate::stripe::Stripe;
-use crate::value::Value;
+use crate::value::{Blob, Value};
 use crate::Millis;
 
 impl Stripe {
@@ -17,13 +17,13 @@ impl Stripe {
     pub(crate) fn set(
         &mut self,
         hash: u64,
-        key: Bytes,
-        value: Bytes,
+        key: &[u8],
+        value: Blob,
         opts: &SetOptions,
         now: Millis,
     ) -> (SetOutcome, Option<Value>) {
-        let current = self.get(hash, &key, now);
-        let old = current.and_then(|e| e.value.as_str().cloned());
+        let current = self.get(hash, key, now);
+        let old = current.and_then(|e| e.value.as_str()).map(Bytes::copy_from_slice);
         let old_expiry = current.and_then(|e| e.expires_at());
         let allowed = match &opts.condition {
             SetCondition::Always => true,
@@ -50,18 +50,18 @@ impl Stripe {
         };
         let allowed = match condition {
             DelCondition::Always => true,
-            DelCondition::IfEqual(v) => current.value.as_str() == Some(v),
-            DelCondition::IfNotEqual(v) => current.value.as_str() != Some(v),
+            DelCondition::IfEqual(v) => current.value.as_str() == Some(&v[..]),
+            DelCondition::IfNotEqual(v) => current.value.as_str() != Some(&v[..]),
         };
         allowed && self.remove(hash, key, now).is_some()
     }
 
     pub(crate) fn get_delete(&mut self, hash: u64, key: &[u8], now: Millis) -> Option<Bytes> {
-        self.remove(hash, key, now).and_then(|e| e.value.as_str().cloned())
+        self.remove(hash, key, now).and_then(|e| e.value.as_str().map(Bytes::copy_from_slice))
     }
 
     pub(crate) fn get_ex(&mut self, hash: u64, key: &[u8], expiry: GetExExpiry, now: Millis) -> Option<Bytes> {
-        let value = self.get(hash, key, now)?.value.as_str()?.clone();
+        let value = Bytes::copy_from_slice(self.get(hash, key, now)?.value.as_str()?);
         match expiry {
             GetExExpiry::Keep => {}
             GetExExpiry::Persist => {
@@ -77,8 +77,8 @@ impl Stripe {
         Some(value)
     }
 
-    pub(crate) fn incr_by(&mut self, hash: u64, key: Bytes, delta: i64, now: Millis) -> Result<i64, IncrError> {
-        let (current, expires_at) = match self.get(hash, &key, now) {
+    pub(crate) fn incr_by(&mut self, hash: u64, key: &[u8], delta: i64, now: Millis) -> Result<i64, IncrError> {
+        let (current, expires_at) = match self.get(hash, key, now) {
             Some(e) => match &e.value {
                 Value::Str(v) => (parse_i64(v).ok_or(IncrError::NotInteger)?, e.expires_at()),
                 _ => return Err(IncrError::WrongType),
@@ -86,7 +86,7 @@ impl Stripe {
             None => (0, None),
         };
         let next = current.checked_add(delta).ok_or(IncrError::Overflow)?;
-        let value = Value::Str(Bytes::from(next.to_string()));
+        let value = Value::Str(next.to_string().into_bytes().into_boxed_slice());
         let _replaced = self.put(hash, key, value, expires_at, now);
         Ok(next)
     }
@@ -94,12 +94,12 @@ impl Stripe {
     pub(crate) fn append(
         &mut self,
         hash: u64,
-        key: Bytes,
+        key: &[u8],
         suffix: &[u8],
         max_len: usize,
         now: Millis,
     ) -> Result<usize, usize> {
-        match self.get_mut(hash, &key, now) {
+        match self.get_mut(hash, key, now) {
             Some(entry) => {
                 // The caller checked the type (`Db::apply`).
                 let Value::Str(value) = &mut entry.value else { return Err(0) };
@@ -107,15 +107,14 @@ impl Stripe {
                 if len > max_len {
                     return Err(len);
                 }
-                let mut joined = Vec::with_capacity(len);
-                joined.extend_from_slice(value);
+                let mut joined = std::mem::take(value).into_vec();
                 joined.extend_from_slice(suffix);
-                *value = Bytes::from(joined);
+                *value = joined.into_boxed_slice();
                 Ok(len)
             }
             None if suffix.len() > max_len => Err(suffix.len()),
             None => {
-                let _none = self.put(hash, key, Value::Str(Bytes::copy_from_slice(suffix)), None, now);
+                let _none = self.put(hash, key, Value::Str(Blob::from(suffix)), None, now);
                 Ok(suffix.len())
             }
         }

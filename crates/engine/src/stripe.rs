@@ -15,28 +15,31 @@ use std::hash::BuildHasher;
 use std::sync::atomic::{AtomicU32, AtomicU64, Ordering};
 use std::sync::Arc;
 
-use crate::db::own;
 use crate::slot::{key_slot, Slot};
 use crate::slot_counts::SlotCounts;
-use crate::value::Value;
+use crate::value::{Blob, Value};
 use crate::Millis;
 
-/// A stored key: 88 bytes, a `(Bytes, Value, u64)` and the slot, because
-/// at 100k keys the cost of an operation is mostly cache misses. The hash
-/// is not stored: a table that grows rehashes its keys.
+/// A stored key. The table holds a `Box<Entry>` (8 bytes a bucket) rather
+/// than the entry itself: a table is a power of two of buckets between
+/// half and seven eighths full, so every byte of a bucket is paid up to
+/// twice over, and a pointer per bucket plus one exactly sized allocation
+/// per key is the smallest layout (Redis's dict pays the same pointer). The
+/// key and a string value are `Blob`s, one allocation each, so a string key
+/// costs its bucket, this 56-byte entry and its two byte strings.
 pub(crate) struct Entry {
-    pub(crate) key: Bytes,
+    pub(crate) key: Blob,
     pub(crate) value: Value,
     /// Absolute expiry, `NEVER` for a persistent key.
     expires: Millis,
-    pub(crate) slot: Slot,
     /// When the key last changed: the `Db`'s stamp at that write (the Raft
     /// log index of the entry that made it, on a replica), identical on
-    /// every replica. WATCH compares it. (It fits the entry's padding.)
+    /// every replica. WATCH compares it.
     pub(crate) version: u32,
+    pub(crate) slot: Slot,
 }
 
-const _: () = assert!(std::mem::size_of::<Entry>() <= 88, "keep entries small: see the comment on Entry");
+const _: () = assert!(std::mem::size_of::<Entry>() <= 56, "keep entries small: see the comment on Entry");
 
 /// What every stripe of a `Db` shares about changes: the stamp writes
 /// give entries, and how many changes there have been.
@@ -48,7 +51,7 @@ pub(crate) struct Clock {
 
 /// An entry outside any table: moved by a split, read from a snapshot.
 pub(crate) struct Stored {
-    pub(crate) key: Bytes,
+    pub(crate) key: Blob,
     pub(crate) value: Value,
     pub(crate) expires_at: Option<Millis>,
     pub(crate) version: u32,
@@ -89,11 +92,11 @@ pub(crate) struct Stripe {
     counts: Arc<SlotCounts>,
     /// The `Db`'s current stamp, given to every entry a write changes.
     clock: Arc<Clock>,
-    pub(crate) table: HashTable<Entry>,
+    pub(crate) table: HashTable<Box<Entry>>,
     /// `(expires_at, hash, key)` for every entry with an expiry, kept in step
     /// with `table` by every method below. The hash lets the sweeper find the
     /// entry without a hasher.
-    pub(crate) expiries: BTreeSet<(Millis, u64, Bytes)>,
+    pub(crate) expiries: BTreeSet<(Millis, u64, Blob)>,
 }
 
 impl Stripe {
@@ -109,7 +112,7 @@ impl Stripe {
 
     /// The live entry for `key`, if any.
     pub(crate) fn get(&self, hash: u64, key: &[u8], now: Millis) -> Option<&Entry> {
-        self.table.find(hash, |e| e.key[..] == *key).filter(|e| e.is_live(now))
+        self.table.find(hash, |e| e.key[..] == *key).filter(|e| e.is_live(now)).map(|e| &**e)
     }
 
     /// The live entry for `key`, mutably. An expired entry found on the way
@@ -121,11 +124,11 @@ impl Stripe {
         let stamp = self.stamp();
         let entry = self.table.find_mut(hash, |e| e.key[..] == *key)?;
         entry.version = stamp;
-        Some(entry)
+        Some(&mut **entry)
     }
 
     /// Removes `key` and returns its entry if it was live.
-    pub(crate) fn remove(&mut self, hash: u64, key: &[u8], now: Millis) -> Option<Entry> {
+    pub(crate) fn remove(&mut self, hash: u64, key: &[u8], now: Millis) -> Option<Box<Entry>> {
         let entry = self.remove_any(hash, key)?;
         let live = entry.is_live(now).then_some(entry)?;
         self.clock.mutations.fetch_add(1, Ordering::Relaxed);
@@ -139,7 +142,7 @@ impl Stripe {
     pub(crate) fn put(
         &mut self,
         hash: u64,
-        key: Bytes,
+        key: &[u8],
         value: Value,
         expires_at: Option<Millis>,
         now: Millis,
@@ -147,27 +150,26 @@ impl Stripe {
         let expires_at = storable(expires_at);
         if expires_at.is_some_and(|at| at < now) {
             // Already expired: storing it would only give the sweeper work.
-            return self.remove_any(hash, &key).map(|e| e.value);
+            return self.remove_any(hash, key).map(|e| e.value);
         }
         let stamp = self.stamp();
-        match self.table.find_mut(hash, |e| e.key == key) {
+        match self.table.find_mut(hash, |e| e.key[..] == *key) {
             Some(entry) => {
                 entry.version = stamp;
                 let replaced = std::mem::replace(&mut entry.value, value);
                 let old = entry.replace_expiry(expires_at);
                 if old != expires_at {
-                    let key = entry.key.clone();
                     self.reindex(hash, key, old, expires_at);
                 }
                 Some(replaced)
             }
             None => {
                 // Copied only now, on insert: an overwrite keeps the stored key.
-                let key = own(key);
-                self.reindex(hash, key.clone(), None, expires_at);
-                let slot = key_slot(&key);
+                self.reindex(hash, key, None, expires_at);
+                let slot = key_slot(key);
                 self.counts.add(slot);
-                let entry = Entry { key, value, expires: expires_at.unwrap_or(NEVER), slot, version: stamp };
+                let key = Blob::from(key);
+                let entry = Box::new(Entry { key, value, expires: expires_at.unwrap_or(NEVER), slot, version: stamp });
                 let hasher = &self.hasher;
                 self.table.insert_unique(hash, entry, |e| hasher.hash_one(&e.key[..]));
                 None
@@ -179,7 +181,7 @@ impl Stripe {
     /// version too, so that WATCH sees the same versions on every replica.
     pub(crate) fn put_stored(&mut self, hash: u64, stored: Stored, now: Millis) -> Option<Value> {
         let Stored { key, value, expires_at, version } = stored;
-        let replaced = self.put(hash, key.clone(), value, expires_at, now);
+        let replaced = self.put(hash, &key, value, expires_at, now);
         if let Some(entry) = self.table.find_mut(hash, |e| e.key == key) {
             entry.version = version;
         }
@@ -193,8 +195,10 @@ impl Stripe {
             return false;
         };
         let old = entry.replace_expiry(expires_at);
-        let key = entry.key.clone();
-        self.reindex(hash, key, old, expires_at);
+        if old != expires_at {
+            let key = entry.key.clone();
+            self.reindex(hash, &key, old, expires_at);
+        }
         true
     }
 
@@ -231,7 +235,8 @@ impl Stripe {
         for entry in self.table.extract_if(|e| slots.contains(&e.slot)) {
             self.counts.sub(entry.slot);
             let expires_at = entry.expires_at();
-            taken.push(Stored { key: entry.key, value: entry.value, expires_at, version: entry.version });
+            let Entry { key, value, version, .. } = *entry;
+            taken.push(Stored { key, value, expires_at, version });
         }
         if !taken.is_empty() {
             self.expiries.retain(|(_, _, key)| !slots.contains(&key_slot(key)));
@@ -250,10 +255,11 @@ impl Stripe {
 
     /// Appends up to `budget` keys expired at `now`, earliest first.
     pub(crate) fn expired(&self, now: Millis, budget: usize, out: &mut Vec<Bytes>) {
-        out.extend(self.expiries.iter().take(budget).take_while(|(at, _, _)| *at < now).map(|(_, _, key)| key.clone()));
+        let expired = self.expiries.iter().take(budget).take_while(|(at, _, _)| *at < now);
+        out.extend(expired.map(|(_, _, key)| Bytes::copy_from_slice(key)));
     }
 
-    fn remove_any(&mut self, hash: u64, key: &[u8]) -> Option<Entry> {
+    fn remove_any(&mut self, hash: u64, key: &[u8]) -> Option<Box<Entry>> {
         let found = self.table.find_entry(hash, |e| e.key[..] == *key).ok()?;
         let (entry, _) = found.remove();
         self.counts.sub(entry.slot);
@@ -264,16 +270,16 @@ impl Stripe {
         Some(entry)
     }
 
-    fn reindex(&mut self, hash: u64, key: Bytes, old: Option<Millis>, new: Option<Millis>) {
+    fn reindex(&mut self, hash: u64, key: &[u8], old: Option<Millis>, new: Option<Millis>) {
         if old == new {
             return;
         }
         if let Some(at) = old {
-            let was_indexed = self.expiries.remove(&(at, hash, key.clone()));
+            let was_indexed = self.expiries.remove(&(at, hash, Blob::from(key)));
             debug_assert!(was_indexed, "entry with expiry missing from the index");
         }
         if let Some(at) = new {
-            self.expiries.insert((at, hash, key));
+            self.expiries.insert((at, hash, Blob::from(key)));
         }
     }
 }

@@ -6,7 +6,6 @@
 //! A command may touch only the keys it declared: asking for another is a
 //! bug, caught by the assertion in `Locked::position`.
 
-use bytes::Bytes;
 use parking_lot::RwLockWriteGuard;
 
 use crate::db::Locked;
@@ -67,10 +66,10 @@ impl Txn<'_> {
     }
 
     /// Stores `value` at `key` with `expires_at`, replacing whatever was there.
-    pub fn put(&mut self, key: &Bytes, value: Value, expires_at: Option<Millis>) {
+    pub fn put(&mut self, key: &[u8], value: Value, expires_at: Option<Millis>) {
         let hash = self.db.hash(key);
         let now = self.now;
-        let replaced = self.locked.stripe_mut(hash).put(hash, key.clone(), value, expires_at, now);
+        let replaced = self.locked.stripe_mut(hash).put(hash, key, value, expires_at, now);
         self.garbage.extend(replaced);
     }
 
@@ -119,7 +118,7 @@ impl Txn<'_> {
     /// The collection of type `T` at `key`, mutably; with `create`, an
     /// empty one is stored first when there is no key. The caller calls
     /// `drop_if_empty` after removing elements.
-    pub fn write<T: Typed>(&mut self, key: &Bytes, create: bool) -> Result<Option<&mut T>, Fault> {
+    pub fn write<T: Typed>(&mut self, key: &[u8], create: bool) -> Result<Option<&mut T>, Fault> {
         match self.kind(key) {
             Some(kind) if kind != T::KIND => return Err(Fault::WrongType),
             None if !create => return Ok(None),
@@ -166,7 +165,7 @@ typed!(crate::value::HashValue, Hash, Hash, Value::Hash(Box::default()));
 typed!(crate::value::ListValue, List, List, Value::List(Box::default()));
 typed!(crate::value::SetValue, Set, Set, Value::Set(Box::default()));
 typed!(crate::value::ZSetValue, ZSet, ZSet, Value::ZSet(Box::default()));
-typed!(Bytes, Str, String, Value::Str(Bytes::new()));
+typed!(crate::value::Blob, Str, String, Value::Str(Box::default()));
 
 impl Txn<'_> {
     /// The stripe holding `key` and the key's hash, for the string ops.

@@ -18,8 +18,23 @@ pub use crate::types::list::ListValue;
 pub use crate::types::set::SetValue;
 pub use crate::types::zset::ZSetValue;
 
+/// Stored bytes: a key, a string, an element. A `Box<[u8]>` (16 bytes, one
+/// allocation of exactly the data) rather than `Bytes` (32 bytes, and a
+/// second allocation the first time a `Vec`-backed `Bytes` is cloned):
+/// per-key overhead is what decides how many keys fit in memory, and a
+/// reply copies the few bytes it sends anyway.
+pub type Blob = Box<[u8]>;
+
+/// Takes ownership of `b` as a `Blob`: without a copy when `b` is the sole
+/// owner of a buffer of exactly its size (a decoded log entry's argument),
+/// with one when it is a view into a larger buffer (a connection's read
+/// buffer, which a stored view would pin for as long as the key lives).
+pub fn blob(b: Bytes) -> Blob {
+    Vec::from(b).into_boxed_slice()
+}
+
 pub enum Value {
-    Str(Bytes),
+    Str(Blob),
     Hash(Box<HashValue>),
     List(Box<ListValue>),
     Set(Box<SetValue>),
@@ -67,7 +82,7 @@ impl Value {
     }
 
     /// The string, if this is one.
-    pub fn as_str(&self) -> Option<&Bytes> {
+    pub fn as_str(&self) -> Option<&[u8]> {
         match self {
             Value::Str(b) => Some(b),
             _ => None,

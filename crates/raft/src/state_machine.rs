@@ -60,9 +60,11 @@ struct Inner {
     sessions: Sessions,
     /// The shard's slots, packed (`ALL_SLOTS`: never split).
     slots: u32,
-    /// The latest snapshot's bytes: `Bytes`, so handing it to a follower's
-    /// transfer shares it instead of copying it.
-    snapshot: Option<(SnapshotMetaOf<TypeConfig>, Bytes)>,
+    /// The latest snapshot: its bytes only when it lives in memory (no
+    /// directory); on disk, where a dump as large as the keyspace would
+    /// otherwise stay resident between snapshots, only its meta, and the
+    /// file is read when a follower needs it (`get_current_snapshot`).
+    snapshot: Option<(SnapshotMetaOf<TypeConfig>, Option<Bytes>)>,
 }
 
 impl Default for Inner {
@@ -77,20 +79,29 @@ impl Default for Inner {
     }
 }
 
-/// A snapshot's bytes: the sessions, the slots, then the keyspace dump.
+/// A snapshot's bytes: the sessions, the slots, then the keyspace dump,
+/// written into one buffer (the keyspace is never held twice).
 pub(crate) fn snapshot_bytes(sessions: &Sessions, slots: u32, db: &Db) -> io::Result<Vec<u8>> {
-    snapshot_of_dump(sessions, slots, &db.dump(0))
+    let mut data = snapshot_header(sessions, slots, 0)?;
+    db.dump_slots_into(&mut data, |_| true, 0);
+    Ok(data)
 }
 
 /// A snapshot's bytes from a dump already taken (`Db::dump_slots`).
 pub(crate) fn snapshot_of_dump(sessions: &Sessions, slots: u32, dump: &[u8]) -> io::Result<Vec<u8>> {
+    let mut data = snapshot_header(sessions, slots, dump.len())?;
+    data.extend_from_slice(dump);
+    Ok(data)
+}
+
+/// The sessions and the slots, in a buffer with room for `dump_len` more.
+fn snapshot_header(sessions: &Sessions, slots: u32, dump_len: usize) -> io::Result<Vec<u8>> {
     let sessions = sessions.encode();
     let len = u32::try_from(sessions.len()).map_err(|_| io_err("client sessions over 4 GiB"))?;
-    let mut data = Vec::with_capacity(8 + sessions.len() + dump.len());
+    let mut data = Vec::with_capacity(8 + sessions.len() + dump_len);
     data.extend_from_slice(&len.to_be_bytes());
     data.extend_from_slice(&sessions);
     data.extend_from_slice(&slots.to_be_bytes());
-    data.extend_from_slice(dump);
     Ok(data)
 }
 
@@ -188,7 +199,7 @@ impl StateMachine {
             inner.slots = slots;
             inner.last_applied = meta.last_log_id;
             inner.membership = meta.last_membership.clone();
-            inner.snapshot = Some((meta, Bytes::from(data)));
+            inner.snapshot = Some((meta, None));
         }
         Ok(StateMachine {
             db,
@@ -484,7 +495,7 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
             this.slots.store(slots, Ordering::SeqCst);
             inner.last_applied = meta.last_log_id;
             inner.membership = meta.last_membership.clone();
-            inner.snapshot = Some((meta, snapshot));
+            inner.snapshot = Some((meta, this.dir.is_none().then_some(snapshot)));
             Ok(())
         })
         .await
@@ -493,7 +504,19 @@ impl RaftStateMachine<TypeConfig> for StateMachine {
 
     async fn get_current_snapshot(&mut self) -> io::Result<Option<Snapshot>> {
         let inner = self.inner.lock().await;
-        Ok(inner.snapshot.as_ref().map(|(meta, data)| Snapshot { meta: meta.clone(), snapshot: data.clone() }))
+        match &inner.snapshot {
+            None => Ok(None),
+            Some((meta, Some(data))) => Ok(Some(Snapshot { meta: meta.clone(), snapshot: data.clone() })),
+            Some((_, None)) => {
+                drop(inner);
+                // The newest snapshot on disk: `persist` keeps none older
+                // there than the one `inner` names.
+                let dir = Arc::clone(self.dir.as_ref().expect("a snapshot without bytes lives on disk"));
+                let loaded = tokio::task::spawn_blocking(move || snapshot_file::load(&dir)).await.map_err(io_err)??;
+                let (meta, data) = loaded.ok_or_else(|| io_err("the snapshot file is gone"))?;
+                Ok(Some(Snapshot { meta, snapshot: Bytes::from(data) }))
+            }
+        }
     }
 }
 
@@ -522,7 +545,7 @@ impl StateMachine {
         self.persist(&meta, &data)?;
         let mut inner = self.inner.blocking_lock();
         if inner.snapshot.as_ref().is_none_or(|(current, _)| current.last_log_id <= meta.last_log_id) {
-            inner.snapshot = Some((meta.clone(), data.clone()));
+            inner.snapshot = Some((meta.clone(), self.dir.is_none().then(|| data.clone())));
         }
         Ok(Snapshot { meta, snapshot: data })
     }
@@ -580,7 +603,10 @@ pub(crate) mod snapshot_file {
             return Err(io_err("snapshot file is truncated"));
         }
         let meta = serde_json::from_slice(&rest[..len]).map_err(io_err)?;
-        Ok(Some((meta, rest[len..].to_vec())))
+        // In place: a snapshot as large as the keyspace is not copied.
+        let mut data = bytes;
+        data.drain(..4 + len);
+        Ok(Some((meta, data)))
     }
 }
 
@@ -609,6 +635,28 @@ mod tests {
         let last = damaged.len() - 6;
         damaged[last] ^= 1;
         assert!(check_snapshot(&damaged).is_err());
+    }
+
+    /// A snapshot on disk is not kept in memory too: the state machine
+    /// remembers its meta, and a follower that needs it gets the file's
+    /// bytes, equal to what was built.
+    #[test]
+    fn a_persisted_snapshot_is_read_back_from_disk() {
+        let dir = std::env::temp_dir().join(format!("shoal-sm-disk-{}", std::process::id()));
+        let _ = std::fs::remove_dir_all(&dir);
+        let db = Arc::new(Db::new());
+        db.apply(WriteOp::Set { key: "k".into(), value: "v".into(), options: Default::default() }, 0);
+        let mut sm = StateMachine::open(Arc::clone(&db), &dir).unwrap();
+        let built = sm.build_blocking().unwrap();
+        assert!(matches!(sm.inner.blocking_lock().snapshot, Some((_, None))), "bytes stay on disk only");
+        let runtime = tokio::runtime::Builder::new_current_thread().build().unwrap();
+        let current = runtime.block_on(sm.get_current_snapshot()).unwrap().expect("a snapshot");
+        assert_eq!(current.meta, built.meta);
+        assert_eq!(current.snapshot, built.snapshot);
+        // And a state machine opened on the directory starts from it.
+        let reopened = StateMachine::open(Arc::new(Db::new()), &dir).unwrap();
+        assert_eq!(reopened.db.get(b"k", 0).as_deref(), Some(&b"v"[..]));
+        std::fs::remove_dir_all(&dir).unwrap();
     }
 
     /// A snapshot built before a newer one was installed may reach the disk

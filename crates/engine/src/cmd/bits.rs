@@ -74,7 +74,7 @@ pub(crate) fn position(value: Option<&[u8]>, bit: bool, start: Option<i64>, end:
 
 /// BITOP: the inputs combined byte by byte, as long as the longest (the
 /// shorter read as zero-padded).
-pub(crate) fn combine(op: BitOp, inputs: &[bytes::Bytes]) -> Vec<u8> {
+pub(crate) fn combine(op: BitOp, inputs: &[&[u8]]) -> Vec<u8> {
     let len = inputs.iter().map(|i| i.len()).max().unwrap_or(0);
     (0..len)
         .map(|at| {
@@ -114,10 +114,10 @@ mod tests {
 
     #[test]
     fn combine_pads_shorter_inputs() {
-        let (a, b) = (bytes::Bytes::from_static(b"\xff\x0f"), bytes::Bytes::from_static(b"\xf0"));
-        assert_eq!(combine(BitOp::And, &[a.clone(), b.clone()]), vec![0xf0, 0x00]);
-        assert_eq!(combine(BitOp::Or, &[a.clone(), b.clone()]), vec![0xff, 0x0f]);
-        assert_eq!(combine(BitOp::Xor, &[a.clone(), b]), vec![0x0f, 0x0f]);
+        let (a, b): (&[u8], &[u8]) = (b"\xff\x0f", b"\xf0");
+        assert_eq!(combine(BitOp::And, &[a, b]), vec![0xf0, 0x00]);
+        assert_eq!(combine(BitOp::Or, &[a, b]), vec![0xff, 0x0f]);
+        assert_eq!(combine(BitOp::Xor, &[a, b]), vec![0x0f, 0x0f]);
         assert_eq!(combine(BitOp::Not, &[a]), vec![0x00, 0xf0]);
     }
 }

@@ -10,7 +10,7 @@ use super::rng::Rng;
 use super::Run;
 use crate::reply::{Fault, Out};
 use crate::txn::Txn;
-use crate::value::Value;
+use crate::value::{Blob, Value};
 
 #[derive(Debug, Clone, PartialEq)]
 pub enum ReadCmd {
@@ -60,11 +60,11 @@ impl ReadCmd {
 
     pub(super) fn run(&self, tx: &mut Txn, _rng: &mut Rng) -> Run {
         Ok(match self {
-            ReadCmd::Get(key) => Out::optional(tx.read::<Bytes>(key)?),
+            ReadCmd::Get(key) => Out::optional(tx.read::<Blob>(key)?),
             ReadCmd::MGet(keys) => {
                 Out::Array(keys.iter().map(|k| Out::optional(tx.get(k).and_then(Value::as_str))).collect())
             }
-            ReadCmd::StrLen(key) => Out::len(tx.read::<Bytes>(key)?.map_or(0, Bytes::len)),
+            ReadCmd::StrLen(key) => Out::len(tx.read::<Blob>(key)?.map_or(0, |v| v.len())),
             ReadCmd::Exists(keys) => Out::len(keys.iter().filter(|k| tx.exists(k)).count()),
             ReadCmd::Ttl { key, millis } => Out::Int(match (tx.exists(key), tx.expires_at(key)) {
                 (false, _) => -2,

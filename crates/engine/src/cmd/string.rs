@@ -8,7 +8,7 @@ use super::rng::Rng;
 use super::Run;
 use crate::reply::{Fault, Out};
 use crate::txn::Txn;
-use crate::value::Value;
+use crate::value::{Blob, Value};
 
 /// The longest string SETRANGE, SETBIT and APPEND may make (Redis's
 /// default proto-max-bulk-len).
@@ -111,7 +111,7 @@ impl StrCmd {
     pub(super) fn run(&self, tx: &mut Txn, _rng: &mut Rng) -> Run {
         match self {
             StrCmd::IncrByFloat { key, delta } => {
-                let current = match tx.read::<Bytes>(key)? {
+                let current = match tx.read::<Blob>(key)? {
                     Some(v) => float(v).ok_or(Fault::NotFloat)?,
                     None => 0.0,
                 };
@@ -121,42 +121,36 @@ impl StrCmd {
                 }
                 let text = Bytes::from(human_float(next));
                 let expires_at = tx.expires_at(key);
-                tx.put(key, Value::Str(text.clone()), expires_at);
+                tx.put(key, Value::Str(Blob::from(&text[..])), expires_at);
                 Ok(Out::Bulk(text))
             }
             StrCmd::SetRange { key, offset, value } => {
-                let current = tx.read::<Bytes>(key)?;
-                let len = current.map_or(0, Bytes::len);
+                let len = tx.read::<Blob>(key)?.map_or(0, |v| v.len());
                 if value.is_empty() {
                     return Ok(Out::len(len));
                 }
                 let end = offset.checked_add(value.len()).filter(|&e| e <= MAX_STRING_BYTES).ok_or(Fault::TooBig)?;
-                let mut bytes = current.map_or_else(Vec::new, |c| c.to_vec());
-                if bytes.len() < end {
-                    bytes.resize(end, 0);
-                }
+                let bytes = writable(tx, key, end)?;
                 bytes[*offset..end].copy_from_slice(value);
-                let new_len = bytes.len();
-                store(tx, key, bytes);
-                Ok(Out::len(new_len))
+                Ok(Out::len(bytes.len()))
             }
             StrCmd::GetRange { key, start, end } => {
-                let value = tx.read::<Bytes>(key)?.cloned().unwrap_or_default();
-                Ok(Out::Bulk(get_range(&value, *start, *end)))
+                let value = tx.read::<Blob>(key)?.map_or(&[][..], |v| &v[..]);
+                Ok(Out::Bulk(get_range(value, *start, *end)))
             }
             StrCmd::MSetNx { pairs } => {
                 if pairs.iter().any(|(k, _)| tx.exists(k)) {
                     return Ok(Out::Int(0));
                 }
                 for (k, v) in pairs {
-                    tx.put(k, Value::Str(v.clone()), None);
+                    tx.put(k, Value::Str(Blob::from(&v[..])), None);
                 }
                 Ok(Out::Int(1))
             }
             StrCmd::Lcs { a, b, mode, min_len, with_len } => {
                 let strings = |k| match tx.get(k) {
-                    None => Ok(Bytes::new()),
-                    Some(Value::Str(s)) => Ok(s.clone()),
+                    None => Ok(&[][..]),
+                    Some(Value::Str(s)) => Ok(&s[..]),
                     Some(_) => Err(Fault::other("ERR The specified keys must contain string values")),
                 };
                 let (x, y) = (strings(a)?, strings(b)?);
@@ -165,14 +159,11 @@ impl StrCmd {
                         "ERR Insufficient memory, transient memory for LCS exceeds proto-max-bulk-len",
                     ));
                 }
-                Ok(super::lcs::reply(&x, &y, *mode, *min_len, *with_len))
+                Ok(super::lcs::reply(x, y, *mode, *min_len, *with_len))
             }
             StrCmd::SetBit { key, offset, bit } => {
                 let byte = (offset / 8) as usize;
-                let mut bytes = tx.read::<Bytes>(key)?.map_or_else(Vec::new, |c| c.to_vec());
-                if bytes.len() <= byte {
-                    bytes.resize(byte + 1, 0);
-                }
+                let bytes = writable(tx, key, byte + 1)?;
                 let mask = 0x80u8 >> (offset % 8);
                 let old = bytes[byte] & mask != 0;
                 if *bit {
@@ -180,33 +171,32 @@ impl StrCmd {
                 } else {
                     bytes[byte] &= !mask;
                 }
-                store(tx, key, bytes);
                 Ok(Out::flag(old))
             }
             StrCmd::GetBit { key, offset } => {
-                let value = tx.read::<Bytes>(key)?;
+                let value = tx.read::<Blob>(key)?;
                 let byte = value.and_then(|v| v.get((offset / 8) as usize)).copied().unwrap_or(0);
                 Ok(Out::flag(byte & (0x80 >> (offset % 8)) != 0))
             }
             StrCmd::BitCount { key, range } => {
-                let value = tx.read::<Bytes>(key)?.cloned().unwrap_or_default();
-                Ok(Out::len(super::bits::count(&value, *range)))
+                let value = tx.read::<Blob>(key)?.map_or(&[][..], |v| &v[..]);
+                Ok(Out::len(super::bits::count(value, *range)))
             }
             StrCmd::BitPos { key, bit, start, end, unit } => {
-                let value = tx.read::<Bytes>(key)?.cloned();
-                Ok(Out::Int(super::bits::position(value.as_deref(), *bit, *start, *end, *unit)))
+                let value = tx.read::<Blob>(key)?.map(|v| &v[..]);
+                Ok(Out::Int(super::bits::position(value, *bit, *start, *end, *unit)))
             }
             StrCmd::BitOp { op, dest, sources } => {
                 let mut inputs = Vec::with_capacity(sources.len());
                 for s in sources {
-                    inputs.push(tx.read::<Bytes>(s)?.cloned().unwrap_or_default());
+                    inputs.push(tx.read::<Blob>(s)?.map_or(&[][..], |v| &v[..]));
                 }
                 let result = super::bits::combine(*op, &inputs);
                 let len = result.len();
                 if result.is_empty() {
                     tx.delete(dest);
                 } else {
-                    tx.put(dest, Value::Str(Bytes::from(result)), None);
+                    tx.put(dest, Value::Str(result.into_boxed_slice()), None);
                 }
                 Ok(Out::len(len))
             }
@@ -214,14 +204,21 @@ impl StrCmd {
     }
 }
 
-/// Stores a rewritten string, keeping the key's expiry (SETRANGE, SETBIT).
-fn store(tx: &mut Txn, key: &Bytes, bytes: Vec<u8>) {
-    let expires_at = tx.expires_at(key);
-    tx.put(key, Value::Str(Bytes::from(bytes)), expires_at);
+/// The string at `key` to change in place, at least `len` bytes long (zero
+/// padded; created empty when there is none): SETRANGE and SETBIT rewrite
+/// a few bytes without copying the rest, and the key keeps its expiry.
+fn writable<'t>(tx: &'t mut Txn, key: &[u8], len: usize) -> Result<&'t mut Blob, Fault> {
+    let bytes = tx.write::<Blob>(key, true)?.expect("created when missing");
+    if bytes.len() < len {
+        let mut grown = std::mem::take(bytes).into_vec();
+        grown.resize(len, 0);
+        *bytes = grown.into_boxed_slice();
+    }
+    Ok(bytes)
 }
 
 /// GETRANGE's window, Redis's rules for negative and out-of-range ends.
-pub(crate) fn get_range(value: &Bytes, start: i64, end: i64) -> Bytes {
+pub(crate) fn get_range(value: &[u8], start: i64, end: i64) -> Bytes {
     let len = value.len() as i64;
     if len == 0 || (start < 0 && end < 0 && start > end) {
         return Bytes::new();
