@@ -154,7 +154,7 @@ impl HashCmd {
             }
             HashCmd::Len { key } => Ok(Out::len(tx.read::<HashValue>(key)?.map_or(0, HashValue::len))),
             HashCmd::StrLen { key, field } => {
-                Ok(Out::len(tx.read::<HashValue>(key)?.and_then(|h| h.get(field)).map_or(0, Bytes::len)))
+                Ok(Out::len(tx.read::<HashValue>(key)?.and_then(|h| h.get(field)).map_or(0, <[u8]>::len)))
             }
             HashCmd::Keys { key } => Ok(Out::Array(all(tx, key)?.map(|(f, _)| Out::bulk(f)).collect())),
             HashCmd::Vals { key } => Ok(Out::Array(all(tx, key)?.map(|(_, v)| Out::bulk(v)).collect())),
@@ -215,7 +215,7 @@ impl HashCmd {
 }
 
 /// Every (field, value) of the hash at `key` (none when there is no key).
-fn all<'t>(tx: &'t Txn, key: &[u8]) -> Result<impl Iterator<Item = (&'t Bytes, &'t Bytes)>, Fault> {
+fn all<'t>(tx: &'t Txn, key: &[u8]) -> Result<impl Iterator<Item = (&'t [u8], &'t [u8])>, Fault> {
     Ok(tx.read::<HashValue>(key)?.into_iter().flat_map(HashValue::iter))
 }
 

@@ -168,7 +168,7 @@ impl SetCmd {
 }
 
 /// A RESP3 set (an array in RESP2) of `members`.
-fn set_reply<'a>(members: impl Iterator<Item = &'a Bytes>) -> Out {
+fn set_reply<'a>(members: impl Iterator<Item = &'a [u8]>) -> Out {
     Out::Set(members.map(Out::bulk).collect())
 }
 
@@ -279,7 +279,7 @@ fn smallest_first(sets: Vec<Option<&SetValue>>) -> Option<Vec<&SetValue>> {
 }
 
 /// The members of the first set that are in all the others.
-fn common<'a, 't: 'a>(sets: &'a [&'t SetValue]) -> impl Iterator<Item = &'t Bytes> + 'a {
+fn common<'a, 't: 'a>(sets: &'a [&'t SetValue]) -> impl Iterator<Item = &'t [u8]> + 'a {
     let (first, rest) = sets.split_first().map_or((None, &[][..]), |(f, r)| (Some(*f), r));
     first.into_iter().flat_map(SetValue::iter).filter(move |m| rest.iter().all(|s| s.contains(m)))
 }

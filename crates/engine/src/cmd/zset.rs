@@ -328,12 +328,12 @@ fn rank(tx: &Txn, key: &[u8], member: &[u8], rev: bool, with_score: bool) -> Run
 }
 
 /// Members with their scores, as WITHSCORES replies give them.
-fn with_scores<'a>(items: impl IntoIterator<Item = (&'a Bytes, f64)>) -> Out {
+fn with_scores<'a>(items: impl IntoIterator<Item = (&'a [u8], f64)>) -> Out {
     Out::Pairs(items.into_iter().map(|(m, s)| (Out::bulk(m), Out::Double(s))).collect())
 }
 
 /// Members alone.
-fn members<'a>(items: impl IntoIterator<Item = (&'a Bytes, f64)>) -> Out {
+fn members<'a>(items: impl IntoIterator<Item = (&'a [u8], f64)>) -> Out {
     Out::Array(items.into_iter().map(|(m, _)| Out::bulk(m)).collect())
 }
 

@@ -13,8 +13,10 @@ use bytes::Bytes;
 use crate::db::parse_i64;
 use indexmap::IndexSet;
 
+use super::packed::{Items, Packed};
 use super::Hasher;
 use crate::encoding::{SET_ENTRIES, SET_INTS, SET_VALUE};
+use crate::value::{blob, Blob};
 
 #[derive(Clone, Copy, Debug, PartialEq, Eq)]
 enum Form {
@@ -23,10 +25,23 @@ enum Form {
     Big,
 }
 
+/// The most members kept packed. The form reported (`intset`,
+/// `listpack`) follows Redis's limits, which CONFIG SET may raise to
+/// millions; the storage switches to a hash table past this many members
+/// whatever the form says, so no set pays O(members) per lookup beyond it.
+/// Both storages keep one order, so the switch is invisible.
+const PACKED_MAX: usize = 512;
+
 #[derive(Clone)]
 pub struct SetValue {
-    members: IndexSet<Bytes, Hasher>,
+    members: Members,
     form: Form,
+}
+
+#[derive(Clone)]
+enum Members {
+    Packed(Packed),
+    Table(Box<IndexSet<Blob, Hasher>>),
 }
 
 impl Default for SetValue {
@@ -64,7 +79,9 @@ impl SetValue {
     }
 
     fn with_form(form: Form) -> SetValue {
-        SetValue { members: IndexSet::default(), form }
+        let mut set = SetValue { members: Members::Packed(Packed::default()), form };
+        set.settle();
+        set
     }
 
     /// Goes to `hashtable` ahead of adding `hint` members when that many
@@ -78,54 +95,91 @@ impl SetValue {
         };
         if over {
             self.form = Form::Big;
+            self.settle();
         }
     }
 
     pub fn len(&self) -> usize {
-        self.members.len()
+        match &self.members {
+            Members::Packed(p) => p.len(),
+            Members::Table(t) => t.len(),
+        }
     }
 
     pub fn is_empty(&self) -> bool {
-        self.members.is_empty()
+        self.len() == 0
     }
 
     pub fn contains(&self, member: &[u8]) -> bool {
-        self.members.contains(member)
+        self.position(member).is_some()
     }
 
-    /// Adds a member from a client (stored as a private copy); true when
-    /// it is new.
+    fn position(&self, member: &[u8]) -> Option<usize> {
+        match &self.members {
+            Members::Packed(p) => p.iter().position(|m| m == member),
+            Members::Table(t) => t.get_index_of(member),
+        }
+    }
+
+    /// Adds a member from a client; true when it is new.
     pub fn insert(&mut self, member: Bytes) -> bool {
-        !self.members.contains(&member) && self.add(member)
+        !self.contains(&member) && self.add(member)
     }
 
-    /// Adds a member of another set: already a private copy, so shared.
-    pub fn insert_shared(&mut self, member: &Bytes) -> bool {
-        !self.members.contains(member) && self.add(member.clone())
+    /// Adds a member of another set; true when it is new.
+    pub fn insert_shared(&mut self, member: &[u8]) -> bool {
+        !self.contains(member) && self.add(Bytes::copy_from_slice(member))
     }
 
     fn add(&mut self, member: Bytes) -> bool {
-        let members = &self.members;
-        self.form = grown(self.form, members.len(), &member, || members.iter().map(Bytes::len).max().unwrap_or(0));
-        self.members.insert(member)
+        let form = grown(self.form, self.len(), &member, || self.iter().map(<[u8]>::len).max().unwrap_or(0));
+        self.form = form;
+        self.settle_for(self.len() + 1);
+        match &mut self.members {
+            Members::Packed(p) => p.push(&[&member]),
+            Members::Table(t) => {
+                t.insert(blob(member));
+            }
+        }
+        true
     }
 
     pub fn remove(&mut self, member: &[u8]) -> bool {
-        self.members.swap_remove(member)
+        match self.position(member) {
+            Some(index) => {
+                self.take(index);
+                true
+            }
+            None => false,
+        }
     }
 
     /// The member at `index` in storage order.
-    pub fn at(&self, index: usize) -> Option<&Bytes> {
-        self.members.get_index(index)
+    pub fn at(&self, index: usize) -> Option<&[u8]> {
+        match &self.members {
+            Members::Packed(p) => p.get(index),
+            Members::Table(t) => t.get_index(index).map(|m| &m[..]),
+        }
     }
 
-    /// Removes and returns the member at `index`.
+    /// Removes and returns the member at `index` (the last member takes
+    /// its place).
     pub fn take(&mut self, index: usize) -> Option<Bytes> {
-        self.members.swap_remove_index(index)
+        match &mut self.members {
+            Members::Packed(p) => {
+                let member = Bytes::copy_from_slice(p.get(index)?);
+                p.swap_remove_run(index, 1);
+                Some(member)
+            }
+            Members::Table(t) => t.swap_remove_index(index).map(Bytes::from),
+        }
     }
 
-    pub fn iter(&self) -> impl Iterator<Item = &Bytes> {
-        self.members.iter()
+    pub fn iter(&self) -> Iter<'_> {
+        match &self.members {
+            Members::Packed(p) => Iter::Packed(p.iter()),
+            Members::Table(t) => Iter::Table(t.iter()),
+        }
     }
 
     pub fn encoding(&self) -> &'static str {
@@ -140,8 +194,9 @@ impl SetValue {
     /// enough (Redis's `maybeConvertToIntset`, applied to SINTERSTORE's
     /// result).
     pub fn compact_ints(&mut self) {
-        if self.form != Form::Ints && self.len() <= int_limit() && self.members.iter().all(|m| is_int(m)) {
+        if self.form != Form::Ints && self.len() <= int_limit() && self.iter().all(is_int) {
             self.form = Form::Ints;
+            self.settle();
         }
     }
 
@@ -152,11 +207,52 @@ impl SetValue {
     pub fn rebuild(&mut self) {
         let mut form = if self.form == Form::Ints { Form::Ints } else { Form::Small };
         let mut longest = 0;
-        for (len, member) in self.members.iter().enumerate() {
+        for (len, member) in self.iter().enumerate() {
             form = grown(form, len, member, || longest);
             longest = longest.max(member.len());
         }
         self.form = form;
+        self.settle();
+    }
+
+    fn settle(&mut self) {
+        self.settle_for(self.len());
+    }
+
+    /// Puts the members in the storage a set of `len` members in this
+    /// form uses, keeping their order.
+    fn settle_for(&mut self, len: usize) {
+        let packed = self.form != Form::Big && len <= PACKED_MAX;
+        match (&self.members, packed) {
+            (Members::Packed(p), false) => {
+                let mut table = IndexSet::with_capacity_and_hasher(len, Hasher::default());
+                table.extend(p.iter().map(Blob::from));
+                self.members = Members::Table(Box::new(table));
+            }
+            (Members::Table(t), true) => {
+                let mut p = Packed::default();
+                p.push(&t.iter().map(|m| &m[..]).collect::<Vec<_>>());
+                self.members = Members::Packed(p);
+            }
+            _ => {}
+        }
+    }
+}
+
+/// A set's members in storage order.
+pub enum Iter<'a> {
+    Packed(Items<'a>),
+    Table(indexmap::set::Iter<'a, Blob>),
+}
+
+impl<'a> Iterator for Iter<'a> {
+    type Item = &'a [u8];
+
+    fn next(&mut self) -> Option<&'a [u8]> {
+        match self {
+            Iter::Packed(items) => items.next(),
+            Iter::Table(members) => members.next().map(|m| &m[..]),
+        }
     }
 }
 
@@ -188,4 +284,37 @@ fn int_limit() -> usize {
 /// Whether Redis would store `member` in an intset (`string2ll`).
 fn is_int(member: &[u8]) -> bool {
     parse_i64(member).is_some()
+}
+
+#[cfg(test)]
+mod tests {
+    use super::*;
+    use proptest::prelude::*;
+
+    proptest! {
+        /// Packed and hash-table storage given the same writes hold the
+        /// same members in the same order (SPOP picks alike on replicas
+        /// whatever their limits), across switches both ways.
+        #[test]
+        fn both_storages_keep_one_order(ops in prop::collection::vec((0u8..4, 0u16..700), 0..1500)) {
+            let (mut packed, mut table) = (SetValue::listpack(), SetValue::with_form(Form::Big));
+            for (op, member) in ops {
+                let member = Bytes::from(format!("m{member}"));
+                match op {
+                    0 => prop_assert_eq!(packed.remove(&member), table.remove(&member)),
+                    1 if !packed.is_empty() => {
+                        let at = usize::from(member[1]) % packed.len();
+                        prop_assert_eq!(packed.take(at), table.take(at));
+                    }
+                    _ => prop_assert_eq!(packed.insert(member.clone()), table.insert(member)),
+                }
+                prop_assert!(packed.iter().eq(table.iter()));
+            }
+            for i in 0..=packed.len() {
+                prop_assert_eq!(packed.at(i), table.at(i));
+            }
+            packed.rebuild();
+            prop_assert!(packed.iter().eq(table.iter()));
+        }
+    }
 }

@@ -16,6 +16,7 @@ use indexmap::IndexMap;
 
 use super::Hasher;
 use crate::encoding::{ZSET_ENTRIES, ZSET_VALUE};
+use crate::value::{blob, Blob};
 
 /// A score with a total order (never NaN: commands refuse NaN first).
 #[derive(Clone, Copy, Debug, PartialEq)]
@@ -39,8 +40,11 @@ impl Ord for Score {
 
 #[derive(Clone, Default)]
 pub struct ZSetValue {
-    scores: IndexMap<Bytes, f64, Hasher>,
-    order: BTreeSet<(Score, Bytes)>,
+    /// Members are held twice, here and in `order`: two exactly sized
+    /// allocations cost less than a shared one (`Bytes`, `Arc`) with its
+    /// header and a wider handle in both.
+    scores: IndexMap<Blob, f64, Hasher>,
+    order: BTreeSet<(Score, Blob)>,
     big: bool,
 }
 
@@ -60,7 +64,7 @@ impl ZSetValue {
     /// Sets a member's score; returns its previous score.
     pub fn insert(&mut self, member: Bytes, score: f64) -> Option<f64> {
         debug_assert!(!score.is_nan(), "a NaN score reached the sorted set");
-        let old = self.scores.get(&member).copied();
+        let old = self.scores.get(&member[..]).copied();
         if old.is_none() && (member.len() > ZSET_VALUE.size() || self.scores.len() + 1 > ZSET_ENTRIES.size()) {
             self.big = true;
         }
@@ -74,11 +78,13 @@ impl ZSetValue {
             if old.to_bits() == score.to_bits() {
                 return Some(old);
             }
-            self.order.remove(&(Score(old), member.clone()));
+            let (_, stored) = self.order.take(&(Score(old), Blob::from(&member[..]))).expect("in the order");
+            *self.scores.get_mut(&member[..]).expect("a member") = score;
+            self.order.insert((Score(score), stored));
+            return Some(old);
         }
-        let member = member;
-        self.scores.insert(member.clone(), score);
-        self.order.insert((Score(score), member));
+        self.order.insert((Score(score), Blob::from(&member[..])));
+        self.scores.insert(blob(member), score);
         old
     }
 
@@ -98,39 +104,39 @@ impl ZSetValue {
     }
 
     /// Member and score at `index` in insertion order.
-    pub fn at(&self, index: usize) -> Option<(&Bytes, f64)> {
-        self.scores.get_index(index).map(|(m, s)| (m, *s))
+    pub fn at(&self, index: usize) -> Option<(&[u8], f64)> {
+        self.scores.get_index(index).map(|(m, s)| (&m[..], *s))
     }
 
     /// In insertion order.
-    pub fn iter(&self) -> impl Iterator<Item = (&Bytes, f64)> {
-        self.scores.iter().map(|(m, s)| (m, *s))
+    pub fn iter(&self) -> impl Iterator<Item = (&[u8], f64)> {
+        self.scores.iter().map(|(m, s)| (&m[..], *s))
     }
 
     /// In (score, member) order.
-    pub fn ordered(&self) -> impl DoubleEndedIterator<Item = (&Bytes, f64)> {
-        self.order.iter().map(|(s, m)| (m, s.0))
+    pub fn ordered(&self) -> impl DoubleEndedIterator<Item = (&[u8], f64)> {
+        self.order.iter().map(|(s, m)| (&m[..], s.0))
     }
 
     /// From the first member with score ≥ `min` (or > when `exclusive`).
-    pub fn from_score(&self, min: f64, exclusive: bool) -> impl DoubleEndedIterator<Item = (&Bytes, f64)> {
-        let start = (Score(min), Bytes::new());
+    pub fn from_score(&self, min: f64, exclusive: bool) -> impl DoubleEndedIterator<Item = (&[u8], f64)> {
+        let start = (Score(min), Blob::default());
         self.order
             .range((Bound::Included(start), Bound::Unbounded))
             .filter(move |(s, _)| if exclusive { s.0 > min } else { s.0 >= min })
-            .map(|(s, m)| (m, s.0))
+            .map(|(s, m)| (&m[..], s.0))
     }
 
     /// 0-based rank of a member in (score, member) order.
     pub fn rank(&self, member: &[u8]) -> Option<usize> {
         let score = self.score(member)?;
-        let key = (Score(score), Bytes::copy_from_slice(member));
+        let key = (Score(score), Blob::from(member));
         Some(self.order.range(..key).count())
     }
 
     /// The members at ranks `ranks` (0 is the lowest; with `rev`, 0 is the
     /// highest), in that direction.
-    pub fn by_rank(&self, ranks: RangeInclusive<usize>, rev: bool) -> Vec<(&Bytes, f64)> {
+    pub fn by_rank(&self, ranks: RangeInclusive<usize>, rev: bool) -> Vec<(&[u8], f64)> {
         let (skip, take) = (*ranks.start(), ranks.end().saturating_sub(*ranks.start()) + 1);
         if rev {
             self.ordered().rev().skip(skip).take(take).collect()
@@ -140,7 +146,7 @@ impl ZSetValue {
     }
 
     /// The members within `range`, lowest first.
-    pub fn scores_up<'a>(&'a self, range: &ScoreRange) -> impl Iterator<Item = (&'a Bytes, f64)> + 'a {
+    pub fn scores_up<'a>(&'a self, range: &ScoreRange) -> impl Iterator<Item = (&'a [u8], f64)> + 'a {
         // Every member with a score above an exclusive minimum sorts at or
         // after (the next double up, ""): no double lies between the two.
         // (The next double up from +inf is +inf: the filter keeps `(+inf`
@@ -148,26 +154,26 @@ impl ZSetValue {
         let lowest = if range.min_ex { range.min.next_up() } else { range.min };
         let range = *range;
         self.order
-            .range((Bound::Included((Score(lowest), Bytes::new())), Bound::Unbounded))
-            .map(|(s, m)| (m, s.0))
+            .range((Bound::Included((Score(lowest), Blob::default())), Bound::Unbounded))
+            .map(|(s, m)| (&m[..], s.0))
             .filter(move |&(_, s)| range.above_min(s))
             .take_while(move |&(_, s)| range.below_max(s))
     }
 
     /// The members within `range`, highest first.
-    pub fn scores_down<'a>(&'a self, range: &ScoreRange) -> impl Iterator<Item = (&'a Bytes, f64)> + 'a {
+    pub fn scores_down<'a>(&'a self, range: &ScoreRange) -> impl Iterator<Item = (&'a [u8], f64)> + 'a {
         // Every member with a score up to an inclusive maximum sorts before
         // (the next double up, "").
         let above = match (range.max_ex, range.max) {
             (false, max) if max == f64::INFINITY => Bound::Unbounded,
-            (false, max) => Bound::Excluded((Score(max.next_up()), Bytes::new())),
-            (true, max) => Bound::Excluded((Score(max), Bytes::new())),
+            (false, max) => Bound::Excluded((Score(max.next_up()), Blob::default())),
+            (true, max) => Bound::Excluded((Score(max), Blob::default())),
         };
         let range = *range;
         self.order
             .range((Bound::Unbounded, above))
             .rev()
-            .map(|(s, m)| (m, s.0))
+            .map(|(s, m)| (&m[..], s.0))
             .take_while(move |&(_, s)| range.above_min(s))
     }
 
@@ -175,36 +181,36 @@ impl ZSetValue {
     /// defines lex ranges only when all scores are equal; otherwise it walks
     /// the (score, member) order from the first member at or above the
     /// minimum while members stay below the maximum, and so does this.
-    pub fn lex_up<'a>(&'a self, range: &'a LexRange) -> Box<dyn Iterator<Item = (&'a Bytes, f64)> + 'a> {
+    pub fn lex_up<'a>(&'a self, range: &'a LexRange) -> Box<dyn Iterator<Item = (&'a [u8], f64)> + 'a> {
         if !self.touches(range) {
             return Box::new(std::iter::empty());
         }
-        let tail: Box<dyn Iterator<Item = &'a (Score, Bytes)> + 'a> = match (self.common_score(), &range.min) {
+        let tail: Box<dyn Iterator<Item = &'a (Score, Blob)> + 'a> = match (self.common_score(), &range.min) {
             // All scores equal: the order is the members' order, so seek.
             (Some(score), LexEdge::At(m)) => {
-                let at = (score, m.clone());
+                let at = (score, Blob::from(&m[..]));
                 let from = if range.min_ex { Bound::Excluded(at) } else { Bound::Included(at) };
                 Box::new(self.order.range((from, Bound::Unbounded)))
             }
             _ => Box::new(self.order.iter().skip_while(|(_, m)| !range.above_min(m))),
         };
-        Box::new(tail.map(|(s, m)| (m, s.0)).take_while(|(m, _)| range.below_max(m)))
+        Box::new(tail.map(|(s, m)| (&m[..], s.0)).take_while(|(m, _)| range.below_max(m)))
     }
 
     /// The members within the lex `range`, last in order first.
-    pub fn lex_down<'a>(&'a self, range: &'a LexRange) -> Box<dyn Iterator<Item = (&'a Bytes, f64)> + 'a> {
+    pub fn lex_down<'a>(&'a self, range: &'a LexRange) -> Box<dyn Iterator<Item = (&'a [u8], f64)> + 'a> {
         if !self.touches(range) {
             return Box::new(std::iter::empty());
         }
-        let head: Box<dyn Iterator<Item = &'a (Score, Bytes)> + 'a> = match (self.common_score(), &range.max) {
+        let head: Box<dyn Iterator<Item = &'a (Score, Blob)> + 'a> = match (self.common_score(), &range.max) {
             (Some(score), LexEdge::At(m)) => {
-                let at = (score, m.clone());
+                let at = (score, Blob::from(&m[..]));
                 let to = if range.max_ex { Bound::Excluded(at) } else { Bound::Included(at) };
                 Box::new(self.order.range((Bound::Unbounded, to)).rev())
             }
             _ => Box::new(self.order.iter().rev().skip_while(|(_, m)| !range.below_max(m))),
         };
-        Box::new(head.map(|(s, m)| (m, s.0)).take_while(|(m, _)| range.above_min(m)))
+        Box::new(head.map(|(s, m)| (&m[..], s.0)).take_while(|(m, _)| range.above_min(m)))
     }
 
     /// Redis's quick test before a lex walk: a non-empty range that the
@@ -225,7 +231,7 @@ impl ZSetValue {
         let (score, member) = if max { self.order.pop_last()? } else { self.order.pop_first()? };
         let stored = self.scores.swap_remove(&member);
         debug_assert!(stored.is_some(), "the index and the order hold the same members");
-        Some((member, score.0))
+        Some((Bytes::from(member), score.0))
     }
 
     pub fn encoding(&self) -> &'static str {

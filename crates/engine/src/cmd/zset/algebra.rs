@@ -39,7 +39,7 @@ impl<'a> Source<'a> {
     }
 
     /// Every member with its score, in storage order.
-    fn iter(self) -> Box<dyn Iterator<Item = (&'a Bytes, f64)> + 'a> {
+    fn iter(self) -> Box<dyn Iterator<Item = (&'a [u8], f64)> + 'a> {
         match self {
             Source::Sorted(z) => Box::new(z.iter()),
             Source::Plain(s) => Box::new(s.iter().map(|m| (m, 1.0))),
@@ -107,7 +107,7 @@ fn inputs<'a>(tx: &'a Txn, keys: &[Bytes], weights: &[f64], op: SetOp) -> Result
 fn intersection<'a, 'i>(
     inputs: &'i [(Source<'a>, f64)],
     aggregate: Aggregate,
-) -> impl Iterator<Item = (&'a Bytes, f64)> + 'i {
+) -> impl Iterator<Item = (&'a [u8], f64)> + 'i {
     let (first, rest) = inputs.split_first().expect("at least one input key");
     first.0.iter().filter_map(move |(member, score)| {
         let mut total = weigh(score, first.1);
@@ -121,7 +121,7 @@ fn intersection<'a, 'i>(
 fn union(inputs: &[(Source<'_>, f64)], aggregate: Aggregate) -> ZSetValue {
     // Insertion order is first seen: the result's storage order must not
     // depend on a hasher, so replicas agree on later random picks.
-    let mut totals: IndexMap<&Bytes, f64, Hasher> = IndexMap::default();
+    let mut totals: IndexMap<&[u8], f64, Hasher> = IndexMap::default();
     for (source, weight) in inputs {
         for (member, score) in source.iter() {
             let value = weigh(score, *weight);
@@ -137,10 +137,10 @@ fn difference(inputs: &[(Source<'_>, f64)]) -> ZSetValue {
     collect(first.0.iter().filter(|(member, _)| rest.iter().all(|(source, _)| source.score(member).is_none())))
 }
 
-fn collect<'a>(items: impl IntoIterator<Item = (&'a Bytes, f64)>) -> ZSetValue {
+fn collect<'a>(items: impl IntoIterator<Item = (&'a [u8], f64)>) -> ZSetValue {
     let mut zset = ZSetValue::default();
     for (member, score) in items {
-        zset.insert(member.clone(), score);
+        zset.insert(Bytes::copy_from_slice(member), score);
     }
     zset
 }

@@ -27,7 +27,7 @@ pub(super) fn pop(tx: &mut Txn, key: &Bytes, max: bool, count: Option<u64>) -> R
     let Some(zset) = tx.write::<ZSetValue>(key, false)? else { return Ok(Out::Array(vec![])) };
     Ok(match count {
         None => take(zset, max, 1).into_iter().next().map_or(Out::Array(vec![]), pair),
-        Some(n) => with_scores(take(zset, max, n).iter().map(|(m, s)| (m, *s))),
+        Some(n) => with_scores(take(zset, max, n).iter().map(|(m, s)| (&m[..], *s))),
     })
 }
 
@@ -67,7 +67,7 @@ pub(super) fn rand_member(tx: &Txn, key: &[u8], count: Option<i64>, scores: bool
         return Ok(Out::bulk(member));
     };
     check_repeats(count)?;
-    let picked: Vec<(&Bytes, f64)> = if count > 1 && count as u64 >= zset.len() as u64 {
+    let picked: Vec<(&[u8], f64)> = if count > 1 && count as u64 >= zset.len() as u64 {
         // Asking for at least the whole set gets it, highest first, as
         // Redis walks it.
         zset.ordered().rev().collect()
@@ -83,7 +83,7 @@ pub(super) fn rand_member(tx: &Txn, key: &[u8], count: Option<i64>, scores: bool
 pub(super) fn scan(tx: &Txn, key: &[u8], scan: &ScanArgs) -> Run {
     let Some(zset) = tx.read::<ZSetValue>(key)? else { return Ok(scan_reply(0, vec![])) };
     let mut items = Vec::new();
-    let mut emit = |member: &Bytes, text: String| {
+    let mut emit = |member: &[u8], text: String| {
         if scan.matches(member) {
             items.extend([Out::bulk(member), Out::Bulk(Bytes::from(text))]);
         }

@@ -9,7 +9,7 @@ use crate::txn::Txn;
 use crate::value::{Value, ZSetValue};
 
 /// The members a query selects, in the query's direction, after LIMIT.
-pub(super) fn select<'a>(zset: &'a ZSetValue, spec: &'a RangeSpec) -> Vec<(&'a Bytes, f64)> {
+pub(super) fn select<'a>(zset: &'a ZSetValue, spec: &'a RangeSpec) -> Vec<(&'a [u8], f64)> {
     match &spec.by {
         RangeBy::Rank { start, stop } => {
             rank_range(*start, *stop, zset.len()).map_or_else(Vec::new, |ranks| zset.by_rank(ranks, spec.rev))
@@ -23,7 +23,7 @@ pub(super) fn select<'a>(zset: &'a ZSetValue, spec: &'a RangeSpec) -> Vec<(&'a B
 
 /// LIMIT's `offset count`: a negative offset selects nothing (Redis walks
 /// off the end), a negative count everything after the offset.
-fn window<'a>(items: impl Iterator<Item = (&'a Bytes, f64)>, spec: &RangeSpec) -> Vec<(&'a Bytes, f64)> {
+fn window<'a>(items: impl Iterator<Item = (&'a [u8], f64)>, spec: &RangeSpec) -> Vec<(&'a [u8], f64)> {
     let Ok(offset) = usize::try_from(spec.offset) else { return Vec::new() };
     let count = usize::try_from(spec.limit).unwrap_or(usize::MAX);
     items.skip(offset).take(count).collect()
@@ -40,7 +40,7 @@ pub(super) fn store(tx: &mut Txn, dest: &Bytes, key: &[u8], spec: &RangeSpec) ->
     let mut result = ZSetValue::default();
     if let Some(zset) = tx.read::<ZSetValue>(key)? {
         for (member, score) in select(zset, spec) {
-            result.insert(member.clone(), score);
+            result.insert(Bytes::copy_from_slice(member), score);
         }
     }
     Ok(put(tx, dest, result))
@@ -62,7 +62,7 @@ pub(super) fn put(tx: &mut Txn, dest: &Bytes, zset: ZSetValue) -> Out {
 pub(super) fn remove(tx: &mut Txn, key: &Bytes, by: &RangeBy) -> Run {
     let Some(zset) = tx.write::<ZSetValue>(key, false)? else { return Ok(Out::Int(0)) };
     let spec = RangeSpec { by: by.clone(), rev: false, offset: 0, limit: -1 };
-    let doomed: Vec<Bytes> = select(zset, &spec).into_iter().map(|(m, _)| m.clone()).collect();
+    let doomed: Vec<Bytes> = select(zset, &spec).into_iter().map(|(m, _)| Bytes::copy_from_slice(m)).collect();
     for member in &doomed {
         zset.remove(member);
     }
