@@ -24,25 +24,37 @@ use shoal_server::StopReason;
 #[global_allocator]
 static ALLOCATOR: mimalloc::MiMalloc = mimalloc::MiMalloc;
 
-/// `mi_option_purge_delay` in mimalloc.h's `mi_option_e` (not exported as a
-/// constant by libmimalloc-sys).
+/// `mi_option_purge_delay` in mimalloc.h's `mi_option_e` (libmimalloc-sys
+/// does not export the options as constants).
 const MI_OPTION_PURGE_DELAY: libmimalloc_sys::mi_option_t = 15;
 
-/// Memory a thread frees goes back to the OS at once rather than after
-/// mimalloc's default 10 ms: a delayed purge runs only when the freeing
-/// thread allocates again, and the threads that free the most (a snapshot's
-/// dump of the whole keyspace, on a blocking thread) then sit idle, so the
-/// freed memory stayed resident. Measured with bench/memory.sh (1 M
-/// strings: 1.72x Redis's RSS growth at the default, 1.05x with 0) and
-/// redis-benchmark SET -P 16 (no slower; see docs/memory.md).
-fn release_freed_memory_promptly() {
+/// Freed memory goes back to the OS at once rather than after mimalloc's
+/// default 10 ms: a delayed purge runs only when the freeing thread
+/// allocates again, and the threads that free the most (a snapshot's dump
+/// of the whole keyspace, on a blocking thread) then sit idle, so the
+/// memory stayed resident (1 M strings: 1.72x Redis's RSS growth with the
+/// delay, 1.02x without; SET throughput no lower; docs/memory.md).
+fn tune_allocator() {
     // SAFETY: called first thing in `main`, before any other thread
     // exists: mimalloc's option setters are not thread safe.
     unsafe { libmimalloc_sys::mi_option_set(MI_OPTION_PURGE_DELAY, 0) }
 }
 
+/// `--disable-thp yes`: no transparent huge pages for this process, as
+/// Redis's `disable-thp` (PR_SET_THP_DISABLE). Called before the server
+/// starts its threads.
+fn disable_thp() -> std::io::Result<()> {
+    // SAFETY: prctl with integer arguments only.
+    let rc = unsafe { libc::prctl(libc::PR_SET_THP_DISABLE, 1, 0, 0, 0) };
+    if rc == 0 {
+        Ok(())
+    } else {
+        Err(std::io::Error::last_os_error())
+    }
+}
+
 fn main() -> ExitCode {
-    release_freed_memory_promptly();
+    tune_allocator();
     let cli = match cli::Cli::try_parse() {
         Ok(cli) => cli,
         Err(e) => return cli::report_usage_error(e),
@@ -59,6 +71,12 @@ fn run_server(args: cli::ServerArgs) -> ExitCode {
     if let Err(e) = init_logging(&args.log_level) {
         eprintln!("shoal: {e}");
         return ExitCode::from(2);
+    }
+    if args.disable_thp == cli::YesNo::Yes {
+        if let Err(e) = disable_thp() {
+            eprintln!("shoal: --disable-thp yes: {e}");
+            return ExitCode::FAILURE;
+        }
     }
     if let Some(seed) = &args.cluster.join {
         if let Err(e) = join_first(&args, seed) {

@@ -29,6 +29,20 @@ fn bad_flags_give_one_line() {
     assert!(fails_with(&["server", "--log-level", "[bad"]).contains("--log-level"));
 }
 
+/// `--disable-thp yes` turns transparent huge pages off for the node's
+/// process (the kernel's `THP_enabled` flag), and only then.
+#[test]
+fn disable_thp_turns_huge_pages_off() {
+    let thp_enabled = |server: &Server| {
+        let status = std::fs::read_to_string(format!("/proc/{}/status", server.pid())).unwrap();
+        let line = status.lines().find(|l| l.starts_with("THP_enabled:")).expect("a kernel that reports THP_enabled");
+        line.split_whitespace().nth(1).unwrap().to_string()
+    };
+    assert_eq!(thp_enabled(&Server::start("thp-yes", &["--disable-thp", "yes"])), "0");
+    assert_eq!(thp_enabled(&Server::start("thp-default", &[])), "1");
+    assert!(fails_with(&["server", "--disable-thp", "maybe"]).contains("--disable-thp"));
+}
+
 #[test]
 fn port_in_use_is_a_clear_error() {
     let holder = std::net::TcpListener::bind("127.0.0.1:0").unwrap();

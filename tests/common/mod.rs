@@ -101,6 +101,11 @@ impl Server {
         Server::start_in(&temp_dir(name), extra)
     }
 
+    /// The server process's id.
+    pub fn pid(&self) -> u32 {
+        self.child.as_ref().expect("a running server").id()
+    }
+
     fn wait_ready(&mut self) {
         let port = self.port;
         let child = self.child.as_mut().unwrap();
