@@ -155,6 +155,10 @@ pub struct ReplicationArgs {
     /// their logs purged, so the WAL's disk use stays bounded.
     #[arg(long, default_value_t = 4)]
     pub wal_max_segments: usize,
+    /// Bytes of log a shard group holds in memory past which it snapshots
+    /// and purges before --snapshot-every-entries (checked every second).
+    #[arg(long, default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(1..))]
+    pub snapshot_log_bytes: u64,
 }
 
 #[derive(Debug, Clone, Copy, PartialEq, Eq, clap::ValueEnum)]
@@ -211,6 +215,7 @@ impl ReplicationArgs {
             return Err("--wal-max-segments must be at least 2 (the segment being written and one closed)".into());
         }
         config.snapshots.wal_max_segments = self.wal_max_segments;
+        config.snapshots.max_log_bytes = self.snapshot_log_bytes;
         config.read_mode = match self.read_mode {
             ReadModeArg::Lease => ReadMode::Lease,
             ReadModeArg::Index => ReadMode::ReadIndex,

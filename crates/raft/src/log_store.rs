@@ -27,17 +27,18 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io;
 use std::ops::RangeBounds;
+use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
 use openraft::storage::{IOFlushed, RaftLogStorage};
 use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
-use openraft::{LogState, OptionalSend, RaftLogReader};
+use openraft::{EntryPayload, LogState, OptionalSend, RaftLogReader};
 use serde::{Deserialize, Serialize};
 use shoal_wal::{GroupId, GroupState, Record, TryAppendError, Wal};
 use tokio::sync::oneshot;
 
-use crate::{io_err, TypeConfig};
+use crate::{io_err, Cmd, Proposal, TypeConfig};
 
 type Entry = EntryOf<TypeConfig>;
 type LogId = LogIdOf<TypeConfig>;
@@ -67,6 +68,21 @@ pub struct LogStore {
     group: GroupId,
     wal: Arc<Wal>,
     inner: Arc<Mutex<Inner>>,
+    /// About how many bytes the entries held in memory take (their
+    /// writes' encodings): what `Replicas::compact` bounds by snapshotting
+    /// and purging, since entries of large writes (an HSET of a hundred
+    /// fields) would otherwise keep tens of MB resident between snapshots.
+    held_bytes: Arc<AtomicU64>,
+}
+
+/// What an entry adds to `held_bytes`.
+fn entry_bytes(entry: &Entry) -> u64 {
+    /// The decoded entry around a write's bytes, and any other entry.
+    const FIXED: u64 = 128;
+    match &entry.payload {
+        EntryPayload::Normal(Proposal { cmd: Cmd::Write(bytes), .. }) => FIXED + bytes.len() as u64,
+        _ => FIXED,
+    }
 }
 
 fn wal_index(raft_index: u64) -> u64 {
@@ -89,7 +105,18 @@ impl LogStore {
         if let Some(purged) = &inner.hard.purged {
             inner.entries = inner.entries.split_off(&(purged.index + 1));
         }
-        Ok(LogStore { group, wal, inner: Arc::new(Mutex::new(inner)) })
+        let held = inner.entries.values().map(entry_bytes).sum();
+        Ok(LogStore { group, wal, inner: Arc::new(Mutex::new(inner)), held_bytes: Arc::new(AtomicU64::new(held)) })
+    }
+
+    /// `held_bytes`, shared.
+    pub fn held_bytes(&self) -> Arc<AtomicU64> {
+        Arc::clone(&self.held_bytes)
+    }
+
+    /// Counts entries that left memory out of `held_bytes`.
+    fn forget(&self, gone: &BTreeMap<u64, Entry>) {
+        self.held_bytes.fetch_sub(gone.values().map(entry_bytes).sum(), Ordering::Relaxed);
     }
 
     /// Raft indexes of the entries held (tests and diagnostics).
@@ -244,7 +271,10 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     term: entry.log_id.leader_id.term,
                     payload: Bytes::from(payload),
                 });
-                inner.entries.insert(entry.log_id.index, entry);
+                self.held_bytes.fetch_add(entry_bytes(&entry), Ordering::Relaxed);
+                if let Some(replaced) = inner.entries.insert(entry.log_id.index, entry) {
+                    self.held_bytes.fetch_sub(entry_bytes(&replaced), Ordering::Relaxed);
+                }
             }
         }
         // Readable now; reported flushed only from the WAL's done callback,
@@ -257,8 +287,11 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let after = last_log_id.map_or(0, |l| wal_index(l.index));
         {
             let mut inner = self.inner.lock().unwrap();
-            let keep_upto = last_log_id.map(|l| l.index);
-            inner.entries.retain(|&i, _| keep_upto.is_some_and(|k| i <= k));
+            let gone = match last_log_id {
+                Some(last) => inner.entries.split_off(&(last.index + 1)),
+                None => std::mem::take(&mut inner.entries),
+            };
+            self.forget(&gone);
         }
         // Later appends are queued behind this record, so they cannot be
         // replayed before it; no need to wait. Fsynced whatever the policy:
@@ -276,7 +309,9 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             // cut under --fsync everysec), and openraft then reads a range
             // whose start would be gone (found by the simulation).
             if let Some(previous) = inner.hard.purged {
-                inner.entries = inner.entries.split_off(&(previous.index + 1));
+                let kept = inner.entries.split_off(&(previous.index + 1));
+                let gone = std::mem::replace(&mut inner.entries, kept);
+                self.forget(&gone);
             }
             inner.hard.purged = Some(log_id);
             self.hard_state_record(&inner.hard)?

@@ -91,13 +91,23 @@ pub struct Snapshots {
     /// WAL segments on disk past which the groups keeping the oldest one
     /// are compacted (`Replicas::compact_wal`).
     pub wal_max_segments: usize,
+    /// Bytes of log entries a group holds in memory past which it
+    /// snapshots (and then purges) before `every_entries`: entries of
+    /// large writes would otherwise keep tens of MB resident
+    /// (`Replicas::compact_logs`).
+    pub max_log_bytes: u64,
 }
 
 impl Default for Snapshots {
     fn default() -> Self {
-        Snapshots { every_entries: 5000, keep_entries: 1000, wal_max_segments: 4 }
+        Snapshots { every_entries: 5000, keep_entries: 1000, wal_max_segments: 4, max_log_bytes: 8 << 20 }
     }
 }
+
+/// Entries since the last snapshot below which a group over
+/// `max_log_bytes` does not snapshot again: what it holds then is the log
+/// kept behind the last snapshot, which only the next purge releases.
+const MIN_ENTRIES_BETWEEN_SNAPSHOTS: u64 = 64;
 
 /// How a leader makes a read linearizable.
 #[derive(Debug, Clone, Copy, PartialEq, Eq, Default)]
@@ -191,6 +201,8 @@ struct Replica {
     sleep: crate::hibernate::Sleep,
     /// A handle on the group's state machine (it shares its state).
     sm: StateMachine,
+    /// The bytes of log its log store holds in memory.
+    log_bytes: Arc<AtomicU64>,
 }
 
 /// Several writes to one group handed to its Raft in one message (in
@@ -272,6 +284,8 @@ pub struct Replicas {
     read_mode: ReadMode,
     /// See `Snapshots::wal_max_segments`.
     wal_max_segments: usize,
+    /// See `Snapshots::max_log_bytes`.
+    max_log_bytes: u64,
     /// How long after a quorum-acknowledged heartbeat was sent a leader
     /// may serve reads locally (`ReadMode::Lease`).
     lease: Duration,
@@ -382,6 +396,7 @@ impl Replicas {
             client_addrs: config.client_addrs,
             read_mode: config.read_mode,
             wal_max_segments: config.snapshots.wal_max_segments,
+            max_log_bytes: config.snapshots.max_log_bytes,
             lease,
             quorum_timeout,
             epoch: std::time::Instant::now(),
@@ -446,6 +461,7 @@ impl Replicas {
             .map_err(|e| format!("{}: {e}", sm_dir.display()))?;
         let state = self.recovered.lock().expect("recovered lock").remove(&spec.id).unwrap_or_default();
         let log = LogStore::open(Arc::clone(&self.wal), spec.id, &state).map_err(|e| e.to_string())?;
+        let log_bytes = log.held_bytes();
         let db = Arc::new(Db::new());
         let sm = StateMachine::open(Arc::clone(&db), &sm_dir)
             .map_err(|e| format!("snapshot in {}: {e}", sm_dir.display()))?
@@ -484,6 +500,7 @@ impl Replicas {
             slots,
             sleep: Default::default(),
             sm: sm_handle,
+            log_bytes,
         };
         let mut table = BTreeMap::clone(&self.replicas.load());
         table.insert(spec.id, Arc::new(replica));
@@ -971,6 +988,25 @@ impl Replicas {
             } else {
                 trigger.snapshot().await
             };
+        }
+    }
+
+    /// Snapshots every group here whose log in memory is over
+    /// `max_log_bytes` (and has grown since its last snapshot), so that
+    /// openraft purges it. Called every second, as `compact_wal`.
+    pub async fn compact_logs(&self) {
+        for replica in self.replicas.load().values() {
+            if replica.log_bytes.load(Ordering::Relaxed) <= self.max_log_bytes {
+                continue;
+            }
+            let (applied, snapshot) = {
+                let metrics = replica.raft.metrics();
+                let m = metrics.borrow_watched();
+                (m.last_applied.map_or(0, |l| l.index), m.snapshot.map_or(0, |l| l.index))
+            };
+            if applied.saturating_sub(snapshot) >= MIN_ENTRIES_BETWEEN_SNAPSHOTS {
+                let _ = replica.raft.trigger().snapshot().await;
+            }
         }
     }
 
