@@ -5,7 +5,10 @@
 # standalone `shoal server` (release build), loads the same commands into
 # each with `redis-cli --pipe`, waits for the server to settle, and prints
 # the growth of its resident set (RSS after loading less RSS when empty),
-# INFO used_memory, and the shoal/redis ratio of the growth. Datasets:
+# INFO used_memory, the shoal/redis ratio of the growth, and how much of
+# the growth is left after FLUSHALL (`left`: what the server keeps that is
+# not the keys: shoal's log window and allocator pages, Redis's allocator
+# pages). Datasets:
 #   strings      N string keys (16-byte keys, 64-byte values)
 #   hash         one hash of N fields (16-byte fields, 16-byte values)
 #   zset         one sorted set of N members (16-byte members)
@@ -81,9 +84,10 @@ else:
 EOF
 }
 
-# measure SERVER DATASET: prints "rss_growth used_memory" for one fresh server.
+# measure SERVER DATASET: prints "rss_growth used_memory left" for one
+# fresh server.
 measure() {
-    local server=$1 dataset=$2 port before after
+    local server=$1 dataset=$2 port before after used flushed
     port=$(free_port)
     if [[ $server == redis ]]; then
         redis-server --port "$port" --bind 127.0.0.1 --save '' --appendonly no --dir "$work" \
@@ -105,17 +109,24 @@ measure() {
     # Measuring, not waiting for a condition: background snapshots settle.
     sleep "$SETTLE_S"
     after=$(rss_bytes "$pid")
-    echo "$((after - before)) $(used_memory "$port")"
+    used=$(used_memory "$port")
+    redis-cli -p "$port" flushall >/dev/null
+    # Measuring, not waiting for a condition, as above.
+    sleep "$SETTLE_S"
+    flushed=$(rss_bytes "$pid")
+    echo "$((after - before)) $used $((flushed - before))"
     stop_pids 30 "$pid"
     pid=
 }
 
-printf '%-13s %14s %14s %14s %14s %8s\n' dataset redis_rss+ shoal_rss+ redis_used shoal_used rss_x
+printf '%-13s %12s %12s %12s %12s %12s %12s %7s\n' \
+    dataset redis_rss+ shoal_rss+ redis_used shoal_used redis_left shoal_left rss_x
 for dataset in $DATASETS; do
     echo "loading $dataset (N=$N) into redis-server..." >&2
-    read -r redis_growth redis_used < <(measure redis "$dataset")
+    read -r redis_growth redis_used redis_left < <(measure redis "$dataset")
     echo "loading $dataset (N=$N) into shoal..." >&2
-    read -r shoal_growth shoal_used < <(measure shoal "$dataset")
+    read -r shoal_growth shoal_used shoal_left < <(measure shoal "$dataset")
     ratio=$(python3 -c "print(f'{$shoal_growth / max($redis_growth, 1):.2f}')")
-    printf '%-13s %14s %14s %14s %14s %8s\n' "$dataset" "$redis_growth" "$shoal_growth" "$redis_used" "$shoal_used" "$ratio"
+    printf '%-13s %12s %12s %12s %12s %12s %12s %7s\n' "$dataset" "$redis_growth" "$shoal_growth" \
+        "$redis_used" "$shoal_used" "$redis_left" "$shoal_left" "$ratio"
 done
