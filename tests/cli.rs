@@ -6,7 +6,7 @@ mod common;
 
 use std::process::{Command, Stdio};
 
-use common::{bulk, free_port, temp_dir, Server, BIN};
+use common::{bulk, frame_text, free_port, temp_dir, wait_for, Server, BIN};
 use shoal_proto::Frame;
 
 /// Runs `shoal` with `args`, expecting it to fail; returns its stderr.
@@ -134,4 +134,31 @@ fn shutdown_and_kill_keep_every_acknowledged_write() {
     assert_eq!(c.call(&["GET", "n"]), bulk("5"), "kill -9 after the reply loses nothing");
     assert!(matches!(c.call(&["TTL", "ttl"]), Frame::Integer(t) if (1..=100).contains(&t)), "expiry survives");
     assert_eq!(c.call(&["DBSIZE"]), Frame::Integer(4));
+}
+
+/// `--snapshot-log-bytes`: a group whose log in memory passes the limit
+/// snapshots (and purges) long before `--snapshot-every-entries`; the same
+/// writes under the default limit do not.
+#[test]
+fn snapshot_log_bytes_bounds_the_log_held_in_memory() {
+    let snapshot_index = |server: &Server| {
+        let text = frame_text(&server.client().call(&["INFO", "replication"])).expect("INFO text");
+        let group = text.lines().find(|l| l.starts_with("group")).expect("a shard group line").to_string();
+        let field = group.split(',').find_map(|kv| kv.strip_prefix("snapshot=")).expect("snapshot=");
+        field.parse::<u64>().ok()
+    };
+    let flags = ["--snapshot-every-entries", "1000000"];
+    let small = Server::start("log-bytes-small", &[&flags[..], &["--snapshot-log-bytes", "65536"]].concat());
+    let default = Server::start("log-bytes-default", &flags);
+    let value = "v".repeat(1000);
+    for server in [&small, &default] {
+        let mut client = server.client();
+        for i in 0..200 {
+            let field = format!("f{i}");
+            assert_eq!(client.call(&["HSET", "h", &field, &value]), Frame::Integer(1));
+        }
+    }
+    // 200 entries of ~1 KB: past 64 KiB, far below the default 8 MiB.
+    wait_for("the small limit's group to snapshot", || snapshot_index(&small));
+    assert_eq!(snapshot_index(&default), None, "the default limit snapshotted 200 KB of log");
 }

@@ -519,7 +519,7 @@ fn positions(list: &ListValue, item: &Bytes, opts: &PosOpts) -> Vec<usize> {
         Some(0) => usize::MAX,
         Some(n) => n,
     };
-    let pick = |items: &mut dyn Iterator<Item = (usize, &Bytes)>| -> Vec<usize> {
+    let pick = |items: &mut dyn Iterator<Item = (usize, &[u8])>| -> Vec<usize> {
         items.take(scanned).filter(|(_, x)| *x == item).map(|(i, _)| i).skip(skip).take(wanted).collect()
     };
     if opts.rank > 0 {

@@ -43,7 +43,7 @@ impl SortCmd {
     pub(super) fn run(&self, tx: &mut Txn, _rng: &mut Rng) -> Run {
         let mut items: Vec<(Bytes, f64)> = match tx.get(&self.key) {
             None => vec![],
-            Some(Value::List(l)) => l.iter().map(|i| (i.clone(), 0.0)).collect(),
+            Some(Value::List(l)) => l.iter().map(|i| (Bytes::copy_from_slice(i), 0.0)).collect(),
             Some(Value::Set(s)) => s.iter().map(|m| (Bytes::copy_from_slice(m), 0.0)).collect(),
             // Without sorting, a sorted set keeps its own order.
             Some(Value::ZSet(z)) => z.ordered().map(|(m, s)| (Bytes::copy_from_slice(m), s)).collect(),

@@ -7,10 +7,11 @@ use std::collections::VecDeque;
 use bytes::Bytes;
 
 use crate::encoding::list_fits;
+use crate::value::{blob, Blob};
 
 #[derive(Clone, Default)]
 pub struct ListValue {
-    items: VecDeque<Bytes>,
+    items: VecDeque<Blob>,
     bytes: usize,
     big: bool,
 }
@@ -26,13 +27,13 @@ impl ListValue {
 
     pub fn push_front(&mut self, item: Bytes) {
         self.bytes += item.len();
-        self.items.push_front(item);
+        self.items.push_front(blob(item));
         self.reencode();
     }
 
     pub fn push_back(&mut self, item: Bytes) {
         self.bytes += item.len();
-        self.items.push_back(item);
+        self.items.push_back(blob(item));
         self.reencode();
     }
 
@@ -40,30 +41,30 @@ impl ListValue {
         let item = self.items.pop_front()?;
         self.bytes -= item.len();
         self.reencode();
-        Some(item)
+        Some(Bytes::from(item))
     }
 
     pub fn pop_back(&mut self) -> Option<Bytes> {
         let item = self.items.pop_back()?;
         self.bytes -= item.len();
         self.reencode();
-        Some(item)
+        Some(Bytes::from(item))
     }
 
-    pub fn get(&self, index: usize) -> Option<&Bytes> {
-        self.items.get(index)
+    pub fn get(&self, index: usize) -> Option<&[u8]> {
+        self.items.get(index).map(|i| &i[..])
     }
 
     /// Replaces the item at `index` (which must exist).
     pub fn set(&mut self, index: usize, item: Bytes) {
-        let old = std::mem::replace(&mut self.items[index], item);
+        let old = std::mem::replace(&mut self.items[index], blob(item));
         self.bytes = self.bytes - old.len() + self.items[index].len();
         self.reencode();
     }
 
     pub fn insert(&mut self, index: usize, item: Bytes) {
         self.bytes += item.len();
-        self.items.insert(index, item);
+        self.items.insert(index, blob(item));
         self.reencode();
     }
 
@@ -71,33 +72,33 @@ impl ListValue {
         let item = self.items.remove(index)?;
         self.bytes -= item.len();
         self.reencode();
-        Some(item)
+        Some(Bytes::from(item))
     }
 
     /// Keeps only `range` (in bounds).
     pub fn keep(&mut self, range: std::ops::Range<usize>) {
         self.items.truncate(range.end);
         self.items.drain(..range.start);
-        self.bytes = self.items.iter().map(Bytes::len).sum();
+        self.bytes = self.items.iter().map(|i| i.len()).sum();
         self.reencode();
     }
 
     /// Keeps the items for which `keep` holds, in order; returns how many went.
-    pub fn retain(&mut self, keep: impl FnMut(&Bytes) -> bool) -> usize {
+    pub fn retain(&mut self, mut keep: impl FnMut(&[u8]) -> bool) -> usize {
         let before = self.items.len();
-        self.items.retain(keep);
-        self.bytes = self.items.iter().map(Bytes::len).sum();
+        self.items.retain(|i| keep(i));
+        self.bytes = self.items.iter().map(|i| i.len()).sum();
         self.reencode();
         before - self.items.len()
     }
 
     /// The items in `range` (in bounds), without walking the ones before it.
-    pub fn range(&self, range: std::ops::RangeInclusive<usize>) -> impl DoubleEndedIterator<Item = &Bytes> {
-        self.items.range(range)
+    pub fn range(&self, range: std::ops::RangeInclusive<usize>) -> impl DoubleEndedIterator<Item = &[u8]> {
+        self.items.range(range).map(|i| &i[..])
     }
 
-    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &Bytes> + ExactSizeIterator {
-        self.items.iter()
+    pub fn iter(&self) -> impl DoubleEndedIterator<Item = &[u8]> + ExactSizeIterator {
+        self.items.iter().map(|i| &i[..])
     }
 
     pub fn encoding(&self) -> &'static str {
