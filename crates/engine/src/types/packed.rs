@@ -60,7 +60,7 @@ impl Packed {
     /// Removes the run of `width` items starting at item `first` and moves
     /// the last run of the buffer into its place (`IndexMap::swap_remove`).
     pub fn swap_remove_run(&mut self, first: usize, width: usize) {
-        assert!(first % width == 0 && first + width <= self.len(), "no run of {width} at item {first}");
+        assert!(first.is_multiple_of(width) && first + width <= self.len(), "no run of {width} at item {first}");
         let hole = self.span(first, width);
         let last_first = self.len() - width;
         if first == last_first {
