@@ -21,7 +21,7 @@
 
 use std::io;
 use std::path::{Path, PathBuf};
-use std::sync::atomic::{AtomicU32, Ordering};
+use std::sync::atomic::{AtomicU32, AtomicUsize, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -80,9 +80,12 @@ impl Default for Inner {
 }
 
 /// A snapshot's bytes: the sessions, the slots, then the keyspace dump,
-/// written into one buffer (the keyspace is never held twice).
-pub(crate) fn snapshot_bytes(sessions: &Sessions, slots: u32, db: &Db) -> io::Result<Vec<u8>> {
-    let mut data = snapshot_header(sessions, slots, 0)?;
+/// written into one buffer (the keyspace is never held twice) sized for
+/// `expected_len` bytes and an eighth more, so that a snapshot about the
+/// size of the last one does not double its buffer on the way (a peak of
+/// twice the keyspace, copied at each doubling).
+pub(crate) fn snapshot_bytes(sessions: &Sessions, slots: u32, db: &Db, expected_len: usize) -> io::Result<Vec<u8>> {
+    let mut data = snapshot_header(sessions, slots, expected_len + expected_len / 8)?;
     db.dump_slots_into(&mut data, |_| true, 0);
     Ok(data)
 }
@@ -165,6 +168,8 @@ pub struct StateMachine {
     /// Where a split's new group is written (see `births`); `None`: splits
     /// leave no new group here (in-memory tests).
     births: Option<Arc<births::Births>>,
+    /// The length of the last snapshot built here (`snapshot_bytes`).
+    last_snapshot_len: Arc<AtomicUsize>,
 }
 
 impl StateMachine {
@@ -180,6 +185,7 @@ impl StateMachine {
             slots: Arc::new(AtomicU32::new(ALL_SLOTS)),
             applied: Arc::default(),
             births: None,
+            last_snapshot_len: Arc::default(),
         }
     }
 
@@ -191,8 +197,10 @@ impl StateMachine {
         std::fs::create_dir_all(dir)?;
         let mut inner = Inner::default();
         let mut persisted = None;
+        let mut loaded_len = 0;
         if let Some((meta, data)) = snapshot_file::load(dir)? {
             persisted = meta.last_log_id;
+            loaded_len = data.len();
             let (sessions, slots, dump) = split_snapshot(&data)?;
             db.replace(dump, 0).map_err(io_err)?;
             inner.sessions = sessions;
@@ -211,6 +219,7 @@ impl StateMachine {
             log: None,
             owner: None,
             births: None,
+            last_snapshot_len: Arc::new(AtomicUsize::new(loaded_len)),
         })
     }
 
@@ -535,7 +544,10 @@ impl StateMachine {
     fn build_blocking(&self) -> io::Result<Snapshot> {
         let (meta, data) = {
             let inner = self.inner.blocking_lock();
-            let data = Bytes::from(snapshot_bytes(&inner.sessions, inner.slots, &self.db)?);
+            let expected = self.last_snapshot_len.load(Ordering::Relaxed);
+            let data = snapshot_bytes(&inner.sessions, inner.slots, &self.db, expected)?;
+            self.last_snapshot_len.store(data.len(), Ordering::Relaxed);
+            let data = Bytes::from(data);
             let last_membership = inner.membership.clone();
             (SnapshotMetaOf::<TypeConfig> { last_log_id: inner.last_applied, last_membership }, data)
         };
@@ -628,7 +640,7 @@ mod tests {
     fn check_snapshot_refuses_damage() {
         let db = Db::new();
         db.apply(WriteOp::Set { key: "k".into(), value: "v".into(), options: Default::default() }, 0);
-        let good = snapshot_bytes(&Sessions::default(), ALL_SLOTS, &db).unwrap();
+        let good = snapshot_bytes(&Sessions::default(), ALL_SLOTS, &db, 0).unwrap();
         assert!(check_snapshot(&good).is_ok());
         assert!(check_snapshot(b"garbage").is_err());
         let mut damaged = good.clone();
