@@ -192,7 +192,9 @@ impl HashCmd {
                     return Ok(Out::bulk(f));
                 };
                 super::check_repeats(count)?;
-                let picked = random_indices(hash.len(), count, rng).into_iter().map(|i| hash.at(i).expect("in range"));
+                let indexed = hash.indexed();
+                let picked =
+                    random_indices(hash.len(), count, rng).into_iter().map(|i| indexed.get(i).expect("in range"));
                 Ok(if *values {
                     Out::Pairs(picked.map(|(f, v)| (Out::bulk(f), Out::bulk(v))).collect())
                 } else {
@@ -203,7 +205,8 @@ impl HashCmd {
                 let Some(hash) = tx.read::<HashValue>(key)? else { return Ok(scan_reply(0, vec![])) };
                 let (positions, next) = scan_page(hash.len(), scan.cursor, scan.count, hash.encoding() == "listpack");
                 let mut items = Vec::new();
-                for (f, v) in positions.rev().filter_map(|i| hash.at(i)) {
+                let indexed = hash.indexed();
+                for (f, v) in positions.rev().filter_map(|i| indexed.get(i)) {
                     if scan.matches(f) {
                         items.extend([Out::bulk(f), Out::bulk(v)]);
                     }

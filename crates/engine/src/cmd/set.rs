@@ -160,7 +160,8 @@ impl SetCmd {
                 let Some(set) = tx.read::<SetValue>(key)? else { return Ok(scan_reply(0, vec![])) };
                 // Redis returns intsets and listpacks whole, in one page.
                 let (positions, next) = scan_page(set.len(), scan.cursor, scan.count, set.encoding() != "hashtable");
-                let items = positions.rev().filter_map(|i| set.at(i)).filter(|m| scan.matches(m)).map(Out::bulk);
+                let indexed = set.indexed();
+                let items = positions.rev().filter_map(|i| indexed.get(i)).filter(|m| scan.matches(m)).map(Out::bulk);
                 Ok(scan_reply(next, items.collect()))
             }
         }
@@ -216,7 +217,8 @@ fn rand_member(tx: &Txn, key: &Bytes, count: Option<i64>, rng: &mut Rng) -> Run 
     };
     let Some(set) = set else { return Ok(Out::Array(vec![])) };
     super::check_repeats(count)?;
-    Ok(Out::bulks(random_indices(set.len(), count, rng).into_iter().filter_map(|i| set.at(i))))
+    let indexed = set.indexed();
+    Ok(Out::bulks(random_indices(set.len(), count, rng).into_iter().filter_map(|i| indexed.get(i))))
 }
 
 fn smove(tx: &mut Txn, from: &Bytes, to: &Bytes, member: &Bytes) -> Run {

@@ -1,7 +1,8 @@
 //! A hash: fields to values, in insertion order (removal swaps the last
-//! field into the hole). Packed (`listpack`) until it first outgrows
-//! `hash-max-listpack-*`, then a hash table (`hashtable`); Redis never
-//! converts back, nor does this. Both forms keep the same order, so a
+//! field into the hole). Reported `listpack` until it first outgrows
+//! `hash-max-listpack-*`, then `hashtable` (Redis never converts back, nor
+//! does this). Stored packed while `listpack` and at most `PACKED_MAX`
+//! fields, a hash table otherwise: both forms keep the same order, so a
 //! replica whose node-local limits differ lists the fields alike.
 
 use bytes::Bytes;
@@ -13,9 +14,16 @@ use super::Hasher;
 use crate::encoding::{HASH_ENTRIES, HASH_VALUE};
 use crate::value::{blob, Blob};
 
+/// The most fields kept packed, whatever `hash-max-listpack-entries` says
+/// (CONFIG SET may raise it to millions; every packed operation walks the
+/// buffer).
+const PACKED_MAX: usize = 512;
+
 #[derive(Clone)]
 pub struct HashValue {
     repr: Repr,
+    /// Reported `hashtable`: has outgrown the listpack limits once.
+    big: bool,
 }
 
 #[derive(Clone)]
@@ -27,7 +35,7 @@ enum Repr {
 
 impl Default for HashValue {
     fn default() -> Self {
-        HashValue { repr: Repr::Small(Packed::default()) }
+        HashValue { repr: Repr::Small(Packed::default()), big: false }
     }
 }
 
@@ -53,19 +61,24 @@ impl HashValue {
     /// Sets a field; true when it is new. An existing field keeps its place.
     pub fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
         if field.len().max(value.len()) > HASH_VALUE.size() {
+            self.big = true;
             self.grow();
         }
         if let Repr::Small(p) = &mut self.repr {
+            let len = p.len() / 2;
             match position(p, &field) {
                 Some(i) => {
                     p.replace(2 * i + 1, &value);
                     return false;
                 }
-                None if p.len() / 2 < HASH_ENTRIES.size() => {
+                None if len < HASH_ENTRIES.size() && len < PACKED_MAX => {
                     p.push(&[&field, &value]);
                     return true;
                 }
-                None => self.grow(),
+                None => {
+                    self.big |= len >= HASH_ENTRIES.size();
+                    self.grow();
+                }
             }
         }
         let Repr::Big(map) = &mut self.repr else { unreachable!("grown above") };
@@ -98,6 +111,16 @@ impl HashValue {
         }
     }
 
+    /// The fields by position in O(1) each, for commands that pick many
+    /// positions (HRANDFIELD with a count, HSCAN): a packed hash's fields
+    /// are listed once, a table is read in place.
+    pub fn indexed(&self) -> Indexed<'_> {
+        match &self.repr {
+            Repr::Small(_) => Indexed::Listed(self.iter().collect()),
+            Repr::Big(map) => Indexed::Table(map),
+        }
+    }
+
     /// The field at `index` in storage order.
     pub fn at(&self, index: usize) -> Option<(&[u8], &[u8])> {
         match &self.repr {
@@ -107,13 +130,15 @@ impl HashValue {
     }
 
     pub fn encoding(&self) -> &'static str {
-        match self.repr {
-            Repr::Small(_) => "listpack",
-            Repr::Big(_) => "hashtable",
+        if self.big {
+            "hashtable"
+        } else {
+            "listpack"
         }
     }
 
-    /// Moves the fields, in order, into a hash table.
+    /// Moves the fields, in order, into a hash table (the encoding it
+    /// reports is the caller's to change).
     fn grow(&mut self) {
         let Repr::Small(p) = &self.repr else { return };
         let mut map = IndexMap::with_capacity_and_hasher(p.len() / 2 + 1, Hasher::default());
@@ -128,6 +153,21 @@ impl HashValue {
 /// The pair index of `field` in a packed hash.
 fn position(p: &Packed, field: &[u8]) -> Option<usize> {
     p.iter().step_by(2).position(|f| f == field)
+}
+
+/// A hash's fields by position (`HashValue::indexed`).
+pub enum Indexed<'a> {
+    Listed(Vec<(&'a [u8], &'a [u8])>),
+    Table(&'a IndexMap<Blob, Blob, Hasher>),
+}
+
+impl<'a> Indexed<'a> {
+    pub fn get(&self, index: usize) -> Option<(&'a [u8], &'a [u8])> {
+        match self {
+            Indexed::Listed(pairs) => pairs.get(index).copied(),
+            Indexed::Table(map) => map.get_index(index).map(|(f, v)| (&f[..], &v[..])),
+        }
+    }
 }
 
 /// A hash's fields and values in storage order.
@@ -160,6 +200,7 @@ mod tests {
         fn both_forms_keep_one_order(ops in prop::collection::vec((0u8..3, 0u8..12, 0u8..4), 0..80)) {
             let (mut small, mut big) = (HashValue::default(), HashValue::default());
             big.grow();
+            prop_assert_eq!(big.encoding(), "listpack", "storage alone never changes the encoding");
             for (op, field, value) in ops {
                 let field = Bytes::from(format!("f{field}"));
                 let value = Bytes::from("v".repeat(usize::from(value)));

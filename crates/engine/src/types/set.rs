@@ -182,6 +182,16 @@ impl SetValue {
         }
     }
 
+    /// The members by position in O(1) each, for commands that pick many
+    /// positions (SRANDMEMBER with a count, SSCAN): a packed set's members
+    /// are listed once (at most `PACKED_MAX`), a table is read in place.
+    pub fn indexed(&self) -> Indexed<'_> {
+        match &self.members {
+            Members::Packed(p) => Indexed::Listed(p.iter().collect()),
+            Members::Table(t) => Indexed::Table(t),
+        }
+    }
+
     pub fn encoding(&self) -> &'static str {
         match self.form {
             Form::Ints => "intset",
@@ -235,6 +245,21 @@ impl SetValue {
                 self.members = Members::Packed(p);
             }
             _ => {}
+        }
+    }
+}
+
+/// A set's members by position (`SetValue::indexed`).
+pub enum Indexed<'a> {
+    Listed(Vec<&'a [u8]>),
+    Table(&'a IndexSet<Blob, Hasher>),
+}
+
+impl<'a> Indexed<'a> {
+    pub fn get(&self, index: usize) -> Option<&'a [u8]> {
+        match self {
+            Indexed::Listed(items) => items.get(index).copied(),
+            Indexed::Table(t) => t.get_index(index).map(|m| &m[..]),
         }
     }
 }
