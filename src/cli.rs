@@ -155,8 +155,9 @@ pub struct ReplicationArgs {
     /// their logs purged, so the WAL's disk use stays bounded.
     #[arg(long, default_value_t = 4)]
     pub wal_max_segments: usize,
-    /// Bytes of log a shard group holds in memory past which it snapshots
-    /// and purges before --snapshot-every-entries (checked every second).
+    /// Bytes of log written since its last snapshot that a shard group
+    /// holds in memory past which it snapshots and purges before
+    /// --snapshot-every-entries (checked every second).
     #[arg(long, default_value_t = 8 << 20, value_parser = clap::value_parser!(u64).range(1..))]
     pub snapshot_log_bytes: u64,
 }

@@ -27,7 +27,6 @@ use std::collections::BTreeMap;
 use std::fmt::Debug;
 use std::io;
 use std::ops::RangeBounds;
-use std::sync::atomic::{AtomicU64, Ordering};
 use std::sync::{Arc, Mutex};
 
 use bytes::Bytes;
@@ -68,21 +67,18 @@ pub struct LogStore {
     group: GroupId,
     wal: Arc<Wal>,
     inner: Arc<Mutex<Inner>>,
-    /// About how many bytes the entries held in memory take (their
-    /// writes' encodings): what `Replicas::compact` bounds by snapshotting
-    /// and purging, since entries of large writes (an HSET of a hundred
-    /// fields) would otherwise keep tens of MB resident between snapshots.
-    held_bytes: Arc<AtomicU64>,
 }
 
-/// What an entry adds to `held_bytes`.
+/// About how many bytes an entry takes in memory (`LogStore::bytes_after`).
 fn entry_bytes(entry: &Entry) -> u64 {
-    /// The decoded entry around a write's bytes, and any other entry.
+    /// The decoded entry around what it carries.
     const FIXED: u64 = 128;
-    match &entry.payload {
-        EntryPayload::Normal(Proposal { cmd: Cmd::Write(bytes), .. }) => FIXED + bytes.len() as u64,
-        _ => FIXED,
-    }
+    let carried = match &entry.payload {
+        EntryPayload::Normal(Proposal { cmd: Cmd::Write(bytes), .. }) => bytes.len(),
+        EntryPayload::Normal(Proposal { cmd: Cmd::Absorb(spec), .. }) => spec.dump.len() + spec.sessions.len(),
+        _ => 0,
+    };
+    FIXED + carried as u64
 }
 
 fn wal_index(raft_index: u64) -> u64 {
@@ -105,18 +101,17 @@ impl LogStore {
         if let Some(purged) = &inner.hard.purged {
             inner.entries = inner.entries.split_off(&(purged.index + 1));
         }
-        let held = inner.entries.values().map(entry_bytes).sum();
-        Ok(LogStore { group, wal, inner: Arc::new(Mutex::new(inner)), held_bytes: Arc::new(AtomicU64::new(held)) })
+        Ok(LogStore { group, wal, inner: Arc::new(Mutex::new(inner)) })
     }
 
-    /// `held_bytes`, shared.
-    pub fn held_bytes(&self) -> Arc<AtomicU64> {
-        Arc::clone(&self.held_bytes)
-    }
-
-    /// Counts entries that left memory out of `held_bytes`.
-    fn forget(&self, gone: &BTreeMap<u64, Entry>) {
-        self.held_bytes.fetch_sub(gone.values().map(entry_bytes).sum(), Ordering::Relaxed);
+    /// About how many bytes the entries after Raft index `index` (all
+    /// with `None`) take in memory: the log a snapshot at the last applied
+    /// entry would let openraft purge (`Replicas::compact_logs`). Walks
+    /// those entries, at most a snapshot interval of them.
+    pub fn bytes_after(&self, index: Option<u64>) -> u64 {
+        let inner = self.inner.lock().unwrap();
+        let from = index.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
+        inner.entries.range((from, std::ops::Bound::Unbounded)).map(|(_, e)| entry_bytes(e)).sum()
     }
 
     /// Raft indexes of the entries held (tests and diagnostics).
@@ -271,10 +266,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
                     term: entry.log_id.leader_id.term,
                     payload: Bytes::from(payload),
                 });
-                self.held_bytes.fetch_add(entry_bytes(&entry), Ordering::Relaxed);
-                if let Some(replaced) = inner.entries.insert(entry.log_id.index, entry) {
-                    self.held_bytes.fetch_sub(entry_bytes(&replaced), Ordering::Relaxed);
-                }
+                inner.entries.insert(entry.log_id.index, entry);
             }
         }
         // Readable now; reported flushed only from the WAL's done callback,
@@ -287,11 +279,8 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         let after = last_log_id.map_or(0, |l| wal_index(l.index));
         {
             let mut inner = self.inner.lock().unwrap();
-            let gone = match last_log_id {
-                Some(last) => inner.entries.split_off(&(last.index + 1)),
-                None => std::mem::take(&mut inner.entries),
-            };
-            self.forget(&gone);
+            let keep_upto = last_log_id.map(|l| l.index);
+            inner.entries.retain(|&i, _| keep_upto.is_some_and(|k| i <= k));
         }
         // Later appends are queued behind this record, so they cannot be
         // replayed before it; no need to wait. Fsynced whatever the policy:
@@ -309,9 +298,7 @@ impl RaftLogStorage<TypeConfig> for LogStore {
             // cut under --fsync everysec), and openraft then reads a range
             // whose start would be gone (found by the simulation).
             if let Some(previous) = inner.hard.purged {
-                let kept = inner.entries.split_off(&(previous.index + 1));
-                let gone = std::mem::replace(&mut inner.entries, kept);
-                self.forget(&gone);
+                inner.entries = inner.entries.split_off(&(previous.index + 1));
             }
             inner.hard.purged = Some(log_id);
             self.hard_state_record(&inner.hard)?

@@ -91,10 +91,10 @@ pub struct Snapshots {
     /// WAL segments on disk past which the groups keeping the oldest one
     /// are compacted (`Replicas::compact_wal`).
     pub wal_max_segments: usize,
-    /// Bytes of log entries a group holds in memory past which it
-    /// snapshots (and then purges) before `every_entries`: entries of
-    /// large writes would otherwise keep tens of MB resident
-    /// (`Replicas::compact_logs`).
+    /// Bytes of log entries since its last snapshot a group holds in
+    /// memory past which it snapshots (and then purges) before
+    /// `every_entries`: entries of large writes would otherwise keep tens
+    /// of MB resident (`Replicas::compact_logs`).
     pub max_log_bytes: u64,
 }
 
@@ -105,8 +105,8 @@ impl Default for Snapshots {
 }
 
 /// Entries since the last snapshot below which a group over
-/// `max_log_bytes` does not snapshot again: what it holds then is the log
-/// kept behind the last snapshot, which only the next purge releases.
+/// `max_log_bytes` does not snapshot yet (a few huge entries are not worth
+/// a dump of the whole keyspace each).
 const MIN_ENTRIES_BETWEEN_SNAPSHOTS: u64 = 64;
 
 /// How a leader makes a read linearizable.
@@ -201,8 +201,8 @@ struct Replica {
     sleep: crate::hibernate::Sleep,
     /// A handle on the group's state machine (it shares its state).
     sm: StateMachine,
-    /// The bytes of log its log store holds in memory.
-    log_bytes: Arc<AtomicU64>,
+    /// A view of the group's log store (it shares its entries).
+    log: LogStore,
 }
 
 /// Several writes to one group handed to its Raft in one message (in
@@ -461,7 +461,7 @@ impl Replicas {
             .map_err(|e| format!("{}: {e}", sm_dir.display()))?;
         let state = self.recovered.lock().expect("recovered lock").remove(&spec.id).unwrap_or_default();
         let log = LogStore::open(Arc::clone(&self.wal), spec.id, &state).map_err(|e| e.to_string())?;
-        let log_bytes = log.held_bytes();
+        let log_view = log.clone();
         let db = Arc::new(Db::new());
         let sm = StateMachine::open(Arc::clone(&db), &sm_dir)
             .map_err(|e| format!("snapshot in {}: {e}", sm_dir.display()))?
@@ -500,7 +500,7 @@ impl Replicas {
             slots,
             sleep: Default::default(),
             sm: sm_handle,
-            log_bytes,
+            log: log_view,
         };
         let mut table = BTreeMap::clone(&self.replicas.load());
         table.insert(spec.id, Arc::new(replica));
@@ -991,20 +991,20 @@ impl Replicas {
         }
     }
 
-    /// Snapshots every group here whose log in memory is over
-    /// `max_log_bytes` (and has grown since its last snapshot), so that
-    /// openraft purges it. Called every second, as `compact_wal`.
+    /// Snapshots every group here whose log since its last snapshot
+    /// holds more than `max_log_bytes` in memory, so that openraft purges
+    /// it. Counting only the entries after the snapshot, a group never
+    /// snapshots again for the entries kept behind the last one. Called
+    /// every second, as `compact_wal`.
     pub async fn compact_logs(&self) {
         for replica in self.replicas.load().values() {
-            if replica.log_bytes.load(Ordering::Relaxed) <= self.max_log_bytes {
-                continue;
-            }
             let (applied, snapshot) = {
                 let metrics = replica.raft.metrics();
                 let m = metrics.borrow_watched();
-                (m.last_applied.map_or(0, |l| l.index), m.snapshot.map_or(0, |l| l.index))
+                (m.last_applied.map_or(0, |l| l.index), m.snapshot.map(|l| l.index))
             };
-            if applied.saturating_sub(snapshot) >= MIN_ENTRIES_BETWEEN_SNAPSHOTS {
+            let since = applied.saturating_sub(snapshot.unwrap_or(0));
+            if since >= MIN_ENTRIES_BETWEEN_SNAPSHOTS && replica.log.bytes_after(snapshot) > self.max_log_bytes {
                 let _ = replica.raft.trigger().snapshot().await;
             }
         }
