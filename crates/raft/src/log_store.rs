@@ -32,12 +32,12 @@ use std::sync::{Arc, Mutex};
 use bytes::Bytes;
 use openraft::storage::{IOFlushed, RaftLogStorage};
 use openraft::type_config::alias::{EntryOf, LogIdOf, VoteOf};
-use openraft::{EntryPayload, LogState, OptionalSend, RaftLogReader};
+use openraft::{LogState, OptionalSend, RaftLogReader};
 use serde::{Deserialize, Serialize};
 use shoal_wal::{GroupId, GroupState, Record, TryAppendError, Wal};
 use tokio::sync::oneshot;
 
-use crate::{io_err, Cmd, Proposal, TypeConfig};
+use crate::{io_err, TypeConfig};
 
 type Entry = EntryOf<TypeConfig>;
 type LogId = LogIdOf<TypeConfig>;
@@ -56,7 +56,7 @@ struct Inner {
     /// Present entries by Raft index, contiguous: all above `hard.purged`,
     /// and those the last purge removed, kept readable until the next one
     /// (see `purge`).
-    entries: BTreeMap<u64, Entry>,
+    entries: BTreeMap<u64, Held>,
     hard: HardState,
 }
 
@@ -69,16 +69,20 @@ pub struct LogStore {
     inner: Arc<Mutex<Inner>>,
 }
 
-/// About how many bytes an entry takes in memory (`LogStore::bytes_after`).
-fn entry_bytes(entry: &Entry) -> u64 {
-    /// The decoded entry around what it carries.
-    const FIXED: u64 = 128;
-    let carried = match &entry.payload {
-        EntryPayload::Normal(Proposal { cmd: Cmd::Write(bytes), .. }) => bytes.len(),
-        EntryPayload::Normal(Proposal { cmd: Cmd::Absorb(spec), .. }) => spec.dump.len() + spec.sessions.len(),
-        _ => 0,
-    };
-    FIXED + carried as u64
+/// An entry held in memory: its id and its encoding (the WAL record's
+/// payload, shared with it), decoded when read. One allocation of exactly
+/// its bytes rather than a decoded entry with buffers of its own: the log
+/// lives for thousands of writes among short-lived allocations, and every
+/// allocation it keeps pins an allocator page (docs/memory.md).
+struct Held {
+    log_id: LogId,
+    payload: Bytes,
+}
+
+impl Held {
+    fn entry(&self) -> io::Result<Entry> {
+        postcard::from_bytes(&self.payload).map_err(io_err)
+    }
 }
 
 fn wal_index(raft_index: u64) -> u64 {
@@ -94,7 +98,9 @@ impl LogStore {
         }
         for (_, payload) in recovered.entries.values() {
             let entry: Entry = postcard::from_bytes(payload).map_err(io_err)?;
-            inner.entries.insert(entry.log_id.index, entry);
+            // A copy: what the WAL recovered may be a view of a larger buffer.
+            let held = Held { log_id: entry.log_id, payload: Bytes::copy_from_slice(payload) };
+            inner.entries.insert(entry.log_id.index, held);
         }
         // The hard state is written before the Purge record; if a crash came
         // between the two, finish the purge here.
@@ -111,7 +117,7 @@ impl LogStore {
     pub fn bytes_after(&self, index: Option<u64>) -> u64 {
         let inner = self.inner.lock().unwrap();
         let from = index.map_or(std::ops::Bound::Unbounded, std::ops::Bound::Excluded);
-        inner.entries.range((from, std::ops::Bound::Unbounded)).map(|(_, e)| entry_bytes(e)).sum()
+        inner.entries.range((from, std::ops::Bound::Unbounded)).map(|(_, e)| e.payload.len() as u64).sum()
     }
 
     /// Raft indexes of the entries held (tests and diagnostics).
@@ -202,7 +208,7 @@ impl RaftLogReader<TypeConfig> for LogStore {
         range: RB,
     ) -> io::Result<Vec<Entry>> {
         let inner = self.inner.lock().unwrap();
-        Ok(inner.entries.range(range).map(|(_, e)| e.clone()).collect())
+        inner.entries.range(range).map(|(_, held)| held.entry()).collect()
     }
 
     async fn read_vote(&mut self) -> io::Result<Option<Vote>> {
@@ -259,14 +265,14 @@ impl RaftLogStorage<TypeConfig> for LogStore {
         {
             let mut inner = self.inner.lock().unwrap();
             for entry in entries {
-                let payload = postcard::to_allocvec(&entry).map_err(io_err)?;
+                let payload = Bytes::from(postcard::to_allocvec(&entry).map_err(io_err)?);
                 records.push(Record::Entry {
                     group: self.group,
                     index: wal_index(entry.log_id.index),
                     term: entry.log_id.leader_id.term,
-                    payload: Bytes::from(payload),
+                    payload: payload.clone(),
                 });
-                inner.entries.insert(entry.log_id.index, entry);
+                inner.entries.insert(entry.log_id.index, Held { log_id: entry.log_id, payload });
             }
         }
         // Readable now; reported flushed only from the WAL's done callback,
