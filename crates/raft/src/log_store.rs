@@ -3,7 +3,7 @@
 //! Every write becomes a `shoal_wal::Record` tagged with the group id and
 //! goes through the one WAL queue, so a group's writes reach disk in the
 //! order openraft issued them (a vote can never become durable after a later
-//! append). Entries are also kept in memory, decoded, so readers never touch
+//! append). Entries are also kept in memory (encoded, see `Held`), so readers never touch
 //! the disk; the WAL is read only once, at open.
 //!
 //! Two mappings onto the WAL's simpler model:
