@@ -79,12 +79,6 @@ struct Held {
     payload: Bytes,
 }
 
-impl Held {
-    fn entry(&self) -> io::Result<Entry> {
-        postcard::from_bytes(&self.payload).map_err(io_err)
-    }
-}
-
 fn wal_index(raft_index: u64) -> u64 {
     raft_index + 1
 }
@@ -207,8 +201,12 @@ impl RaftLogReader<TypeConfig> for LogStore {
         &mut self,
         range: RB,
     ) -> io::Result<Vec<Entry>> {
-        let inner = self.inner.lock().unwrap();
-        inner.entries.range(range).map(|(_, held)| held.entry()).collect()
+        // Decoded after the lock, which appends wait for.
+        let payloads: Vec<Bytes> = {
+            let inner = self.inner.lock().unwrap();
+            inner.entries.range(range).map(|(_, held)| held.payload.clone()).collect()
+        };
+        payloads.iter().map(|payload| postcard::from_bytes(payload).map_err(io_err)).collect()
     }
 
     async fn read_vote(&mut self) -> io::Result<Option<Vote>> {

@@ -29,21 +29,21 @@ pub struct HashValue {
 #[derive(Clone)]
 enum Repr {
     /// Field, value, field, value, …
-    Small(Packed),
-    Big(Box<IndexMap<Blob, Blob, Hasher>>),
+    Packed(Packed),
+    Table(Box<IndexMap<Blob, Blob, Hasher>>),
 }
 
 impl Default for HashValue {
     fn default() -> Self {
-        HashValue { repr: Repr::Small(Packed::default()), big: false }
+        HashValue { repr: Repr::Packed(Packed::default()), big: false }
     }
 }
 
 impl HashValue {
     pub fn len(&self) -> usize {
         match &self.repr {
-            Repr::Small(p) => p.len() / 2,
-            Repr::Big(map) => map.len(),
+            Repr::Packed(p) => p.len() / 2,
+            Repr::Table(map) => map.len(),
         }
     }
 
@@ -53,8 +53,8 @@ impl HashValue {
 
     pub fn get(&self, field: &[u8]) -> Option<&[u8]> {
         match &self.repr {
-            Repr::Small(_) => self.iter().find(|(f, _)| *f == field).map(|(_, v)| v),
-            Repr::Big(map) => map.get(field).map(|v| &v[..]),
+            Repr::Packed(_) => self.iter().find(|(f, _)| *f == field).map(|(_, v)| v),
+            Repr::Table(map) => map.get(field).map(|v| &v[..]),
         }
     }
 
@@ -62,9 +62,9 @@ impl HashValue {
     pub fn insert(&mut self, field: Bytes, value: Bytes) -> bool {
         if field.len().max(value.len()) > HASH_VALUE.size() {
             self.big = true;
-            self.grow();
+            self.move_to_table();
         }
-        if let Repr::Small(p) = &mut self.repr {
+        if let Repr::Packed(p) = &mut self.repr {
             let len = p.len() / 2;
             match position(p, &field) {
                 Some(i) => {
@@ -77,11 +77,11 @@ impl HashValue {
                 }
                 None => {
                     self.big |= len >= HASH_ENTRIES.size();
-                    self.grow();
+                    self.move_to_table();
                 }
             }
         }
-        let Repr::Big(map) = &mut self.repr else { unreachable!("grown above") };
+        let Repr::Table(map) = &mut self.repr else { unreachable!("moved to a table above") };
         match map.get_mut(&field[..]) {
             Some(v) => {
                 *v = blob(value);
@@ -93,21 +93,21 @@ impl HashValue {
 
     pub fn remove(&mut self, field: &[u8]) -> bool {
         match &mut self.repr {
-            Repr::Small(p) => match position(p, field) {
+            Repr::Packed(p) => match position(p, field) {
                 Some(i) => {
                     p.swap_remove_run(2 * i, 2);
                     true
                 }
                 None => false,
             },
-            Repr::Big(map) => map.swap_remove(field).is_some(),
+            Repr::Table(map) => map.swap_remove(field).is_some(),
         }
     }
 
     pub fn iter(&self) -> Iter<'_> {
         match &self.repr {
-            Repr::Small(p) => Iter::Small(p.iter()),
-            Repr::Big(map) => Iter::Big(map.iter()),
+            Repr::Packed(p) => Iter::Packed(p.iter()),
+            Repr::Table(map) => Iter::Table(map.iter()),
         }
     }
 
@@ -116,16 +116,16 @@ impl HashValue {
     /// are listed once, a table is read in place.
     pub fn indexed(&self) -> Indexed<'_> {
         match &self.repr {
-            Repr::Small(_) => Indexed::Listed(self.iter().collect()),
-            Repr::Big(map) => Indexed::Table(map),
+            Repr::Packed(_) => Indexed::Listed(self.iter().collect()),
+            Repr::Table(map) => Indexed::Table(map),
         }
     }
 
     /// The field at `index` in storage order.
     pub fn at(&self, index: usize) -> Option<(&[u8], &[u8])> {
         match &self.repr {
-            Repr::Small(_) => self.iter().nth(index),
-            Repr::Big(map) => map.get_index(index).map(|(f, v)| (&f[..], &v[..])),
+            Repr::Packed(_) => self.iter().nth(index),
+            Repr::Table(map) => map.get_index(index).map(|(f, v)| (&f[..], &v[..])),
         }
     }
 
@@ -139,14 +139,14 @@ impl HashValue {
 
     /// Moves the fields, in order, into a hash table (the encoding it
     /// reports is the caller's to change).
-    fn grow(&mut self) {
-        let Repr::Small(p) = &self.repr else { return };
+    fn move_to_table(&mut self) {
+        let Repr::Packed(p) = &self.repr else { return };
         let mut map = IndexMap::with_capacity_and_hasher(p.len() / 2 + 1, Hasher::default());
         let mut items = p.iter();
         while let (Some(f), Some(v)) = (items.next(), items.next()) {
             map.insert(Blob::from(f), Blob::from(v));
         }
-        self.repr = Repr::Big(Box::new(map));
+        self.repr = Repr::Table(Box::new(map));
     }
 }
 
@@ -172,8 +172,8 @@ impl<'a> Indexed<'a> {
 
 /// A hash's fields and values in storage order.
 pub enum Iter<'a> {
-    Small(Items<'a>),
-    Big(indexmap::map::Iter<'a, Blob, Blob>),
+    Packed(Items<'a>),
+    Table(indexmap::map::Iter<'a, Blob, Blob>),
 }
 
 impl<'a> Iterator for Iter<'a> {
@@ -181,8 +181,8 @@ impl<'a> Iterator for Iter<'a> {
 
     fn next(&mut self) -> Option<Self::Item> {
         match self {
-            Iter::Small(items) => Some((items.next()?, items.next().expect("a value after every field"))),
-            Iter::Big(pairs) => pairs.next().map(|(f, v)| (&f[..], &v[..])),
+            Iter::Packed(items) => Some((items.next()?, items.next().expect("a value after every field"))),
+            Iter::Table(pairs) => pairs.next().map(|(f, v)| (&f[..], &v[..])),
         }
     }
 }
@@ -199,7 +199,7 @@ mod tests {
         #[test]
         fn both_forms_keep_one_order(ops in prop::collection::vec((0u8..3, 0u8..12, 0u8..4), 0..80)) {
             let (mut small, mut big) = (HashValue::default(), HashValue::default());
-            big.grow();
+            big.move_to_table();
             prop_assert_eq!(big.encoding(), "listpack", "storage alone never changes the encoding");
             for (op, field, value) in ops {
                 let field = Bytes::from(format!("f{field}"));

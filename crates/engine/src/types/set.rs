@@ -147,10 +147,21 @@ impl SetValue {
     pub fn remove(&mut self, member: &[u8]) -> bool {
         match self.position(member) {
             Some(index) => {
-                self.take(index);
+                self.remove_at(index);
                 true
             }
             None => false,
+        }
+    }
+
+    /// Removes the member at `index` (in range): the last member takes its
+    /// place.
+    fn remove_at(&mut self, index: usize) {
+        match &mut self.members {
+            Members::Packed(p) => p.swap_remove_run(index, 1),
+            Members::Table(t) => {
+                t.swap_remove_index(index);
+            }
         }
     }
 
@@ -165,14 +176,9 @@ impl SetValue {
     /// Removes and returns the member at `index` (the last member takes
     /// its place).
     pub fn take(&mut self, index: usize) -> Option<Bytes> {
-        match &mut self.members {
-            Members::Packed(p) => {
-                let member = Bytes::copy_from_slice(p.get(index)?);
-                p.swap_remove_run(index, 1);
-                Some(member)
-            }
-            Members::Table(t) => t.swap_remove_index(index).map(Bytes::from),
-        }
+        let member = Bytes::copy_from_slice(self.at(index)?);
+        self.remove_at(index);
+        Some(member)
     }
 
     pub fn iter(&self) -> Iter<'_> {
